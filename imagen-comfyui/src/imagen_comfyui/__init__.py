@@ -1,0 +1,1 @@
+"""imagen plugin for comfyui (hookimpls only; heavy parts load lazily)."""

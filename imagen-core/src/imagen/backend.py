@@ -1,0 +1,42 @@
+"""The adapter contract every backend implements."""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+from imagen.models import Cost, Progress, Request, Result, Status
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """One configured backend instance (``name`` is the user's instance name).
+
+    The framework constructs it from the instance's YAML block, calls ``generate`` inside an
+    event loop, and ``aclose`` when done. Construction and ``status``/``estimate_cost`` must not
+    touch the network or fail for a missing credential: ``imagen backends`` lists every instance.
+    """
+
+    name: str
+
+    async def generate(self, request: Request, progress: Progress) -> Result:
+        """Generate ``request.count`` images. Raise only ``imagen.errors`` types.
+
+        Cancellation (``asyncio.CancelledError``) must cancel the provider's job where it has
+        one and leave no task or connection behind.
+        """
+        ...
+
+    def estimate_cost(self, request: Request) -> Cost | None:
+        """The cost of ONE take of ``request``, without network or spend; None if unknown."""
+        ...
+
+    def status(self) -> Status:
+        """``ok`` or ``not configured (set X)``, without any network call."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release connections. Called once; must be safe when nothing was opened."""
+        ...
+
+
+__all__ = ["Backend"]

@@ -1,0 +1,149 @@
+"""What plugins registered: backend types, sink types and styles, merged in one place."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import attrs
+
+from imagen import console
+from imagen.backend import Backend
+from imagen.sink import Sink
+from imagen.styles import Style
+
+
+@attrs.frozen
+class BackendType:
+    type: str
+    factory: Callable[[str, Any], Backend]
+    config_class: type
+    sample: str
+    concurrency: int
+    plugin: str
+
+
+@attrs.frozen
+class SinkType:
+    type: str
+    factory: Callable[[str, Any], Sink]
+    config_class: type
+    sample: str
+    plugin: str
+
+
+class BackendRegister(Protocol):
+    def __call__(
+        self,
+        type: str,
+        factory: Callable[[str, Any], Backend],
+        config_class: type,
+        *,
+        sample: str = "",
+        concurrency: int = 1,
+    ) -> None: ...
+
+
+class SinkRegister(Protocol):
+    def __call__(
+        self,
+        type: str,
+        factory: Callable[[str, Any], Sink],
+        config_class: type,
+        *,
+        sample: str = "",
+    ) -> None: ...
+
+
+class StyleRegister(Protocol):
+    def __call__(
+        self,
+        name: str,
+        prompt: str,
+        *,
+        negative: str | None = None,
+        aspect_ratio: str | None = None,
+        size: str | None = None,
+        steps: int | None = None,
+        description: str = "",
+    ) -> None: ...
+
+
+_RESERVED_TYPES = frozenset({""})
+
+
+@attrs.define
+class Registry:
+    backends: dict[str, BackendType] = attrs.field(factory=dict)
+    sinks: dict[str, SinkType] = attrs.field(factory=dict)
+    styles: dict[str, Style] = attrs.field(factory=dict)
+
+    def backend_register(self, plugin: str) -> BackendRegister:
+        def register(
+            type: str,
+            factory: Callable[[str, Any], Backend],
+            config_class: type,
+            *,
+            sample: str = "",
+            concurrency: int = 1,
+        ) -> None:
+            if not _claim(self.backends, type, plugin, "backend type"):
+                return
+            self.backends[type] = BackendType(
+                type, factory, config_class, sample, max(1, concurrency), plugin
+            )
+
+        return register
+
+    def sink_register(self, plugin: str) -> SinkRegister:
+        def register(
+            type: str,
+            factory: Callable[[str, Any], Sink],
+            config_class: type,
+            *,
+            sample: str = "",
+        ) -> None:
+            if not _claim(self.sinks, type, plugin, "sink type"):
+                return
+            self.sinks[type] = SinkType(type, factory, config_class, sample, plugin)
+
+        return register
+
+    def style_register(self, plugin: str) -> StyleRegister:
+        def register(
+            name: str,
+            prompt: str,
+            *,
+            negative: str | None = None,
+            aspect_ratio: str | None = None,
+            size: str | None = None,
+            steps: int | None = None,
+            description: str = "",
+        ) -> None:
+            # Later plugins override earlier styles on purpose (user config overrides both).
+            self.styles[name] = Style(
+                name=name,
+                prompt=prompt,
+                negative=negative,
+                aspect_ratio=aspect_ratio,
+                size=size,
+                steps=steps,
+                description=description,
+                source=plugin,
+            )
+
+        return register
+
+
+def _claim(table: dict[str, Any], key: str, plugin: str, what: str) -> bool:
+    if not key or key in _RESERVED_TYPES:
+        console.warn(f"plugin {plugin!r} registered an empty {what}; ignored")
+        return False
+    existing = table.get(key)
+    if existing is not None:
+        console.warn(
+            f"plugin {plugin!r} registers {what} {key!r}, already registered by "
+            f"{existing.plugin!r}; ignored"
+        )
+        return False
+    return True

@@ -1,0 +1,52 @@
+"""The sink contract: what runs after a take is on disk (cloud sync, usage tracking, webhooks)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Protocol, runtime_checkable
+
+import attrs
+
+from imagen.models import Generation
+
+
+@attrs.frozen
+class Delivery:
+    """One generation handed to one sink.
+
+    ``state`` is what earlier attempts already finished (from ``SinkError.state``), so a sink
+    retried from the outbox can skip steps it did before (an upload that landed). ``attempt``
+    counts from 1.
+    """
+
+    generation: Generation
+    sink: str
+    attempt: int = 1
+    state: Mapping[str, Any] = attrs.field(factory=dict)
+
+    def absolute_path(self) -> str:
+        import os.path
+
+        return os.path.join(self.generation.output_dir, self.generation.path)
+
+
+@runtime_checkable
+class Sink(Protocol):
+    """One configured sink instance (``name`` is the user's instance name)."""
+
+    name: str
+
+    def enabled_auto(self) -> bool:
+        """For ``enabled: auto``: are the settings this sink needs present (env vars set)?"""
+        ...
+
+    async def deliver(self, delivery: Delivery) -> None:
+        """Deliver one take. Raise ``SinkError`` (with ``state`` for partial progress) on failure."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release connections."""
+        ...
+
+
+__all__ = ["Delivery", "Sink"]

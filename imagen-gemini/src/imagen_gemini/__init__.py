@@ -1,0 +1,1 @@
+"""imagen plugin for gemini (hookimpls only; heavy parts load lazily)."""

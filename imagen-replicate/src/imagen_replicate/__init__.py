@@ -1,0 +1,1 @@
+"""imagen plugin for replicate (hookimpls only; heavy parts load lazily)."""

@@ -1,0 +1,1 @@
+"""imagen plugin for supabase (hookimpls only; heavy parts load lazily)."""
