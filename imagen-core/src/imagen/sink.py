@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from decimal import Decimal
 from typing import Any, Protocol, runtime_checkable
 
 import attrs
@@ -49,4 +51,27 @@ class Sink(Protocol):
         ...
 
 
-__all__ = ["Delivery", "Sink"]
+@attrs.frozen
+class UsageRow:
+    """One take as usage reporting sees it (``imagen usage``): no prompt, only what it cost."""
+
+    created_at: dt.datetime
+    backend: str
+    model: str
+    caller: str | None = None
+    seed: int | None = None
+    latency_ms: int | None = None
+    cost_usd: Decimal | None = None
+    cache_hit: bool = False
+
+
+@runtime_checkable
+class UsageSource(Protocol):
+    """A sink that can also answer ``imagen usage --source <sink name>``."""
+
+    async def usage_rows(self, since: dt.datetime | None) -> Sequence[UsageRow]:
+        """Every recorded take since ``since`` (all when None), oldest first."""
+        ...
+
+
+__all__ = ["Delivery", "Sink", "UsageRow", "UsageSource"]

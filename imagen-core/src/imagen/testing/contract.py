@@ -1,0 +1,187 @@
+"""The contract every backend keeps, as a reusable pytest test class.
+
+Subclass ``BackendContract`` in your adapter's tests and implement ``make_backend`` (and,
+optionally, the other ``make_*`` methods). Each test runs its own event loop with
+``asyncio.run``, so no async pytest plugin is needed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import os
+from collections.abc import Awaitable, Callable, Iterable
+from decimal import Decimal
+from typing import Any, ClassVar, TypeVar
+
+from imagen.backend import Backend
+from imagen.errors import ImagenError
+from imagen.models import Cost, Progress, Request, Result
+
+T = TypeVar("T")
+
+_MAGIC = {
+    "image/png": b"\x89PNG\r\n\x1a\n",
+    "image/jpeg": b"\xff\xd8\xff",
+    "image/webp": b"RIFF",
+}
+
+
+def _open_sockets() -> int | None:
+    """How many sockets this process holds open (Linux); None where that cannot be read."""
+    try:
+        names = os.listdir("/proc/self/fd")
+    except OSError:
+        return None
+    count = 0
+    for name in names:
+        try:
+            if os.readlink(f"/proc/self/fd/{name}").startswith("socket:"):
+                count += 1
+        except OSError:
+            continue
+    return count
+
+
+class BackendContract:
+    """Behaviour every backend must show. Override the ``make_*`` hooks for your adapter."""
+
+    #: Does the backend honour ``Request.seed`` and report the seed on each image?
+    reports_seed: ClassVar[bool] = True
+    #: Does the backend honour ``width``/``height`` exactly (False for aspect-ratio-only APIs)?
+    honours_size: ClassVar[bool] = True
+
+    # -- hooks -----------------------------------------------------------------------------
+
+    def make_backend(self) -> Backend:
+        """A ready backend talking to your local test server."""
+        raise NotImplementedError
+
+    def make_request(self, **overrides: Any) -> Request:
+        """A small request the test server answers quickly."""
+        fields: dict[str, Any] = {
+            "prompt": "a cat in a fishbowl",
+            "width": 64,
+            "height": 64,
+            "seed": 7,
+        }
+        fields.update(overrides)
+        return Request(**fields)
+
+    def make_slow_backend(self) -> Backend | None:
+        """A backend whose generation takes at least a second (for cancellation), or None."""
+        return None
+
+    def make_failing_backends(self) -> Iterable[tuple[str, Backend, type[ImagenError]]]:
+        """``(label, backend, expected error type)`` for each failure your server can play."""
+        return ()
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def run(self, work: Callable[[Backend], Awaitable[T]], backend: Backend | None = None) -> T:
+        async def main() -> T:
+            chosen = backend if backend is not None else self.make_backend()
+            try:
+                return await work(chosen)
+            finally:
+                await chosen.aclose()
+
+        return asyncio.run(main())
+
+    def generate(self, request: Request, progress: Progress | None = None) -> Result:
+        return self.run(lambda backend: backend.generate(request, progress or Progress()))
+
+    # -- the contract ----------------------------------------------------------------------
+
+    def test_images_decode_and_match_media_type_and_size(self) -> None:
+        from PIL import Image as PILImage
+
+        request = self.make_request()
+        result = self.generate(request)
+        assert result.images, "a successful generation returns at least one image"
+        for image in result.images:
+            magic = _MAGIC.get(image.media_type)
+            assert magic is not None, f"unexpected media type {image.media_type!r}"
+            assert image.data.startswith(magic), "bytes do not match the media type"
+            with PILImage.open(io.BytesIO(image.data)) as decoded:
+                decoded.load()
+                assert decoded.size == (image.width, image.height)
+            if self.honours_size:
+                assert (image.width, image.height) == (request.width, request.height)
+        assert result.model, "the result names the model"
+        assert result.latency >= 0
+
+    def test_count_is_honoured(self) -> None:
+        result = self.generate(self.make_request(count=2))
+        assert len(result.images) == 2
+
+    def test_seed_is_reported(self) -> None:
+        if not self.reports_seed:
+            return
+        result = self.generate(self.make_request(seed=1234, count=1))
+        assert result.images[0].seed == 1234
+
+    def test_cost_estimate_is_non_negative_and_spends_nothing(self) -> None:
+        backend = self.make_backend()
+        before = _open_sockets()
+        cost = backend.estimate_cost(self.make_request())
+        assert before == _open_sockets(), "estimate_cost must not open connections"
+        assert cost is None or (isinstance(cost, Cost) and cost.amount >= Decimal(0))
+        if cost is not None:
+            assert cost.basis, "a cost names its basis"
+        asyncio.run(backend.aclose())
+
+    def test_status_answers_without_network(self) -> None:
+        backend = self.make_backend()
+        before = _open_sockets()
+        status = backend.status()
+        assert before == _open_sockets(), "status must not open connections"
+        assert str(status)
+        asyncio.run(backend.aclose())
+
+    def test_progress_moves_forward(self) -> None:
+        seen: list[float] = []
+        self.generate(self.make_request(), Progress(lambda done, total, message: seen.append(done)))
+        assert seen == sorted(seen), f"progress went backwards: {seen}"
+
+    def test_cancellation_leaves_no_task_or_connection_behind(self) -> None:
+        backend = self.make_slow_backend()
+        if backend is None:
+            return
+        baseline = _open_sockets()
+
+        async def main() -> None:
+            task = asyncio.create_task(backend.generate(self.make_request(), Progress()))
+            await asyncio.sleep(0.3)
+            task.cancel()
+            try:
+                await task
+            except asyncio.CancelledError:
+                pass
+            else:
+                raise AssertionError("generate finished although it was cancelled")
+            await backend.aclose()
+            await asyncio.sleep(0.05)
+            leftover = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            assert not leftover, f"tasks left behind: {leftover}"
+
+        asyncio.run(main())
+        if baseline is not None:
+            # The local server closes its side a moment after ours; give it that moment.
+            for _ in range(40):
+                if (_open_sockets() or 0) <= baseline:
+                    break
+                import time
+
+                time.sleep(0.05)
+            assert (_open_sockets() or 0) <= baseline, "a connection was left open"
+
+    def test_errors_are_framework_errors(self) -> None:
+        for label, backend, expected in self.make_failing_backends():
+            try:
+                self.run(lambda b: b.generate(self.make_request(), Progress()), backend)
+            except ImagenError as error:
+                assert isinstance(error, expected), f"{label}: {type(error).__name__}: {error}"
+                assert "\n" not in str(error), f"{label}: error message is not one line"
+            else:
+                raise AssertionError(f"{label}: expected {expected.__name__}, got a result")
