@@ -1,0 +1,239 @@
+"""``imagen usage``: what was generated, by whom, at what cost, from any ``UsageRow`` source.
+
+Rows come from the local history (``History.usage_rows``) or from a sink that keeps its own
+table (``UsageSource``). This module only reads them: ``summarize`` groups them, and
+``format_usage`` renders the grouped table (or one line per take with ``raw``) in the
+column style of the original Go prototype: upper-case headers, columns padded by two spaces,
+a TOTAL line at the bottom. Money is ``Decimal`` throughout, never float.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Collection, Iterable, Sequence
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Literal, get_args
+
+import attrs
+
+from imagen.errors import ConfigError
+from imagen.models import Cost
+from imagen.sink import UsageRow
+
+GroupBy = Literal["backend", "model", "caller", "day"]
+GROUP_BY_CHOICES: tuple[str, ...] = get_args(GroupBy)
+UNKNOWN_CALLER = "(unknown)"
+
+_AGE = re.compile(r"(\d+)([dhm])", re.IGNORECASE)
+_AGE_UNITS = {"d": "days", "h": "hours", "m": "minutes"}
+_SINCE_FORMS = "a date (2026-11-01), an ISO datetime (2026-11-01T09:30) or an age (7d, 24h, 30m)"
+
+
+def parse_since(text: str, *, now: dt.datetime | None = None) -> dt.datetime:
+    """Read a ``--since`` value into an aware datetime.
+
+    ``YYYY-MM-DD`` is local midnight of that day; an ISO datetime without an offset is local
+    time; ``7d``, ``24h``, ``30m`` count back from ``now`` (default: the current time).
+    """
+    value = text.strip()
+    age = _AGE.fullmatch(value)
+    if age:
+        amount, unit = int(age.group(1)), age.group(2).lower()
+        start = now if now is not None else dt.datetime.now(dt.UTC)
+        try:
+            return start.astimezone() - dt.timedelta(**{_AGE_UNITS[unit]: amount})
+        except OverflowError:
+            raise ConfigError(
+                f"--since {text!r} reaches too far back; use {_SINCE_FORMS}"
+            ) from None
+    try:
+        moment = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise ConfigError(f"cannot read --since {text!r}: use {_SINCE_FORMS}") from None
+    return moment.astimezone()
+
+
+@attrs.frozen
+class UsageGroup:
+    """Takes that share one key (a backend, model, caller or local day), added up.
+
+    ``latency_ms_total`` and ``latency_count`` cover generated takes only: a cache hit took no
+    generation time and would pull the mean down. ``unknown_cost`` counts takes without a cost,
+    which add nothing to ``cost_usd``.
+    """
+
+    key: str
+    takes: int = 0
+    cache_hits: int = 0
+    cost_usd: Decimal = Decimal(0)
+    unknown_cost: int = 0
+    latency_ms_total: int = 0
+    latency_count: int = 0
+
+    @property
+    def mean_latency_ms(self) -> float | None:
+        return self.latency_ms_total / self.latency_count if self.latency_count else None
+
+    def add(self, row: UsageRow) -> UsageGroup:
+        timed = row.latency_ms is not None and not row.cache_hit
+        return attrs.evolve(
+            self,
+            takes=self.takes + 1,
+            cache_hits=self.cache_hits + int(row.cache_hit),
+            cost_usd=self.cost_usd + (row.cost_usd or Decimal(0)),
+            unknown_cost=self.unknown_cost + int(row.cost_usd is None),
+            latency_ms_total=self.latency_ms_total + ((row.latency_ms or 0) if timed else 0),
+            latency_count=self.latency_count + int(timed),
+        )
+
+
+@attrs.frozen
+class UsageSummary:
+    groups: tuple[UsageGroup, ...]
+    total: UsageGroup
+
+
+def _check_group_by(by: str) -> None:
+    if by not in GROUP_BY_CHOICES:
+        choices = ", ".join(GROUP_BY_CHOICES)
+        raise ConfigError(f"cannot group usage by {by!r}: use one of {choices}")
+
+
+def group_key(row: UsageRow, by: str) -> str:
+    """The key a row is grouped under; ``day`` is the local calendar day."""
+    _check_group_by(by)
+    if by == "backend":
+        return row.backend
+    if by == "model":
+        return row.model
+    if by == "caller":
+        return row.caller or UNKNOWN_CALLER
+    return row.created_at.astimezone().strftime("%Y-%m-%d")
+
+
+def summarize(rows: Iterable[UsageRow], *, by: str = "backend") -> UsageSummary:
+    """Group rows by ``by`` (sorted by key) and add everything up into a total."""
+    _check_group_by(by)
+    groups: dict[str, UsageGroup] = {}
+    total = UsageGroup("TOTAL")
+    for row in rows:
+        key = group_key(row, by)
+        groups[key] = groups.get(key, UsageGroup(key)).add(row)
+        total = total.add(row)
+    return UsageSummary(tuple(groups[key] for key in sorted(groups)), total)
+
+
+def format_usd(amount: Decimal) -> str:
+    """``$0.012`` style, as ``Cost.format`` shows a price."""
+    return Cost(amount, "").format()
+
+
+def usd_column(amount: Decimal) -> str:
+    """A fixed four-decimal amount (``0.0120``), so a column of costs lines up on the point."""
+    return str(amount.quantize(Decimal("0.0001"), rounding=ROUND_HALF_UP))
+
+
+def align_columns(rows: Sequence[Sequence[str]], *, right: Collection[int] = ()) -> str:
+    """Pad cells into columns two spaces apart; ``right`` lists right-aligned column indexes.
+
+    Widths are terminal cells (wide characters count twice); trailing spaces are dropped.
+    """
+    from rich.cells import cell_len
+
+    count = max((len(row) for row in rows), default=0)
+    widths = [
+        max((cell_len(row[i]) for row in rows if i < len(row)), default=0) for i in range(count)
+    ]
+    lines = []
+    for row in rows:
+        cells = []
+        for i, cell in enumerate(row):
+            pad = " " * (widths[i] - cell_len(cell))
+            cells.append(pad + cell if i in right else cell + pad)
+        lines.append("  ".join(cells).rstrip())
+    return "\n".join(lines)
+
+
+def _seconds(latency_ms: float | None) -> str:
+    return "-" if latency_ms is None else f"{latency_ms / 1000:.2f}s"
+
+
+def _group_line(group: UsageGroup) -> list[str]:
+    return [
+        group.key,
+        str(group.takes),
+        str(group.cache_hits),
+        usd_column(group.cost_usd),
+        _seconds(group.mean_latency_ms),
+    ]
+
+
+def _unknown_cost_note(count: int) -> str:
+    takes = "take has" if count == 1 else "takes have"
+    return f"note: {count} {takes} no known cost and count as 0 in COST USD"
+
+
+def _raw_table(rows: Sequence[UsageRow], total: UsageGroup) -> list[list[str]]:
+    lines = [
+        ["CREATED AT", "BACKEND", "MODEL", "CALLER", "SEED", "LATENCY MS", "COST USD", "CACHE"]
+    ]
+    for row in rows:
+        lines.append(
+            [
+                row.created_at.astimezone().strftime("%Y-%m-%d %H:%M:%S"),
+                row.backend,
+                row.model,
+                row.caller or "-",
+                "-" if row.seed is None else str(row.seed),
+                "-" if row.latency_ms is None else str(row.latency_ms),
+                "-" if row.cost_usd is None else usd_column(row.cost_usd),
+                "hit" if row.cache_hit else "",
+            ]
+        )
+    lines.append(["TOTAL", f"{total.takes} takes", "", "", "", "", usd_column(total.cost_usd), ""])
+    return lines
+
+
+def format_usage(
+    rows: Sequence[UsageRow],
+    *,
+    by: str = "backend",
+    raw: bool = False,
+    since: dt.datetime | None = None,
+) -> str:
+    """The ``imagen usage`` report (no trailing newline).
+
+    Grouped: one line per ``by`` key with takes, cache hits, cost in USD and mean latency of
+    generated takes, then TOTAL. ``raw``: one line per take, then TOTAL. ``since`` is only
+    used to say what an empty report covers.
+    """
+    summary = summarize(rows, by=by)
+    if not rows:
+        when = f" since {since.astimezone().strftime('%Y-%m-%d %H:%M')}" if since else ""
+        return f"no generations recorded{when}"
+    if raw:
+        table = align_columns(_raw_table(rows, summary.total), right={4, 5, 6})
+    else:
+        header = [by.upper(), "TAKES", "CACHE HITS", "COST USD", "MEAN LATENCY"]
+        lines = [header, *(_group_line(group) for group in summary.groups)]
+        lines.append(_group_line(summary.total))
+        table = align_columns(lines, right={1, 2, 3, 4})
+    if summary.total.unknown_cost:
+        table += "\n" + _unknown_cost_note(summary.total.unknown_cost)
+    return table
+
+
+__all__ = [
+    "GROUP_BY_CHOICES",
+    "GroupBy",
+    "UsageGroup",
+    "UsageSummary",
+    "align_columns",
+    "format_usage",
+    "format_usd",
+    "group_key",
+    "parse_since",
+    "summarize",
+    "usd_column",
+]
