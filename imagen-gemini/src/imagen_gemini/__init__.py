@@ -1,1 +1,18 @@
-"""imagen plugin for gemini (hookimpls only; heavy parts load lazily)."""
+"""imagen plugin for Google Gemini image generation (hookimpls only; heavy parts load lazily)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from imagen.hookspecs import hookimpl
+
+if TYPE_CHECKING:
+    from imagen.registry import BackendRegister
+
+
+@hookimpl
+def register_backends(register: BackendRegister) -> None:
+    from imagen_gemini.backend import GeminiBackend
+    from imagen_gemini.settings import SAMPLE, GeminiSettings
+
+    register("gemini", GeminiBackend, GeminiSettings, sample=SAMPLE, concurrency=4)

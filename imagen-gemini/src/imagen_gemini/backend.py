@@ -1,0 +1,279 @@
+"""The ``gemini`` backend: one generateContent call per take, images decoded from inlineData."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import time
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+import attrs
+
+from imagen.errors import (
+    BackendError,
+    BackendTimeout,
+    BackendUnavailable,
+    ContentBlocked,
+    ImagenError,
+    InvalidRequest,
+)
+from imagen.http import make_client, scrub, send
+from imagen.models import Cost, Image, Progress, Request, Result, Status
+from imagen.secrets import read_secret, require_secret
+from imagen_gemini import pricing
+from imagen_gemini.failures import RETRY_POLICY, error_for, one_line
+from imagen_gemini.protocol import Answer, InlineImage, MalformedAnswer, read_answer, refs_problem
+from imagen_gemini.protocol import request_body as build_body
+from imagen_gemini.settings import GeminiSettings
+from imagen_gemini.sizes import AspectChoice, choose_aspect
+
+if TYPE_CHECKING:
+    import httpx
+
+_PIL_MEDIA_TYPES = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp"}
+
+
+@attrs.frozen
+class _Take:
+    """One generateContent call's images and what it said about them."""
+
+    images: tuple[Image, ...]
+    answer: Answer
+    cost: Cost | None
+
+
+class GeminiBackend:
+    """A configured ``type: gemini`` instance. ``sleep`` replaces retry waits (tests)."""
+
+    def __init__(
+        self,
+        name: str,
+        settings: GeminiSettings,
+        *,
+        sleep: Callable[[float], Awaitable[None]] | None = None,
+    ) -> None:
+        self.name = name
+        self.settings = settings
+        self._policy = RETRY_POLICY if sleep is None else RETRY_POLICY.with_sleep(sleep)
+        self._client: httpx.AsyncClient | None = None
+
+    @property
+    def model(self) -> str:
+        return self.settings.model.removeprefix("models/")
+
+    def status(self) -> Status:
+        if read_secret(self.settings.api_key_env) is None:
+            return Status.not_configured(self.settings.api_key_env)
+        return Status.ready(self.model)
+
+    def estimate_cost(self, request: Request) -> Cost | None:
+        return pricing.estimate(self.model)
+
+    async def aclose(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            await client.aclose()
+
+    async def generate(self, request: Request, progress: Progress) -> Result:
+        aspect = self._aspect_for(request)
+        problem = refs_problem(request.refs)
+        if problem is not None:
+            field, message = problem
+            raise InvalidRequest(message, backend=self.name, fields={field: message})
+        key = require_secret(self.settings.api_key_env, what=f"gemini backend {self.name!r}")
+        body = build_body(_prompt_text(request), request.refs, aspect.ratio)
+        count = max(1, request.count)
+        started = time.monotonic()
+        reporter = _Reporter(progress, count)
+        reporter.update("sent to Gemini")
+        outcomes = await asyncio.gather(
+            *(self._take(body, key, reporter) for _ in range(count)), return_exceptions=True
+        )
+        return self._result(request, aspect, outcomes, time.monotonic() - started)
+
+    def _aspect_for(self, request: Request) -> AspectChoice:
+        try:
+            return choose_aspect(request)
+        except ValueError as error:
+            raise InvalidRequest(
+                str(error), backend=self.name, fields={"aspect_ratio": str(error)}
+            ) from None
+
+    async def _take(self, body: dict[str, Any], key: str, reporter: _Reporter) -> _Take:
+        import httpx
+
+        path = f"/v1beta/models/{quote(self.model, safe='')}:generateContent"
+        try:
+            response = await send(
+                self._client_for_use(),
+                "POST",
+                path,
+                policy=self._policy,
+                on_retry=reporter.retrying,
+                json=body,
+                headers={"x-goog-api-key": key},
+            )
+        except httpx.TimeoutException:
+            raise BackendTimeout(
+                f"Gemini did not answer within {self.settings.timeout:g} s; "
+                "try again or raise timeout: in the config",
+                backend=self.name,
+            ) from None
+        except httpx.TransportError as error:
+            reason = one_line(scrub(str(error), [key])) or type(error).__name__
+            raise BackendUnavailable(
+                f"could not reach Gemini at {self.settings.base_url} ({reason}); "
+                "check the network or base_url",
+                backend=self.name,
+            ) from None
+        if response.status_code != 200:
+            raise error_for(
+                response,
+                backend=self.name,
+                model=self.model,
+                api_key_env=self.settings.api_key_env,
+                key=key,
+            )
+        take = self._read(response)
+        reporter.finished()
+        return take
+
+    def _read(self, response: httpx.Response) -> _Take:
+        try:
+            answer = read_answer(response.json())
+        except ValueError as error:  # MalformedAnswer, or a body that is not JSON
+            detail = str(error) if isinstance(error, MalformedAnswer) else "it is not JSON"
+            raise BackendError(
+                f"Gemini's answer could not be read ({detail}); check base_url",
+                backend=self.name,
+            ) from None
+        said = one_line(" ".join(answer.texts))
+        blocked = answer.blocked_by
+        if not answer.images and blocked is not None:
+            explanation = answer.block_message or answer.finish_message or said
+            raise ContentBlocked(
+                f"Gemini withheld the image ({blocked})"
+                + (f": {one_line(explanation)}" if explanation else "")
+                + "; rephrase the prompt or change the reference images",
+                backend=self.name,
+                reason=blocked,
+                detail={"text": said, "finish_reasons": list(answer.finish_reasons)},
+            )
+        if not answer.images:
+            reasons = ", ".join(answer.finish_reasons) or "no candidates"
+            raise BackendError(
+                f"no image returned ({reasons})"
+                + (f"; the model said: {said}" if said else "")
+                + "; try rephrasing the prompt as a request for an image",
+                backend=self.name,
+                detail={"text": said, "finish_reasons": list(answer.finish_reasons)},
+            )
+        images = tuple(self._decode(image) for image in answer.images)
+        cost = pricing.actual(self.model, images=len(images), image_tokens=answer.image_tokens)
+        return _Take(images, answer, cost)
+
+    def _decode(self, inline: InlineImage) -> Image:
+        from PIL import Image as PILImage
+        from PIL import UnidentifiedImageError
+
+        try:
+            with PILImage.open(io.BytesIO(inline.data)) as decoded:
+                width, height = decoded.size
+                media_type = _PIL_MEDIA_TYPES.get(decoded.format or "", inline.mime_type)
+        except (UnidentifiedImageError, OSError):
+            raise BackendError(
+                f"Gemini returned {inline.mime_type} data that is not an image; try again",
+                backend=self.name,
+            ) from None
+        return Image(inline.data, media_type, width, height, seed=None)
+
+    def _result(
+        self,
+        request: Request,
+        aspect: AspectChoice,
+        outcomes: list[_Take | BaseException],
+        latency: float,
+    ) -> Result:
+        takes = [outcome for outcome in outcomes if isinstance(outcome, _Take)]
+        failures = [outcome for outcome in outcomes if not isinstance(outcome, _Take)]
+        for failure in failures:
+            if not isinstance(failure, ImagenError):
+                raise failure  # a bug, not a provider answer: never hide it
+        if not takes:
+            raise failures[0]
+        warnings = []
+        if failures:
+            warnings.append(
+                f"{len(failures)} of {len(outcomes)} Gemini calls returned no image: {failures[0]}"
+            )
+        metadata: dict[str, Any] = {**aspect.metadata()}
+        if request.negative_prompt:
+            metadata["negative_prompt"] = "appended to the prompt (Gemini has no negative prompt)"
+        answers = [take.answer for take in takes]
+        metadata["response_ids"] = [a.response_id for a in answers if a.response_id]
+        versions = {a.model_version for a in answers if a.model_version}
+        if versions:
+            metadata["model_version"] = sorted(versions)[0]
+        texts = [text for a in answers for text in a.texts]
+        if texts:
+            metadata["text"] = texts
+        tokens = [a.image_tokens for a in answers if a.image_tokens is not None]
+        if tokens:
+            metadata["image_tokens"] = sum(tokens)
+        return Result(
+            images=tuple(image for take in takes for image in take.images),
+            model=self.model,
+            latency=latency,
+            cost=_total([take.cost for take in takes]),
+            metadata=metadata,
+            warnings=tuple(warnings),
+        )
+
+    def _client_for_use(self) -> httpx.AsyncClient:
+        if self._client is None:
+            self._client = make_client(
+                base_url=self.settings.base_url,
+                headers={"Accept": "application/json"},
+                timeout=self.settings.timeout,
+            )
+        return self._client
+
+
+class _Reporter:
+    """Progress over ``total`` calls that only moves forward and never breaks a generation."""
+
+    def __init__(self, progress: Progress, total: int) -> None:
+        self._progress = progress
+        self._total = total
+        self._done = 0
+
+    def update(self, message: str) -> None:
+        # A broken progress display must not cost a paid image.
+        with contextlib.suppress(Exception):
+            self._progress.update(self._done, self._total, message)
+
+    def finished(self) -> None:
+        self._done += 1
+        self.update("image received")
+
+    def retrying(self, reason: str, seconds: float) -> None:
+        self.update(f"{reason}; retrying in {seconds:g} s")
+
+
+def _prompt_text(request: Request) -> str:
+    if request.negative_prompt:
+        return f"{request.prompt}\n\nAvoid: {request.negative_prompt}"
+    return request.prompt
+
+
+def _total(costs: list[Cost | None]) -> Cost | None:
+    known = [cost for cost in costs if cost is not None]
+    if len(known) != len(costs) or not known:
+        return None
+    total = known[0]
+    for cost in known[1:]:
+        total = total + cost
+    return total

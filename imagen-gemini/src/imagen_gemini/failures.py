@@ -1,0 +1,162 @@
+"""Gemini's error answers, mapped to imagen's errors, and the retry hints they carry.
+
+    {"error": {"code": 429, "status": "RESOURCE_EXHAUSTED",
+               "message": "You exceeded your current quota ... Please retry in 7.5s.",
+               "details": [{"@type": "type.googleapis.com/google.rpc.RetryInfo",
+                            "retryDelay": "7s"}]}}
+
+An invalid key is a 400 with ErrorInfo reason API_KEY_INVALID, a missing one a 403.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from imagen.errors import (
+    AuthError,
+    BackendError,
+    BackendUnavailable,
+    InvalidRequest,
+    RateLimited,
+)
+from imagen.http import Retry, RetryPolicy, retry_after_header, scrub
+
+if TYPE_CHECKING:
+    import httpx
+
+_RETRY_IN = re.compile(r"retry in (\d+(?:\.\d+)?)\s*s", re.IGNORECASE)
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)s$")
+_MESSAGE_LIMIT = 300
+
+RATE_LIMIT_RETRIES = 3
+
+
+@attrs.frozen
+class ErrorBody:
+    """The ``{"error": {...}}`` object of a Google API error (empty when the body is not one)."""
+
+    code: int | None = None
+    status: str | None = None
+    message: str = ""
+    details: tuple[Mapping[str, Any], ...] = ()
+
+    def detail_of(self, type_name: str) -> list[Mapping[str, Any]]:
+        suffix = f"/google.rpc.{type_name}"
+        return [d for d in self.details if str(d.get("@type", "")).endswith(suffix)]
+
+    @property
+    def reasons(self) -> set[str]:
+        return {str(d.get("reason")) for d in self.detail_of("ErrorInfo")}
+
+    @property
+    def field_violations(self) -> dict[str, str]:
+        fields: dict[str, str] = {}
+        for request in self.detail_of("BadRequest"):
+            for violation in request.get("fieldViolations") or ():
+                if isinstance(violation, Mapping):
+                    field = str(violation.get("field") or "request")
+                    fields[field] = one_line(str(violation.get("description", "")))
+        return fields
+
+
+def error_body(response: httpx.Response) -> ErrorBody:
+    try:
+        payload = response.json()
+    except ValueError:
+        return ErrorBody(message=response.text)
+    error = payload.get("error") if isinstance(payload, Mapping) else None
+    if not isinstance(error, Mapping):
+        return ErrorBody(message=response.text)
+    details = error.get("details")
+    return ErrorBody(
+        code=error.get("code") if isinstance(error.get("code"), int) else None,
+        status=error.get("status") if isinstance(error.get("status"), str) else None,
+        message=str(error.get("message") or ""),
+        details=tuple(d for d in details if isinstance(d, Mapping))
+        if isinstance(details, list)
+        else (),
+    )
+
+
+def retry_hint(response: httpx.Response) -> float | None:
+    """Seconds Gemini asks us to wait: "retry in 7.5s" in the message, else RetryInfo's
+    ``retryDelay``, else a ``Retry-After`` header."""
+    body = error_body(response)
+    match = _RETRY_IN.search(body.message)
+    if match:
+        return float(match.group(1))
+    for info in body.detail_of("RetryInfo"):
+        delay = _DURATION.match(str(info.get("retryDelay", "")))
+        if delay:
+            return float(delay.group(1))
+    return retry_after_header(response)
+
+
+#: 429 up to three times after the hinted wait; 5xx once; a lost connection is not retried,
+#: because a POST whose answer was lost may still have been billed.
+RETRY_RULES: tuple[Retry, ...] = (
+    Retry.on_status(429, attempts=RATE_LIMIT_RETRIES, backoff=2.0),
+    Retry.on_status(*range(500, 600), attempts=1, backoff=1.0),
+)
+# mypy's attrs plugin checks this call against the generated signature, not RetryPolicy's own
+# ``__init__(*rules, retry_after=...)``, which is what runs.
+RETRY_POLICY = RetryPolicy(*RETRY_RULES, retry_after=retry_hint)  # type: ignore[misc, arg-type]
+
+
+def error_for(
+    response: httpx.Response, *, backend: str, model: str, api_key_env: str, key: str | None
+) -> BackendError:
+    """The imagen error for a non-200 generateContent answer (the key scrubbed from any text)."""
+    status = response.status_code
+    body = error_body(response)
+    message = one_line(scrub(body.message, [key])) or f"HTTP {status}"
+    detail = {"http_status": status, "status": body.status, "message": message}
+    if status in (401, 403) or "API_KEY_INVALID" in body.reasons:
+        return AuthError(
+            f"Gemini refused the API key from {api_key_env} ({message}); "
+            f"set {api_key_env} to a valid key from https://aistudio.google.com/apikey",
+            backend=backend,
+            detail=detail,
+        )
+    if status == 404:
+        return InvalidRequest(
+            f"Gemini has no model {model!r} for generateContent ({message}); "
+            "set model: to an image model such as gemini-2.5-flash-image",
+            backend=backend,
+            fields={"model": message},
+            detail=detail,
+        )
+    if status == 429:
+        return RateLimited(
+            f"Gemini is rate limiting this key after {RATE_LIMIT_RETRIES} retries ({message}); "
+            "wait and try again, or lower concurrency",
+            backend=backend,
+            retry_after=retry_hint(response),
+            detail=detail,
+        )
+    if 400 <= status < 500:
+        return InvalidRequest(
+            f"Gemini rejected the request: {message}",
+            backend=backend,
+            fields=body.field_violations,
+            detail=detail,
+        )
+    if status >= 500:
+        answered = f"HTTP {status} {body.status}" if body.status else f"HTTP {status}"
+        return BackendUnavailable(
+            f"Gemini answered {answered} twice ({message}); try again later",
+            backend=backend,
+            detail=detail,
+        )
+    return BackendError(f"unexpected HTTP {status} from Gemini: {message}", backend=backend,
+                        detail=detail)  # fmt: skip
+
+
+def one_line(text: str, limit: int = _MESSAGE_LIMIT) -> str:
+    """``text`` on one line, whitespace collapsed, cut at ``limit`` characters."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 3].rstrip() + "..."
