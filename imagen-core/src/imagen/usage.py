@@ -129,9 +129,23 @@ def format_usd(amount: Decimal) -> str:
     return Cost(amount, "").format()
 
 
-def usd_column(amount: Decimal) -> str:
-    """A fixed four-decimal amount (``0.0120``), so a column of costs lines up on the point."""
-    return str(amount.quantize(Decimal("0.0001"), rounding=ROUND_HALF_UP))
+def usd_places(amounts: Iterable[Decimal | None]) -> int:
+    """Decimal places that show every amount exactly: at least four, more if an amount needs it.
+
+    Showing amounts exactly keeps a column honest: the TOTAL line is then the visible sum.
+    """
+    places = 4
+    for amount in amounts:
+        if amount is not None:
+            exponent = amount.normalize().as_tuple().exponent
+            if isinstance(exponent, int):
+                places = max(places, -exponent)
+    return places
+
+
+def usd_column(amount: Decimal, places: int = 4) -> str:
+    """A fixed-places amount (``0.0120``), so a column of costs lines up on the point."""
+    return f"{amount.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP):f}"
 
 
 def align_columns(rows: Sequence[Sequence[str]], *, right: Collection[int] = ()) -> str:
@@ -159,12 +173,12 @@ def _seconds(latency_ms: float | None) -> str:
     return "-" if latency_ms is None else f"{latency_ms / 1000:.2f}s"
 
 
-def _group_line(group: UsageGroup) -> list[str]:
+def _group_line(group: UsageGroup, places: int) -> list[str]:
     return [
         group.key,
         str(group.takes),
         str(group.cache_hits),
-        usd_column(group.cost_usd),
+        usd_column(group.cost_usd, places),
         _seconds(group.mean_latency_ms),
     ]
 
@@ -174,7 +188,7 @@ def _unknown_cost_note(count: int) -> str:
     return f"note: {count} {takes} no known cost and count as 0 in COST USD"
 
 
-def _raw_table(rows: Sequence[UsageRow], total: UsageGroup) -> list[list[str]]:
+def _raw_table(rows: Sequence[UsageRow], total: UsageGroup, places: int) -> list[list[str]]:
     lines = [
         ["CREATED AT", "BACKEND", "MODEL", "CALLER", "SEED", "LATENCY MS", "COST USD", "CACHE"]
     ]
@@ -187,11 +201,13 @@ def _raw_table(rows: Sequence[UsageRow], total: UsageGroup) -> list[list[str]]:
                 row.caller or "-",
                 "-" if row.seed is None else str(row.seed),
                 "-" if row.latency_ms is None else str(row.latency_ms),
-                "-" if row.cost_usd is None else usd_column(row.cost_usd),
+                "-" if row.cost_usd is None else usd_column(row.cost_usd, places),
                 "hit" if row.cache_hit else "",
             ]
         )
-    lines.append(["TOTAL", f"{total.takes} takes", "", "", "", "", usd_column(total.cost_usd), ""])
+    lines.append(
+        ["TOTAL", f"{total.takes} takes", "", "", "", "", usd_column(total.cost_usd, places), ""]
+    )
     return lines
 
 
@@ -212,12 +228,13 @@ def format_usage(
     if not rows:
         when = f" since {since.astimezone().strftime('%Y-%m-%d %H:%M')}" if since else ""
         return f"no generations recorded{when}"
+    places = usd_places(row.cost_usd for row in rows)
     if raw:
-        table = align_columns(_raw_table(rows, summary.total), right={4, 5, 6})
+        table = align_columns(_raw_table(rows, summary.total, places), right={4, 5, 6})
     else:
         header = [by.upper(), "TAKES", "CACHE HITS", "COST USD", "MEAN LATENCY"]
-        lines = [header, *(_group_line(group) for group in summary.groups)]
-        lines.append(_group_line(summary.total))
+        lines = [header, *(_group_line(group, places) for group in summary.groups)]
+        lines.append(_group_line(summary.total, places))
         table = align_columns(lines, right={1, 2, 3, 4})
     if summary.total.unknown_cost:
         table += "\n" + _unknown_cost_note(summary.total.unknown_cost)
@@ -236,4 +253,5 @@ __all__ = [
     "parse_since",
     "summarize",
     "usd_column",
+    "usd_places",
 ]
