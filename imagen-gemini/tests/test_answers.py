@@ -1,0 +1,127 @@
+"""How the gemini backend reads answers: images, text, blocks, and answers with no image."""
+
+from __future__ import annotations
+
+import pytest
+
+from imagen.errors import BackendError, ContentBlocked
+from imagen.models import Progress, Request
+
+BLOCKING_FINISH_REASONS = [
+    "IMAGE_SAFETY",
+    "SAFETY",
+    "PROHIBITED_CONTENT",
+    "IMAGE_PROHIBITED_CONTENT",
+    "BLOCKLIST",
+    "SPII",
+    "RECITATION",
+    "IMAGE_RECITATION",
+    "NO_IMAGE",
+    "IMAGE_OTHER",
+]
+
+
+def test_image_is_decoded_with_its_size_and_media_type(make_backend, generate):
+    result = generate(make_backend(), Request("a kite", aspect_ratio="3:2"))
+    (image,) = result.images
+    assert image.data.startswith(b"\x89PNG\r\n\x1a\n")
+    assert (image.media_type, image.width, image.height) == ("image/png", 1248, 832)
+    assert image.seed is None
+
+
+def test_every_inline_image_of_an_answer_is_kept(fake, make_backend, generate):
+    fake.images_per_answer = 2
+    result = generate(make_backend(), Request("two kites"))
+    assert len(result.images) == 2
+
+
+def test_result_names_the_model_and_the_response(make_backend, generate):
+    result = generate(make_backend(), Request("a kite"))
+    assert result.model == "gemini-2.5-flash-image"
+    assert result.metadata["model_version"] == "gemini-2.5-flash-image"
+    assert result.metadata["response_ids"] == ["fake-response-1"]
+
+
+def test_text_beside_the_image_is_kept_as_metadata(fake, make_backend, generate):
+    fake.caption = "Here is a kite over the sea."
+    result = generate(make_backend(), Request("a kite"))
+    assert result.metadata["text"] == ["Here is a kite over the sea."]
+
+
+def test_text_only_answer_is_no_image_error_quoting_the_model(fake, make_backend, generate):
+    fake.then(fake.finished_without_image("STOP", "I can't draw that,\nbut I can describe it."))
+    with pytest.raises(BackendError, match="no image returned") as caught:
+        generate(make_backend(), Request("a kite"))
+    assert type(caught.value) is BackendError
+    assert "the model said: I can't draw that, but I can describe it." in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+def test_blocked_prompt_is_content_blocked_naming_the_reason(fake, make_backend, generate):
+    fake.then(fake.prompt_blocked("PROHIBITED_CONTENT"))
+    with pytest.raises(ContentBlocked, match="PROHIBITED_CONTENT") as caught:
+        generate(make_backend(), Request("something forbidden"))
+    assert caught.value.reason == "PROHIBITED_CONTENT"
+
+
+@pytest.mark.parametrize("reason", BLOCKING_FINISH_REASONS)
+def test_safety_finish_reason_is_content_blocked(fake, make_backend, generate, reason):
+    fake.then(fake.finished_without_image(reason))
+    with pytest.raises(ContentBlocked) as caught:
+        generate(make_backend(), Request("a kite"))
+    assert caught.value.reason == reason
+    assert reason in str(caught.value)
+
+
+def test_other_finish_reason_without_image_is_backend_error(fake, make_backend, generate):
+    fake.then(fake.finished_without_image("MAX_TOKENS"))
+    with pytest.raises(BackendError, match=r"no image returned \(MAX_TOKENS\)") as caught:
+        generate(make_backend(), Request("a kite"))
+    assert not isinstance(caught.value, ContentBlocked)
+
+
+def test_answer_that_is_not_json_is_backend_error(fake, make_backend, generate):
+    fake.then(fake.raw(200, "<html>proxy login</html>"))
+    with pytest.raises(BackendError, match="could not be read"):
+        generate(make_backend(), Request("a kite"))
+
+
+def test_inline_data_that_is_not_an_image_is_backend_error(fake, make_backend, generate):
+    from aiohttp import web
+
+    not_png = {"inlineData": {"mimeType": "image/png", "data": "bm90IGFuIGltYWdl"}}
+    answer = {"candidates": [{"finishReason": "STOP", "content": {"parts": [not_png]}}]}
+    fake.then(lambda body: web.json_response(answer))
+    with pytest.raises(BackendError, match="not an image"):
+        generate(make_backend(), Request("a kite"))
+
+
+def test_one_blocked_take_of_several_is_a_warning_not_a_failure(fake, make_backend, generate):
+    fake.then(fake.finished_without_image("IMAGE_SAFETY"))
+    result = generate(make_backend(), Request("kites", count=3))
+    assert len(result.images) == 2
+    (warning,) = result.warnings
+    assert warning.startswith("1 of 3 Gemini calls returned no image")
+    assert "IMAGE_SAFETY" in warning
+
+
+def test_every_take_blocked_raises_the_block(fake, make_backend, generate):
+    fake.then(fake.prompt_blocked("SAFETY"), fake.prompt_blocked("SAFETY"))
+    with pytest.raises(ContentBlocked):
+        generate(make_backend(), Request("kites", count=2))
+
+
+def test_progress_counts_received_images_up_to_the_total(fake, make_backend, generate):
+    seen: list[tuple[float, float | None]] = []
+    progress = Progress(lambda done, total, message: seen.append((done, total)))
+    generate(make_backend(), Request("kites", count=2), progress)
+    assert seen[0] == (0, 2)
+    assert seen[-1] == (2, 2)
+
+
+def test_a_failing_progress_callback_does_not_stop_the_generation(make_backend, generate):
+    def broken(done: float, total: float | None, message: str) -> None:
+        raise RuntimeError("display gone")
+
+    result = generate(make_backend(), Request("a kite"), Progress(broken))
+    assert len(result.images) == 1

@@ -1,0 +1,136 @@
+"""How Gemini's error answers map to imagen's errors, and which of them are retried."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+from imagen.errors import (
+    AuthError,
+    BackendTimeout,
+    BackendUnavailable,
+    InvalidRequest,
+    RateLimited,
+)
+from imagen.models import Request
+from imagen_gemini.backend import GeminiBackend
+from imagen_gemini.settings import GeminiSettings
+
+
+def test_invalid_key_is_auth_error_naming_the_env_var(fake, make_backend, generate, monkeypatch):
+    monkeypatch.setenv("GEMINI_API_KEY", "AIza-a-wrong-key-0000000000000")
+    with pytest.raises(AuthError, match="GEMINI_API_KEY") as caught:
+        generate(make_backend(), Request("a kite"))
+    assert "API key not valid" in str(caught.value)
+    assert "AIza-a-wrong-key" not in str(caught.value)
+    assert len(fake.requests) == 1
+
+
+def test_permission_denied_is_auth_error(fake, make_backend, generate):
+    fake.then(fake.error(403, "PERMISSION_DENIED", "Your API key was reported as leaked."))
+    with pytest.raises(AuthError, match=r"reported as leaked.*GEMINI_API_KEY"):
+        generate(make_backend(), Request("a kite"))
+
+
+def test_unknown_model_is_invalid_request_naming_the_model(make_backend, generate):
+    with pytest.raises(InvalidRequest, match="no model 'gemini-9-image'") as caught:
+        generate(make_backend(model="gemini-9-image"), Request("a kite"))
+    assert "model" in caught.value.fields
+
+
+def test_bad_request_carries_the_field_violations(fake, make_backend, generate):
+    fake.then(
+        fake.error(
+            400,
+            "INVALID_ARGUMENT",
+            "Invalid value at 'generation_config.image_config.aspect_ratio'",
+            [
+                {
+                    "@type": "type.googleapis.com/google.rpc.BadRequest",
+                    "fieldViolations": [
+                        {
+                            "field": "generation_config.image_config.aspect_ratio",
+                            "description": "Unsupported aspect ratio",
+                        }
+                    ],
+                }
+            ],
+        )
+    )
+    with pytest.raises(InvalidRequest, match="Gemini rejected the request") as caught:
+        generate(make_backend(), Request("a kite"))
+    assert caught.value.fields == {
+        "generation_config.image_config.aspect_ratio": "Unsupported aspect ratio"
+    }
+
+
+def test_rate_limit_is_retried_three_times_after_the_hinted_wait(
+    fake, make_backend, generate, sleeps
+):
+    fake.then(*(fake.rate_limited(retry_in="7.5") for _ in range(4)))
+    with pytest.raises(RateLimited, match="after 3 retries") as caught:
+        generate(make_backend(), Request("a kite"))
+    assert sleeps == [7.5, 7.5, 7.5]
+    assert len(fake.requests) == 4
+    assert caught.value.retry_after == 7.5
+    assert "\n" not in str(caught.value)
+
+
+def test_rate_limit_hint_falls_back_to_retry_info(fake, make_backend, generate, sleeps):
+    fake.then(fake.rate_limited(retry_in=None, retry_delay="12s"))
+    result = generate(make_backend(), Request("a kite"))
+    assert sleeps == [12.0]
+    assert len(result.images) == 1
+
+
+def test_rate_limit_without_hints_backs_off_exponentially(fake, make_backend, generate, sleeps):
+    fake.then(*(fake.rate_limited(retry_in=None, retry_delay=None) for _ in range(3)))
+    generate(make_backend(), Request("a kite"))
+    assert sleeps == [2.0, 4.0, 8.0]
+
+
+def test_server_error_is_retried_once_then_unavailable(fake, make_backend, generate, sleeps):
+    overloaded = fake.error(503, "UNAVAILABLE", "The model is overloaded. Please try again later.")
+    fake.then(overloaded, overloaded)
+    with pytest.raises(BackendUnavailable, match="HTTP 503 UNAVAILABLE twice"):
+        generate(make_backend(), Request("a kite"))
+    assert len(fake.requests) == 2
+
+
+def test_server_error_once_then_an_image(fake, make_backend, generate):
+    fake.then(fake.error(500, "INTERNAL", "An internal error has occurred."))
+    result = generate(make_backend(), Request("a kite"))
+    assert len(result.images) == 1
+    assert len(fake.requests) == 2
+
+
+def test_slow_answer_past_the_timeout_is_backend_timeout(fake, make_backend, generate):
+    fake.delay = 2.0
+    with pytest.raises(BackendTimeout, match=r"within 0\.2 s"):
+        generate(make_backend(timeout=0.2), Request("a kite"))
+
+
+def test_unreachable_server_is_backend_unavailable(generate, api_key):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    backend = GeminiBackend("gemini-test", GeminiSettings(base_url=f"http://127.0.0.1:{port}"))
+    with pytest.raises(BackendUnavailable, match="could not reach Gemini"):
+        generate(backend, Request("a kite"))
+
+
+def test_key_echoed_in_an_error_never_reaches_the_message(fake, make_backend, generate, api_key):
+    fake.then(fake.error(400, "INVALID_ARGUMENT", f"Bad request for key={api_key}\nsee docs"))
+    with pytest.raises(InvalidRequest) as caught:
+        generate(make_backend(), Request("a kite"))
+    assert api_key not in str(caught.value)
+    assert api_key not in repr(caught.value.detail)
+    assert "key=***" in str(caught.value)
+
+
+def test_errors_name_the_backend_instance(fake, make_backend, generate):
+    fake.then(fake.error(403, "PERMISSION_DENIED", "denied"))
+    with pytest.raises(AuthError) as caught:
+        generate(make_backend(), Request("a kite"))
+    assert caught.value.backend == "gemini-test"
