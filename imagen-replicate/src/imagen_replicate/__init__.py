@@ -1,1 +1,22 @@
-"""imagen plugin for replicate (hookimpls only; heavy parts load lazily)."""
+"""imagen plugin for Replicate: hosted FLUX and other image models over Replicate's HTTP API.
+
+Hookimpls only; the backend, its settings and httpx load inside the hook body, so installing
+this plugin does not slow ``imagen --help``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from imagen.hookspecs import hookimpl
+
+if TYPE_CHECKING:
+    from imagen.registry import BackendRegister
+
+
+@hookimpl
+def register_backends(register: BackendRegister) -> None:
+    from imagen_replicate.backend import ReplicateBackend
+    from imagen_replicate.settings import SAMPLE, ReplicateSettings
+
+    register("replicate", ReplicateBackend, ReplicateSettings, sample=SAMPLE, concurrency=4)

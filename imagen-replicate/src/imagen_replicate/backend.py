@@ -1,0 +1,421 @@
+"""The ``replicate`` backend: create a prediction, wait for it, download its images at once.
+
+    POST /v1/models/{owner}/{name}/predictions     (owner/name)
+    POST /v1/predictions  {"version": ...}         (owner/name:version)
+      Prefer: wait=N        the answer comes when the prediction is done, or after N seconds
+      Cancel-After: Ns      Replicate stops it by itself if we cannot (we vanished mid-request)
+    GET  urls.get           polled with a short, growing pause while not terminal
+    POST urls.cancel        on our deadline, on caller cancellation, or when we give up
+    GET  output URLs        right away: Replicate deletes outputs after an hour
+
+Retries, backoff and deadlines are declared below, not looped by hand.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import re
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+import attrs
+
+from imagen.errors import BackendError, BackendTimeout, BackendUnavailable
+from imagen.http import Retry, RetryPolicy, make_client, send
+from imagen.models import Cost, Image, Progress, Request, Result, Status
+from imagen.secrets import read_secret, require_secret
+from imagen_replicate import problems
+from imagen_replicate.inputs import build_input
+from imagen_replicate.outputs import (
+    decode_data_url,
+    describe_url,
+    inspect_image,
+    is_data_url,
+    output_urls,
+)
+from imagen_replicate.pricing import price_per_image
+from imagen_replicate.settings import ReplicateSettings
+
+if TYPE_CHECKING:
+    import httpx
+
+TERMINAL = frozenset({"succeeded", "failed", "canceled", "aborted"})
+
+# RetryPolicy's own __init__ takes the rules as *args; mypy's attrs plugin checks calls against
+# the generated field signature instead, so the class is called through a plain callable.
+_policy: Callable[..., RetryPolicy] = RetryPolicy
+
+# API calls: 429 up to 3 retries with exponential backoff (or Replicate's own "~Ns" hint /
+# Retry-After), 5xx once, a dropped connection once.
+API_POLICY = _policy(
+    Retry.on_status(429, attempts=3, backoff=1.0),
+    Retry.on_status(*range(500, 600), attempts=1, backoff=0.5),
+    Retry.on_transport(attempts=1),
+    retry_after=problems.retry_after,
+)
+# Output downloads: once more on a transient failure; a 404 means the file expired.
+DOWNLOAD_POLICY = _policy(
+    Retry.on_status(429, *range(500, 600), attempts=1, backoff=0.5),
+    Retry.on_transport(attempts=1),
+)
+
+
+@attrs.frozen
+class PollBackoff:
+    """Pauses between polls of a prediction still running after ``Prefer: wait`` returned."""
+
+    first: float = 0.05
+    factor: float = 2.0
+    cap: float = 1.0
+
+    def next(self, pause: float) -> float:
+        return min(pause * self.factor, self.cap)
+
+
+POLL = PollBackoff()
+MAX_PREFER_WAIT = 60  # Replicate holds a create request open for at most 60 s
+MIN_CANCEL_AFTER = 5  # and accepts no shorter Cancel-After
+CANCEL_GRACE = 5.0  # how long a best-effort cancel may take while we are already leaving
+READ_TIMEOUT = MAX_PREFER_WAIT + 15.0
+
+_SEED_IN_LOGS = re.compile(r"Using seed:\s*(\d+)")
+
+
+@attrs.define
+class _Tracked:
+    """The prediction in flight, so a deadline or cancellation can cancel it by URL."""
+
+    id: str | None = None
+    cancel_url: str | None = None
+    status: str | None = None
+
+    def update(self, prediction: Mapping[str, Any]) -> None:
+        self.id = str(prediction.get("id") or self.id or "") or None
+        urls = prediction.get("urls") or {}
+        self.cancel_url = urls.get("cancel") or self.cancel_url
+        self.status = prediction.get("status")
+
+    @property
+    def running(self) -> bool:
+        return self.id is not None and self.status not in TERMINAL
+
+
+class ReplicateBackend:
+    """One ``type: replicate`` instance. No network and no credential needed until ``generate``."""
+
+    def __init__(
+        self,
+        name: str,
+        settings: ReplicateSettings,
+        *,
+        sleep: Callable[[float], Awaitable[None]] | None = None,
+    ) -> None:
+        self.name = name
+        self.settings = settings
+        self._client: httpx.AsyncClient | None = None
+        # ``sleep`` replaces the retry backoff sleep (tests use a recording no-op).
+        self._api_policy = API_POLICY if sleep is None else API_POLICY.with_sleep(sleep)
+        self._download_policy = (
+            DOWNLOAD_POLICY if sleep is None else DOWNLOAD_POLICY.with_sleep(sleep)
+        )
+
+    # -- no network ------------------------------------------------------------------------
+
+    def status(self) -> Status:
+        if read_secret(self.settings.api_token_env) is None:
+            return Status.not_configured(self.settings.api_token_env)
+        return Status.ready(self.settings.model)
+
+    def estimate_cost(self, request: Request) -> Cost | None:
+        """One take (one image) at the list price; None for a model without a known price."""
+        return price_per_image(self.settings.model)
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            client, self._client = self._client, None
+            await client.aclose()
+
+    # -- generation ------------------------------------------------------------------------
+
+    async def generate(self, request: Request, progress: Progress) -> Result:
+        token = require_secret(self.settings.api_token_env, what=f"backend {self.name!r}")
+        started = time.monotonic()
+        prepared = build_input(
+            request, output_format=self.settings.output_format, defaults=self.settings.input
+        )
+        asked = _as_count(prepared.input.get("num_outputs", 1))
+        report = _Reporter(progress, asked)
+        tracked = _Tracked()
+        deadline = self.settings.deadline
+        try:
+            async with asyncio.timeout(deadline):
+                prediction = await self._predict(prepared.input, token, tracked, report)
+        except BaseException as error:
+            canceled = await self._cancel_quietly(tracked, token) if tracked.running else False
+            if isinstance(error, TimeoutError):
+                raise self._timeout_error(tracked, deadline, canceled) from None
+            raise
+
+        urls = output_urls(prediction.get("output"))
+        datas = await self._download_all(urls, report)
+        seed = request.seed if request.seed is not None else _seed_from_logs(prediction)
+        images = []
+        for url, data in zip(urls, datas, strict=True):
+            try:
+                picture = inspect_image(data)
+            except ValueError as error:
+                raise BackendError(
+                    f"output {describe_url(url)} of prediction {tracked.id} is not an image "
+                    f"({error})",
+                    backend=self.name,
+                ) from None
+            images.append(
+                Image(
+                    data,
+                    picture.media_type,
+                    picture.width,
+                    picture.height,
+                    # A batch shares one seed; no single image can be remade from it alone.
+                    seed=seed if asked == 1 else None,
+                )
+            )
+        if not images:
+            raise BackendError(
+                f"prediction {tracked.id} succeeded but returned no images", backend=self.name
+            )
+
+        warnings = list(prepared.warnings)
+        if len(images) < asked:
+            warnings.append(
+                f"{len(images)} of {asked} images returned; Replicate's safety filter "
+                "removes the images it flags"
+            )
+        price = price_per_image(self.settings.model)
+        metrics = prediction.get("metrics") or {}
+        metadata: dict[str, Any] = {
+            "prediction_id": tracked.id,
+            "version": prediction.get("version"),
+            **prepared.decisions,
+            "predict_time": metrics.get("predict_time"),
+            "url": (prediction.get("urls") or {}).get("web"),
+        }
+        if seed is not None:
+            metadata["seed"] = seed
+        return Result(
+            images=tuple(images),
+            model=self.settings.model,
+            latency=time.monotonic() - started,
+            cost=price * len(images) if price is not None else None,
+            metadata={key: value for key, value in metadata.items() if value is not None},
+            warnings=tuple(warnings),
+        )
+
+    async def _predict(
+        self, values: dict[str, Any], token: str, tracked: _Tracked, report: _Reporter
+    ) -> dict[str, Any]:
+        """Create the prediction and follow it to a terminal status; raise unless it succeeded."""
+        settings = self.settings
+        body: dict[str, Any] = {"input": values}
+        if settings.version is None:
+            path = f"/v1/models/{settings.model_name}/predictions"
+        else:
+            path, body["version"] = "/v1/predictions", settings.version
+        headers = {"Cancel-After": f"{max(MIN_CANCEL_AFTER, math.ceil(settings.deadline))}s"}
+        # Leave a second of the deadline after the held request, to poll and cancel in.
+        wait = min(MAX_PREFER_WAIT, math.floor(settings.deadline) - 1)
+        if wait >= 1:
+            headers["Prefer"] = f"wait={wait}"
+
+        report.update(0, "creating prediction")
+        response = await self._call(
+            "POST", path, token, "create the prediction", report, json=body, headers=headers
+        )
+        prediction = self._prediction_of(response)
+        tracked.update(prediction)
+        pause = POLL.first
+        while prediction.get("status") not in TERMINAL:
+            report.update(0, str(prediction.get("status") or "waiting"))
+            await asyncio.sleep(pause)
+            pause = POLL.next(pause)
+            get_url = (prediction.get("urls") or {}).get("get") or f"/v1/predictions/{tracked.id}"
+            response = await self._call("GET", get_url, token, "read the prediction", report)
+            prediction = self._prediction_of(response)
+            tracked.update(prediction)
+        if prediction.get("status") != "succeeded":
+            raise problems.error_for_prediction(prediction, backend=self.name)
+        return prediction
+
+    async def _download_all(self, urls: list[str], report: _Reporter) -> list[bytes]:
+        """Every output at once (they expire); progress counts finished downloads."""
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(self._download(url, report)) for url in urls]
+        return [task.result() for task in tasks]
+
+    async def _download(self, url: str, report: _Reporter) -> bytes:
+        import httpx
+
+        if is_data_url(url):
+            try:
+                data = decode_data_url(url)
+            except ValueError as error:
+                raise BackendError(f"unreadable output ({error})", backend=self.name) from None
+            report.downloaded()
+            return data
+        if not self._may_download(url):
+            raise BackendError(
+                f"output {describe_url(url)} is not an https: or data: URL; not downloaded",
+                backend=self.name,
+            )
+        try:
+            # No Authorization header: output files live on another host and need none.
+            response = await send(self._http(), "GET", url, policy=self._download_policy)
+        except httpx.TransportError as error:
+            raise BackendUnavailable(
+                f"could not download output {describe_url(url)} ({type(error).__name__}); "
+                "generate again",
+                backend=self.name,
+            ) from None
+        if response.status_code in (403, 404, 410):
+            raise BackendError(
+                f"output {describe_url(url)} expired before it was downloaded "
+                f"(HTTP {response.status_code}); generate again",
+                backend=self.name,
+            )
+        if not response.is_success:
+            raise BackendUnavailable(
+                f"could not download output {describe_url(url)} (HTTP {response.status_code}); "
+                "generate again",
+                backend=self.name,
+            )
+        report.downloaded()
+        return response.content
+
+    def _may_download(self, url: str) -> bool:
+        """https: always; plain http: only from the API's own host (a local or test server)."""
+        parts = urlsplit(url)
+        if parts.scheme == "https":
+            return True
+        api = urlsplit(self.settings.base_url)
+        return parts.scheme == "http" == api.scheme and parts.netloc == api.netloc
+
+    # -- HTTP plumbing ---------------------------------------------------------------------
+
+    def _http(self) -> httpx.AsyncClient:
+        if self._client is None:
+            self._client = make_client(base_url=self.settings.base_url, timeout=READ_TIMEOUT)
+        return self._client
+
+    async def _call(
+        self,
+        method: str,
+        url: str,
+        token: str,
+        what: str,
+        report: _Reporter | None = None,
+        *,
+        headers: Mapping[str, str] | None = None,
+        **kwargs: Any,
+    ) -> httpx.Response:
+        """One API call under the retry policy; any failure becomes an imagen error."""
+        import httpx
+
+        def on_retry(reason: str, seconds: float) -> None:
+            if report is not None:
+                report.update(0, f"{reason}, retrying in {seconds:.1f} s")
+
+        try:
+            response = await send(
+                self._http(),
+                method,
+                url,
+                policy=self._api_policy,
+                on_retry=on_retry,
+                headers={"Authorization": f"Bearer {token}", **(headers or {})},
+                **kwargs,
+            )
+        except httpx.TransportError as error:
+            raise BackendUnavailable(
+                f"could not reach Replicate to {what} ({type(error).__name__}); "
+                "check the network and try again",
+                backend=self.name,
+            ) from None
+        if not response.is_success:
+            raise problems.error_for_response(
+                response,
+                backend=self.name,
+                token_env=self.settings.api_token_env,
+                token=token,
+                what=what,
+            )
+        return response
+
+    def _prediction_of(self, response: httpx.Response) -> dict[str, Any]:
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if not isinstance(body, dict) or "status" not in body:
+            raise BackendUnavailable(
+                f"Replicate answered HTTP {response.status_code} without a prediction object; "
+                "try again",
+                backend=self.name,
+            )
+        return body
+
+    async def _cancel_quietly(self, tracked: _Tracked, token: str) -> bool:
+        """Best effort, bounded: we are already leaving with another error or a cancellation."""
+        url = tracked.cancel_url or f"/v1/predictions/{tracked.id}/cancel"
+        try:
+            await asyncio.wait_for(self._call("POST", url, token, "cancel"), CANCEL_GRACE)
+        except (BackendError, TimeoutError):
+            return False
+        tracked.status = "canceled"
+        return True
+
+    def _timeout_error(self, tracked: _Tracked, deadline: float, canceled: bool) -> BackendTimeout:
+        if tracked.id is None:
+            what = "Replicate did not answer the create request"
+        elif canceled:
+            what = f"prediction {tracked.id} did not finish and was canceled"
+        else:
+            what = f"prediction {tracked.id} did not finish (cancel failed; Cancel-After stops it)"
+        return BackendTimeout(
+            f"{what} within {deadline:g} s; raise `timeout` for this instance if the model is slow",
+            backend=self.name,
+            detail={"prediction_id": tracked.id, "timeout": deadline},
+        )
+
+
+class _Reporter:
+    """Progress that only moves forward and never lets a callback failure stop a generation."""
+
+    def __init__(self, progress: Progress, total: int) -> None:
+        self._progress = progress
+        self._total = total
+        self._done = 0
+
+    def update(self, done: int, message: str) -> None:
+        self._done = max(self._done, done)
+        # A broken progress bar must not fail a paid generation.
+        with contextlib.suppress(Exception):
+            self._progress.update(self._done, self._total, message)
+
+    def downloaded(self) -> None:
+        self.update(self._done + 1, "downloaded")
+
+
+def _as_count(value: Any) -> int:
+    try:
+        return max(1, int(value))
+    except (TypeError, ValueError):
+        return 1
+
+
+def _seed_from_logs(prediction: Mapping[str, Any]) -> int | None:
+    """The seed a model chose itself, from its logs (FLUX prints ``Using seed: N``)."""
+    match = _SEED_IN_LOGS.search(str(prediction.get("logs") or ""))
+    return int(match.group(1)) if match else None

@@ -1,0 +1,98 @@
+"""Map a provider-neutral Request to a Replicate prediction ``input`` and note each decision."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+
+from imagen.models import Request
+
+# The aspect ratios FLUX models on Replicate accept.
+ASPECT_RATIOS = ("1:1", "16:9", "21:9", "3:2", "2:3", "4:5", "5:4", "3:4", "4:3", "9:16", "9:21")
+
+
+def _ratio(text: str) -> float | None:
+    width, _, height = text.partition(":")
+    try:
+        w, h = float(width), float(height)
+    except ValueError:
+        return None
+    return w / h if w > 0 and h > 0 else None
+
+
+def nearest_aspect_ratio(width: float, height: float) -> str:
+    """The supported ratio closest to ``width``:``height`` (compared on a log scale, so 2:1 and
+    1:2 are equally far from 1:1)."""
+    target = math.log(width / height)
+    return min(ASPECT_RATIOS, key=lambda ratio: abs(math.log(_ratio(ratio) or 1.0) - target))
+
+
+@attrs.frozen
+class PredictionInput:
+    """The ``input`` object to send, what was decided on the way, and notes for the user."""
+
+    input: dict[str, Any]
+    decisions: dict[str, Any]
+    warnings: tuple[str, ...] = ()
+
+
+def build_input(
+    request: Request, *, output_format: str, defaults: Mapping[str, Any]
+) -> PredictionInput:
+    """Instance ``input`` defaults, then the request's fields, then ``--opt`` values (which win)."""
+    values: dict[str, Any] = dict(defaults)
+    decisions: dict[str, Any] = {}
+    warnings: list[str] = []
+
+    values["prompt"] = request.prompt
+    values["output_format"] = output_format
+
+    aspect = _aspect_ratio(request)
+    if aspect is not None:
+        chosen, source = aspect
+        values["aspect_ratio"] = chosen
+        decisions["aspect_ratio"] = chosen
+        if source != chosen:
+            decisions["aspect_ratio_from"] = source
+    if request.count > 1:
+        values["num_outputs"] = request.count
+    if request.steps is not None:
+        values["num_inference_steps"] = request.steps
+    if request.seed is not None:
+        values["seed"] = request.seed
+    if request.negative_prompt:
+        warnings.append(
+            "negative prompt not sent: FLUX on Replicate has none "
+            "(use --opt negative_prompt=... for a model that takes one)"
+        )
+    if request.refs:
+        warnings.append(
+            "reference images not sent: pass an image URL with --opt image=... "
+            "for a model that takes one"
+        )
+
+    values.update(request.options)
+    if "aspect_ratio" in request.options:
+        decisions["aspect_ratio"] = request.options["aspect_ratio"]
+        decisions.pop("aspect_ratio_from", None)
+    return PredictionInput(values, decisions, tuple(warnings))
+
+
+def _aspect_ratio(request: Request) -> tuple[str, str] | None:
+    """(supported ratio, what it was chosen from), or None to leave the model's default."""
+    if request.aspect_ratio:
+        if request.aspect_ratio in ASPECT_RATIOS:
+            return request.aspect_ratio, request.aspect_ratio
+        ratio = _ratio(request.aspect_ratio)
+        # Unreadable text goes through as it is, so Replicate's 422 names the problem.
+        chosen = request.aspect_ratio if ratio is None else nearest_aspect_ratio(ratio, 1.0)
+        return chosen, request.aspect_ratio
+    if request.width and request.height:
+        return (
+            nearest_aspect_ratio(request.width, request.height),
+            f"{request.width}x{request.height}",
+        )
+    return None

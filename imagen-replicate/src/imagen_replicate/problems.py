@@ -1,0 +1,146 @@
+"""Map Replicate's error answers to imagen's errors.
+
+Replicate answers errors as RFC 7807 problem JSON (``application/problem+json``)::
+
+    {"title": "Input validation failed", "status": 422,
+     "detail": "- input.aspect_ratio: aspect_ratio must be one of ...",
+     "invalid_fields": [{"type": "enum", "field": "input.aspect_ratio", "description": "..."}]}
+
+and a failed prediction carries its ``error`` text. Messages here are one line and never
+contain the token.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from imagen.errors import (
+    AuthError,
+    BackendError,
+    BackendUnavailable,
+    ContentBlocked,
+    InvalidRequest,
+    RateLimited,
+)
+from imagen.http import hint_in_text, scrub
+
+if TYPE_CHECKING:
+    import httpx
+
+# Replicate's throttling detail: "... Your rate limit resets in ~30s."
+retry_after = hint_in_text(r"~(\d+(?:\.\d+)?)\s*s")
+
+# cog-flux: "All generated images contained NSFW content. Try running it again with a different
+# prompt." Older models: "NSFW content detected. Try running it again, or try a different prompt."
+_NSFW = re.compile(r"\bNSFW\b", re.IGNORECASE)
+
+
+def one_line(text: str, limit: int = 300) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def problem_of(response: httpx.Response) -> dict[str, Any]:
+    """The problem JSON of an error response, or ``{"detail": <body text>}`` if it is not JSON."""
+    try:
+        body = response.json()
+    except ValueError:
+        return {"detail": response.text}
+    return body if isinstance(body, dict) else {"detail": str(body)}
+
+
+def invalid_fields(problem: Mapping[str, Any]) -> dict[str, str]:
+    """``{"aspect_ratio": "aspect_ratio must be one of ..."}`` from a 422 problem."""
+    fields: dict[str, str] = {}
+    for item in problem.get("invalid_fields") or ():
+        if isinstance(item, Mapping):
+            name = str(item.get("field", "input")).removeprefix("input.")
+            fields[name] = str(item.get("description") or item.get("type") or "invalid")
+    if not fields:
+        # Without invalid_fields the detail lists them as "- input.x: message" lines.
+        for match in re.finditer(r"-\s*input\.([\w.]+):\s*([^\n]+)", str(problem.get("detail"))):
+            fields[match.group(1)] = match.group(2).strip()
+    return fields
+
+
+def error_for_response(
+    response: httpx.Response, *, backend: str, token_env: str, token: str | None, what: str
+) -> BackendError:
+    """The imagen error for a non-2xx answer to ``what`` (``"create the prediction"``)."""
+    problem = problem_of(response)
+    status = response.status_code
+    detail = scrub(one_line(str(problem.get("detail") or problem.get("title") or "")), [token])
+    info = {"status": status, "title": problem.get("title"), "detail": detail}
+    if status in (401, 403):
+        return AuthError(
+            f"Replicate refused the API token in {token_env} (HTTP {status}: {detail}); "
+            f"set {token_env} to a valid token from replicate.com/account/api-tokens",
+            backend=backend,
+            detail=info,
+        )
+    if status == 422:
+        fields = invalid_fields(problem)
+        listed = "; ".join(f"{name}: {message}" for name, message in fields.items()) or detail
+        return InvalidRequest(
+            f"Replicate rejected the input: {scrub(one_line(listed), [token])}",
+            backend=backend,
+            fields=fields,
+            detail=info,
+        )
+    if status == 404:
+        return InvalidRequest(
+            f"Replicate could not {what}: not found (HTTP 404: {detail}); "
+            "check the model name and version",
+            backend=backend,
+            detail=info,
+        )
+    if status == 429:
+        return RateLimited(
+            f"Replicate kept throttling requests (HTTP 429: {detail}); wait and try again",
+            backend=backend,
+            retry_after=retry_after(response),
+            detail=info,
+        )
+    if status >= 500:
+        return BackendUnavailable(
+            f"Replicate could not {what} (HTTP {status}: {detail}); try again later",
+            backend=backend,
+            detail=info,
+        )
+    return BackendError(
+        f"Replicate could not {what} (HTTP {status}: {detail})", backend=backend, detail=info
+    )
+
+
+def error_for_prediction(prediction: Mapping[str, Any], *, backend: str) -> BackendError:
+    """The imagen error for a prediction that ended ``failed``, ``canceled`` or ``aborted``."""
+    status = prediction.get("status")
+    ident = prediction.get("id", "?")
+    text = one_line(str(prediction.get("error") or ""))
+    info = {"prediction_id": ident, "status": status, "error": text}
+    if status == "failed":
+        if _NSFW.search(text):
+            return ContentBlocked(
+                f"Replicate's safety filter blocked the images ({text}); try another prompt",
+                backend=backend,
+                reason="nsfw",
+                detail=info,
+            )
+        return BackendError(
+            f"prediction {ident} failed: {text or 'no error text given'}",
+            backend=backend,
+            detail=info,
+        )
+    if status == "aborted":
+        return BackendUnavailable(
+            f"Replicate aborted prediction {ident} before it finished; try again",
+            backend=backend,
+            detail=info,
+        )
+    return BackendError(
+        f"prediction {ident} was canceled on Replicate before it finished",
+        backend=backend,
+        detail=info,
+    )
