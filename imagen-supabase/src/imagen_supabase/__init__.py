@@ -1,1 +1,44 @@
-"""imagen plugin for supabase (hookimpls only; heavy parts load lazily)."""
+"""imagen plugin for Supabase: the ``supabase-storage`` and ``supabase-usage`` sinks and the
+``imagen supabase`` commands (hookimpls only; everything else is imported inside the hooks)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from imagen.hookspecs import hookimpl
+
+if TYPE_CHECKING:
+    import click
+
+    from imagen.config import Config
+    from imagen.registry import SinkRegister
+    from imagen.validation import Problems
+
+
+@hookimpl
+def register_sinks(register: SinkRegister) -> None:
+    from imagen_supabase.settings import (
+        STORAGE_SAMPLE,
+        USAGE_SAMPLE,
+        StorageSettings,
+        UsageSettings,
+    )
+    from imagen_supabase.storage import SupabaseStorageSink
+    from imagen_supabase.usage import SupabaseUsageSink
+
+    register("supabase-storage", SupabaseStorageSink, StorageSettings, sample=STORAGE_SAMPLE)
+    register("supabase-usage", SupabaseUsageSink, UsageSettings, sample=USAGE_SAMPLE)
+
+
+@hookimpl
+def register_commands(cli: click.Group) -> None:
+    from imagen_supabase.cli import supabase
+
+    cli.add_command(supabase)
+
+
+@hookimpl
+def validate_config(config: Config, problems: Problems) -> None:
+    from imagen_supabase.validation import check
+
+    check(config, problems)

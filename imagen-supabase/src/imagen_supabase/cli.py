@@ -1,0 +1,127 @@
+"""``imagen supabase sql | migrate | url``: thin commands over migrate.py and the storage sink."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from imagen.errors import ConfigError, NotConfigured
+
+if TYPE_CHECKING:
+    from imagen.config import Config, SinkInstance
+
+
+@click.group("supabase")
+def supabase() -> None:
+    """Supabase sinks: print or apply the SQL migrations, sign URLs for synced images."""
+
+
+@supabase.command("sql")
+def sql() -> None:
+    """Print every SQL migration, in order (paste into the Supabase SQL editor)."""
+    from imagen_supabase.migrate import script
+
+    click.echo(script(), nl=False)
+
+
+@supabase.command("migrate")
+@click.option("--db-url", metavar="URL", help="Postgres connection URL (prefer --db-url-env).")
+@click.option(
+    "--db-url-env",
+    metavar="NAME",
+    default="SUPABASE_DB_URL",
+    show_default=True,
+    help="Environment variable holding the connection URL.",
+)
+def migrate(db_url: str | None, db_url_env: str) -> None:
+    """Apply the migrations not yet applied (recorded in imagen.schema_migrations)."""
+    from imagen_supabase.migrate import TRACKING_TABLE, apply, migrations
+
+    url = db_url or os.environ.get(db_url_env, "").strip()
+    if not url:
+        raise NotConfigured(
+            f"no database URL: set {db_url_env} to the project's connection string "
+            "(Dashboard > Connect > Session pooler) or pass --db-url",
+            env_var=db_url_env,
+        )
+    applied = apply(url)
+    for name in applied:
+        click.echo(f"applied {name}")
+    if not applied:
+        click.echo(f"up to date: all {len(migrations())} migrations are in {TRACKING_TABLE}")
+
+
+@supabase.command("url")
+@click.argument("path")
+@click.option("--sink", "sink_name", metavar="NAME", help="Which supabase-storage sink to use.")
+@click.option("--ttl", type=click.IntRange(min=1), help="Seconds the URL stays valid.")
+@click.option("--config", "config_path", metavar="FILE", help="Config file to read.")
+def url(path: str, sink_name: str | None, ttl: int | None, config_path: str | None) -> None:
+    """Print a signed URL for a synced image (a local path or its path in the bucket)."""
+    import asyncio
+
+    from imagen.config import load_config
+    from imagen_supabase.storage import SupabaseStorageSink
+
+    config = load_config(config_path)
+    instance = storage_instance(config, sink_name)
+    sink = SupabaseStorageSink(instance.name, instance.settings)
+    if sink.connection.key() is None:
+        env = instance.settings.key_env
+        raise NotConfigured(f"sink {instance.name!r} is not configured: set {env}", env_var=env)
+    storage_path = remote_path(path, config.output.directory)
+
+    async def sign() -> str:
+        try:
+            return await sink.signed_url(storage_path, ttl)
+        finally:
+            await sink.aclose()
+
+    click.echo(asyncio.run(sign()))
+
+
+def storage_instance(config: Config, name: str | None) -> SinkInstance:
+    """The ``supabase-storage`` sink named ``name``, or the only one configured."""
+    from imagen_supabase.validation import STORAGE_TYPE
+
+    candidates = {n: i for n, i in config.sinks.items() if i.type == STORAGE_TYPE}
+    if name is not None:
+        if name not in config.sinks:
+            known = ", ".join(sorted(candidates)) or "none"
+            raise ConfigError(f"no sink named {name!r} (supabase-storage sinks: {known})")
+        if name not in candidates:
+            raise ConfigError(
+                f"sink {name!r} is of type {config.sinks[name].type}, not {STORAGE_TYPE}"
+            )
+        return candidates[name]
+    if not candidates:
+        raise ConfigError(
+            f"no {STORAGE_TYPE} sink in the config: add one under sinks: (imagen config sample)"
+        )
+    if len(candidates) > 1:
+        raise ConfigError(
+            f"several {STORAGE_TYPE} sinks ({', '.join(sorted(candidates))}): "
+            "choose one with --sink"
+        )
+    return next(iter(candidates.values()))
+
+
+def remote_path(path: str, output_directory: str) -> str:
+    """The bucket path of an image: its path relative to the output directory.
+
+    A path that exists on disk (or is absolute) must lie under the output directory; anything
+    else is taken as the path inside the bucket already (``2026-05-11/1201-cat-42.png``).
+    """
+    local = Path(path).expanduser()
+    if not (local.is_absolute() or local.exists()):
+        return path.strip("/")
+    root = Path(output_directory).expanduser().resolve()
+    try:
+        return local.resolve().relative_to(root).as_posix()
+    except ValueError:
+        raise ConfigError(
+            f"{path} is not under the output directory {root}; give its path in the bucket"
+        ) from None

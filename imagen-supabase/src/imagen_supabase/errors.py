@@ -1,0 +1,147 @@
+"""Storage and PostgREST error answers, mapped to one-line SinkErrors that say what to do.
+
+Storage answers most client errors with HTTP 400 and the real status in the body:
+``{"statusCode": "404", "error": "Bucket not found", "message": "Bucket not found"}``.
+PostgREST answers ``{"code", "details", "hint", "message"}`` with a meaningful HTTP status
+(``PGRST106`` 406, ``PGRST205`` 404, ``42501`` 401/403, ``23503`` 409, ...).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from imagen.errors import SinkError
+
+if TYPE_CHECKING:
+    import httpx
+
+
+def _json_object(response: httpx.Response) -> Mapping[str, Any]:
+    try:
+        body = json.loads(response.text)
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def _one_line(text: str, limit: int = 300) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+@attrs.frozen
+class StorageAnswer:
+    """A Storage error answer with its real status (from the body when Storage put it there)."""
+
+    status: int
+    error: str
+    message: str
+
+    @classmethod
+    def of(cls, response: httpx.Response) -> StorageAnswer:
+        body = _json_object(response)
+        status = response.status_code
+        with contextlib.suppress(ValueError):
+            status = int(str(body.get("statusCode", status)))
+        error = str(body.get("error") or body.get("code") or "")
+        message = str(body.get("message") or error or response.reason_phrase or "")
+        return cls(status, error, _one_line(message))
+
+
+def storage_error(
+    response: httpx.Response, *, what: str, bucket: str, key_env: str, state: Mapping[str, Any]
+) -> SinkError:
+    """The SinkError for a failed Storage call (``what`` names the step, e.g. ``upload``)."""
+    answer = StorageAnswer.of(response)
+    said = f"Storage answered {answer.status} {answer.error}: {answer.message}".replace(" :", ":")
+    if answer.status in (401, 403):
+        advice = f"use the project's service key (service_role JWT or sb_secret_...) in {key_env}"
+    elif answer.status == 404 and "bucket" in f"{answer.error} {answer.message}".lower():
+        advice = f"create the bucket {bucket!r}: run `imagen supabase migrate`"
+    elif answer.status == 404:
+        advice = "the object is not in the bucket; was the image synced?"
+    elif answer.status == 413:
+        advice = f"raise the file size limit of bucket {bucket!r} (Dashboard > Storage)"
+    elif answer.status == 415 or "mime" in answer.message.lower():
+        advice = f"allow this image type on bucket {bucket!r} (Dashboard > Storage)"
+    elif answer.status >= 500:
+        advice = "Storage is failing; run `imagen sync` later"
+    else:
+        advice = "check the sink's settings"
+    return SinkError(
+        f"{what} failed: {said}; {advice}", state=state, retryable=answer.status >= 500
+    )
+
+
+@attrs.frozen
+class PostgrestAnswer:
+    status: int
+    code: str
+    message: str
+    details: str
+    hint: str
+
+    @classmethod
+    def of(cls, response: httpx.Response) -> PostgrestAnswer:
+        body = _json_object(response)
+
+        def text(key: str) -> str:
+            value = body.get(key)
+            return _one_line(str(value)) if value else ""
+
+        message = text("message") or text("msg") or response.reason_phrase or "no message"
+        return cls(response.status_code, text("code"), message, text("details"), text("hint"))
+
+
+def postgrest_error(
+    response: httpx.Response,
+    *,
+    what: str,
+    schema: str,
+    table: str,
+    key_env: str,
+    state: Mapping[str, Any] | None = None,
+) -> SinkError:
+    """The SinkError for a failed PostgREST call on ``schema.table``."""
+    answer = PostgrestAnswer.of(response)
+    where = f"{schema}.{table}"
+    code = f" {answer.code}" if answer.code else ""
+    said = f"PostgREST answered {answer.status}{code}: {answer.message}"
+    if answer.code == "PGRST106":
+        advice = (
+            f"expose schema {schema!r}: run `imagen supabase migrate` (it adds {schema} to "
+            "pgrst.db_schemas of role authenticator and reloads PostgREST), or add it under "
+            "Dashboard > Project Settings > Data API > Exposed schemas"
+        )
+    elif answer.code in ("PGRST205", "42P01"):
+        advice = f"table {where} does not exist: run `imagen supabase migrate`"
+    elif answer.code in ("PGRST204", "42703"):
+        advice = f"{where} lacks a column imagen writes: run `imagen supabase migrate`"
+    elif answer.code == "42501" or answer.status in (401, 403):
+        advice = (
+            f"the key in {key_env} may not write {where}: use the project's service key "
+            "(service_role JWT or sb_secret_...), and run `imagen supabase migrate` for the grants"
+        )
+    elif answer.code == "23503":
+        advice = "owner_user_id is not a user in auth.users: set it to your user's id"
+    elif answer.code == "22P02":
+        advice = "a value has the wrong form (owner_user_id must be a UUID)"
+    elif answer.status >= 500:
+        advice = "the database is failing; run `imagen sync` later"
+    else:
+        advice = answer.hint or "check the sink's settings"
+    if answer.details and answer.code not in ("PGRST106",):
+        said += f" ({answer.details})"
+    return SinkError(
+        f"{what} {where} failed: {said}; {advice}",
+        state=state,
+        retryable=answer.status >= 500,
+    )
+
+
+__all__ = ["PostgrestAnswer", "StorageAnswer", "postgrest_error", "storage_error"]

@@ -1,0 +1,435 @@
+"""A local fake of the Supabase endpoints the sinks use, for tests over real loopback sockets.
+
+It speaks the real wire shapes: the gateway's key checks (``apikey``; a JWT also as
+``Authorization: Bearer``; ``sb_secret_...`` keys in ``apikey`` only), Storage's habit of answering
+client errors as HTTP 400 with the real status in the body, PostgREST's
+``{"code","details","hint","message"}`` errors and status codes, ``Content-Profile`` /
+``Accept-Profile`` schema switching and ``Prefer: return=minimal, resolution=ignore-duplicates``.
+
+    fake = FakeSupabase()
+    with serve_app(fake.app()) as url:
+        ...
+    fake.fail("upload", 503, "drop")    # the next two uploads fail, then they work again
+
+aiohttp is a test dependency; it is imported inside ``app()``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import secrets
+import uuid
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+if TYPE_CHECKING:
+    from aiohttp import web
+
+SERVICE_JWT = "eyJhbGciOiJIUzI1NiJ9.eyJyb2xlIjoic2VydmljZV9yb2xlIn0.c2VydmljZS1zaWduYXR1cmU"
+ANON_JWT = "eyJhbGciOiJIUzI1NiJ9.eyJyb2xlIjoiYW5vbiJ9.YW5vbi1zaWduYXR1cmUtZmFrZQ"
+USER_JWT = "eyJhbGciOiJIUzI1NiJ9.eyJyb2xlIjoiYXV0aGVudGljYXRlZCJ9.dXNlci1zaWduYXR1cmU"
+SECRET_KEY = "sb_secret_fake0123456789abcdefghij"
+OWNER_ID = "ac6c9501-3757-4a6d-8b97-2cff4288382b"
+
+IMAGES_COLUMNS = {
+    "owner_user_id",
+    "bucket",
+    "storage_path",
+    "prompt",
+    "negative_prompt",
+    "style",
+    "backend",
+    "model",
+    "seed",
+    "width",
+    "height",
+    "sha256",
+    "cost_usd_estimate",
+    "sidecar",
+    "created_at",
+}
+IMAGES_REQUIRED = {
+    "owner_user_id",
+    "storage_path",
+    "prompt",
+    "backend",
+    "model",
+    "width",
+    "height",
+    "sha256",
+}
+USAGE_COLUMNS = {
+    "id",
+    "created_at",
+    "backend",
+    "model",
+    "seed",
+    "prompt_hash",
+    "latency_ms",
+    "cost_usd_estimate",
+    "caller",
+}
+
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"fake image bytes " * 64
+
+
+class RecordingSleep:
+    """An injectable sleep that records the waits instead of waiting."""
+
+    def __init__(self) -> None:
+        self.waits: list[float] = []
+
+    async def __call__(self, seconds: float) -> None:
+        self.waits.append(seconds)
+
+
+@attrs.define
+class Seen:
+    """One request as the fake received it."""
+
+    step: str
+    method: str
+    path: str
+    headers: Mapping[str, str]
+    query: Mapping[str, str]
+    body: bytes
+
+
+@attrs.define
+class FakeSupabase:
+    """State of the fake project: buckets and objects, tables and rows, users, exposed schemas."""
+
+    buckets: set[str] = attrs.field(factory=lambda: {"imagen-generated"})
+    objects: dict[tuple[str, str], tuple[bytes, str]] = attrs.field(factory=dict)
+    tables: dict[tuple[str, str], list[dict[str, Any]]] = attrs.field(
+        factory=lambda: {("imagen", "images"): [], ("mai", "imagen_usage"): []}
+    )
+    users: set[str] = attrs.field(factory=lambda: {OWNER_ID})
+    exposed: list[str] = attrs.field(factory=lambda: ["public", "graphql_public", "imagen", "mai"])
+    seen: list[Seen] = attrs.field(factory=list)
+    faults: dict[str, list[int | str]] = attrs.field(factory=dict)
+    tokens: dict[str, tuple[str, str]] = attrs.field(factory=dict)
+    echo_key_in_errors: bool = False
+
+    def fail(self, step: str, *actions: int | str) -> None:
+        """Script the next answers of ``step`` (upload, insert, select, sign): a status code,
+        ``"drop"`` (close the connection mid-request) or ``"store-then-503"`` (do the work,
+        then answer 503 as if the answer was lost)."""
+        self.faults.setdefault(step, []).extend(actions)
+
+    def requests(self, step: str) -> list[Seen]:
+        return [seen for seen in self.seen if seen.step == step]
+
+    def rows(self, schema: str, table: str) -> list[dict[str, Any]]:
+        return self.tables[(schema, table)]
+
+    # -- the gateway ------------------------------------------------------------------------
+
+    def role(self, request: web.Request) -> tuple[str | None, dict[str, Any] | None]:
+        """The database role a request runs as, or the gateway's 401 answer."""
+        apikey = request.headers.get("apikey")
+        bearer = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+        if not apikey:
+            return None, {
+                "message": "No API key found in request",
+                "hint": "No `apikey` request header or url param was found.",
+            }
+        roles = {
+            SERVICE_JWT: "service_role",
+            ANON_JWT: "anon",
+            USER_JWT: "authenticated",
+            SECRET_KEY: "service_role",
+        }
+        if apikey not in roles:
+            message = "Invalid API key" + (f": {apikey}" if self.echo_key_in_errors else "")
+            return None, {
+                "message": message,
+                "hint": "Double check your Supabase `anon` or `service_role` API key.",
+            }
+        if bearer and not bearer.startswith("eyJ"):
+            return None, {
+                "code": "PGRST301",
+                "details": None,
+                "hint": None,
+                "message": "Invalid JWT: expected a JWT in the Authorization header",
+            }
+        if apikey.startswith("sb_secret_"):
+            return "service_role", None
+        # A JWT key without a bearer runs as anon, as PostgREST does without Authorization.
+        return roles.get(bearer, "anon"), None
+
+    # -- the app ----------------------------------------------------------------------------
+
+    def app(self) -> web.Application:
+        from aiohttp import web
+
+        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app.router.add_route("POST", "/storage/v1/object/sign/{bucket}/{path:.+}", self._sign)
+        app.router.add_route("GET", "/storage/v1/object/sign/{bucket}/{path:.+}", self._signed)
+        app.router.add_route("POST", "/storage/v1/object/{bucket}/{path:.+}", self._upload)
+        app.router.add_route("PUT", "/storage/v1/object/{bucket}/{path:.+}", self._upload)
+        app.router.add_route("POST", "/rest/v1/{table}", self._insert)
+        app.router.add_route("GET", "/rest/v1/{table}", self._select)
+        return app
+
+    async def _seen(self, step: str, request: web.Request) -> tuple[Seen, int | str | None]:
+        fault = self.faults[step].pop(0) if self.faults.get(step) else None
+        body = b"" if fault == "drop" else await request.read()
+        seen = Seen(
+            step, request.method, request.path, dict(request.headers), dict(request.query), body
+        )
+        self.seen.append(seen)
+        return seen, fault
+
+    @staticmethod
+    def _drop(request: web.Request) -> web.Response:
+        from aiohttp import web
+
+        if request.transport is not None:
+            request.transport.close()
+        return web.Response(status=500)
+
+    @staticmethod
+    def _storage_error(status: str, error: str, message: str) -> web.Response:
+        from aiohttp import web
+
+        body = {"statusCode": status, "error": error, "message": message}
+        http_status = int(status) if int(status) >= 500 else 400
+        return web.json_response(body, status=http_status)
+
+    @staticmethod
+    def _postgrest_error(
+        status: int, code: str, message: str, *, details: str | None = None, hint: str | None = None
+    ) -> web.Response:
+        from aiohttp import web
+
+        body = {"code": code, "details": details, "hint": hint, "message": message}
+        return web.json_response(body, status=status)
+
+    def _storage_role(self, request: web.Request) -> tuple[str | None, web.Response | None]:
+        role, refusal = self.role(request)
+        if refusal is not None:
+            message = str(refusal.get("message"))
+            return None, self._storage_error("403", "Unauthorized", message)
+        return role, None
+
+    async def _upload(self, request: web.Request) -> web.StreamResponse:
+        from aiohttp import web
+
+        seen, fault = await self._seen("upload", request)
+        if fault == "drop":
+            return self._drop(request)
+        if isinstance(fault, int):
+            return self._storage_error(str(fault), "Internal", "upstream storage failed")
+        role, refusal = self._storage_role(request)
+        if refusal is not None:
+            return refusal
+        bucket, path = request.match_info["bucket"], request.match_info["path"]
+        if bucket not in self.buckets:
+            return self._storage_error("404", "Bucket not found", "Bucket not found")
+        if role != "service_role":
+            return self._storage_error(
+                "403", "Unauthorized", "new row violates row-level security policy"
+            )
+        upsert = request.headers.get("x-upsert", "").lower() == "true"
+        if (bucket, path) in self.objects and not (upsert or request.method == "PUT"):
+            return self._storage_error("409", "Duplicate", "The resource already exists")
+        content_type = request.headers.get("Content-Type", "application/octet-stream")
+        self.objects[(bucket, path)] = (seen.body, content_type)
+        return web.json_response({"Key": f"{bucket}/{path}", "Id": str(uuid.uuid4())})
+
+    async def _sign(self, request: web.Request) -> web.StreamResponse:
+        from aiohttp import web
+
+        seen, fault = await self._seen("sign", request)
+        if isinstance(fault, int):
+            return self._storage_error(str(fault), "Internal", "upstream storage failed")
+        role, refusal = self._storage_role(request)
+        if refusal is not None:
+            return refusal
+        bucket, path = request.match_info["bucket"], request.match_info["path"]
+        expires_in = json.loads(seen.body or b"{}").get("expiresIn")
+        if not isinstance(expires_in, int) or expires_in < 1:
+            return self._storage_error("400", "Invalid Input", "expiresIn must be >= 1")
+        if bucket not in self.buckets:
+            return self._storage_error("404", "Bucket not found", "Bucket not found")
+        if (bucket, path) not in self.objects or role != "service_role":
+            return self._storage_error("404", "not_found", "Object not found")
+        token = secrets.token_urlsafe(16)
+        self.tokens[token] = (bucket, path)
+        return web.json_response({"signedURL": f"/object/sign/{bucket}/{path}?token={token}"})
+
+    async def _signed(self, request: web.Request) -> web.StreamResponse:
+        from aiohttp import web
+
+        await self._seen("download", request)
+        target = self.tokens.get(request.query.get("token", ""))
+        bucket, path = request.match_info["bucket"], request.match_info["path"]
+        if target != (bucket, path):
+            return self._storage_error("400", "InvalidJWT", "invalid signature")
+        data, content_type = self.objects[target]
+        return web.Response(body=data, content_type=content_type)
+
+    def _schema(self, request: web.Request, header: str) -> tuple[str, web.Response | None]:
+        schema = request.headers.get(header, self.exposed[0])
+        if schema not in self.exposed:
+            message = f"The schema must be one of the following: {', '.join(self.exposed)}"
+            return schema, self._postgrest_error(406, "PGRST106", message)
+        return schema, None
+
+    def _table(
+        self, schema: str, table: str
+    ) -> tuple[list[dict[str, Any]] | None, web.Response | None]:
+        rows = self.tables.get((schema, table))
+        if rows is None:
+            return None, self._postgrest_error(
+                404, "PGRST205", f"Could not find the table '{schema}.{table}' in the schema cache"
+            )
+        return rows, None
+
+    async def _insert(self, request: web.Request) -> web.StreamResponse:
+        from aiohttp import web
+
+        seen, fault = await self._seen("insert", request)
+        if fault == "drop":
+            return self._drop(request)
+        if isinstance(fault, int):
+            return self._postgrest_error(fault, "XX000", "internal error")
+        role, refusal = self.role(request)
+        if refusal is not None:
+            return web.json_response(refusal, status=401)
+        schema, unexposed = self._schema(request, "Content-Profile")
+        if unexposed is not None:
+            return unexposed
+        table = request.match_info["table"]
+        rows, missing = self._table(schema, table)
+        if missing is not None or rows is None:
+            return missing or web.Response(status=500)
+        if role == "anon":
+            return self._postgrest_error(401, "42501", f"permission denied for table {table}")
+        if role != "service_role":
+            return self._postgrest_error(
+                403, "42501", f'new row violates row-level security policy for table "{table}"'
+            )
+        row = json.loads(seen.body)
+        refused = self._check_row(schema, table, row)
+        if refused is not None:
+            return refused
+        prefer = {part.strip() for part in request.headers.get("Prefer", "").split(",")}
+        key = self._unique_key(schema, table, row)
+        if any(self._unique_key(schema, table, other) == key for other in rows):
+            if "resolution=ignore-duplicates" not in prefer:
+                return self._postgrest_error(
+                    409, "23505", "duplicate key value violates unique constraint"
+                )
+        else:
+            rows.append(row)
+        if fault == "store-then-503":
+            return self._postgrest_error(503, "PGRST000", "Database client error. Retrying.")
+        if "return=minimal" in prefer:
+            return web.Response(status=201)
+        return web.json_response([row], status=201)
+
+    @staticmethod
+    def _unique_key(schema: str, table: str, row: Mapping[str, Any]) -> tuple[Any, ...]:
+        if (schema, table) == ("imagen", "images"):
+            return (row.get("bucket"), row.get("storage_path"))
+        return (row.get("id"),)
+
+    def _check_row(self, schema: str, table: str, row: Mapping[str, Any]) -> web.Response | None:
+        columns = IMAGES_COLUMNS if (schema, table) == ("imagen", "images") else USAGE_COLUMNS
+        for column in row:
+            if column not in columns:
+                return self._postgrest_error(
+                    400,
+                    "PGRST204",
+                    f"Could not find the '{column}' column of '{table}' in the schema cache",
+                )
+        if (schema, table) != ("imagen", "images"):
+            return None
+        for column in sorted(IMAGES_REQUIRED):
+            if row.get(column) is None:
+                return self._postgrest_error(
+                    400,
+                    "23502",
+                    f'null value in column "{column}" of relation "images" violates not-null '
+                    "constraint",
+                )
+        owner = str(row["owner_user_id"])
+        try:
+            uuid.UUID(owner)
+        except ValueError:
+            return self._postgrest_error(
+                400, "22P02", f'invalid input syntax for type uuid: "{owner}"'
+            )
+        if owner not in self.users:
+            return self._postgrest_error(
+                409,
+                "23503",
+                'insert or update on table "images" violates foreign key constraint '
+                '"images_owner_user_id_fkey"',
+                details=f'Key (owner_user_id)=({owner}) is not present in table "users".',
+            )
+        return None
+
+    async def _select(self, request: web.Request) -> web.StreamResponse:
+        from aiohttp import web
+
+        seen, fault = await self._seen("select", request)
+        if isinstance(fault, int):
+            return self._postgrest_error(fault, "XX000", "internal error")
+        role, refusal = self.role(request)
+        if refusal is not None:
+            return web.json_response(refusal, status=401)
+        schema, unexposed = self._schema(request, "Accept-Profile")
+        if unexposed is not None:
+            return unexposed
+        table = request.match_info["table"]
+        rows, missing = self._table(schema, table)
+        if missing is not None or rows is None:
+            return missing or web.Response(status=500)
+        if role != "service_role":
+            status = 401 if role == "anon" else 403
+            return self._postgrest_error(status, "42501", f"permission denied for table {table}")
+        query = seen.query
+        chosen = list(rows)
+        since = query.get("created_at", "")
+        if since.startswith("gte."):
+            floor = dt.datetime.fromisoformat(since.removeprefix("gte."))
+            chosen = [r for r in chosen if dt.datetime.fromisoformat(r["created_at"]) >= floor]
+        if query.get("order", "").startswith("created_at.asc"):
+            chosen.sort(key=lambda r: (dt.datetime.fromisoformat(r["created_at"]), r.get("id")))
+        offset = int(query.get("offset", "0"))
+        limit = int(query.get("limit", str(len(chosen))))
+        chosen = chosen[offset : offset + limit]
+        if "select" in query:
+            fields = query["select"].split(",")
+            chosen = [{field: r.get(field) for field in fields} for r in chosen]
+        # PostgREST renders numeric as a JSON number
+        text = json.dumps(
+            [
+                {
+                    k: (float(v) if k == "cost_usd_estimate" and v is not None else v)
+                    for k, v in r.items()
+                }
+                for r in chosen
+            ]
+        )
+        return web.Response(text=text, content_type="application/json")
+
+
+__all__ = [
+    "ANON_JWT",
+    "OWNER_ID",
+    "PNG",
+    "SECRET_KEY",
+    "SERVICE_JWT",
+    "USER_JWT",
+    "FakeSupabase",
+    "RecordingSleep",
+    "Seen",
+]

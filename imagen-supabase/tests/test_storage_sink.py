@@ -1,0 +1,424 @@
+"""The supabase-storage sink against a fake Supabase over real loopback sockets."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+from typing import Any
+
+import attrs
+import httpx
+import pytest
+
+from imagen.errors import SinkError
+from imagen.models import Generation
+from imagen.sink import Delivery, Sink
+from imagen_supabase.settings import StorageSettings
+from imagen_supabase.storage import SupabaseStorageSink
+from imagen_supabase.testing import (
+    ANON_JWT,
+    OWNER_ID,
+    PNG,
+    SECRET_KEY,
+    SERVICE_JWT,
+    USER_JWT,
+    RecordingSleep,
+)
+
+Sleeps = RecordingSleep
+Served = Any  # the ``supabase`` fixture: .fake (FakeSupabase) and .url
+
+BUCKET = "imagen-generated"
+REMOTE = "2026-11-23/150912-a-cat-in-a-fishbowl-42.png"
+
+
+def make_sink(url: str, sleeps: Sleeps | None = None, **overrides: Any) -> SupabaseStorageSink:
+    settings = StorageSettings(url=url, key_env="TEST_SUPABASE_KEY", owner_user_id=OWNER_ID)
+    settings = attrs.evolve(settings, **overrides)
+    return SupabaseStorageSink("cloud", settings, sleep=sleeps or Sleeps())
+
+
+def deliver(sink: SupabaseStorageSink, delivery: Delivery) -> SinkError | None:
+    async def run() -> SinkError | None:
+        try:
+            await sink.deliver(delivery)
+        except SinkError as error:
+            return error
+        finally:
+            await sink.aclose()
+        return None
+
+    return asyncio.run(run())
+
+
+@pytest.fixture(autouse=True)
+def service_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TEST_SUPABASE_KEY", SERVICE_JWT)
+
+
+def test_image_lands_at_the_local_relative_path_and_its_row_is_recorded(
+    supabase: Served, generation: Generation
+) -> None:
+    error = deliver(make_sink(supabase.url), Delivery(generation, "cloud"))
+
+    assert error is None
+    assert supabase.fake.objects[(BUCKET, REMOTE)] == (PNG, "image/png")
+    [row] = supabase.fake.rows("imagen", "images")
+    assert row["owner_user_id"] == OWNER_ID
+    assert row["storage_path"] == REMOTE == generation.path
+    assert row["prompt"] == "a cat in a fishbowl, watercolor"
+    assert row["negative_prompt"] == "text"
+    assert (row["style"], row["backend"], row["model"]) == (
+        "watercolor",
+        "flux-dev-replicate",
+        "black-forest-labs/flux-dev",
+    )
+    assert (row["seed"], row["width"], row["height"]) == (42, 1024, 768)
+    assert row["sha256"] == generation.sha256
+    assert row["cost_usd_estimate"] == "0.025"
+    assert row["sidecar"] == {"schema": 1, "prompt": "a cat in a fishbowl, watercolor", "seed": 42}
+    assert row["created_at"] == "2026-11-23T15:09:12+00:00"
+
+
+def test_upload_and_insert_send_the_headers_supabase_expects(
+    supabase: Served, generation: Generation
+) -> None:
+    deliver(make_sink(supabase.url), Delivery(generation, "cloud"))
+
+    [upload] = supabase.fake.requests("upload")
+    assert upload.path == f"/storage/v1/object/{BUCKET}/{REMOTE}"
+    assert upload.headers["x-upsert"] == "true"
+    assert upload.headers["Content-Type"] == "image/png"
+    [insert] = supabase.fake.requests("insert")
+    assert insert.path == "/rest/v1/images"
+    assert insert.headers["Content-Profile"] == "imagen"
+    assert "return=minimal" in insert.headers["Prefer"]
+
+
+def test_legacy_jwt_key_goes_in_apikey_and_bearer(supabase: Served, generation: Generation) -> None:
+    deliver(make_sink(supabase.url), Delivery(generation, "cloud"))
+
+    for seen in supabase.fake.seen:
+        assert seen.headers["apikey"] == SERVICE_JWT
+        assert seen.headers["Authorization"] == f"Bearer {SERVICE_JWT}"
+
+
+def test_secret_key_goes_only_in_apikey(
+    supabase: Served, generation: Generation, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TEST_SUPABASE_KEY", SECRET_KEY)
+
+    error = deliver(make_sink(supabase.url), Delivery(generation, "cloud"))
+
+    assert error is None
+    assert supabase.fake.seen
+    for seen in supabase.fake.seen:
+        assert seen.headers["apikey"] == SECRET_KEY
+        assert "Authorization" not in seen.headers
+    assert len(supabase.fake.rows("imagen", "images")) == 1
+
+
+def test_storage_5xx_is_retried_until_it_succeeds(
+    supabase: Served, generation: Generation, sleeps: Sleeps
+) -> None:
+    supabase.fake.fail("upload", 503, 502)
+
+    error = deliver(make_sink(supabase.url, sleeps), Delivery(generation, "cloud"))
+
+    assert error is None
+    assert len(supabase.fake.requests("upload")) == 3
+    assert len(sleeps.waits) == 2
+    assert (BUCKET, REMOTE) in supabase.fake.objects
+
+
+def test_insert_5xx_is_retried_until_it_succeeds(
+    supabase: Served, generation: Generation, sleeps: Sleeps
+) -> None:
+    supabase.fake.fail("insert", 500)
+
+    error = deliver(make_sink(supabase.url, sleeps), Delivery(generation, "cloud"))
+
+    assert error is None
+    assert len(supabase.fake.requests("insert")) == 2
+    assert len(supabase.fake.rows("imagen", "images")) == 1
+
+
+def test_5xx_that_outlasts_the_retries_is_a_retryable_sink_error(
+    supabase: Served, generation: Generation, sleeps: Sleeps
+) -> None:
+    supabase.fake.fail("upload", 503, 503, 503, 503, 503)
+
+    error = deliver(make_sink(supabase.url, sleeps), Delivery(generation, "cloud"))
+
+    assert error is not None
+    assert error.retryable
+    assert error.state == {}
+    assert "503" in str(error)
+    assert len(supabase.fake.requests("upload")) == 4  # the first try and three retries
+    assert supabase.fake.rows("imagen", "images") == []
+
+
+def test_client_error_is_never_retried(
+    supabase: Served, generation: Generation, sleeps: Sleeps
+) -> None:
+    error = deliver(
+        make_sink(supabase.url, sleeps, bucket="no-such-bucket"), Delivery(generation, "cloud")
+    )
+
+    assert error is not None
+    assert not error.retryable
+    assert len(supabase.fake.requests("upload")) == 1
+    assert sleeps.waits == []
+
+
+def test_storage_400_is_read_by_the_status_in_its_body(
+    supabase: Served, generation: Generation
+) -> None:
+    error = deliver(make_sink(supabase.url, bucket="no-such-bucket"), Delivery(generation, "cloud"))
+
+    assert error is not None
+    message = str(error)
+    assert "404 Bucket not found" in message
+    assert "'no-such-bucket'" in message
+    assert "imagen supabase migrate" in message
+
+
+def test_storage_refusing_a_non_service_key_says_to_use_the_service_key(
+    supabase: Served, generation: Generation, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TEST_SUPABASE_KEY", ANON_JWT)
+
+    error = deliver(make_sink(supabase.url), Delivery(generation, "cloud"))
+
+    assert error is not None
+    assert "403" in str(error)
+    assert "row-level security" in str(error)
+    assert "service key" in str(error)
+    assert "TEST_SUPABASE_KEY" in str(error)
+    assert not error.retryable
+
+
+def test_connection_dropped_mid_upload_is_retried(
+    supabase: Served, generation: Generation, sleeps: Sleeps
+) -> None:
+    supabase.fake.fail("upload", "drop")
+
+    error = deliver(make_sink(supabase.url, sleeps), Delivery(generation, "cloud"))
+
+    assert error is None
+    assert len(supabase.fake.requests("upload")) == 2
+    assert supabase.fake.objects[(BUCKET, REMOTE)][0] == PNG
+
+
+def test_unreachable_project_is_a_retryable_error_naming_the_host(
+    generation: Generation, sleeps: Sleeps
+) -> None:
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+
+    error = deliver(make_sink(f"http://127.0.0.1:{port}", sleeps), Delivery(generation, "cloud"))
+
+    assert error is not None
+    assert error.retryable
+    assert f"127.0.0.1:{port}" in str(error)
+    assert "imagen sync" in str(error)
+    assert len(sleeps.waits) == 3
+    assert SERVICE_JWT not in str(error)
+
+
+def test_row_failure_after_upload_is_reported_as_the_partial_case(
+    supabase: Served, generation: Generation
+) -> None:
+    supabase.fake.users.clear()  # owner_user_id is no longer in auth.users
+
+    error = deliver(make_sink(supabase.url), Delivery(generation, "cloud"))
+
+    assert error is not None
+    assert error.state == {"uploaded": True, "bucket": BUCKET, "storage_path": REMOTE}
+    assert str(error).startswith(f"uploaded {BUCKET}/{REMOTE}, but the row was not recorded")
+    assert "23503" in str(error)
+    assert "auth.users" in str(error)
+    assert not error.retryable
+    assert (BUCKET, REMOTE) in supabase.fake.objects
+
+
+def test_retry_with_the_partial_state_inserts_the_row_without_uploading_again(
+    supabase: Served, generation: Generation, sleeps: Sleeps
+) -> None:
+    supabase.fake.fail("insert", 503, 503, 503, 503)
+    first = deliver(make_sink(supabase.url, sleeps), Delivery(generation, "cloud"))
+    assert first is not None
+    assert first.retryable
+    assert len(supabase.fake.requests("upload")) == 1
+
+    retry = Delivery(generation, "cloud", attempt=2, state=first.state)
+    second = deliver(make_sink(supabase.url, sleeps), retry)
+
+    assert second is None
+    assert len(supabase.fake.requests("upload")) == 1
+    assert len(supabase.fake.rows("imagen", "images")) == 1
+
+
+def test_partial_state_for_another_bucket_uploads_again(
+    supabase: Served, generation: Generation
+) -> None:
+    state = {"uploaded": True, "bucket": "old-bucket", "storage_path": REMOTE}
+
+    error = deliver(make_sink(supabase.url), Delivery(generation, "cloud", state=state))
+
+    assert error is None
+    assert len(supabase.fake.requests("upload")) == 1
+
+
+def test_insert_retried_after_a_lost_answer_records_one_row(
+    supabase: Served, generation: Generation, sleeps: Sleeps
+) -> None:
+    supabase.fake.fail("insert", "store-then-503")
+
+    error = deliver(make_sink(supabase.url, sleeps), Delivery(generation, "cloud"))
+
+    assert error is None
+    assert len(supabase.fake.requests("insert")) == 2
+    assert len(supabase.fake.rows("imagen", "images")) == 1
+
+
+def test_unexposed_schema_says_how_to_expose_it(supabase: Served, generation: Generation) -> None:
+    supabase.fake.exposed.remove("imagen")
+
+    error = deliver(make_sink(supabase.url), Delivery(generation, "cloud"))
+
+    assert error is not None
+    message = str(error)
+    assert "PGRST106" in message
+    assert "imagen supabase migrate" in message
+    assert "pgrst.db_schemas" in message
+    assert "Exposed schemas" in message
+    assert error.state["uploaded"] is True
+
+
+def test_missing_table_says_to_run_the_migrations(supabase: Served, generation: Generation) -> None:
+    error = deliver(make_sink(supabase.url, table="imagez"), Delivery(generation, "cloud"))
+
+    assert error is not None
+    assert "PGRST205" in str(error)
+    assert "imagen.imagez does not exist" in str(error)
+
+
+def test_row_level_security_denial_for_a_user_key_is_reported(
+    supabase: Served, generation: Generation, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    supabase.fake.objects[(BUCKET, REMOTE)] = (PNG, "image/png")
+    state = {"uploaded": True, "bucket": BUCKET, "storage_path": REMOTE}
+    monkeypatch.setenv("TEST_SUPABASE_KEY", USER_JWT)
+
+    error = deliver(make_sink(supabase.url), Delivery(generation, "cloud", state=state))
+
+    assert error is not None
+    assert "403 42501" in str(error)
+    assert "row-level security" in str(error)
+    assert "service key" in str(error)
+    assert not error.retryable
+
+
+def test_the_key_never_appears_in_an_error(
+    supabase: Served, generation: Generation, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    wrong = "eyJwrong.key.value-that-the-server-echoes"
+    monkeypatch.setenv("TEST_SUPABASE_KEY", wrong)
+    supabase.fake.echo_key_in_errors = True
+    supabase.fake.objects[(BUCKET, REMOTE)] = (PNG, "image/png")
+    state = {"uploaded": True, "bucket": BUCKET, "storage_path": REMOTE}
+
+    error = deliver(make_sink(supabase.url), Delivery(generation, "cloud", state=state))
+
+    assert error is not None
+    assert "Invalid API key" in str(error)
+    assert wrong not in str(error)
+    assert "***" in str(error)
+
+
+def test_missing_owner_fails_before_any_request(supabase: Served, generation: Generation) -> None:
+    error = deliver(make_sink(supabase.url, owner_user_id=""), Delivery(generation, "cloud"))
+
+    assert error is not None
+    assert "sinks.cloud.owner_user_id" in str(error)
+    assert supabase.fake.seen == []
+
+
+def test_missing_key_names_the_env_var(
+    supabase: Served, generation: Generation, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("TEST_SUPABASE_KEY")
+
+    error = deliver(make_sink(supabase.url), Delivery(generation, "cloud"))
+
+    assert error is not None
+    assert "set TEST_SUPABASE_KEY" in str(error)
+    assert supabase.fake.seen == []
+
+
+def test_image_gone_from_disk_is_a_clear_error(supabase: Served, generation: Generation) -> None:
+    import os
+
+    os.remove(os.path.join(generation.output_dir, generation.path))
+
+    error = deliver(make_sink(supabase.url), Delivery(generation, "cloud"))
+
+    assert error is not None
+    assert "cannot read" in str(error)
+    assert not error.retryable
+
+
+def test_row_without_sidecar_has_null_sidecar(supabase: Served, generation: Generation) -> None:
+    without = attrs.evolve(generation, sidecar_path=None)
+
+    assert deliver(make_sink(supabase.url), Delivery(without, "cloud")) is None
+    assert supabase.fake.rows("imagen", "images")[0]["sidecar"] is None
+
+
+def test_enabled_auto_needs_the_key_and_an_owner(monkeypatch: pytest.MonkeyPatch) -> None:
+    url = "https://example.supabase.co"
+    assert make_sink(url).enabled_auto()
+    assert not make_sink(url, owner_user_id="").enabled_auto()
+    monkeypatch.delenv("TEST_SUPABASE_KEY")
+    assert not make_sink(url).enabled_auto()
+
+
+def test_sink_satisfies_the_protocol_and_builds_without_network() -> None:
+    sink = SupabaseStorageSink(
+        "cloud", StorageSettings(url="http://127.0.0.1:9", owner_user_id=OWNER_ID)
+    )
+    assert isinstance(sink, Sink)
+    assert sink.connection._client is None
+
+
+def test_signed_url_reads_back_the_same_bytes(supabase: Served, generation: Generation) -> None:
+    sink = make_sink(supabase.url)
+    assert deliver(sink, Delivery(generation, "cloud")) is None
+
+    async def sign() -> str:
+        try:
+            return await sink.signed_url(REMOTE, 60)
+        finally:
+            await sink.aclose()
+
+    signed = asyncio.run(sign())
+
+    assert signed.startswith(f"{supabase.url}/storage/v1/object/sign/{BUCKET}/{REMOTE}?token=")
+    assert json.loads(supabase.fake.requests("sign")[0].body) == {"expiresIn": 60}
+    assert httpx.get(signed).content == PNG
+
+
+def test_signed_url_for_a_missing_object_says_it_is_not_there(supabase: Served) -> None:
+    sink = make_sink(supabase.url)
+
+    async def sign() -> str:
+        try:
+            return await sink.signed_url("2026-01-01/nothing.png")
+        finally:
+            await sink.aclose()
+
+    with pytest.raises(SinkError, match=r"404 not_found: Object not found.*not in the bucket"):
+        asyncio.run(sign())
