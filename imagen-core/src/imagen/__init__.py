@@ -1,1 +1,83 @@
-"""imagen."""
+"""imagen: model-agnostic image generation.
+
+    import asyncio
+    from imagen import Request, generate
+
+    outcome = asyncio.run(generate(Request(prompt="a cat in a fishbowl", seed=1)))
+    print([g.path for g in outcome.generations])
+
+Names are imported on first use, so that ``import imagen`` (and ``imagen --help``) stays cheap.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from imagen._version import __version__
+
+if TYPE_CHECKING:
+    from imagen.backend import Backend
+    from imagen.config import Config, load_config
+    from imagen.errors import (
+        AuthError,
+        BackendError,
+        BackendTimeout,
+        BackendUnavailable,
+        ConfigError,
+        ContentBlocked,
+        ImagenError,
+        InvalidRequest,
+        NotConfigured,
+        OutputError,
+        RateLimited,
+        SinkError,
+    )
+    from imagen.hookspecs import hookimpl
+    from imagen.models import Cost, Generation, Image, Progress, Ref, Request, Result, Status
+    from imagen.pipeline import Outcome, Plan, execute, generate, open_backend, prepare
+    from imagen.sink import Delivery, Sink
+
+_EXPORTS = {
+    "Backend": "imagen.backend",
+    "Config": "imagen.config",
+    "load_config": "imagen.config",
+    "hookimpl": "imagen.hookspecs",
+    "Delivery": "imagen.sink",
+    "Sink": "imagen.sink",
+    **dict.fromkeys(
+        ["Cost", "Generation", "Image", "Progress", "Ref", "Request", "Result", "Status"],
+        "imagen.models",
+    ),
+    **dict.fromkeys(
+        ["Outcome", "Plan", "execute", "generate", "open_backend", "prepare"], "imagen.pipeline"
+    ),
+    **dict.fromkeys(
+        [
+            "AuthError",
+            "BackendError",
+            "BackendTimeout",
+            "BackendUnavailable",
+            "ConfigError",
+            "ContentBlocked",
+            "ImagenError",
+            "InvalidRequest",
+            "NotConfigured",
+            "OutputError",
+            "RateLimited",
+            "SinkError",
+        ],
+        "imagen.errors",
+    ),
+}
+
+__all__ = sorted([*_EXPORTS, "__version__"])
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'imagen' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value

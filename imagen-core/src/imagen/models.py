@@ -191,6 +191,10 @@ class Generation:
     metadata: Mapping[str, Any] = attrs.field(factory=dict, converter=_frozen_mapping)
     warnings: tuple[str, ...] = ()
     plugin_fields: Mapping[str, Any] = attrs.field(factory=dict, converter=_frozen_mapping)
+    #: the prompt as the user typed it, before the style template (``request.prompt`` is after)
+    user_prompt: str | None = None
+    #: the style preset applied, if any
+    style: str | None = None
 
 
 __all__ = ["Cost", "Generation", "Image", "Progress", "Ref", "Request", "Result", "Status"]

@@ -1,0 +1,141 @@
+"""The ``imagen`` command line. Thin: each command parses options and calls one library function.
+
+Only click is imported at start; every command imports what it needs when it runs, so
+``imagen --help`` stays fast with every plugin installed.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+import click
+
+from imagen._version import __version__
+
+CORE_COMMANDS = {
+    "generate": "imagen.cli.generate:generate",
+    "backends": "imagen.cli.info:backends",
+    "plugins": "imagen.cli.info:plugins",
+    "styles": "imagen.cli.info:styles",
+    "config": "imagen.cli.config_cmd:config",
+}
+
+
+class ImagenGroup(click.Group):
+    """Core commands load on demand; plugin commands are added through ``register_commands``."""
+
+    _plugins_added = False
+
+    def _add_plugin_commands(self) -> None:
+        if self._plugins_added:
+            return
+        self._plugins_added = True
+        from imagen.plugins import call_each
+
+        call_each("register_commands", lambda function: function(cli=self))
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        self._add_plugin_commands()
+        return sorted({*CORE_COMMANDS, *super().list_commands(ctx)})
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in CORE_COMMANDS:
+            import importlib
+
+            module, attr = CORE_COMMANDS[name].split(":")
+            command: click.Command = getattr(importlib.import_module(module), attr)
+            return command
+        self._add_plugin_commands()
+        return super().get_command(ctx, name)
+
+
+class App:
+    """Per-invocation state shared by the commands: the config path and debug flag."""
+
+    def __init__(self, config_path: str | None, debug: bool) -> None:
+        self.config_path = config_path
+        self.debug = debug
+        self._config: Any = None
+
+    def config(self) -> Any:
+        """The loaded config; without a config file, the built-in default and a one-line hint."""
+        if self._config is None:
+            from imagen.config import config_exists, default_path, load_config
+
+            if self.config_path is None and not config_exists():
+                click.echo(
+                    f"imagen: no config file at {default_path()}; using the built-in mock "
+                    "backend (create one with: imagen config init)",
+                    err=True,
+                )
+            self._config = load_config(self.config_path)
+        return self._config
+
+
+@click.group(cls=ImagenGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="imagen", message="%(prog)s %(version)s")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Config file (default: $IMAGEN_CONFIG or ~/.config/imagen/imagen.yaml).",
+)
+@click.option("--debug", is_flag=True, default=False, help="Show tracebacks (also IMAGEN_DEBUG=1).")
+@click.pass_context
+def cli(ctx: click.Context, config_path: str | None, debug: bool) -> None:
+    """imagen: one command for image generation, on whatever backend your config names.
+
+    \b
+    Quick start:
+      imagen generate "a cat in a fishbowl"        (built-in mock backend, offline)
+      imagen config init                           (write a config file to edit)
+      imagen backends                              (what is configured, and its status)
+    """
+    if debug:
+        from imagen import debug as debugging
+
+        debugging.enable()
+    ctx.obj = App(config_path, debug or os.environ.get("IMAGEN_DEBUG", "") not in ("", "0"))
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: run the CLI and turn errors into one line and an exit code."""
+    from imagen.errors import ImagenError
+
+    debug = "--debug" in (argv if argv is not None else sys.argv[1:]) or os.environ.get(
+        "IMAGEN_DEBUG", ""
+    ) not in ("", "0")
+    try:
+        cli.main(args=argv, prog_name="imagen", standalone_mode=False)
+    except click.exceptions.Exit as done:
+        sys.exit(done.exit_code)
+    except (KeyboardInterrupt, click.exceptions.Abort):
+        click.echo("imagen: interrupted", err=True)
+        sys.exit(130)
+    except click.ClickException as error:
+        error.show()
+        sys.exit(error.exit_code)
+    except ImagenError as error:
+        if debug:
+            import traceback
+
+            traceback.print_exc()
+        click.echo(f"imagen: error: {error}", err=True)
+        sys.exit(error.exit_code)
+    except BrokenPipeError:
+        # stdout closed early (imagen ... | head): not an error worth a traceback
+        sys.stderr.close()
+        sys.exit(1)
+    except Exception as error:
+        if debug:
+            raise
+        click.echo(
+            f"imagen: error: internal error: {type(error).__name__}: {error} "
+            "(run with --debug for the traceback)",
+            err=True,
+        )
+        sys.exit(1)
+    sys.exit(0)

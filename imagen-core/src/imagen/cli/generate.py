@@ -1,0 +1,133 @@
+"""``imagen generate``: parse options, build a Request, run the pipeline, print the paths."""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING, Any
+
+import click
+
+if TYPE_CHECKING:
+    from imagen.models import Request
+    from imagen.pipeline import Outcome, Plan
+
+
+def _options(values: tuple[str, ...]) -> dict[str, Any]:
+    from imagen.cli.parsing import parse_option
+
+    return dict(parse_option(value) for value in values)
+
+
+@click.command()
+@click.argument("prompt")
+@click.option("-b", "--backend", help="Backend instance (default: default_backend in config).")
+@click.option("-s", "--style", help="Style preset (see: imagen styles).")
+@click.option("--size", help="Image size WIDTHxHEIGHT, like 1024x768.")
+@click.option("--aspect", help="Aspect ratio W:H, like 16:9 (instead of --size).")
+@click.option("--steps", type=click.IntRange(min=1), help="Sampling steps, where the model has them.")
+@click.option("--seed", type=click.IntRange(min=0), help="Seed of the first take (then seed+1, ...).")
+@click.option("-n", "--count", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="Number of takes.")  # fmt: skip
+@click.option("--negative", help="Negative prompt (added to the style's).")
+@click.option("--ref", "refs", multiple=True, type=click.Path(dir_okay=False),
+              help="Reference image for image-to-image (repeatable).")  # fmt: skip
+@click.option("--opt", "opts", multiple=True, metavar="KEY=VALUE",
+              help="Backend option passed through untouched (repeatable).")  # fmt: skip
+@click.option("-o", "--output", type=click.Path(file_okay=False), help="Output directory.")
+@click.option("--dry-run", is_flag=True, help="Print the resolved request and the cost estimate; spend nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON result instead of paths.")
+@click.option("--caller", help="Who is asking (recorded with each take).")
+@click.pass_obj
+def generate(app: Any, prompt: str, **options: Any) -> None:
+    """Generate images for PROMPT and print the path of each, one per line."""
+    from imagen.cli.parsing import build_request
+
+    if not prompt.strip():
+        raise click.UsageError("the prompt is empty; say what to draw")
+    config = app.config()
+    request = build_request(
+        prompt,
+        style=options["style"],
+        size=options["size"],
+        aspect=options["aspect"],
+        steps=options["steps"],
+        seed=options["seed"],
+        count=options["count"],
+        negative=options["negative"],
+        refs=options["refs"],
+        options=_options(options["opts"]),
+    )
+    run(config, request, options)
+
+
+def run(config: Any, request: Request, options: dict[str, Any]) -> None:
+    import asyncio
+
+    from imagen.pipeline import execute, open_backend, prepare
+
+    backend = open_backend(config, options["backend"])
+    plan = prepare(
+        config,
+        request,
+        backend=options["backend"],
+        output_dir=options["output"],
+        caller=options["caller"],
+        estimator=backend,
+    )
+    if options["dry_run"]:
+        asyncio.run(backend.aclose())
+        _print_dry_run(plan, as_json=options["as_json"])
+        return
+    from imagen.cli.progress import make_reporter
+
+    reporter = make_reporter(plan, print_paths=not options["as_json"])
+    outcome = asyncio.run(execute(plan, backend=backend, reporter=reporter))
+    reporter.close()
+    if options["as_json"]:
+        _print_json(outcome)
+    _exit_for(outcome)
+
+
+def _print_dry_run(plan: Plan, *, as_json: bool) -> None:
+    from imagen.cli.output import echo_json
+    from imagen.cli.parsing import describe_plan
+
+    description = describe_plan(plan)
+    if as_json:
+        echo_json(description)
+        return
+    for key, value in description.items():
+        click.echo(f"{key}: {value}")
+
+
+def _print_json(outcome: Outcome) -> None:
+    from imagen.cli.output import echo_json
+    from imagen.cli.parsing import generation_json
+
+    estimate = outcome.plan.cost_estimate
+    echo_json(
+        {
+            "images": [generation_json(g) for g in outcome.generations],
+            "errors": [{"take": f.take, "error": str(f.error), "kind": type(f.error).__name__}
+                       for f in outcome.failures],  # fmt: skip
+            "cost_estimate": str(estimate.amount) if estimate else None,
+        }
+    )
+
+
+def _exit_for(outcome: Outcome) -> None:
+    if outcome.ok:
+        return
+    messages: dict[str, list[int]] = {}
+    for failure in outcome.failures:
+        messages.setdefault(str(failure.error), []).append(failure.take)
+    total = len(outcome.plan.seeds)
+    for message, takes in messages.items():
+        if total == 1:
+            where = ""
+        elif len(takes) == total:
+            where = f" (all {total} takes)"
+        else:
+            where = f" (take{'s' if len(takes) > 1 else ''} {', '.join(map(str, takes))} of {total})"
+        click.echo(f"imagen: error: {message}{where}", err=True)
+    sys.exit(max(failure.error.exit_code for failure in outcome.failures))

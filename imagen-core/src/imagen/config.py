@@ -1,0 +1,474 @@
+"""Loading the config file: YAML with line numbers, structured into attrs classes with cattrs.
+
+The core owns the top level (``default_backend``, ``output``, ``history``, ``styles``,
+``server``, ``queue``) and the framework keys of each instance block (``type``,
+``concurrency``, ``cost_per_image``; ``enabled`` for sinks). Everything else in a block belongs
+to the plugin that registered its ``type`` and is structured into that plugin's attrs class.
+Every problem names its YAML path and line; secrets are only ever env var *names*.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from collections.abc import Mapping
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Literal
+
+import attrs
+
+from imagen.errors import ConfigError
+from imagen.validation import Problems
+
+DEFAULT_NAMING = "{date}/{time}-{slug}-{seed}"
+MOCK_INSTANCE = "mock"
+
+Mode = Literal["auto", "on", "off"]
+
+
+@attrs.frozen
+class OutputConfig:
+    directory: str = "~/Pictures/imagen"
+    naming: str = DEFAULT_NAMING
+    write_metadata_json: bool = True
+    embed_metadata: bool = True
+    preview: Mode = "auto"
+    preview_command: str = "tmux-img --hold {path}"
+    cloud_sync: Mode = "auto"
+    sink_timeout: float = 60.0
+
+
+@attrs.frozen
+class HistoryConfig:
+    enabled: bool = True
+    store_prompt: bool = True
+    path: str | None = None
+
+
+@attrs.frozen
+class StyleConfig:
+    prompt: str = "{prompt}"
+    negative: str | None = None
+    aspect_ratio: str | None = None
+    size: str | None = None
+    steps: int | None = None
+    description: str = ""
+
+
+@attrs.frozen
+class ServerConfig:
+    host: str = "127.0.0.1"
+    port: int = 8750
+    token_env: str = "IMAGEN_SERVER_TOKEN"
+    takes: int = 4
+
+
+@attrs.frozen
+class QueueConfig:
+    url: str | None = None
+    url_env: str | None = None
+
+
+@attrs.frozen
+class Instance:
+    """One backend instance: the framework's keys plus the plugin's own settings object."""
+
+    name: str
+    type: str
+    settings: Any
+    concurrency: int | None = None
+    cost_per_image: Decimal | None = None
+
+
+@attrs.frozen
+class SinkInstance:
+    name: str
+    type: str
+    settings: Any
+    enabled: Mode = "auto"
+
+
+@attrs.frozen
+class Config:
+    default_backend: str = MOCK_INSTANCE
+    output: OutputConfig = OutputConfig()
+    history: HistoryConfig = HistoryConfig()
+    backends: Mapping[str, Instance] = attrs.field(factory=dict)
+    sinks: Mapping[str, SinkInstance] = attrs.field(factory=dict)
+    styles: Mapping[str, StyleConfig] = attrs.field(factory=dict)
+    server: ServerConfig = ServerConfig()
+    queue: QueueConfig = QueueConfig()
+    #: the file this came from; None for the built-in default
+    source: str | None = attrs.field(default=None, eq=False)
+
+
+TOP_LEVEL = {
+    "default_backend": str,
+    "output": OutputConfig,
+    "history": HistoryConfig,
+    "backends": dict,
+    "sinks": dict,
+    "styles": dict,
+    "server": ServerConfig,
+    "queue": QueueConfig,
+}
+BACKEND_KEYS = ("type", "concurrency", "cost_per_image")
+SINK_KEYS = ("type", "enabled")
+
+_SECRET_KEY = re.compile(
+    r"^(api_?key|api_?token|token|secret|password|passwd|key|service_?key|access_?token|"
+    r"auth_?token|bearer|client_?secret|private_?key|.*_(secret|token|password|key))$",
+    re.IGNORECASE,
+)
+_SECRET_VALUE = re.compile(
+    r"(r8_[A-Za-z0-9]{16,}|sk-[A-Za-z0-9_-]{16,}|AIza[0-9A-Za-z_-]{20,}|sb_secret_\w+|"
+    r"eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.|gh[pousr]_[A-Za-z0-9]{20,}|xox[abprs]-[\w-]{10,}|"
+    r"hf_[A-Za-z0-9]{20,})"
+)
+_URL_PASSWORD = re.compile(r"^[a-z][a-z0-9+.-]*://[^/@:\s]*:[^/@\s]+@", re.IGNORECASE)
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def default_path() -> Path:
+    """``$IMAGEN_CONFIG``, else the platform's config dir (``~/.config/imagen/imagen.yaml``)."""
+    env = os.environ.get("IMAGEN_CONFIG")
+    if env:
+        return Path(env).expanduser()
+    from platformdirs import user_config_path
+
+    return user_config_path("imagen") / "imagen.yaml"
+
+
+def builtin_default() -> Config:
+    """The config used when there is no file: one ``mock`` instance, offline."""
+    return Config()
+
+
+def load_config(path: str | os.PathLike[str] | None = None) -> Config:
+    """Load ``path`` (or the default path). No file at the default path: the built-in default.
+
+    Raises ConfigError (with file, line and YAML path) for the first problem found.
+    """
+    config, problems = check_config(path)
+    problems.raise_first()
+    assert config is not None
+    return config
+
+
+def config_exists(path: str | os.PathLike[str] | None = None) -> bool:
+    return Path(path).expanduser().exists() if path else default_path().exists()
+
+
+def check_config(path: str | os.PathLike[str] | None = None) -> tuple[Config | None, Problems]:
+    """Load and validate, collecting every problem (for ``imagen config validate``)."""
+    explicit = path is not None or bool(os.environ.get("IMAGEN_CONFIG"))
+    file = Path(path).expanduser() if path is not None else default_path()
+    if not file.exists():
+        if explicit:
+            raise ConfigError(
+                f"config file {file} does not exist; create it with: imagen config init"
+            )
+        config = builtin_default()
+        return config, _validate_hooks(config, Problems())
+    try:
+        text = file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"cannot read config file {file}: {error}") from None
+    return parse_config(text, file=str(file))
+
+
+def parse_config(text: str, *, file: str | None = None) -> tuple[Config | None, Problems]:
+    from imagen import yamlio
+
+    root = yamlio.parse(text, file=file)
+    problems = Problems(file=file, line_of=lambda dotted: yamlio.line_of(root, _split(dotted)))
+    data = yamlio.plain(root) if root is not None else {}
+    if not isinstance(data, dict):
+        problems.error("", "the config file must be a mapping of keys (default_backend, ...)")
+        return None, problems
+    config = _Structurer(problems).config(data, source=file)
+    if config is not None:
+        _validate_hooks(config, problems)
+    return config, problems
+
+
+def _split(dotted: str) -> list[str | int]:
+    return [int(p) if p.isdigit() else p for p in dotted.split(".") if p] if dotted else []
+
+
+def _join(*parts: str | int) -> str:
+    return ".".join(str(p) for p in parts if p != "")
+
+
+def did_you_mean(word: str, choices: Any) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+@attrs.define
+class _Structurer:
+    problems: Problems
+
+    def config(self, data: dict[str, Any], *, source: str | None) -> Config | None:
+        from imagen.plugins import registry
+
+        reg = registry()
+        self.secrets(data, "")
+        for key in data:
+            if key not in TOP_LEVEL:
+                self.problems.error(
+                    key,
+                    f"unknown key{did_you_mean(key, TOP_LEVEL)} (known: {', '.join(TOP_LEVEL)})",
+                )
+        fields: dict[str, Any] = {}
+        for key in ("output", "history", "server", "queue"):
+            if key in data and data[key] is not None:
+                value = self.block(data[key], TOP_LEVEL[key], key)
+                if value is not None:
+                    fields[key] = value
+        backends = {
+            name: inst
+            for name, block in self.mapping(data.get("backends"), "backends").items()
+            if (inst := self.instance(name, block, reg)) is not None
+        }
+        sinks = {
+            name: sink
+            for name, block in self.mapping(data.get("sinks"), "sinks").items()
+            if (sink := self.sink(name, block, reg)) is not None
+        }
+        styles = {
+            name: style
+            for name, block in self.mapping(data.get("styles"), "styles").items()
+            if (style := self.block(block, StyleConfig, f"styles.{name}")) is not None
+        }
+        default = data.get("default_backend", MOCK_INSTANCE)
+        if not isinstance(default, str) or not default:
+            self.problems.error("default_backend", "expected the name of a backend instance")
+            default = MOCK_INSTANCE
+        elif default not in backends and default != MOCK_INSTANCE:
+            known = ", ".join(sorted({*backends, MOCK_INSTANCE}))
+            self.problems.error(
+                "default_backend",
+                f"no backend instance named {default!r}{did_you_mean(default, backends)} "
+                f"(defined: {known})",
+            )
+        self.check_output(fields.get("output"))
+        self.check_styles(styles)
+        if self.problems.errors:
+            return None
+        return Config(
+            default_backend=default,
+            backends=backends,
+            sinks=sinks,
+            styles=styles,
+            source=source,
+            **fields,
+        )
+
+    def mapping(self, value: Any, path: str) -> dict[str, Any]:
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            self.problems.error(path, "expected a mapping of instance names to blocks")
+            return {}
+        return value
+
+    def block(self, value: Any, cls: type[Any], path: str) -> Any:
+        from imagen.convert import FieldError, structure
+
+        if not isinstance(value, dict):
+            self.problems.error(path, f"expected a mapping, got {type(value).__name__}")
+            return None
+        try:
+            return structure(value, cls)
+        except FieldError as error:
+            where = _join(path, *error.path)
+            message = error.message
+            if message == "unknown key" and error.path:
+                known = _fields_at(cls, error.path[:-1])
+                message = (
+                    f"unknown key{did_you_mean(str(error.path[-1]), known)} "
+                    f"(known: {', '.join(known)})"
+                )
+            self.problems.error(where, message)
+            return None
+
+    def instance(self, name: str, block: Any, reg: Any) -> Instance | None:
+        path = f"backends.{name}"
+        if not isinstance(block, dict):
+            self.problems.error(path, "expected a mapping with at least a type")
+            return None
+        kind = self.kind(block, path, reg.backends, "backend")
+        if kind is None:
+            return None
+        own = {k: v for k, v in block.items() if k not in BACKEND_KEYS}
+        concurrency = block.get("concurrency")
+        if concurrency is not None and (
+            isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1
+        ):
+            self.problems.error(f"{path}.concurrency", "expected a whole number of 1 or more")
+            return None
+        cost = self.cost(block.get("cost_per_image"), f"{path}.cost_per_image")
+        settings = self.block(own, reg.backends[kind].config_class, path)
+        if settings is None:
+            return None
+        return Instance(name, kind, settings, concurrency, cost)
+
+    def sink(self, name: str, block: Any, reg: Any) -> SinkInstance | None:
+        path = f"sinks.{name}"
+        if not isinstance(block, dict):
+            self.problems.error(path, "expected a mapping with at least a type")
+            return None
+        kind = self.kind(block, path, reg.sinks, "sink")
+        if kind is None:
+            return None
+        enabled = block.get("enabled", "auto")
+        if enabled is True or enabled is False:
+            enabled = "on" if enabled else "off"
+        if enabled not in ("auto", "on", "off"):
+            self.problems.error(f"{path}.enabled", "expected one of: auto, on, off")
+            return None
+        own = {k: v for k, v in block.items() if k not in SINK_KEYS}
+        settings = self.block(own, reg.sinks[kind].config_class, path)
+        if settings is None:
+            return None
+        return SinkInstance(name, kind, settings, enabled)
+
+    def kind(
+        self, block: dict[str, Any], path: str, table: Mapping[str, Any], what: str
+    ) -> str | None:
+        kind = block.get("type")
+        known = ", ".join(sorted(table)) or "none"
+        if not isinstance(kind, str) or not kind:
+            self.problems.error(path, f"missing type (known {what} types: {known})")
+            return None
+        if kind not in table:
+            hint = did_you_mean(kind, table)
+            self.problems.error(
+                f"{path}.type",
+                f"unknown {what} type {kind!r}{hint} (installed: {known}; is the plugin "
+                f"installed? try: pip install imagen-{kind})",
+            )
+            return None
+        return kind
+
+    def cost(self, value: Any, path: str) -> Decimal | None:
+        from imagen.convert import FieldError, structure
+
+        if value is None:
+            return None
+
+        @attrs.frozen
+        class _Cost:
+            value: Decimal
+
+        try:
+            amount: Decimal = structure({"value": value}, _Cost).value
+        except FieldError as error:
+            self.problems.error(path, error.message)
+            return None
+        if amount < 0:
+            self.problems.error(path, "a cost cannot be negative")
+            return None
+        return amount
+
+    def secrets(self, value: Any, path: str) -> None:
+        """Reject inline secrets: by key name, by token shape, and passwords inside URLs."""
+        if isinstance(value, dict):
+            for key, item in value.items():
+                where = _join(path, key)
+                if key.endswith("_env"):
+                    if isinstance(item, str) and not _ENV_NAME.match(item):
+                        self.problems.error(
+                            where,
+                            f"{key} names an environment variable (like {_env_example(key)}); "
+                            "put the secret itself in that variable, not in the config",
+                        )
+                    continue
+                if _SECRET_KEY.match(key) and isinstance(item, str | int) and item != "":
+                    self.problems.error(
+                        where,
+                        f"inline secret not allowed; put it in an environment variable and "
+                        f"name that variable with {key}_env",
+                    )
+                    continue
+                self.secrets(item, where)
+        elif isinstance(value, list):
+            for index, item in enumerate(value):
+                self.secrets(item, _join(path, index))
+        elif isinstance(value, str):
+            if _SECRET_VALUE.search(value):
+                self.problems.error(
+                    path,
+                    "this looks like an inline secret (API key or token); put it in an "
+                    "environment variable and name it with a *_env key",
+                )
+            elif _URL_PASSWORD.match(value):
+                self.problems.error(
+                    path,
+                    "this URL contains a password; put the URL in an environment variable "
+                    "and name it with a *_env key",
+                )
+
+    def check_output(self, output: OutputConfig | None) -> None:
+        from imagen.naming import NamingTemplate
+
+        template = (output or OutputConfig()).naming
+        try:
+            NamingTemplate.parse(template, naming_field_names())
+        except ConfigError as error:
+            self.problems.error("output.naming", error.message)
+
+    def check_styles(self, styles: Mapping[str, StyleConfig]) -> None:
+        from imagen.sizes import parse_aspect, parse_size
+
+        for name, style in styles.items():
+            for key, parse, value in (
+                ("size", parse_size, style.size),
+                ("aspect_ratio", parse_aspect, style.aspect_ratio),
+            ):
+                if value is None:
+                    continue
+                try:
+                    parse(value)
+                except ConfigError as error:
+                    self.problems.error(f"styles.{name}.{key}", error.message)
+            if "{prompt}" not in style.prompt:
+                self.problems.warning(
+                    f"styles.{name}.prompt",
+                    "has no {prompt} placeholder, so the user's prompt is ignored",
+                )
+
+
+def _env_example(key: str) -> str:
+    return key.removesuffix("_env").upper() or "MY_SECRET"
+
+
+def _fields_at(cls: type[Any], path: tuple[str | int, ...]) -> list[str]:
+    from imagen.convert import field_names
+
+    for part in path:
+        if not attrs.has(cls):
+            return []
+        attrs.resolve_types(cls)
+        field = next((f for f in attrs.fields(cls) if f.name == part), None)
+        if field is None or not isinstance(field.type, type):
+            return []
+        cls = field.type
+    return field_names(cls) if attrs.has(cls) else []
+
+
+def naming_field_names() -> list[str]:
+    """Names of the naming fields plugins add (asked once with a sample generation)."""
+    from imagen.naming_hooks import plugin_naming_fields, sample_generation
+
+    return sorted(plugin_naming_fields(sample_generation()))
+
+
+def _validate_hooks(config: Config, problems: Problems) -> Problems:
+    from imagen.plugins import call_each
+
+    call_each("validate_config", lambda function: function(config=config, problems=problems))
+    return problems

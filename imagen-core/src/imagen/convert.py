@@ -1,0 +1,177 @@
+"""One cattrs converter for config blocks: strict scalar types, readable errors with paths.
+
+YAML is forgiving (``"5"`` vs ``5``, ``yes`` vs ``true``); config is not: a field typed
+``int`` takes an int, a ``bool`` takes a bool. Errors come back as ``(path, message)`` pairs
+so the loader can attach the YAML line.
+"""
+
+from __future__ import annotations
+
+import typing
+from decimal import Decimal, InvalidOperation
+from functools import cache
+from typing import Any, Literal
+
+import attrs
+import cattrs
+from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError, IterableValidationError
+
+
+class FieldError(Exception):
+    """A structuring problem at ``path`` (a tuple of keys/indexes below the block)."""
+
+    def __init__(self, path: tuple[str | int, ...], message: str) -> None:
+        self.path = path
+        self.message = message
+        super().__init__(message)
+
+
+def _describe(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _strict_str(value: Any, _: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"expected a string, got {_describe(value)} (quote it in YAML)")
+    return value
+
+
+def _strict_int(value: Any, _: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"expected a whole number, got {_describe(value)}")
+    return value
+
+
+def _strict_float(value: Any, _: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"expected a number, got {_describe(value)}")
+    return float(value)
+
+
+def _strict_bool(value: Any, _: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"expected true or false, got {_describe(value)}")
+    return value
+
+
+def _decimal(value: Any, _: Any) -> Decimal:
+    if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
+        raise ValueError(f"expected a number, got {_describe(value)}")
+    try:
+        number = Decimal(str(value))
+    except InvalidOperation:
+        raise ValueError(f"expected a number, got {_describe(value)}") from None
+    if not number.is_finite():
+        raise ValueError(f"expected a finite number, got {_describe(value)}")
+    return number
+
+
+def _is_literal(kind: Any) -> bool:
+    return typing.get_origin(kind) is Literal
+
+
+def _literal_hook(kind: Any) -> Any:
+    allowed = typing.get_args(kind)
+
+    def structure(value: Any, _: Any) -> Any:
+        # bool is an int: `True in (1, 2)` must not pass for a Literal[1, 2]
+        for option in allowed:
+            if value == option and type(value) is type(option):
+                return option
+        choices = ", ".join(str(option) for option in allowed)
+        raise ValueError(f"expected one of: {choices}; got {_describe(value)}")
+
+    return structure
+
+
+def _is_sequence(kind: Any) -> bool:
+    return typing.get_origin(kind) in (list, tuple, set, frozenset)
+
+
+def _is_mapping(kind: Any) -> bool:
+    return typing.get_origin(kind) is dict or kind is dict
+
+
+def _scalar_hooks(conv: cattrs.Converter) -> cattrs.Converter:
+    conv.register_structure_hook(str, _strict_str)
+    conv.register_structure_hook(int, _strict_int)
+    conv.register_structure_hook(float, _strict_float)
+    conv.register_structure_hook(bool, _strict_bool)
+    conv.register_structure_hook(Decimal, _decimal)
+    conv.register_unstructure_hook(Decimal, str)
+    conv.register_structure_hook_factory(_is_literal, _literal_hook)
+    return conv
+
+
+@cache
+def converter() -> cattrs.Converter:
+    """The strict converter: scalars by exact type, containers checked for their shape."""
+    conv = _scalar_hooks(cattrs.Converter(forbid_extra_keys=True, detailed_validation=True))
+    # Containers are checked for shape here (a YAML string is iterable, a list of its letters
+    # is never what the user meant), then structured by a converter without these guards.
+    inner = _scalar_hooks(cattrs.Converter(forbid_extra_keys=True, detailed_validation=True))
+
+    def guard(shape: type, word: str) -> Any:
+        def factory(kind: Any) -> Any:
+            def structure(value: Any, type_: Any) -> Any:
+                if not isinstance(value, shape):
+                    raise ValueError(f"expected {word}, got {_describe(value)}")
+                return inner.structure(value, type_)
+
+            return structure
+
+        return factory
+
+    conv.register_structure_hook_factory(_is_sequence, guard(list, "a list"))
+    conv.register_structure_hook_factory(_is_mapping, guard(dict, "a mapping"))
+    return conv
+
+
+def structure(data: Any, cls: type[Any]) -> Any:
+    """``cls`` from plain data, or FieldError naming the first bad field."""
+    if not isinstance(data, dict):
+        raise FieldError((), f"expected a mapping, got {_describe(data)}")
+    try:
+        return converter().structure(data, cls)
+    except (ClassValidationError, IterableValidationError) as group:
+        path, error = _first_leaf(group, ())
+        raise FieldError(path, _message(error)) from None
+    except ForbiddenExtraKeysError as error:
+        raise FieldError((sorted(error.extra_fields)[0],), "unknown key") from None
+    except (ValueError, TypeError) as error:
+        raise FieldError((), _message(error)) from None
+
+
+def _first_leaf(
+    error: BaseException, path: tuple[str | int, ...]
+) -> tuple[tuple[str | int, ...], BaseException]:
+    if isinstance(error, ClassValidationError | IterableValidationError):
+        with_notes, without_notes = error.group_exceptions()
+        for sub, note in with_notes:
+            key = getattr(note, "name", None)
+            if key is None:
+                key = getattr(note, "index", None)
+            return _first_leaf(sub, (*path, key) if key is not None else path)
+        for sub in without_notes:
+            return _first_leaf(sub, path)
+    if isinstance(error, ForbiddenExtraKeysError):
+        return (*path, sorted(error.extra_fields)[0]), error
+    return path, error
+
+
+def _message(error: BaseException) -> str:
+    if isinstance(error, ForbiddenExtraKeysError):
+        return "unknown key"
+    if isinstance(error, KeyError):
+        return "required key is missing"
+    text = str(error).strip() or type(error).__name__
+    return text.splitlines()[0]
+
+
+def unstructure(value: Any) -> Any:
+    return converter().unstructure(value)
+
+
+def field_names(cls: type[Any]) -> list[str]:
+    return [field.alias or field.name for field in attrs.fields(cls)]

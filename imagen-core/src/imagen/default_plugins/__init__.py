@@ -1,0 +1,1 @@
+"""imagen's own parts, registered through the same hooks as any plugin."""

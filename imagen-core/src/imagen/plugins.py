@@ -1,0 +1,150 @@
+"""The plugin manager: built-in parts and ``imagen`` entry points, loaded once, safely.
+
+Every hook that adds things is called one implementation at a time, so a plugin whose hook
+raises is reported as one warning line and skipped instead of breaking every command.
+``IMAGEN_LOAD_PLUGINS`` (comma-separated entry-point or distribution names; empty for none)
+limits which installed plugins load; the built-in ones always do.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from functools import cache
+from typing import Any
+
+import attrs
+import pluggy
+
+from imagen import console, hookspecs
+
+BUILTIN_MODULES = ("imagen.default_plugins.mock", "imagen.default_plugins.builtin_styles")
+BUILTIN = "imagen-core"
+
+
+@attrs.frozen
+class PluginInfo:
+    name: str
+    distribution: str
+    version: str
+    hooks: tuple[str, ...]
+    builtin: bool
+
+
+@attrs.define
+class _Loaded:
+    manager: pluggy.PluginManager
+    # plugin object -> (entry point name, distribution, version)
+    origins: dict[int, tuple[str, str, str]] = attrs.field(factory=dict)
+
+
+def _wanted() -> set[str] | None:
+    value = os.environ.get("IMAGEN_LOAD_PLUGINS")
+    if value is None:
+        return None
+    return {name.strip() for name in value.split(",") if name.strip()}
+
+
+@cache
+def _loaded() -> _Loaded:
+    import importlib
+    from importlib.metadata import entry_points
+
+    from imagen._version import __version__
+
+    manager = pluggy.PluginManager("imagen")
+    manager.add_hookspecs(hookspecs)
+    loaded = _Loaded(manager)
+    for module_name in BUILTIN_MODULES:
+        module = importlib.import_module(module_name)
+        manager.register(module, name=module_name)
+        loaded.origins[id(module)] = (module_name.rsplit(".", 1)[1], BUILTIN, __version__)
+
+    wanted = _wanted()
+    for entry_point in entry_points(group="imagen"):
+        dist = entry_point.dist
+        dist_name = dist.name if dist is not None else entry_point.name
+        version = dist.version if dist is not None else "?"
+        if wanted is not None and not ({entry_point.name, dist_name} & wanted):
+            continue
+        if manager.has_plugin(entry_point.name):
+            continue
+        try:
+            plugin = entry_point.load()
+            manager.register(plugin, name=entry_point.name)
+        except Exception as error:  # a broken plugin must never block the CLI
+            console.warn(
+                f"plugin {entry_point.name!r} ({dist_name} {version}) failed to load and was "
+                f"skipped: {type(error).__name__}: {error}"
+            )
+            continue
+        loaded.origins[id(plugin)] = (entry_point.name, dist_name, version)
+    return loaded
+
+
+def manager() -> pluggy.PluginManager:
+    return _loaded().manager
+
+
+def plugin_name(plugin: object) -> str:
+    origin = _loaded().origins.get(id(plugin))
+    return origin[0] if origin else str(manager().get_name(plugin))
+
+
+def call_each(hook_name: str, call: Callable[[Callable[..., Any]], Any]) -> list[tuple[str, Any]]:
+    """Call every implementation of ``hook_name`` via ``call(function)``, one at a time.
+
+    Returns ``(plugin name, return value)`` pairs; an implementation that raises is reported
+    as a warning and left out.
+    """
+    results: list[tuple[str, Any]] = []
+    caller = getattr(manager().hook, hook_name)
+    # pluggy lists implementations last-registered first; built-ins go first here.
+    for impl in reversed(caller.get_hookimpls()):
+        name = plugin_name(impl.plugin)
+        try:
+            results.append((name, call(impl.function)))
+        except Exception as error:
+            console.warn(f"plugin {name!r} failed in {hook_name}: {type(error).__name__}: {error}")
+    return results
+
+
+def plugin_infos() -> list[PluginInfo]:
+    loaded = _loaded()
+    infos = []
+    for plugin in loaded.manager.get_plugins():
+        name, dist, version = loaded.origins.get(id(plugin), (str(plugin), "?", "?"))
+        hooks = tuple(
+            sorted(caller.name for caller in loaded.manager.get_hookcallers(plugin) or [])
+        )
+        infos.append(PluginInfo(name, dist, version, hooks, dist == BUILTIN))
+    return sorted(infos, key=lambda info: (not info.builtin, info.name))
+
+
+@cache
+def registry() -> Any:
+    """The merged registry of backend types, sink types and styles (built once per process)."""
+    from imagen.registry import Registry
+
+    merged = Registry()
+    call_each("register_backends", _with_plugin(merged.backend_register))
+    call_each("register_sinks", _with_plugin(merged.sink_register))
+    call_each("register_styles", _with_plugin(merged.style_register))
+    return merged
+
+
+def _with_plugin(make: Callable[[str], Any]) -> Callable[[Callable[..., Any]], Any]:
+    # Each implementation gets a register callback that knows which plugin is registering.
+    def call(function: Callable[..., Any]) -> Any:
+        module = sys.modules.get(function.__module__)
+        plugin = plugin_name(module) if module is not None else function.__module__
+        return function(make(plugin))
+
+    return call
+
+
+def reset() -> None:
+    """Forget loaded plugins (tests that change IMAGEN_LOAD_PLUGINS or entry points)."""
+    _loaded.cache_clear()
+    registry.cache_clear()

@@ -1,0 +1,61 @@
+"""Problems found in a config: errors and warnings, each with its YAML path and line."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Literal
+
+import attrs
+
+from imagen.errors import ConfigError
+
+
+@attrs.frozen
+class Problem:
+    severity: Literal["error", "warning"]
+    path: str
+    message: str
+    line: int | None = None
+    file: str | None = None
+
+    def as_error(self) -> ConfigError:
+        return ConfigError(self.message, path=self.path or None, line=self.line, file=self.file)
+
+    def __str__(self) -> str:
+        return str(self.as_error())
+
+
+@attrs.define
+class Problems:
+    """Collects problems; ``line_of`` maps a dotted path to its line in the file."""
+
+    file: str | None = None
+    line_of: Callable[[str], int | None] = lambda path: None
+    items: list[Problem] = attrs.field(factory=list)
+
+    def error(self, path: str, message: str) -> None:
+        self.items.append(Problem("error", path, message, self.line_of(path), self.file))
+
+    def warning(self, path: str, message: str) -> None:
+        self.items.append(Problem("warning", path, message, self.line_of(path), self.file))
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [p for p in self.items if p.severity == "error"]
+
+    @property
+    def warnings(self) -> list[Problem]:
+        return [p for p in self.items if p.severity == "warning"]
+
+    def raise_first(self) -> None:
+        errors = self.errors
+        if not errors:
+            return
+        first = errors[0].as_error()
+        if len(errors) > 1:
+            more = len(errors) - 1
+            first.args = (
+                f"{first} (and {more} more problem{'s' if more > 1 else ''}: "
+                "run imagen config validate)",
+            )
+        raise first
