@@ -185,7 +185,7 @@ def _group_line(group: UsageGroup, places: int) -> list[str]:
 
 def _unknown_cost_note(count: int) -> str:
     takes = "take has" if count == 1 else "takes have"
-    return f"note: {count} {takes} no known cost and count as 0 in COST USD"
+    return f"note: {count} {takes} no known cost, counted as 0 in COST USD"
 
 
 def _raw_table(rows: Sequence[UsageRow], total: UsageGroup, places: int) -> list[list[str]]:
