@@ -1,0 +1,48 @@
+"""Mapping a requested size or ratio to one of Gemini's aspect ratios."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from imagen.models import Request
+from imagen_gemini.sizes import ASPECT_RATIOS, choose_aspect, nearest_ratio, parse_ratio
+
+ratios = st.floats(min_value=0.05, max_value=20.0, allow_nan=False)
+
+
+@pytest.mark.parametrize("name", list(ASPECT_RATIOS))
+def test_every_supported_ratio_maps_to_itself(name):
+    value = parse_ratio(name)
+    assert value is not None
+    assert nearest_ratio(value) == name
+
+
+@given(ratios, ratios)
+def test_wider_requests_never_get_narrower_ratios(a, b):
+    low, high = sorted((a, b))
+    assert parse_ratio(nearest_ratio(low)) <= parse_ratio(nearest_ratio(high))  # type: ignore[operator]
+
+
+@given(st.integers(1, 8000), st.integers(1, 8000))
+def test_any_size_maps_to_a_supported_ratio_and_is_recorded(width, height):
+    choice = choose_aspect(Request("p", width=width, height=height))
+    assert choice.ratio in ASPECT_RATIOS
+    assert choice.requested == f"{width}x{height}"
+
+
+def test_unsupported_ratio_maps_to_the_nearest_one():
+    choice = choose_aspect(Request("p", aspect_ratio="2:1"))
+    assert choice.ratio == "16:9"
+    assert choice.metadata() == {"aspect_ratio": "16:9", "requested_size": "2:1"}
+
+
+def test_supported_ratio_is_kept_as_is():
+    assert choose_aspect(Request("p", aspect_ratio="21:9")).metadata() == {"aspect_ratio": "21:9"}
+
+
+@pytest.mark.parametrize("text", ["wide", "16x9", "0:9", "16:", ":9", "-1:2", "inf:1"])
+def test_ratio_that_is_not_w_h_is_refused(text):
+    with pytest.raises(ValueError, match="not W:H"):
+        choose_aspect(Request("p", aspect_ratio=text))
