@@ -1,0 +1,206 @@
+"""Images and sidecars are written atomically, as a pair, and never over an existing file."""
+
+from __future__ import annotations
+
+import errno
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from imagen import output
+from imagen.errors import OutputError
+from imagen.output import write_take
+
+
+def files_under(root: Path) -> list[str]:
+    return sorted(path.relative_to(root).as_posix() for path in root.rglob("*") if path.is_file())
+
+
+def fail_on_call(
+    real: Callable[..., Any], failing_call: int, error: BaseException
+) -> Callable[..., Any]:
+    """Wrap ``real`` so that its ``failing_call``-th call (1-based) raises ``error``."""
+    calls = 0
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls == failing_call:
+            raise error
+        return real(*args, **kwargs)
+
+    return wrapper
+
+
+def test_writes_image_and_sidecar_under_the_rendered_path(tmp_path: Path) -> None:
+    paths = write_take(tmp_path, "2026-03-04/0506-cat-42", "png", b"IMAGE", b"{}\n")
+    assert paths == ("2026-03-04/0506-cat-42.png", "2026-03-04/0506-cat-42.json")
+    assert (tmp_path / paths[0]).read_bytes() == b"IMAGE"
+    assert (tmp_path / "2026-03-04/0506-cat-42.json").read_bytes() == b"{}\n"
+    assert files_under(tmp_path) == ["2026-03-04/0506-cat-42.json", "2026-03-04/0506-cat-42.png"]
+
+
+def test_without_a_sidecar_only_the_image_is_written(tmp_path: Path) -> None:
+    assert write_take(tmp_path, "cat", ".jpeg", b"IMAGE", None) == ("cat.jpeg", None)
+    assert files_under(tmp_path) == ["cat.jpeg"]
+
+
+def test_output_directory_is_created(tmp_path: Path) -> None:
+    write_take(tmp_path / "new" / "out", "a/b/cat", "png", b"IMAGE", None)
+    assert (tmp_path / "new/out/a/b/cat.png").read_bytes() == b"IMAGE"
+
+
+def test_existing_files_are_never_overwritten(tmp_path: Path) -> None:
+    (tmp_path / "cat.png").write_bytes(b"FIRST")
+    (tmp_path / "cat-2.png").write_bytes(b"SECOND")
+    assert write_take(tmp_path, "cat", "png", b"THIRD", None) == ("cat-3.png", None)
+    assert (tmp_path / "cat.png").read_bytes() == b"FIRST"
+    assert (tmp_path / "cat-2.png").read_bytes() == b"SECOND"
+    assert (tmp_path / "cat-3.png").read_bytes() == b"THIRD"
+
+
+def test_image_and_sidecar_are_claimed_as_a_pair(tmp_path: Path) -> None:
+    (tmp_path / "cat.json").write_bytes(b"OTHER SIDECAR")
+    assert write_take(tmp_path, "cat", "png", b"IMAGE", b"{}") == ("cat-2.png", "cat-2.json")
+    assert files_under(tmp_path) == ["cat-2.json", "cat-2.png", "cat.json"]
+    assert (tmp_path / "cat.json").read_bytes() == b"OTHER SIDECAR"
+
+
+def test_repeated_writes_get_successive_suffixes(tmp_path: Path) -> None:
+    written = [write_take(tmp_path, "cat", "png", bytes([n]), b"{}")[0] for n in range(4)]
+    assert written == ["cat.png", "cat-2.png", "cat-3.png", "cat-4.png"]
+    assert [(tmp_path / name).read_bytes() for name in written] == [bytes([n]) for n in range(4)]
+
+
+def test_final_files_get_the_usual_mode_from_the_umask(tmp_path: Path) -> None:
+    old = os.umask(0o027)
+    try:
+        write_take(tmp_path, "cat", "png", b"IMAGE", None)
+    finally:
+        os.umask(old)
+    assert (tmp_path / "cat.png").stat().st_mode & 0o777 == 0o640
+
+
+def test_filesystems_without_hard_links_still_never_clobber(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_links(source: object, target: object) -> None:
+        raise OSError(errno.EPERM, "Operation not permitted")
+
+    monkeypatch.setattr(os, "link", no_links)
+    (tmp_path / "cat.png").write_bytes(b"FIRST")
+    (tmp_path / "cat-2.json").write_bytes(b"OTHER")
+    assert write_take(tmp_path, "cat", "png", b"IMAGE", b"{}") == ("cat-3.png", "cat-3.json")
+    assert files_under(tmp_path) == ["cat-2.json", "cat-3.json", "cat-3.png", "cat.png"]
+    assert (tmp_path / "cat.png").read_bytes() == b"FIRST"
+    assert (tmp_path / "cat-3.png").read_bytes() == b"IMAGE"
+    assert (tmp_path / "cat-3.json").read_bytes() == b"{}"
+
+
+def test_path_through_a_regular_file_is_an_output_error(tmp_path: Path) -> None:
+    (tmp_path / "taken").write_bytes(b"a file, not a folder")
+    with pytest.raises(OutputError) as caught:
+        write_take(tmp_path, "taken/cat", "png", b"IMAGE", b"{}")
+    assert str(caught.value) == (
+        f"cannot write to {tmp_path}: part of the path is a file, not a folder; "
+        "choose another output directory with -o or output.directory"
+    )
+    assert files_under(tmp_path) == ["taken"]
+
+
+def test_output_directory_that_is_a_file_is_an_output_error(tmp_path: Path) -> None:
+    (tmp_path / "out").write_bytes(b"")
+    with pytest.raises(OutputError, match="part of the path is a file"):
+        write_take(tmp_path / "out", "cat", "png", b"IMAGE", None)
+
+
+def test_disk_full_while_writing_leaves_nothing_behind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(os, "write", fail_on_call(os.write, 1, OSError(errno.ENOSPC, "full")))
+    with pytest.raises(OutputError) as caught:
+        write_take(tmp_path, "cat", "png", b"IMAGE", b"{}")
+    assert str(caught.value) == (
+        f"cannot write to {tmp_path}: no space left on the device; "
+        "free some space or choose another output directory with -o or output.directory"
+    )
+    assert files_under(tmp_path) == []
+
+
+def test_disk_full_while_writing_the_sidecar_leaves_no_image(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(os, "write", fail_on_call(os.write, 2, OSError(errno.ENOSPC, "full")))
+    with pytest.raises(OutputError, match="no space left"):
+        write_take(tmp_path, "cat", "png", b"IMAGE", b"{}")
+    assert files_under(tmp_path) == []
+
+
+def test_failure_claiming_the_sidecar_releases_the_image(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(os, "link", fail_on_call(os.link, 2, OSError(errno.ENOSPC, "full")))
+    with pytest.raises(OutputError, match="no space left"):
+        write_take(tmp_path, "cat", "png", b"IMAGE", b"{}")
+    assert files_under(tmp_path) == []
+
+
+def test_read_only_file_system_is_an_output_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(os, "open", fail_on_call(os.open, 1, OSError(errno.EROFS, "ro")))
+    with pytest.raises(OutputError, match="the file system is read-only; choose another"):
+        write_take(tmp_path, "cat", "png", b"IMAGE", None)
+
+
+def test_permission_denied_is_an_output_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(os, "open", fail_on_call(os.open, 1, PermissionError(errno.EACCES, "no")))
+    with pytest.raises(OutputError, match=r"permission denied; choose another output directory"):
+        write_take(tmp_path, "cat", "png", b"IMAGE", None)
+
+
+def test_name_too_long_is_an_output_error_that_points_at_the_template(tmp_path: Path) -> None:
+    with pytest.raises(OutputError) as caught:
+        write_take(tmp_path, "x" * 300, "png", b"IMAGE", b"{}")
+    assert "the file name is too long; use a shorter output.naming template" in str(caught.value)
+    assert files_under(tmp_path) == []
+
+
+def test_interrupt_while_writing_removes_temp_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(os, "fsync", fail_on_call(os.fsync, 2, KeyboardInterrupt()))
+    with pytest.raises(KeyboardInterrupt):
+        write_take(tmp_path, "cat", "png", b"IMAGE", b"{}")
+    assert files_under(tmp_path) == []
+
+
+def test_interrupt_between_image_and_sidecar_claims_leaves_no_half_pair(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(os, "link", fail_on_call(os.link, 2, KeyboardInterrupt()))
+    with pytest.raises(KeyboardInterrupt):
+        write_take(tmp_path, "cat", "png", b"IMAGE", b"{}")
+    assert files_under(tmp_path) == []
+
+
+def test_running_out_of_suffixes_is_an_output_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(output, "MAX_SUFFIX", 3)
+    for name in ("cat.png", "cat-2.png", "cat-3.png"):
+        (tmp_path / name).write_bytes(b"")
+    with pytest.raises(OutputError, match="3 files named cat already exist"):
+        write_take(tmp_path, "cat", "png", b"IMAGE", b"{}")
+    assert files_under(tmp_path) == ["cat-2.png", "cat-3.png", "cat.png"]
+
+
+@pytest.mark.parametrize("relpath", ["/etc/cat", "../cat", "a/../../cat", ""])
+def test_paths_outside_the_directory_are_refused(tmp_path: Path, relpath: str) -> None:
+    with pytest.raises(ValueError, match="relative"):
+        write_take(tmp_path, relpath, "png", b"IMAGE", None)
