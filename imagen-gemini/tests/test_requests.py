@@ -105,8 +105,18 @@ def test_more_than_three_references_are_refused_before_any_call(fake, make_backe
 
 def test_reference_over_7_mb_is_refused_before_any_call(fake, make_backend, generate):
     big = raw_ref("huge.png", b"\x89PNG\r\n\x1a\n" + bytes(7 * 1024 * 1024), "image/png")
-    with pytest.raises(InvalidRequest, match=r"huge\.png is 7\.0 MB; Gemini takes at most 7 MB"):
+    with pytest.raises(InvalidRequest, match=r"huge\.png is 7,340,040 bytes; .* at most 7 MB"):
         generate(make_backend(), Request("portrait", refs=(big,)))
+    assert fake.requests == []
+
+
+def test_references_over_20_mb_in_all_are_refused_before_any_call(fake, make_backend, generate):
+    refs = tuple(
+        raw_ref(f"r{i}.png", b"\x89PNG\r\n\x1a\n" + bytes(6 * 1024 * 1024), "image/png")
+        for i in range(3)
+    )
+    with pytest.raises(InvalidRequest, match="at most 20 MB"):
+        generate(make_backend(), Request("portrait", refs=refs))
     assert fake.requests == []
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -25,6 +26,8 @@ from imagen.models import Ref
 REF_MEDIA_TYPES = ("image/png", "image/jpeg", "image/webp")
 MAX_REFS = 3
 MAX_REF_BYTES = 7 * 1024 * 1024
+#: The whole request, references base64-encoded, must stay under 20 MB (else: the Files API).
+MAX_REQUEST_BYTES = 20 * 1024 * 1024
 
 #: finishReason values that mean a safety or policy system withheld the image.
 BLOCKING_FINISH_REASONS = frozenset(
@@ -53,8 +56,16 @@ def refs_problem(refs: Sequence[Ref]) -> tuple[str, str] | None:
             allowed = ", ".join(REF_MEDIA_TYPES)
             return "refs", f"{ref.path} is {ref.media_type}; Gemini takes {allowed}"
         if len(ref.data) > MAX_REF_BYTES:
-            size = len(ref.data) / (1024 * 1024)
-            return "refs", f"{ref.path} is {size:.1f} MB; Gemini takes at most 7 MB per image"
+            return "refs", (
+                f"{ref.path} is {len(ref.data):,} bytes; Gemini takes at most 7 MB "
+                f"({MAX_REF_BYTES:,} bytes) per image; use a smaller image"
+            )
+    encoded = sum(4 * math.ceil(len(ref.data) / 3) for ref in refs)
+    if encoded > MAX_REQUEST_BYTES:
+        return "refs", (
+            f"the reference images are {encoded:,} bytes once encoded; Gemini takes at most "
+            f"20 MB ({MAX_REQUEST_BYTES:,} bytes) per request; use fewer or smaller images"
+        )
     return None
 
 
