@@ -203,7 +203,14 @@ def _join(*parts: str | int) -> str:
 
 
 def did_you_mean(word: str, choices: Any) -> str:
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    """``"; did you mean 'x'?"`` for the closest choice, or an empty string."""
+    options = [str(choice) for choice in choices]
+    close = difflib.get_close_matches(word, options, n=1, cutoff=0.6)
+    if not close:
+        # "naming_template" for "naming": a known key the word starts or ends with
+        close = [o for o in options if len(o) >= 3 and (word.startswith(o) or word.endswith(o))]
+    if not close:
+        close = difflib.get_close_matches(word, options, n=1, cutoff=0.5)
     return f"; did you mean {close[0]!r}?" if close else ""
 
 
@@ -380,7 +387,9 @@ class _Structurer:
             for key, item in value.items():
                 where = _join(path, key)
                 if key.endswith("_env"):
-                    if isinstance(item, str) and not _ENV_NAME.match(item):
+                    if isinstance(item, str) and (
+                        not _ENV_NAME.match(item) or _SECRET_VALUE.search(item)
+                    ):
                         self.problems.error(
                             where,
                             f"{key} names an environment variable (like {_env_example(key)}); "

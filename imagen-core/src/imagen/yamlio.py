@@ -31,6 +31,9 @@ def parse(text: str, *, file: str | None = None) -> Any:
         mark = error.problem_mark or error.context_mark
         line = mark.line + 1 if mark is not None else None
         problem = (error.problem or error.context or "invalid YAML").strip()
+        context = error.context_mark
+        if error.context and context is not None and mark is not None and context.line != mark.line:
+            problem = f"{problem} ({error.context.strip()} started on line {context.line + 1})"
         if "found duplicate key" in str(error):
             problem = (
                 "duplicate key " + str(error).split('found duplicate key "', 1)[-1].split('"')[0]
