@@ -553,3 +553,20 @@ def test_importing_history_loads_neither_pillow_nor_httpx() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "[]"
+
+
+def test_a_write_that_cannot_get_the_lock_in_time_is_an_output_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("imagen.history.BUSY_TIMEOUT_SECONDS", 0.05)
+    path = str(tmp_path / "history.sqlite3")
+    with History.open(path) as history:
+        holder = sqlite3.connect(path, isolation_level=None)
+        holder.execute("BEGIN EXCLUSIVE")
+        try:
+            with pytest.raises(OutputError, match=r"history file .* locked; check the disk"):
+                history.record(make_generation())
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+        assert history.record(make_generation()) == 1

@@ -28,6 +28,7 @@ import attrs
 from imagen.errors import ConfigError, OutputError
 from imagen.models import Cost, Generation
 from imagen.sink import UsageRow
+from imagen.usage import align_columns, format_usd
 
 HISTORY_ENV = "IMAGEN_HISTORY"
 FILE_NAME = "history.sqlite3"
@@ -260,7 +261,8 @@ def migrate(conn: sqlite3.Connection) -> int:
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         conn.execute("COMMIT")
     except BaseException:
-        conn.execute("ROLLBACK")
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
         raise
     return found
 
@@ -397,9 +399,7 @@ class History:
         columns = ", ".join(values)
         placeholders = ", ".join(f":{name}" for name in values)
         sql = f"INSERT INTO generations ({columns}) VALUES ({placeholders})"
-        with self._lock:
-            cursor = self._conn.execute(sql, values)
-        row_id = cursor.lastrowid
+        _, row_id = self._run(sql, values)
         assert row_id is not None  # an INSERT into a rowid table always sets it
         return row_id
 
@@ -462,9 +462,22 @@ class History:
         if limit is not None:
             sql += " LIMIT ?"
             params = [*params, limit]
-        with self._lock:
-            rows = self._conn.execute(sql, params).fetchall()
+        rows, _ = self._run(sql, params)
         return [_entry(row) for row in rows]
+
+    def _run(
+        self, sql: str, params: Sequence[Any] | Mapping[str, Any]
+    ) -> tuple[list[sqlite3.Row], int | None]:
+        """Execute one statement (its own transaction); return its rows and last row id."""
+        try:
+            with self._lock:
+                cursor = self._conn.execute(sql, params)
+                return cursor.fetchall(), cursor.lastrowid
+        except sqlite3.Error as error:
+            raise OutputError(
+                f"the history file {self.path} failed: {error}; "
+                f"check the disk or set {HISTORY_ENV} to another file"
+            ) from error
 
 
 def _usage_row(entry: HistoryEntry) -> UsageRow:
@@ -493,8 +506,6 @@ def format_log(entries: Iterable[HistoryEntry]) -> str:
 
     Columns: local time, backend, model, seed, cost, cache mark, absolute path, prompt.
     """
-    from imagen.usage import align_columns, format_usd
-
     lines: list[list[str]] = []
     for entry in entries:
         prompt = entry.prompt if entry.prompt is not None else "(prompt not stored)"
