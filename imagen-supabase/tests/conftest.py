@@ -231,7 +231,9 @@ def supabase_db(postgres_server: Postgres) -> Iterator[str]:
 
     name = f"imagen_{os.getpid()}_{_free_port()}"
     with psycopg.connect(postgres_server.url(), autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')  # type: ignore[arg-type]
+        admin.execute(f'CREATE DATABASE "{name}"')
+        # Role settings are cluster-wide: start each test from Supabase's unset default.
+        admin.execute("ALTER ROLE authenticator RESET pgrst.db_schemas")
     url = postgres_server.url(name)
     with psycopg.connect(url, autocommit=True) as connection:
         connection.execute(SUPABASE_STUB.encode())
@@ -239,7 +241,7 @@ def supabase_db(postgres_server: Postgres) -> Iterator[str]:
         yield url
     finally:
         with psycopg.connect(postgres_server.url(), autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')  # type: ignore[arg-type]
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def pytest_collection_modifyitems(items: list[Any]) -> None:

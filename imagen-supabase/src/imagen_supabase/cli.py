@@ -58,15 +58,14 @@ def migrate(db_url: str | None, db_url_env: str) -> None:
 @click.argument("path")
 @click.option("--sink", "sink_name", metavar="NAME", help="Which supabase-storage sink to use.")
 @click.option("--ttl", type=click.IntRange(min=1), help="Seconds the URL stays valid.")
-@click.option("--config", "config_path", metavar="FILE", help="Config file to read.")
-def url(path: str, sink_name: str | None, ttl: int | None, config_path: str | None) -> None:
+@click.pass_context
+def url(ctx: click.Context, path: str, sink_name: str | None, ttl: int | None) -> None:
     """Print a signed URL for a synced image (a local path or its path in the bucket)."""
     import asyncio
 
-    from imagen.config import load_config
     from imagen_supabase.storage import SupabaseStorageSink
 
-    config = load_config(config_path)
+    config = _config(ctx)
     instance = storage_instance(config, sink_name)
     sink = SupabaseStorageSink(instance.name, instance.settings)
     if sink.connection.key() is None:
@@ -81,6 +80,17 @@ def url(path: str, sink_name: str | None, ttl: int | None, config_path: str | No
             await sink.aclose()
 
     click.echo(asyncio.run(sign()))
+
+
+def _config(ctx: click.Context) -> Config:
+    """The config the ``imagen`` group loads (its ``--config``), or the default one."""
+    app = ctx.find_root().obj
+    if app is not None and hasattr(app, "config"):
+        loaded: Config = app.config()
+        return loaded
+    from imagen.config import load_config
+
+    return load_config()
 
 
 def storage_instance(config: Config, name: str | None) -> SinkInstance:

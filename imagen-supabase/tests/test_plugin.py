@@ -1,0 +1,202 @@
+"""The plugin as imagen sees it: registration, samples, config validation and the commands."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from imagen.cli import cli
+from imagen.config import parse_config
+from imagen.models import Generation
+from imagen.registry import Registry
+from imagen_supabase import register_sinks
+from imagen_supabase.settings import STORAGE_SAMPLE, USAGE_SAMPLE, StorageSettings, UsageSettings
+from imagen_supabase.storage import SupabaseStorageSink
+from imagen_supabase.testing import OWNER_ID, PNG, SERVICE_JWT
+from imagen_supabase.usage import SupabaseUsageSink
+
+Served = Any  # the ``supabase`` fixture: .fake (FakeSupabase) and .url
+
+
+def config_text(sinks: str, output_dir: str = "/tmp/imagen-out") -> str:
+    return f"output:\n  directory: {output_dir}\nsinks:\n" + textwrap.indent(sinks, "  ")
+
+
+def test_both_sink_types_register_with_their_settings_and_samples() -> None:
+    registry = Registry()
+
+    register_sinks(registry.sink_register("supabase"))
+
+    storage = registry.sinks["supabase-storage"]
+    usage = registry.sinks["supabase-usage"]
+    assert storage.config_class is StorageSettings
+    assert usage.config_class is UsageSettings
+    assert isinstance(
+        storage.factory("cloud", StorageSettings(url="https://x")), SupabaseStorageSink
+    )
+    assert isinstance(usage.factory("usage", UsageSettings(url="https://x")), SupabaseUsageSink)
+    assert storage.sample == STORAGE_SAMPLE
+    assert usage.sample == USAGE_SAMPLE
+
+
+def test_samples_load_as_valid_config() -> None:
+    config, problems = parse_config(config_text(STORAGE_SAMPLE + USAGE_SAMPLE))
+
+    assert problems.errors == []
+    assert config is not None
+    assert config.sinks["cloud"].type == "supabase-storage"
+    assert config.sinks["cloud"].settings == StorageSettings(
+        url="https://your-project-ref.supabase.co"
+    )
+    assert config.sinks["usage"].settings == UsageSettings(
+        url="https://your-project-ref.supabase.co"
+    )
+
+
+def test_sample_lines_are_comments_or_entries_at_column_zero() -> None:
+    for sample in (STORAGE_SAMPLE, USAGE_SAMPLE):
+        first = sample.splitlines()[0]
+        assert first.startswith("# ")
+        entries = [line for line in sample.splitlines() if line and line[0] not in "# "]
+        assert len(entries) == 1
+        assert entries[0].endswith(":")
+
+
+def test_validate_warns_when_an_enabled_storage_sink_has_no_owner() -> None:
+    sinks = """\
+cloud: {type: supabase-storage, url: "https://x.supabase.co"}
+forced: {type: supabase-storage, enabled: on, url: "https://x.supabase.co", owner_user_id: " "}
+"""
+    config, problems = parse_config(config_text(sinks))
+
+    assert config is not None
+    assert problems.errors == []
+    assert [w.path for w in problems.warnings] == [
+        "sinks.cloud.owner_user_id",
+        "sinks.forced.owner_user_id",
+    ]
+    assert "enabled (auto)" in problems.warnings[0].message
+    assert "auth.users" in problems.warnings[0].message
+
+
+def test_validate_is_quiet_for_an_owner_or_a_disabled_sink() -> None:
+    sinks = f"""\
+cloud: {{type: supabase-storage, url: "https://x.supabase.co", owner_user_id: "{OWNER_ID}"}}
+off: {{type: supabase-storage, enabled: off, url: "https://x.supabase.co"}}
+usage: {{type: supabase-usage, url: "https://x.supabase.co"}}
+"""
+    config, problems = parse_config(config_text(sinks))
+
+    assert config is not None
+    assert problems.items == []
+
+
+def test_sql_command_prints_the_migrations() -> None:
+    result = CliRunner().invoke(cli, ["supabase", "sql"])
+
+    assert result.exit_code == 0, result.output
+    assert "CREATE SCHEMA IF NOT EXISTS imagen;" in result.output
+    assert result.output.index("001_schemas") < result.output.index("007_expose")
+
+
+def test_migrate_command_applies_from_the_env_var_then_reports_up_to_date(
+    supabase_db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SUPABASE_DB_URL", supabase_db)
+
+    first = CliRunner().invoke(cli, ["supabase", "migrate"])
+    second = CliRunner().invoke(cli, ["supabase", "migrate", "--db-url", supabase_db])
+
+    assert first.exit_code == 0, first.output
+    assert first.output.splitlines()[0] == "applied 001_schemas"
+    assert len(first.output.splitlines()) == 7
+    assert second.output.startswith("up to date: all 7 migrations")
+
+
+def test_migrate_command_without_a_url_names_the_env_var(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MY_DB_URL", raising=False)
+
+    result = CliRunner().invoke(cli, ["supabase", "migrate", "--db-url-env", "MY_DB_URL"])
+
+    assert result.exit_code != 0
+    assert "set MY_DB_URL" in str(result.exception)
+
+
+def write_config(tmp_path: Path, url: str, output_dir: str, extra: str = "") -> str:
+    sinks = (
+        f'cloud: {{type: supabase-storage, url: "{url}", key_env: TEST_SUPABASE_KEY, '
+        f'owner_user_id: "{OWNER_ID}"}}\n' + extra
+    )
+    path = tmp_path / "imagen.yaml"
+    path.write_text(config_text(sinks, output_dir))
+    return str(path)
+
+
+def test_url_command_signs_a_synced_image_by_its_local_path(
+    supabase: Served, generation: Generation, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TEST_SUPABASE_KEY", SERVICE_JWT)
+    supabase.fake.objects[("imagen-generated", generation.path)] = (PNG, "image/png")
+    config = write_config(tmp_path, supabase.url, generation.output_dir)
+    local = os.path.join(generation.output_dir, generation.path)
+
+    result = CliRunner().invoke(cli, ["--config", config, "supabase", "url", local, "--ttl", "90"])
+
+    assert result.exit_code == 0, result.output
+    signed = result.output.strip()
+    assert signed.startswith(f"{supabase.url}/storage/v1/object/sign/imagen-generated/")
+    assert generation.path in signed
+    assert json.loads(supabase.fake.requests("sign")[0].body) == {"expiresIn": 90}
+
+
+def test_url_command_needs_sink_when_several_storage_sinks_exist(
+    supabase: Served, generation: Generation, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TEST_SUPABASE_KEY", SERVICE_JWT)
+    extra = (
+        f'backup: {{type: supabase-storage, url: "{supabase.url}", bucket: other, '
+        "key_env: TEST_SUPABASE_KEY}\n"
+    )
+    config = write_config(tmp_path, supabase.url, generation.output_dir, extra)
+
+    ambiguous = CliRunner().invoke(cli, ["--config", config, "supabase", "url", "x.png"])
+    chosen = CliRunner().invoke(
+        cli, ["--config", config, "supabase", "url", "x.png", "--sink", "backup"]
+    )
+
+    assert "choose one with --sink" in str(ambiguous.exception)
+    assert supabase.fake.requests("sign")[0].path == "/storage/v1/object/sign/other/x.png"
+    assert "Bucket not found" in str(chosen.exception)
+
+
+def test_url_command_refuses_a_file_outside_the_output_directory(
+    supabase: Served, generation: Generation, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TEST_SUPABASE_KEY", SERVICE_JWT)
+    config = write_config(tmp_path, supabase.url, generation.output_dir + "/elsewhere")
+    local = os.path.join(generation.output_dir, generation.path)
+
+    result = CliRunner().invoke(cli, ["--config", config, "supabase", "url", local])
+
+    assert "is not under the output directory" in str(result.exception)
+    assert supabase.fake.seen == []
+
+
+def test_importing_the_plugin_loads_no_http_or_database_library() -> None:
+    code = (
+        "import sys, imagen_supabase; "
+        "print(sorted(m for m in ('httpx', 'psycopg', 'aiohttp') if m in sys.modules))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+
+    assert result.stdout.strip() == "[]"
