@@ -74,6 +74,20 @@ def test_an_age_without_now_counts_back_from_the_current_time() -> None:
     assert before - dt.timedelta(hours=1) <= since <= after - dt.timedelta(hours=1)
 
 
+@settings(max_examples=100, deadline=None)
+@given(
+    moment=st.datetimes(
+        min_value=dt.datetime(1900, 1, 2),
+        max_value=dt.datetime(2200, 12, 30),
+        timezones=st.sampled_from([UTC, dt.timezone(dt.timedelta(hours=-7, minutes=-30))]),
+    )
+)
+def test_any_iso_datetime_with_an_offset_reads_back_as_the_same_moment(
+    moment: dt.datetime,
+) -> None:
+    assert parse_since(moment.isoformat()) == moment
+
+
 def test_every_result_is_timezone_aware() -> None:
     for text in ("2026-11-01", "2026-11-01T09:30", "7d"):
         assert parse_since(text).tzinfo is not None
@@ -81,7 +95,7 @@ def test_every_result_is_timezone_aware() -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["", "yesterday", "7x", "7", "d7", "-3d", "7 days", "2026-13-01", "2026/11/01", "1.5h"],
+    ["", "yesterday", "7x", "7", "d7", "-3d", "7 days", "2026-13-01", "2026/11/01", "1.5h", "٣d"],
 )
 def test_anything_else_is_a_one_line_config_error_naming_the_accepted_forms(text: str) -> None:
     with pytest.raises(ConfigError) as caught:
@@ -93,9 +107,12 @@ def test_anything_else_is_a_one_line_config_error_naming_the_accepted_forms(text
     assert "7d, 24h, 30m" in message
 
 
-def test_an_age_too_large_for_a_date_is_a_config_error() -> None:
-    with pytest.raises(ConfigError, match="too far back"):
-        parse_since("99999999d", now=NOW)
+@pytest.mark.parametrize(
+    "text", ["99999999d", "9999999999d", "0001-01-01", "9999-12-31T23:59+00:00"]
+)
+def test_a_moment_outside_the_calendar_is_a_config_error(text: str) -> None:
+    with pytest.raises(ConfigError, match="out of range"):
+        parse_since(text, now=NOW)
 
 
 # --- the grouped report -------------------------------------------------------------------

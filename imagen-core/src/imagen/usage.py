@@ -25,7 +25,7 @@ GroupBy = Literal["backend", "model", "caller", "day"]
 GROUP_BY_CHOICES: tuple[str, ...] = get_args(GroupBy)
 UNKNOWN_CALLER = "(unknown)"
 
-_AGE = re.compile(r"(\d+)([dhm])", re.IGNORECASE)
+_AGE = re.compile(r"(\d+)([dhm])", re.IGNORECASE | re.ASCII)
 _AGE_UNITS = {"d": "days", "h": "hours", "m": "minutes"}
 _SINCE_FORMS = "a date (2026-11-01), an ISO datetime (2026-11-01T09:30) or an age (7d, 24h, 30m)"
 
@@ -38,20 +38,23 @@ def parse_since(text: str, *, now: dt.datetime | None = None) -> dt.datetime:
     """
     value = text.strip()
     age = _AGE.fullmatch(value)
-    if age:
-        amount, unit = int(age.group(1)), age.group(2).lower()
-        start = now if now is not None else dt.datetime.now(dt.UTC)
-        try:
-            return start.astimezone() - dt.timedelta(**{_AGE_UNITS[unit]: amount})
-        except OverflowError:
-            raise ConfigError(
-                f"--since {text!r} reaches too far back; use {_SINCE_FORMS}"
-            ) from None
     try:
-        moment = dt.datetime.fromisoformat(value)
+        if age:
+            amount, unit = int(age.group(1)), age.group(2).lower()
+            start = now if now is not None else dt.datetime.now(dt.UTC)
+            back = dt.timedelta(**{_AGE_UNITS[unit]: amount})
+        else:
+            start, back = dt.datetime.fromisoformat(value), dt.timedelta(0)
     except ValueError:
         raise ConfigError(f"cannot read --since {text!r}: use {_SINCE_FORMS}") from None
-    return moment.astimezone()
+    except OverflowError:
+        raise ConfigError(f"--since {text!r} is out of range; use {_SINCE_FORMS}") from None
+    try:
+        moment = start.astimezone() - back
+        moment.astimezone(dt.UTC)  # history compares in UTC: the moment must exist there too
+    except (OverflowError, ValueError):
+        raise ConfigError(f"--since {text!r} is out of range; use {_SINCE_FORMS}") from None
+    return moment
 
 
 @attrs.frozen
