@@ -22,7 +22,11 @@ def test_every_supported_ratio_maps_to_itself(name):
 @given(ratios, ratios)
 def test_wider_requests_never_get_narrower_ratios(a, b):
     low, high = sorted((a, b))
-    assert parse_ratio(nearest_ratio(low)) <= parse_ratio(nearest_ratio(high))  # type: ignore[operator]
+    mapped_low = parse_ratio(nearest_ratio(low))
+    mapped_high = parse_ratio(nearest_ratio(high))
+    assert mapped_low is not None
+    assert mapped_high is not None
+    assert mapped_low <= mapped_high
 
 
 @given(st.integers(1, 8000), st.integers(1, 8000))
