@@ -198,40 +198,17 @@ class HistoryEntry:
 
 
 def _entry(row: sqlite3.Row) -> HistoryEntry:
-    return HistoryEntry(
-        id=row["id"],
-        created_at=dt.datetime.fromisoformat(row["created_at"]),
-        backend=row["backend"],
-        backend_type=row["backend_type"],
-        backend_identity=row["backend_identity"],
-        model=row["model"],
-        seed=row["seed"],
-        prompt=row["prompt"],
-        prompt_sha256=row["prompt_sha256"],
-        negative_prompt=row["negative_prompt"],
-        style=row["style"],
-        width=row["width"],
-        height=row["height"],
-        aspect_ratio=row["aspect_ratio"],
-        steps=row["steps"],
-        options=json.loads(row["options"]),
-        refs=tuple(json.loads(row["refs"])),
-        fingerprint=row["fingerprint"],
-        latency=row["latency"],
-        cost_estimate=_decimal(row["cost_estimate"]),
-        cost_actual=_decimal(row["cost_actual"]),
-        caller=row["caller"],
-        cache_hit=bool(row["cache_hit"]),
-        output_dir=row["output_dir"],
-        path=row["path"],
-        sidecar_path=row["sidecar_path"],
-        sha256=row["sha256"],
-        media_type=row["media_type"],
-        size_bytes=row["size_bytes"],
-        take=row["take"],
-        takes=row["takes"],
-        metadata=json.loads(row["metadata"]),
+    data = dict(zip(row.keys(), row, strict=True))
+    data.update(
+        created_at=dt.datetime.fromisoformat(data["created_at"]),
+        options=json.loads(data["options"]),
+        refs=tuple(json.loads(data["refs"])),
+        metadata=json.loads(data["metadata"]),
+        cost_estimate=_decimal(data["cost_estimate"]),
+        cost_actual=_decimal(data["cost_actual"]),
+        cache_hit=bool(data["cache_hit"]),
     )
+    return HistoryEntry(**data)
 
 
 def _like_pattern(text: str) -> str:
@@ -446,8 +423,11 @@ class History:
 
         A cache hit cost nothing, so its ``cost_usd`` is 0 whatever the original take cost.
         """
-        clause, params = ("WHERE created_at >= ?", [_utc_text(since)]) if since else ("", [])
-        return [_usage_row(entry) for entry in self._select(clause, params, newest_first=False)]
+        if since is None:
+            entries = self._select("", [], newest_first=False)
+        else:
+            entries = self._select("WHERE created_at >= ?", [_utc_text(since)], newest_first=False)
+        return [_usage_row(entry) for entry in entries]
 
     def _select(
         self,
