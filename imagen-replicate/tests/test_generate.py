@@ -75,9 +75,7 @@ def test_supported_aspect_ratio_is_sent_as_is(replicate: Replicate) -> None:
 
 
 def test_count_steps_and_output_format_map_to_replicate_inputs(replicate: Replicate) -> None:
-    result = replicate.generate(
-        Request("a cat", count=3, steps=4, seed=9), output_format="webp"
-    )
+    result = replicate.generate(Request("a cat", count=3, steps=4, seed=9), output_format="webp")
 
     sent = replicate.fake.creates()[0].body["input"]
     assert sent["num_outputs"] == 3
@@ -155,7 +153,9 @@ def test_fewer_images_than_asked_is_reported_as_a_warning(replicate: Replicate) 
 
 
 def test_actual_cost_is_the_price_times_images_returned(replicate: Replicate) -> None:
-    result = replicate.generate(Request("a cat", count=2, seed=1), model="black-forest-labs/flux-dev")
+    result = replicate.generate(
+        Request("a cat", count=2, seed=1), model="black-forest-labs/flux-dev"
+    )
 
     assert result.cost is not None
     assert result.cost.amount == Decimal("0.050")

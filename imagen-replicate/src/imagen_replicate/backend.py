@@ -246,13 +246,17 @@ class ReplicateBackend:
             prediction = self._prediction_of(response)
             tracked.update(prediction)
         if prediction.get("status") != "succeeded":
-            raise problems.error_for_prediction(prediction, backend=self.name)
+            raise problems.error_for_prediction(prediction, backend=self.name, token=token)
         return prediction
 
     async def _download_all(self, urls: list[str], report: _Reporter) -> list[bytes]:
         """Every output at once (they expire); progress counts finished downloads."""
-        async with asyncio.TaskGroup() as group:
-            tasks = [group.create_task(self._download(url, report)) for url in urls]
+        try:
+            async with asyncio.TaskGroup() as group:
+                tasks = [group.create_task(self._download(url, report)) for url in urls]
+        except ExceptionGroup as failures:
+            # The first failure stands for all: the others were cancelled because of it.
+            raise failures.exceptions[0] from None
         return [task.result() for task in tasks]
 
     async def _download(self, url: str, report: _Reporter) -> bytes:

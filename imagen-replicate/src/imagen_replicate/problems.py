@@ -114,11 +114,13 @@ def error_for_response(
     )
 
 
-def error_for_prediction(prediction: Mapping[str, Any], *, backend: str) -> BackendError:
+def error_for_prediction(
+    prediction: Mapping[str, Any], *, backend: str, token: str | None
+) -> BackendError:
     """The imagen error for a prediction that ended ``failed``, ``canceled`` or ``aborted``."""
     status = prediction.get("status")
     ident = prediction.get("id", "?")
-    text = one_line(str(prediction.get("error") or ""))
+    text = scrub(one_line(str(prediction.get("error") or "")), [token])
     info = {"prediction_id": ident, "status": status, "error": text}
     if status == "failed":
         if _NSFW.search(text):
