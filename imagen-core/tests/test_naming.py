@@ -334,3 +334,33 @@ def test_values_never_create_folders(prompt: str, model: str) -> None:
 def test_rendering_is_deterministic(prompt: str) -> None:
     first = render("{date}/{slug}/{hash}-{seed}", prompt=prompt)
     assert render("{date}/{slug}/{hash}-{seed}", prompt=prompt) == first
+
+
+def test_a_value_that_cannot_be_formatted_falls_back_to_plain_text() -> None:
+    assert render("{seed:c}", seed=2**40) == str(2**40)
+    assert render("{seed}", seed=10**5000) == "none"
+
+
+def test_a_width_with_thousands_of_digits_is_a_config_error() -> None:
+    assert "is too large for a file name" in parse_error("{n:" + "9" * 5000 + "}")
+
+
+def test_error_messages_stay_on_one_line() -> None:
+    message = parse_error("{sl\nug}")
+    assert "\n" not in message
+    assert "{sl\\nug}" in message
+
+
+template_text = st.text(alphabet=st.one_of(st.sampled_from("{}:!.[]09/slugedn"), st.characters()))
+
+
+@given(template_text)
+def test_any_template_is_a_one_line_config_error_or_renders_safely(template: str) -> None:
+    try:
+        parsed = NamingTemplate.parse(template)
+    except ConfigError as error:
+        message = str(error)
+    else:
+        assert_safe(parsed.render(fields_for()))
+        return
+    assert message.isprintable()

@@ -66,14 +66,12 @@ class NamingTemplate:
         ``extra_fields`` are the names plugins add; their values may be text or integers.
         """
         if not template.strip():
-            raise ConfigError(
-                "the naming template is empty; the default is {date}/{time}-{slug}-{seed}"
-            )
+            raise _error("the naming template is empty; the default is {date}/{time}-{slug}-{seed}")
         known = BUILTIN_FIELDS | frozenset(extra_fields)
         try:
             pieces = list(string.Formatter().parse(template))
         except ValueError as error:
-            raise ConfigError(
+            raise _error(
                 f"unbalanced braces in naming template {template!r} ({error}); "
                 "write {{ or }} for a literal brace"
             ) from None
@@ -103,29 +101,29 @@ class NamingTemplate:
 
 def _check_field(field: str, spec: str, conversion: str | None, known: frozenset[str]) -> None:
     if field == "" or field.isdigit():
-        raise ConfigError(
+        raise _error(
             "positional fields like {} or {0} are not allowed in the naming template; "
             "name a field such as {slug}"
         )
     if "." in field or "[" in field:
-        raise ConfigError(
+        raise _error(
             f"{{{field}}}: attribute or index access is not allowed in the naming template; "
             "use the plain field name"
         )
     if conversion is not None:
-        raise ConfigError(
-            f"{{{field}!{conversion}}}: conversions are not allowed in the naming template; "
-            f"write {{{field}}} or add a format spec after ':'"
+        raise _error(
+            f"{{{field}!{conversion}}}: conversions are not allowed in the naming "
+            f"template; write {{{field}}} or add a format spec after ':'"
         )
     if field not in known:
-        raise ConfigError(_unknown_field_message(field, known))
+        raise _error(_unknown_field_message(field, known))
     if "{" in spec or "}" in spec:
-        raise ConfigError(f"{{{field}:{spec}}}: nested fields in a format spec are not allowed")
-    for number in re.findall(r"\d+", spec):
-        if int(number) > _MAX_SPEC_NUMBER:
-            raise ConfigError(
-                f"{{{field}:{spec}}}: {int(number)} is too large for a file name "
-                f"(at most {_MAX_SPEC_NUMBER})"
+        raise _error(f"{{{field}:{spec}}}: nested fields in a format spec are not allowed")
+    for number in re.findall(r"[0-9]+", spec):
+        if len(number.lstrip("0")) > 3 or int(number) > _MAX_SPEC_NUMBER:
+            raise _error(
+                f"{{{field}:{spec}}}: {number.lstrip('0')[:10]} is too large for a "
+                f"file name (at most {_MAX_SPEC_NUMBER})"
             )
     samples: list[object] = (
         ["text"] if field in TEXT_FIELDS else [1] if field in INT_FIELDS else ["text", 1]
@@ -139,9 +137,7 @@ def _check_field(field: str, spec: str, conversion: str | None, known: frozenset
         else:
             return
     kind = "text" if field in TEXT_FIELDS else "an integer" if field in INT_FIELDS else "a value"
-    raise ConfigError(
-        f"{{{field}:{spec}}}: bad format spec for {field}, which is {kind} ({errors[0]})"
-    )
+    raise _error(f"{{{field}:{spec}}}: bad format spec for {field}, which is {kind} ({errors[0]})")
 
 
 def _unknown_field_message(field: str, known: frozenset[str]) -> str:
@@ -152,6 +148,12 @@ def _unknown_field_message(field: str, known: frozenset[str]) -> str:
     return f"unknown field {{{field}}} in the naming template; {hint}known fields: {listed}"
 
 
+def _error(message: str) -> ConfigError:
+    """A one-line ConfigError: control characters from the template are shown escaped."""
+    shown = "".join(char if char.isprintable() else repr(char)[1:-1] for char in message)
+    return ConfigError(shown)
+
+
 def _render_value(field: str, spec: str, fields: Mapping[str, object]) -> str:
     value = fields.get(field)
     if value is None or (field == "style" and value == ""):
@@ -159,7 +161,10 @@ def _render_value(field: str, spec: str, fields: Mapping[str, object]) -> str:
     try:
         text = format(value, spec)
     except (ValueError, TypeError, OverflowError):
-        text = str(value)
+        try:
+            text = str(value)
+        except ValueError:  # an int beyond Python's digit limit
+            text = "none"
     return text.replace("/", "-").replace("\\", "-")
 
 
