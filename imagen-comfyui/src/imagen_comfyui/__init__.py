@@ -1,1 +1,39 @@
-"""imagen plugin for comfyui (hookimpls only; heavy parts load lazily)."""
+"""imagen plugin for ComfyUI: the ``comfyui`` backend and ``imagen comfyui`` commands.
+
+Only hookimpls live here; the backend, httpx, websockets and Pillow load when first used.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from imagen.hookspecs import hookimpl
+
+if TYPE_CHECKING:
+    import click
+
+    from imagen.config import Config
+    from imagen.registry import BackendRegister
+    from imagen.validation import Problems
+
+
+@hookimpl
+def register_backends(register: BackendRegister) -> None:
+    from imagen_comfyui.backend import ComfyUIBackend
+    from imagen_comfyui.settings import SAMPLE, ComfyUISettings
+
+    register("comfyui", ComfyUIBackend, ComfyUISettings, sample=SAMPLE, concurrency=2)
+
+
+@hookimpl
+def register_commands(cli: click.Group) -> None:
+    from imagen_comfyui.cli import comfyui
+
+    cli.add_command(comfyui)
+
+
+@hookimpl
+def validate_config(config: Config, problems: Problems) -> None:
+    from imagen_comfyui.checks import check_workflows
+
+    check_workflows(config, problems)

@@ -1,0 +1,201 @@
+"""ComfyUI's HTTP endpoints, one method each, every status mapped to an imagen error.
+
+POST /prompt            {"prompt": graph, "client_id"} -> {"prompt_id", "number", "node_errors"}
+GET  /history/{id}      {} until the run is finished, then {id: {"outputs", "status", ...}}
+GET  /view              ?filename=&subfolder=&type= -> the image bytes
+POST /upload/image      multipart "image" -> {"name", "subfolder", "type": "input"}
+GET  /object_info/{cls} {cls: {"input": {"required": {name: [[choices...], {...}]}}}}
+POST /queue             {"delete": [id]} removes a prompt that has not started
+POST /interrupt         {"prompt_id": id} stops it if it is the one running
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from imagen.errors import AuthError, BackendError, BackendTimeout, BackendUnavailable
+from imagen.http import NO_RETRY, Retry, RetryPolicy, send
+from imagen_comfyui.failures import one_line, rejected_prompt
+
+if TYPE_CHECKING:
+    import httpx
+
+    from imagen.models import Ref
+
+#: Reads are safe to repeat: one retry on a dropped connection or a proxy's 502/503/504.
+#: (Passed through a tuple typed Any because mypy's attrs plugin does not see RetryPolicy's
+#: own ``__init__(*rules)``.)
+_READ_RULES: tuple[Any, ...] = (
+    Retry.on_transport(attempts=1),
+    Retry.on_status(502, 503, 504, attempts=1, backoff=0.5),
+)
+READ_POLICY = RetryPolicy(*_READ_RULES)
+#: A repeated POST /prompt could queue the same work twice, so it is sent once.
+SUBMIT_POLICY = NO_RETRY
+
+_EXTENSIONS = {"image/png": ".png", "image/jpeg": ".jpg", "image/webp": ".webp"}
+
+
+class ComfyAPI:
+    """The HTTP side of one ComfyUI server, for the backend instance ``backend``."""
+
+    def __init__(
+        self, client: httpx.AsyncClient, *, url: str, backend: str, headers_env: str | None
+    ) -> None:
+        self.client = client
+        self.url = url
+        self.backend = backend
+        self.headers_env = headers_env
+
+    async def queue_prompt(self, graph: Mapping[str, Any], client_id: str) -> str:
+        """Queue ``graph``; its ``prompt_id``. A 400 becomes ``InvalidRequest`` with node detail."""
+        body = {"prompt": graph, "client_id": client_id}
+        response = await self._send("POST", "/prompt", policy=SUBMIT_POLICY, json=body)
+        if response.status_code == 400:
+            raise rejected_prompt(_json_or_none(response), backend=self.backend)
+        self._check(response, "POST /prompt")
+        prompt_id = _json_object(response).get("prompt_id")
+        if not isinstance(prompt_id, str):
+            raise BackendError(
+                f"ComfyUI at {self.url} answered POST /prompt without a prompt_id",
+                backend=self.backend,
+            )
+        return prompt_id
+
+    async def history(self, prompt_id: str) -> Mapping[str, Any] | None:
+        """The finished run's history entry, or None while it is queued or running."""
+        response = await self._send("GET", f"/history/{prompt_id}", policy=READ_POLICY)
+        self._check(response, "GET /history")
+        entry = _json_object(response).get(prompt_id)
+        return entry if isinstance(entry, Mapping) else None
+
+    async def view(self, image: Mapping[str, Any]) -> tuple[bytes, str]:
+        """Download one output file; its bytes and the media type the server gave."""
+        params = {
+            "filename": str(image.get("filename", "")),
+            "subfolder": str(image.get("subfolder", "")),
+            "type": str(image.get("type", "output")),
+        }
+        response = await self._send("GET", "/view", policy=READ_POLICY, params=params)
+        if response.status_code == 404:
+            raise BackendError(
+                f"ComfyUI no longer has the output file {params['filename']!r}; try again",
+                backend=self.backend,
+            )
+        self._check(response, "GET /view")
+        media_type = response.headers.get("content-type", "").split(";")[0].strip()
+        return response.content, media_type
+
+    async def upload(self, ref: Ref) -> str:
+        """Upload a reference image to ComfyUI's input folder; the name ``LoadImage`` takes.
+
+        The file is named after its hash, so the same image uploaded again is the same file
+        (ComfyUI keeps one copy of identical bytes under one name).
+        """
+        name = f"imagen-{ref.sha256[:16]}{_EXTENSIONS.get(ref.media_type, '.png')}"
+        files = {"image": (name, ref.data, ref.media_type)}
+        response = await self._send(
+            "POST", "/upload/image", policy=SUBMIT_POLICY, files=files, data={"type": "input"}
+        )
+        self._check(response, "POST /upload/image")
+        body = _json_object(response)
+        uploaded = str(body.get("name") or name)
+        subfolder = str(body.get("subfolder") or "")
+        return f"{subfolder}/{uploaded}" if subfolder else uploaded
+
+    async def object_info(self, class_type: str) -> Mapping[str, Any]:
+        """The node definition of ``class_type`` ({} when the server has no such node)."""
+        response = await self._send("GET", f"/object_info/{class_type}", policy=READ_POLICY)
+        self._check(response, "GET /object_info")
+        info = _json_object(response).get(class_type)
+        return info if isinstance(info, Mapping) else {}
+
+    async def choices(self, class_type: str, input_name: str) -> list[str]:
+        """The values a combo input offers (a loader's model files); [] if unknown."""
+        info = await self.object_info(class_type)
+        inputs = info.get("input") or {}
+        for group in ("required", "optional"):
+            spec = (inputs.get(group) or {}).get(input_name)
+            if not isinstance(spec, list) or not spec:
+                continue
+            if isinstance(spec[0], list):
+                return [str(choice) for choice in spec[0]]
+            # Newer nodes declare ["COMBO", {"options": [...]}].
+            if spec[0] == "COMBO" and len(spec) > 1 and isinstance(spec[1], Mapping):
+                return [str(choice) for choice in spec[1].get("options", [])]
+        return []
+
+    async def cancel(self, prompt_id: str) -> None:
+        """Take ``prompt_id`` off the queue if it has not started, and stop it if it has."""
+        await self._send("POST", "/queue", policy=NO_RETRY, json={"delete": [prompt_id]})
+        await self._send("POST", "/interrupt", policy=NO_RETRY, json={"prompt_id": prompt_id})
+
+    # -- plumbing --------------------------------------------------------------------------
+
+    async def _send(
+        self, method: str, path: str, *, policy: RetryPolicy, **kwargs: Any
+    ) -> httpx.Response:
+        import httpx
+
+        try:
+            return await send(self.client, method, path, policy=policy, **kwargs)
+        except httpx.ConnectError as error:
+            raise BackendUnavailable(
+                f"cannot connect to ComfyUI at {self.url} ({one_line(error, 120) or 'refused'}); "
+                "is the server running and is url right?",
+                backend=self.backend,
+            ) from None
+        except httpx.TimeoutException:
+            raise BackendTimeout(
+                f"ComfyUI at {self.url} did not answer {method} {path} in time",
+                backend=self.backend,
+            ) from None
+        except httpx.TransportError as error:
+            raise BackendUnavailable(
+                f"lost the connection to ComfyUI at {self.url} during {method} {path}: "
+                f"{one_line(error, 120) or type(error).__name__}",
+                backend=self.backend,
+            ) from None
+
+    def _check(self, response: httpx.Response, what: str) -> None:
+        status = response.status_code
+        if status < 400:
+            return
+        if status in (401, 403):
+            fix = (
+                f"check the headers in ${self.headers_env}"
+                if self.headers_env
+                else "set headers_env to the env var holding the proxy's auth headers"
+            )
+            raise AuthError(
+                f"ComfyUI at {self.url} refused {what} (HTTP {status}); {fix}",
+                backend=self.backend,
+            )
+        if status >= 500:
+            raise BackendUnavailable(
+                f"ComfyUI at {self.url} failed on {what} (HTTP {status}); see the server's log",
+                backend=self.backend,
+            )
+        if status == 404:
+            raise BackendUnavailable(
+                f"{self.url} has no {what.split()[-1]} (HTTP 404); is url a ComfyUI server?",
+                backend=self.backend,
+            )
+        raise BackendError(
+            f"ComfyUI at {self.url} answered {what} with HTTP {status}: "
+            f"{one_line(response.text, 200) or response.reason_phrase}",
+            backend=self.backend,
+        )
+
+
+def _json_or_none(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def _json_object(response: httpx.Response) -> Mapping[str, Any]:
+    body = _json_or_none(response)
+    return body if isinstance(body, Mapping) else {}

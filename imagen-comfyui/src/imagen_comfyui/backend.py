@@ -1,0 +1,343 @@
+"""The ``comfyui`` backend: runs a workflow on a ComfyUI server for each image asked for.
+
+One image is one queued prompt with its own seed: build the graph, open the websocket under a
+fresh ``client_id``, ``POST /prompt``, follow the socket until ``executing`` says ``node: null``
+(or poll ``/history`` when there is no socket), then download what the ``SaveImage`` nodes
+saved. Cancelling takes the prompt off the queue and interrupts it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import random
+import time
+import uuid
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from imagen.errors import BackendError, BackendTimeout, ConfigError, InvalidRequest
+from imagen.models import Cost, Image, Progress, Request, Result, Status
+from imagen.secrets import read_secret
+from imagen_comfyui import events
+from imagen_comfyui.failures import history_failure, missing_model_error, missing_models
+from imagen_comfyui.settings import ComfyUISettings
+from imagen_comfyui.sizing import choose_size
+from imagen_comfyui.workflow import Workflow, load_workflow
+
+if TYPE_CHECKING:
+    import httpx
+
+    from imagen_comfyui.api import ComfyAPI
+
+#: Seconds between ``GET /history`` calls when the websocket is not available.
+POLL_INTERVAL = 0.25
+#: Seconds allowed for taking a cancelled prompt off the server.
+CANCEL_TIMEOUT = 5.0
+#: Loader node inputs ``imagen comfyui models`` lists.
+LOADERS = (
+    ("CheckpointLoaderSimple", "ckpt_name"),
+    ("UNETLoader", "unet_name"),
+    ("DualCLIPLoader", "clip_name1"),
+    ("CLIPLoader", "clip_name"),
+    ("VAELoader", "vae_name"),
+    ("LoraLoader", "lora_name"),
+)
+
+FREE = Cost(Decimal(0), "your own ComfyUI server: no per-image charge")
+
+
+class ComfyUIBackend:
+    """A ComfyUI server and one workflow; ``name`` is the user's instance name."""
+
+    def __init__(self, name: str, settings: ComfyUISettings) -> None:
+        self.name = name
+        self.settings = settings
+        self.url = settings.url.rstrip("/")
+        self._workflow: Workflow | None = None
+        self._client: httpx.AsyncClient | None = None
+
+    # -- the Backend protocol --------------------------------------------------------------
+
+    def status(self) -> Status:
+        try:
+            self.workflow()
+        except ConfigError as error:
+            return Status(False, f"config error: {error.message}")
+        if self.settings.headers_env and read_secret(self.settings.headers_env) is None:
+            return Status.not_configured(self.settings.headers_env)
+        return Status.ready(self.url)
+
+    def estimate_cost(self, request: Request) -> Cost | None:
+        return FREE
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            client, self._client = self._client, None
+            await client.aclose()
+
+    async def generate(self, request: Request, progress: Progress) -> Result:
+        started = time.perf_counter()
+        workflow = self.workflow()
+        values, metadata, warnings = self._plan(request, workflow)
+        api = self._api()
+        reporter = events.Reporter(progress, request.count)
+        if request.refs:
+            values["image"] = await api.upload(request.refs[0])
+        first_seed = request.seed if request.seed is not None else random.randrange(2**32)
+        images: list[Image] = []
+        prompt_ids: list[str] = []
+        for take in range(request.count):
+            seed = first_seed + take if "seed" in workflow.points else None
+            reporter.start_take(take)
+            graph = workflow.build({**values, "seed": seed})
+            try:
+                async with asyncio.timeout(self.settings.timeout):
+                    take_images = await self._run(api, graph, reporter, prompt_ids)
+            except TimeoutError:
+                raise BackendTimeout(
+                    f"ComfyUI at {self.url} did not finish an image within "
+                    f"{self.settings.timeout:g} s; raise timeout or check the server's queue",
+                    backend=self.name,
+                ) from None
+            images.extend(
+                Image(data, media_type, width, height, seed)
+                for data, media_type, width, height in take_images
+            )
+        reporter.note("done")
+        if len(images) < request.count:
+            warnings.append(f"{len(images)} of {request.count} images were returned")
+        return Result(
+            images=tuple(images),
+            model=workflow.model,
+            latency=time.perf_counter() - started,
+            cost=FREE,
+            metadata={**metadata, "prompt_ids": prompt_ids},
+            warnings=tuple(warnings),
+        )
+
+    # -- what else the plugin offers -------------------------------------------------------
+
+    def workflow(self) -> Workflow:
+        """The instance's workflow, loaded and checked once (ConfigError naming what is wrong)."""
+        if self._workflow is None:
+            self._workflow = load_workflow(self.settings, self.name)
+        return self._workflow
+
+    async def list_models(self) -> dict[str, list[str]]:
+        """The model files the server offers, per loader (``"UNETLoader.unet_name"``)."""
+        api = self._api()
+        return {
+            f"{class_type}.{input_name}": await api.choices(class_type, input_name)
+            for class_type, input_name in LOADERS
+        }
+
+    # -- one image -------------------------------------------------------------------------
+
+    async def _run(
+        self,
+        api: ComfyAPI,
+        graph: Mapping[str, Any],
+        reporter: events.Reporter,
+        prompt_ids: list[str],
+    ) -> list[tuple[bytes, str, int, int]]:
+        client_id = uuid.uuid4().hex
+        socket = await events.open_socket(self.url, client_id, self._headers())
+        prompt_id: str | None = None
+        try:
+            prompt_id = await self._queue(api, graph, client_id)
+            prompt_ids.append(prompt_id)
+            finished = socket is not None and await events.watch(
+                socket, prompt_id, reporter, backend=self.name
+            )
+            if finished:
+                reporter.note("fetching images")
+                entry = await api.history(prompt_id)
+            else:
+                entry = await self._poll(api, prompt_id)
+                reporter.note("fetching images")
+            if entry is None:
+                raise BackendError(
+                    f"ComfyUI finished prompt {prompt_id} but has no history of it; try again",
+                    backend=self.name,
+                )
+            failure = history_failure(entry, backend=self.name)
+            if failure is not None:
+                raise failure
+            return await self._download(api, entry, prompt_id)
+        except asyncio.CancelledError:
+            if prompt_id is not None:
+                with contextlib.suppress(Exception):
+                    async with asyncio.timeout(CANCEL_TIMEOUT):
+                        await api.cancel(prompt_id)
+            raise
+        finally:
+            if socket is not None:
+                await socket.close()
+
+    async def _queue(self, api: ComfyAPI, graph: Mapping[str, Any], client_id: str) -> str:
+        try:
+            return await api.queue_prompt(graph, client_id)
+        except InvalidRequest as error:
+            missing = missing_models(error.detail)
+            if not missing:
+                raise
+            first = missing[0]
+            available = await api.choices(first.class_type, first.input)
+            raise missing_model_error(
+                first,
+                available,
+                backend=self.name,
+                setting=self._model_setting(first.node, first.input),
+            ) from None
+
+    async def _poll(self, api: ComfyAPI, prompt_id: str) -> Mapping[str, Any] | None:
+        while True:
+            entry = await api.history(prompt_id)
+            if entry is not None:  # ComfyUI writes the history entry when the run is over
+                return entry
+            await asyncio.sleep(POLL_INTERVAL)
+
+    async def _download(
+        self, api: ComfyAPI, entry: Mapping[str, Any], prompt_id: str
+    ) -> list[tuple[bytes, str, int, int]]:
+        outputs = entry.get("outputs") or {}
+        found = []
+        for node in self.workflow().save_nodes:
+            for image in (outputs.get(node) or {}).get("images") or []:
+                data, media_type = await api.view(image)
+                found.append(_decoded(data, media_type, backend=self.name))
+        if not found:
+            raise BackendError(
+                f"ComfyUI finished prompt {prompt_id} but its SaveImage nodes saved nothing",
+                backend=self.name,
+            )
+        return found
+
+    # -- request mapping -------------------------------------------------------------------
+
+    def _plan(
+        self, request: Request, workflow: Workflow
+    ) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
+        """The values to inject, what was decided (for ``Result.metadata``) and warnings."""
+        points = workflow.points
+        warnings: list[str] = []
+        metadata: dict[str, Any] = {"server": self.url, "workflow": workflow.name}
+        if workflow.model_files:
+            metadata["model_files"] = dict(workflow.model_files)
+        values: dict[str, Any] = {"prompt": request.prompt, "batch_size": 1}
+        size = choose_size(
+            request.width, request.height, request.aspect_ratio,
+            multiple=workflow.size_multiple, backend=self.name,
+        )  # fmt: skip
+        if size.width is not None and {"width", "height"} <= points.keys():
+            values["width"], values["height"] = size.width, size.height
+            metadata["size"] = f"{size.width}x{size.height}"
+            if size.changed:
+                metadata["size_asked"] = size.asked
+                warnings.append(
+                    f"size {size.asked} became {size.width}x{size.height} "
+                    f"(sides must be multiples of {workflow.size_multiple})"
+                )
+        elif size.width is not None:
+            warnings.append(f"workflow {workflow.name} has no width/height input; size ignored")
+        steps = request.steps if request.steps is not None else workflow.default_steps
+        if "steps" in points:
+            values["steps"] = steps
+            metadata["steps"] = steps
+        elif request.steps is not None:
+            warnings.append(f"workflow {workflow.name} has no steps input; steps ignored")
+        if request.negative_prompt:
+            if "negative_prompt" in points:
+                values["negative_prompt"] = request.negative_prompt
+            else:
+                warnings.append(
+                    f"workflow {workflow.name} has no negative prompt input; it was ignored"
+                )
+        if "seed" not in points:
+            warnings.append(
+                f"workflow {workflow.name} has no seed input; images are not reproducible"
+            )
+        if request.refs:
+            if "image" not in points:
+                raise InvalidRequest(
+                    f"workflow {workflow.name} takes no reference image; use a workflow with "
+                    "inject.image (a LoadImage node's image input)",
+                    backend=self.name,
+                    fields={"refs": "not supported by this workflow"},
+                )
+            if len(request.refs) > 1:
+                raise InvalidRequest(
+                    f"workflow {workflow.name} takes one reference image, got {len(request.refs)}",
+                    backend=self.name,
+                    fields={"refs": "at most one"},
+                )
+        return values, metadata, warnings
+
+    def _model_setting(self, node: str, input_name: str) -> str | None:
+        """The config key that sets the file a built-in workflow's node loads, if any."""
+        workflow = self.workflow()
+        for kind, point in workflow.model_points.items():
+            if (point.node, point.input) == (node, input_name):
+                return f"backends.{self.name}.models.{kind}"
+        return None
+
+    # -- plumbing --------------------------------------------------------------------------
+
+    def _api(self) -> ComfyAPI:
+        from imagen.http import make_client
+        from imagen_comfyui.api import ComfyAPI
+
+        if self._client is None:
+            self._client = make_client(
+                base_url=self.url, headers=self._headers(), timeout=self.settings.timeout
+            )
+        return ComfyAPI(
+            self._client, url=self.url, backend=self.name, headers_env=self.settings.headers_env
+        )
+
+    def _headers(self) -> dict[str, str]:
+        """Extra headers from ``headers_env``: one ``Name: value`` per line."""
+        if not self.settings.headers_env:
+            return {}
+        text = read_secret(self.settings.headers_env)
+        if text is None:
+            from imagen.errors import NotConfigured
+
+            raise NotConfigured(
+                f"{self.name}: set {self.settings.headers_env} to the proxy's headers "
+                "(one 'Name: value' per line)",
+                env_var=self.settings.headers_env,
+            )
+        headers = {}
+        for line in text.splitlines():
+            name, colon, value = line.partition(":")
+            if not line.strip():
+                continue
+            if not colon or not name.strip():
+                raise ConfigError(
+                    f"{self.settings.headers_env} must hold 'Name: value' lines; "
+                    "one line has no name",
+                    path=f"backends.{self.name}.headers_env",
+                )
+            headers[name.strip()] = value.strip()
+        return headers
+
+
+def _decoded(data: bytes, media_type: str, *, backend: str) -> tuple[bytes, str, int, int]:
+    """The image with its real pixel size and media type, read from the bytes themselves."""
+    from PIL import Image as PILImage
+    from PIL import UnidentifiedImageError
+
+    try:
+        with PILImage.open(io.BytesIO(data)) as decoded:
+            width, height = decoded.size
+            fmt = (decoded.format or "").lower()
+    except (UnidentifiedImageError, OSError):
+        raise BackendError(
+            "ComfyUI returned an output that is not an image", backend=backend
+        ) from None
+    kinds = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
+    return data, kinds.get(fmt, media_type or "application/octet-stream"), width, height

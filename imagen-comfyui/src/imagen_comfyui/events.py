@@ -1,0 +1,143 @@
+"""Following a run on ComfyUI's websocket (``/ws?clientId=``), and reporting its progress.
+
+The server sends every socket a ``status`` broadcast, and the socket whose ``clientId`` queued
+a prompt also gets that prompt's events, in this order:
+
+    execution_start, execution_cached, (executing {node}, progress {value, max}, executed)...,
+    execution_success | execution_error | execution_interrupted, executing {node: null}
+
+``executing`` with ``node: null`` means the run is over and its history is written. Binary
+frames are previews (or ``SaveImageWebsocket`` output); imagen reads outputs from the history
+instead, so they are skipped.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, urlsplit, urlunsplit
+
+from imagen_comfyui.failures import execution_error, execution_interrupted
+
+if TYPE_CHECKING:
+    from websockets.asyncio.client import ClientConnection
+
+    from imagen.models import Progress
+
+#: Seconds to wait for the websocket handshake before falling back to polling /history.
+OPEN_TIMEOUT = 5.0
+#: Seconds to wait for the server's side of the close handshake.
+CLOSE_TIMEOUT = 1.0
+#: Largest frame accepted; previews and SaveImageWebsocket frames are whole images.
+MAX_FRAME = 64 * 1024 * 1024
+
+
+def socket_url(url: str, client_id: str) -> str:
+    """``http://host:8188/prefix`` -> ``ws://host:8188/prefix/ws?clientId=...``."""
+    parts = urlsplit(url)
+    scheme = "wss" if parts.scheme == "https" else "ws"
+    path = parts.path.rstrip("/") + "/ws"
+    return urlunsplit((scheme, parts.netloc, path, f"clientId={quote(client_id)}", ""))
+
+
+async def open_socket(
+    url: str, client_id: str, headers: Mapping[str, str]
+) -> ClientConnection | None:
+    """The run's websocket, or None when it cannot be opened (the caller polls instead)."""
+    from websockets.asyncio.client import connect
+    from websockets.exceptions import InvalidHandshake
+
+    try:
+        return await connect(
+            socket_url(url, client_id),
+            additional_headers=dict(headers),
+            open_timeout=OPEN_TIMEOUT,
+            close_timeout=CLOSE_TIMEOUT,
+            max_size=MAX_FRAME,
+            compression=None,
+        )
+    except (OSError, InvalidHandshake, TimeoutError):
+        return None
+
+
+async def watch(
+    socket: ClientConnection, prompt_id: str, reporter: Reporter, *, backend: str
+) -> bool:
+    """Follow ``prompt_id`` until it finishes: True when it did, False if the socket closed first.
+
+    Raises the run's failure (``execution_error``, or ``execution_interrupted`` by someone else).
+    """
+    from websockets.exceptions import ConnectionClosed
+
+    try:
+        async for message in socket:
+            if isinstance(message, bytes):
+                continue
+            kind, data = _parse(message)
+            if data.get("prompt_id") != prompt_id:
+                continue
+            if kind == "executing" and data.get("node") is None:
+                return True
+            if kind == "execution_start":
+                reporter.note("running")
+            elif kind == "progress":
+                reporter.step(data.get("value"), data.get("max"))
+            elif kind == "execution_error":
+                raise execution_error(data, backend=backend)
+            elif kind == "execution_interrupted":
+                raise execution_interrupted(data, backend=backend)
+    except ConnectionClosed:
+        return False
+    return False
+
+
+def _parse(message: str) -> tuple[str, Mapping[str, Any]]:
+    try:
+        event = json.loads(message)
+    except ValueError:
+        return "", {}
+    if not isinstance(event, dict) or not isinstance(event.get("data"), dict):
+        return "", {}
+    return str(event.get("type", "")), event["data"]
+
+
+class Reporter:
+    """Turns one generation's events into ``Progress`` updates that never go backwards.
+
+    With ``takes`` images made one after another, take ``i`` at step ``v`` of ``m`` reports
+    ``i*m + v`` of ``takes*m``; a callback that raises is ignored (progress never stops a run).
+    """
+
+    def __init__(self, progress: Progress, takes: int) -> None:
+        self.progress = progress
+        self.takes = max(1, takes)
+        self.take = 0
+        self.done = 0.0
+        self.total: float | None = None
+
+    def start_take(self, index: int) -> None:
+        self.take = index
+        self.note("queued" if self.takes == 1 else f"queued image {index + 1}/{self.takes}")
+
+    def step(self, value: Any, maximum: Any) -> None:
+        if (
+            not isinstance(value, int | float)
+            or not isinstance(maximum, int | float)
+            or maximum <= 0
+        ):
+            return
+        done = self.take * maximum + value
+        if done < self.done:
+            return
+        self.done, self.total = float(done), float(self.takes * maximum)
+        self._emit("sampling")
+
+    def note(self, message: str) -> None:
+        self._emit(message)
+
+    def _emit(self, message: str) -> None:
+        try:
+            self.progress.update(self.done, self.total, message)
+        except Exception:  # a progress display must never stop a generation
+            return
