@@ -78,7 +78,7 @@ def write_take(
             )
         _sync_folder(folder)
     except OSError as error:
-        raise OutputError(_message(root, error)) from None
+        raise OutputError(_message(root, error)) from error
     finally:
         for temp in temps:
             with contextlib.suppress(OSError):
