@@ -75,6 +75,8 @@ def generation(tmp_path: Path) -> Generation:
         sidecar_path=relative.removesuffix(".png") + ".json",
         cost_estimate=Cost(Decimal("0.025"), "list price per image, 2026-10"),
         caller="tester",
+        user_prompt="a cat in a fishbowl",
+        style="watercolor",
     )
 
 

@@ -65,7 +65,7 @@ def test_one_row_per_take_with_the_prompt_hash_and_never_the_prompt(
     assert deliver(make_sink(supabase.url), generation) is None
 
     [row] = supabase.fake.rows("mai", "imagen_usage")
-    expected_hash = hashlib.sha256(b"a cat in a fishbowl, watercolor").hexdigest()
+    expected_hash = hashlib.sha256(b"a cat in a fishbowl").hexdigest()
     assert row["prompt_hash"] == expected_hash
     assert row["backend"] == "flux-dev-replicate"
     assert row["model"] == "black-forest-labs/flux-dev"
@@ -184,6 +184,12 @@ def test_usage_rows_from_an_unexposed_schema_fail_with_advice(supabase: Served) 
 
     with pytest.raises(SinkError, match="PGRST106"):
         read_rows(make_sink(supabase.url), None)
+
+
+def test_prompt_hash_falls_back_to_the_request_prompt(generation: Generation) -> None:
+    row = make_sink("https://example.supabase.co").row(attrs.evolve(generation, user_prompt=None))
+
+    assert row["prompt_hash"] == hashlib.sha256(b"a cat in a fishbowl, watercolor").hexdigest()
 
 
 def test_usage_row_ids_are_stable_per_take(generation: Generation) -> None:

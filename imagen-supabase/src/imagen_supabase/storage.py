@@ -136,7 +136,7 @@ class SupabaseStorageSink:
             "storage_path": generation.path,
             "prompt": request.prompt,
             "negative_prompt": request.negative_prompt,
-            "style": request.style,
+            "style": generation.style or request.style,
             "backend": generation.backend,
             "model": generation.model,
             "seed": generation.seed,

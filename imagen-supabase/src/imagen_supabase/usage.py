@@ -1,6 +1,7 @@
 """The ``supabase-usage`` sink: one row per take in a usage table, and ``imagen usage --source``.
 
-The prompt never leaves the machine: the row carries ``prompt_hash``, the sha256 of the prompt.
+The prompt never leaves the machine: the row carries ``prompt_hash``, the sha256 of the prompt
+as the user typed it (before the style template), so equal asks group together.
 Each row's id is derived from the take, so a retried insert (after a lost answer, or from the
 outbox) is ignored as a duplicate instead of counted twice.
 """
@@ -29,6 +30,13 @@ _PAGE = 1000  # Supabase's default PostgREST max-rows
 
 def prompt_hash(prompt: str) -> str:
     return hashlib.sha256(prompt.encode("utf-8")).hexdigest()
+
+
+def user_prompt(generation: Generation) -> str:
+    """The prompt as the user typed it (before any style template)."""
+    return (
+        generation.user_prompt if generation.user_prompt is not None else generation.request.prompt
+    )
 
 
 def row_id(generation: Generation) -> str:
@@ -63,7 +71,7 @@ class SupabaseUsageSink:
             "backend": generation.backend,
             "model": generation.model,
             "seed": generation.seed,
-            "prompt_hash": prompt_hash(generation.request.prompt),
+            "prompt_hash": prompt_hash(user_prompt(generation)),
             "latency_ms": round(generation.latency * 1000),
             "cost_usd_estimate": str(estimate.amount) if estimate is not None else None,
             "caller": generation.caller,
