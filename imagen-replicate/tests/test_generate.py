@@ -203,3 +203,13 @@ def test_client_is_reused_across_generations_and_closed_once(replicate: Replicat
         return len(replicate.fake.creates())
 
     assert asyncio.run(main()) == 2
+
+
+def test_held_create_answering_processing_with_all_outputs_needs_no_poll(
+    replicate: Replicate,
+) -> None:
+    replicate.play(predict_time=0.2, held_done_as_processing=True)
+    result = replicate.generate(Request("a cat", count=2, seed=1))
+
+    assert len(result.images) == 2
+    assert not [c for c in replicate.fake.calls if c.path.startswith("/v1/predictions/")]

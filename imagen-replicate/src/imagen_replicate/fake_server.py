@@ -64,6 +64,9 @@ class Scenario:
     images: int | None = None  # images a success returns (default: num_outputs)
     output: str = "list"  # list | single | data
     seed_in_logs: int = 42  # the seed the "model" picks when the input has none
+    # Real sync mode may answer a finished prediction as "processing" with its output already
+    # set (the official client's run() notes this); True plays that on the held create.
+    held_done_as_processing: bool = False
     create_faults: list[Fault] = attrs.field(factory=list)
     poll_faults: list[Fault] = attrs.field(factory=list)
     download_faults: list[Fault] = attrs.field(factory=list)
@@ -177,12 +180,14 @@ class FakeReplicate:
         title = "Internal Server Error" if status >= 500 else "Error"
         return _problem(status, title, "Something went wrong on our end, please try again.")
 
-    def _object(self, prediction: _Prediction, base: str) -> dict[str, Any]:
+    def _object(self, prediction: _Prediction, base: str, *, held: bool = False) -> dict[str, Any]:
         status = prediction.status()
         output: Any = None
         error = None
         if status == "succeeded":
             output = self._output(prediction, base)
+            if held and prediction.scenario.held_done_as_processing:
+                status = "processing"
         elif status == "failed":
             error = prediction.scenario.error or "Prediction failed for an unknown reason"
         seed = prediction.input.get("seed", prediction.scenario.seed_in_logs)
@@ -272,7 +277,8 @@ class FakeReplicate:
         wait = _prefer_wait(request.headers.get("Prefer"))
         if wait is not None:
             await asyncio.sleep(min(wait, scenario.sync_cap, prediction.remaining()))
-        return web.json_response(self._object(prediction, _base(request)), status=201)
+        answer = self._object(prediction, _base(request), held=wait is not None)
+        return web.json_response(answer, status=201)
 
     async def _get(self, request: web.Request) -> web.StreamResponse:
         fault = await self._fault(self.scenario.poll_faults, request)
