@@ -20,7 +20,11 @@ BROKEN = {
     "wrong type int": ("server:\n  port: eighty\n", 2, "expected a whole number"),
     "bad literal": ("output:\n  preview: sometimes\n", 2, "expected one of: auto, on, off"),
     "backend without type": ("backends:\n  x:\n    latency: 1\n", 2, "missing type"),
-    "unknown backend type": ("backends:\n  x:\n    type: dalle\n", 3, "unknown backend type 'dalle'"),
+    "unknown backend type": (
+        "backends:\n  x:\n    type: dalle\n",
+        3,
+        "unknown backend type 'dalle'",
+    ),
     "unknown backend key": (
         "backends:\n  m:\n    type: mock\n    latncy: 1\n",
         4,
@@ -73,9 +77,13 @@ BROKEN = {
 @pytest.mark.parametrize("name", sorted(BROKEN))
 def test_broken_config_is_one_clear_error_with_line(name: str) -> None:
     text, line, fragment = BROKEN[name]
-    with pytest.raises(ConfigError) as raised:
+
+    def load() -> None:
         _, problems = parse_config(text, file="imagen.yaml")
         problems.raise_first()
+
+    with pytest.raises(ConfigError) as raised:
+        load()
     message = str(raised.value)
     assert fragment in message
     assert "\n" not in message
@@ -122,7 +130,10 @@ def test_imagen_config_env_names_the_file(tmp_path: Path, monkeypatch: pytest.Mo
 def test_backend_block_is_structured_into_the_plugin_class() -> None:
     from imagen.mock import MockSettings
 
-    text = "backends:\n  slow:\n    type: mock\n    latency: 0.5\n    concurrency: 2\n    cost_per_image: 0.004\n"
+    text = (
+        "backends:\n  slow:\n    type: mock\n    latency: 0.5\n"
+        "    concurrency: 2\n    cost_per_image: 0.004\n"
+    )
     config, problems = parse_config(text)
     assert not problems.items
     assert config is not None
@@ -144,6 +155,9 @@ def test_first_error_mentions_how_many_more() -> None:
 
 
 def test_env_names_are_fine_and_never_secrets() -> None:
-    text = "sinks:\n  hook:\n    type: webhook\n    url: http://127.0.0.1:9/x\n    secret_env: HOOK_SECRET\n"
+    text = (
+        "sinks:\n  hook:\n    type: webhook\n    url: http://127.0.0.1:9/x\n"
+        "    secret_env: HOOK_SECRET\n"
+    )
     _, problems = parse_config(text)
     assert not [p for p in problems.errors if "secret" in p.message]

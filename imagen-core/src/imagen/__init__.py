@@ -71,7 +71,41 @@ _EXPORTS = {
     ),
 }
 
-__all__ = sorted([*_EXPORTS, "__version__"])
+__all__ = [
+    "AuthError",
+    "Backend",
+    "BackendError",
+    "BackendTimeout",
+    "BackendUnavailable",
+    "Config",
+    "ConfigError",
+    "ContentBlocked",
+    "Cost",
+    "Delivery",
+    "Generation",
+    "Image",
+    "ImagenError",
+    "InvalidRequest",
+    "NotConfigured",
+    "Outcome",
+    "OutputError",
+    "Plan",
+    "Progress",
+    "RateLimited",
+    "Ref",
+    "Request",
+    "Result",
+    "Sink",
+    "SinkError",
+    "Status",
+    "__version__",
+    "execute",
+    "generate",
+    "hookimpl",
+    "load_config",
+    "open_backend",
+    "prepare",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -29,13 +29,16 @@ def unstructure_config(config: Config) -> dict[str, Any]:
                 inst,
                 {
                     "concurrency": inst.concurrency,
-                    "cost_per_image": str(inst.cost_per_image) if inst.cost_per_image is not None else None,
+                    "cost_per_image": str(inst.cost_per_image)
+                    if inst.cost_per_image is not None
+                    else None,
                 },
             )
             for name, inst in config.backends.items()
         },
         "sinks": {
-            name: instance_block(sink, {"enabled": sink.enabled}) for name, sink in config.sinks.items()
+            name: instance_block(sink, {"enabled": sink.enabled})
+            for name, sink in config.sinks.items()
         },
         "styles": {name: unstructure(style) for name, style in config.styles.items()},
         "server": unstructure(config.server),

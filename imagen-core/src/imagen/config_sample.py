@@ -44,13 +44,20 @@ def assemble_sample() -> str:
     from imagen.plugins import registry
 
     reg = registry()
-    parts = [CORE_HEAD, "\n# Backend instances: name -> {type, ...the adapter's own settings...}\nbackends:\n"]
+    parts = [
+        CORE_HEAD,
+        "\n# Backend instances: name -> {type, ...the adapter's own settings...}\nbackends:\n",
+    ]
     for kind in sorted(reg.backends.values(), key=lambda k: (k.type != "mock", k.type)):
         if kind.sample.strip():
             parts.append(textwrap.indent(kind.sample.rstrip() + "\n", "  ") + "\n")
-    sinks = [kind for kind in sorted(reg.sinks.values(), key=lambda k: k.type) if kind.sample.strip()]
+    sinks = [
+        kind for kind in sorted(reg.sinks.values(), key=lambda k: k.type) if kind.sample.strip()
+    ]
     if sinks:
-        parts.append("# Sinks run after each take is on disk: name -> {type, enabled, ...}\nsinks:\n")
+        parts.append(
+            "# Sinks run after each take is on disk: name -> {type, enabled, ...}\nsinks:\n"
+        )
         for kind in sinks:
             parts.append(textwrap.indent(kind.sample.rstrip() + "\n", "  ") + "\n")
     return "".join(parts).rstrip() + "\n"

@@ -2,7 +2,7 @@
 
     ImagenError                   every error imagen raises on purpose
     ├── ConfigError               bad config or usage; carries the YAML path and line (exit 2)
-    ├── NotConfigured             a backend or sink lacks a setting; names the env var to set (exit 2)
+    ├── NotConfigured             a setting is missing; names the env var to set (exit 2)
     ├── BackendError              a generation failed at the provider (exit 1)
     │   ├── AuthError             credentials missing or refused
     │   ├── RateLimited           the provider asked us to slow down, and retries ran out
@@ -11,7 +11,7 @@
     │   ├── BackendUnavailable    the provider could not be reached or answered 5xx
     │   └── BackendTimeout        the generation took longer than the instance's timeout
     ├── OutputError               the image could not be written to disk (exit 1)
-    └── SinkError                 a sink could not deliver; the image is safe (never changes the exit code)
+    └── SinkError                 a sink could not deliver; the image is safe (exit code unchanged)
 
 Messages are one line, say what to do, and never contain a secret.
 """
@@ -29,12 +29,20 @@ class ImagenError(Exception):
 
 
 class ConfigError(ImagenError):
-    """A config or usage problem. ``path`` is the YAML path (``backends.x.url``), ``line`` 1-based."""
+    """A config or usage problem; carries its YAML path and line.
+
+    Its message reads ``file:line: path: what is wrong and what to do``.
+    """
 
     exit_code = 2
 
     def __init__(
-        self, message: str, *, path: str | None = None, line: int | None = None, file: str | None = None
+        self,
+        message: str,
+        *,
+        path: str | None = None,
+        line: int | None = None,
+        file: str | None = None,
     ) -> None:
         self.message = message
         self.path = path

@@ -126,7 +126,7 @@ def _default_sleep(seconds: float) -> Awaitable[None]:
     return asyncio.sleep(seconds)
 
 
-@attrs.frozen
+@attrs.frozen(init=False)
 class RetryPolicy:
     """Which failures retry, how often and how long to wait: declared, not looped by hand."""
 
@@ -142,7 +142,7 @@ class RetryPolicy:
         max_wait: float = 60.0,
         sleep: Callable[[float], Awaitable[None]] = _default_sleep,
     ) -> None:
-        self.__attrs_init__(tuple(rules), retry_after, max_wait, sleep)  # type: ignore[attr-defined]
+        self.__attrs_init__(tuple(rules), retry_after, max_wait, sleep)
 
     def rule_for(self, outcome: httpx.Response | BaseException) -> Retry | None:
         import httpx
@@ -173,7 +173,7 @@ async def send(
     on_retry: Callable[[str, float], None] | None = None,
     **kwargs: Any,
 ) -> httpx.Response:
-    """Send one request under ``policy``; returns the last response, raises the last transport error.
+    """Send one request under ``policy``: the last response, or the last transport error raised.
 
     ``on_retry(reason, wait_seconds)`` is told about each retry (for progress messages).
     """

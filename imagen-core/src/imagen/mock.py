@@ -13,9 +13,12 @@ import io
 import random
 import textwrap
 import time
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import attrs
+
+if TYPE_CHECKING:
+    from PIL import ImageFont
 
 from imagen.errors import (
     AuthError,
@@ -113,7 +116,9 @@ class MockBackend:
                 backend=name,
                 fields={"prompt": "rejected by the mock"},
             ),
-            "unavailable": BackendUnavailable("mock is unreachable (fail: unavailable)", backend=name),
+            "unavailable": BackendUnavailable(
+                "mock is unreachable (fail: unavailable)", backend=name
+            ),
             "timeout": BackendTimeout("mock timed out (fail: timeout)", backend=name),
             "error": BackendError("mock failed (fail: error)", backend=name),
         }
@@ -134,7 +139,7 @@ def _palette(rng: random.Random) -> tuple[tuple[int, int, int], tuple[int, int, 
 def render(prompt: str, seed: int, width: int, height: int, fmt: str = "png") -> bytes:
     """The placeholder image as encoded bytes; identical for identical arguments."""
     from PIL import Image as PILImage
-    from PIL import ImageDraw, ImageFont, ImageOps
+    from PIL import ImageDraw, ImageOps
 
     digest = hashlib.sha256(f"{prompt}\0{seed}\0{width}x{height}".encode()).digest()
     rng = random.Random(digest)
@@ -146,7 +151,7 @@ def render(prompt: str, seed: int, width: int, height: int, fmt: str = "png") ->
     for _ in range(6):
         radius = rng.randint(max(2, short // 16), max(3, short // 4))
         x, y = rng.randint(0, width), rng.randint(0, height)
-        color = tuple(rng.randint(40, 230) for _ in range(3))
+        color = (rng.randint(40, 230), rng.randint(40, 230), rng.randint(40, 230))
         box = (x - radius, y - radius, x + radius, y + radius)
         if rng.random() < 0.5:
             draw.ellipse(box, outline=color, width=max(1, short // 128))
@@ -154,17 +159,24 @@ def render(prompt: str, seed: int, width: int, height: int, fmt: str = "png") ->
             draw.rectangle(box, outline=color, width=max(1, short // 128))
 
     size = max(8, short // 24)
-    font = _font(ImageFont, size)
-    label_font = _font(ImageFont, max(8, short // 32))
+    font = _font(size)
+    label_font = _font(max(8, short // 32))
     lines = textwrap.wrap(prompt, width=max(8, int(width / (size * 0.6)) - 2))[:6] or [""]
     text = "\n".join(lines)
-    box = draw.multiline_textbbox((0, 0), text, font=font, spacing=size // 3)
-    text_w, text_h = box[2] - box[0], box[3] - box[1]
+    left_, top_, right_, bottom_ = draw.multiline_textbbox(
+        (0, 0), text, font=font, spacing=size // 3
+    )
+    text_w, text_h = int(right_ - left_), int(bottom_ - top_)
     left, top = (width - text_w) // 2, (height - text_h) // 2
     pad = size // 2
     draw.rectangle((left - pad, top - pad, left + text_w + pad, top + text_h + pad), fill=(0, 0, 0))
     draw.multiline_text((left, top), text, font=font, fill=(255, 255, 255), spacing=size // 3)
-    draw.text((pad, pad), f"PLACEHOLDER - imagen mock - seed {seed}", font=label_font, fill=(255, 255, 255))
+    draw.text(
+        (pad, pad),
+        f"PLACEHOLDER - imagen mock - seed {seed}",
+        font=label_font,
+        fill=(255, 255, 255),
+    )
 
     out = io.BytesIO()
     if fmt == "jpeg":
@@ -174,7 +186,7 @@ def render(prompt: str, seed: int, width: int, height: int, fmt: str = "png") ->
     return out.getvalue()
 
 
-def _font(module: object, size: int) -> object:
+def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
     from PIL import ImageFont
 
     try:

@@ -25,7 +25,7 @@ def sample_generation() -> Generation:
         height=1,
         size_bytes=0,
         latency=0.0,
-        created_at=dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc),
+        created_at=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
     )
 
 

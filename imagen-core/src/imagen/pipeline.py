@@ -137,7 +137,9 @@ def open_backend(config: Config, name: str | None = None) -> Backend:
     instance = instance_for(config, name)
     kind = registry().backends.get(instance.type)
     if kind is None:
-        raise ConfigError(f"backend type {instance.type!r} is not installed", path=f"backends.{name}")
+        raise ConfigError(
+            f"backend type {instance.type!r} is not installed", path=f"backends.{name}"
+        )
     try:
         backend: Backend = kind.factory(instance.name, instance.settings)
     except ImagenError:
@@ -180,7 +182,9 @@ def prepare(
     else:
         seeds = tuple(secrets.randbelow(SEED_RANGE) for _ in range(request.count))
     styled = attrs.evolve(styled, seed=seeds[0])
-    directory = os.path.abspath(os.path.expanduser(os.fspath(output_dir or config.output.directory)))
+    directory = os.path.abspath(
+        os.path.expanduser(os.fspath(output_dir or config.output.directory))
+    )
     plan = Plan(
         config=config,
         instance=instance,
@@ -221,14 +225,18 @@ def apply_style(request: Request, style: Style | None) -> Request:
 def estimate_take(plan: Plan, backend: Backend) -> Cost | None:
     """The cost of one take: the instance's ``cost_per_image`` override, else the backend's."""
     if plan.instance.cost_per_image is not None:
-        return Cost(plan.instance.cost_per_image, f"cost_per_image of {plan.instance.name} in config")
+        return Cost(
+            plan.instance.cost_per_image, f"cost_per_image of {plan.instance.name} in config"
+        )
     return backend.estimate_cost(plan.take_request(1))
 
 
 def actual_cost(plan: Plan, result: Result, images: int) -> Cost | None:
     """The actual cost of one image of ``result``, where known."""
     if plan.instance.cost_per_image is not None:
-        return Cost(plan.instance.cost_per_image, f"cost_per_image of {plan.instance.name} in config")
+        return Cost(
+            plan.instance.cost_per_image, f"cost_per_image of {plan.instance.name} in config"
+        )
     if result.cost is None:
         return None
     share = (result.cost.amount / Decimal(max(images, 1))).quantize(Decimal("0.000001"))
@@ -279,7 +287,8 @@ async def execute(
                 # shows the traceback.
                 debug.log_exception(error)
                 wrapped = BackendError(
-                    f"internal error: {type(error).__name__}: {error} (run with --debug for details)",
+                    f"internal error: {type(error).__name__}: {error} "
+                    "(run with --debug for details)",
                     backend=plan.instance.name,
                 )
                 failures[take] = TakeFailure(take, wrapped)
@@ -309,7 +318,9 @@ def write_result(
     image = result.images[0]
     warnings = list(result.warnings)
     if len(result.images) > 1:
-        warnings.append(f"the backend returned {len(result.images)} images for one take; kept the first")
+        warnings.append(
+            f"the backend returned {len(result.images)} images for one take; kept the first"
+        )
     return write_image(plan, take, request, result, image, started_at, tuple(warnings))
 
 
@@ -326,7 +337,9 @@ def write_image(
     from imagen.naming_hooks import plugin_naming_fields, plugin_sidecar_fields
 
     settings = plan.config.output
-    seed = image.seed if image.seed is not None else request.seed
+    # The seed the backend reports; a backend that ignores seeds (Gemini) reports None, and
+    # recording the seed we asked for would claim a reproducibility that does not exist.
+    seed = image.seed
     generation = Generation(
         request=request,
         backend=plan.instance.name,
@@ -379,7 +392,9 @@ def write_image(
     extension = EXTENSIONS.get(image.media_type, "bin")
     sidecar_bytes = None
     if settings.write_metadata_json:
-        sidecar_bytes = sidecar.sidecar_bytes(sidecar.sidecar_data(generation, plugin_fields=plugin_fields))
+        sidecar_bytes = sidecar.sidecar_bytes(
+            sidecar.sidecar_data(generation, plugin_fields=plugin_fields)
+        )
     image_path, sidecar_path = output.write_take(
         plan.output_dir, relpath, extension, data, sidecar_bytes
     )
@@ -418,9 +433,6 @@ def embed_metadata(generation: Generation, png: bytes) -> bytes:
 
 def absolute_path(generation: Generation) -> str:
     return os.path.join(generation.output_dir, *generation.path.split("/"))
-
-
-
 
 
 async def generate(

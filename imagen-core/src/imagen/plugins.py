@@ -100,8 +100,8 @@ def call_each(hook_name: str, call: Callable[[Callable[..., Any]], Any]) -> list
     """
     results: list[tuple[str, Any]] = []
     caller = getattr(manager().hook, hook_name)
-    # pluggy lists implementations last-registered first; built-ins go first here.
-    for impl in reversed(caller.get_hookimpls()):
+    # Registration order: built-ins first, then entry points, so the first claim of a name wins.
+    for impl in caller.get_hookimpls():
         name = plugin_name(impl.plugin)
         try:
             results.append((name, call(impl.function)))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -17,7 +18,7 @@ from imagen.styles import Style
 class BackendType:
     type: str
     factory: Callable[[str, Any], Backend]
-    config_class: type
+    config_class: builtins.type
     sample: str
     concurrency: int
     plugin: str
@@ -27,7 +28,7 @@ class BackendType:
 class SinkType:
     type: str
     factory: Callable[[str, Any], Sink]
-    config_class: type
+    config_class: builtins.type
     sample: str
     plugin: str
 

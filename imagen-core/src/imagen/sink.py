@@ -43,7 +43,7 @@ class Sink(Protocol):
         ...
 
     async def deliver(self, delivery: Delivery) -> None:
-        """Deliver one take. Raise ``SinkError`` (with ``state`` for partial progress) on failure."""
+        """Deliver one take; raise ``SinkError`` (``state`` for partial progress) on failure."""
         ...
 
     async def aclose(self) -> None:

@@ -40,7 +40,7 @@ def size_for_aspect(aspect: str, *, megapixels: float = 1.0, multiple: int = 64)
     width = height * w / h
 
     def snap(value: float) -> int:
-        return max(multiple, int(round(value / multiple)) * multiple)
+        return max(multiple, round(value / multiple) * multiple)
 
     return snap(width), snap(height)
 

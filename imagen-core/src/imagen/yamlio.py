@@ -3,6 +3,7 @@ and round-trip dumps that keep a user's comments and key order."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 from collections.abc import Sequence
 from typing import Any
@@ -49,9 +50,7 @@ def plain(node: Any) -> Any:
     from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
     if isinstance(node, CommentedMap | dict):
-        return {
-            str(key) if not isinstance(key, str) else str(key): plain(v) for key, v in node.items()
-        }
+        return {str(key): plain(v) for key, v in node.items()}
     if isinstance(node, CommentedSeq | list | tuple):
         return [plain(item) for item in node]
     if isinstance(node, bool):
@@ -76,21 +75,15 @@ def line_of(root: Any, path: Sequence[str | int]) -> int | None:
     line: int | None = None
     for key in path:
         if isinstance(node, CommentedMap) and key in node:
-            try:
+            with contextlib.suppress(KeyError, TypeError, AttributeError):
                 line = node.lc.key(key)[0] + 1
-            except (KeyError, TypeError, AttributeError):
-                pass
             node = node[key]
         elif isinstance(node, CommentedSeq) and isinstance(key, int) and 0 <= key < len(node):
-            try:
+            with contextlib.suppress(KeyError, TypeError, AttributeError):
                 line = node.lc.item(key)[0] + 1
-            except (KeyError, TypeError, AttributeError):
-                pass
             node = node[key]
         else:
             break
-    if line is None and isinstance(root, CommentedMap) and root.lc.line is not None:
-        return None
     return line
 
 

@@ -102,9 +102,7 @@ RETRY_RULES: tuple[Retry, ...] = (
     Retry.on_status(429, attempts=RATE_LIMIT_RETRIES, backoff=2.0),
     Retry.on_status(*range(500, 600), attempts=1, backoff=1.0),
 )
-# mypy's attrs plugin checks this call against the generated signature, not RetryPolicy's own
-# ``__init__(*rules, retry_after=...)``, which is what runs.
-RETRY_POLICY = RetryPolicy(*RETRY_RULES, retry_after=retry_hint)  # type: ignore[misc, arg-type]
+RETRY_POLICY = RetryPolicy(*RETRY_RULES, retry_after=retry_hint)
 
 
 def error_for(

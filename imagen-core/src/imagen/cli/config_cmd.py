@@ -59,7 +59,10 @@ def validate(app: Any) -> None:
     if problems.errors:
         sys.exit(2)
     warnings = len(problems.warnings)
-    click.echo(f"ok: {source}" + (f" ({warnings} warning{'s' if warnings != 1 else ''})" if warnings else ""))
+    click.echo(
+        f"ok: {source}"
+        + (f" ({warnings} warning{'s' if warnings != 1 else ''})" if warnings else "")
+    )
 
 
 @config.command()

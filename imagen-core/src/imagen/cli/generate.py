@@ -24,8 +24,12 @@ def _options(values: tuple[str, ...]) -> dict[str, Any]:
 @click.option("-s", "--style", help="Style preset (see: imagen styles).")
 @click.option("--size", help="Image size WIDTHxHEIGHT, like 1024x768.")
 @click.option("--aspect", help="Aspect ratio W:H, like 16:9 (instead of --size).")
-@click.option("--steps", type=click.IntRange(min=1), help="Sampling steps, where the model has them.")
-@click.option("--seed", type=click.IntRange(min=0), help="Seed of the first take (then seed+1, ...).")
+@click.option(
+    "--steps", type=click.IntRange(min=1), help="Sampling steps, where the model has them."
+)
+@click.option(
+    "--seed", type=click.IntRange(min=0), help="Seed of the first take (then seed+1, ...)."
+)
 @click.option("-n", "--count", type=click.IntRange(1, 64), default=1, show_default=True,
               help="Number of takes.")  # fmt: skip
 @click.option("--negative", help="Negative prompt (added to the style's).")
@@ -34,11 +38,15 @@ def _options(values: tuple[str, ...]) -> dict[str, Any]:
 @click.option("--opt", "opts", multiple=True, metavar="KEY=VALUE",
               help="Backend option passed through untouched (repeatable).")  # fmt: skip
 @click.option("-o", "--output", type=click.Path(file_okay=False), help="Output directory.")
-@click.option("--dry-run", is_flag=True, help="Print the resolved request and the cost estimate; spend nothing.")
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Print the resolved request and the cost estimate; spend nothing.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON result instead of paths.")
 @click.option("--caller", help="Who is asking (recorded with each take).")
 @click.pass_obj
-def generate(app: Any, prompt: str, **options: Any) -> None:
+def generate(app: Any, /, prompt: str, **options: Any) -> None:
     """Generate images for PROMPT and print the path of each, one per line."""
     from imagen.cli.parsing import build_request
 
@@ -108,8 +116,10 @@ def _print_json(outcome: Outcome) -> None:
     echo_json(
         {
             "images": [generation_json(g) for g in outcome.generations],
-            "errors": [{"take": f.take, "error": str(f.error), "kind": type(f.error).__name__}
-                       for f in outcome.failures],  # fmt: skip
+            "errors": [
+                {"take": f.take, "error": str(f.error), "kind": type(f.error).__name__}
+                for f in outcome.failures
+            ],
             "cost_estimate": str(estimate.amount) if estimate else None,
         }
     )
@@ -128,6 +138,8 @@ def _exit_for(outcome: Outcome) -> None:
         elif len(takes) == total:
             where = f" (all {total} takes)"
         else:
-            where = f" (take{'s' if len(takes) > 1 else ''} {', '.join(map(str, takes))} of {total})"
+            where = (
+                f" (take{'s' if len(takes) > 1 else ''} {', '.join(map(str, takes))} of {total})"
+            )
         click.echo(f"imagen: error: {message}{where}", err=True)
     sys.exit(max(failure.error.exit_code for failure in outcome.failures))

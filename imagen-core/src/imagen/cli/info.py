@@ -22,8 +22,10 @@ def backends(app: Any, as_json: bool) -> None:
     click.echo(
         table(
             ["NAME", "TYPE", "STATUS", "PRICE"],
-            [[("* " if r["default"] else "  ") + r["name"], r["type"], r["status"], r["price"]]
-             for r in rows],  # fmt: skip
+            [
+                [("* " if r["default"] else "  ") + r["name"], r["type"], r["status"], r["price"]]
+                for r in rows
+            ],
         )
     )
 
@@ -67,7 +69,11 @@ def styles(app: Any, as_json: bool) -> None:
     for style in sorted(merged.values(), key=lambda s: s.name):
         defaults = ", ".join(
             f"{key} {value}"
-            for key, value in (("aspect", style.aspect_ratio), ("size", style.size), ("steps", style.steps))
+            for key, value in (
+                ("aspect", style.aspect_ratio),
+                ("size", style.size),
+                ("steps", style.steps),
+            )
             if value
         )
         rows.append([style.name, style.source, defaults or "-", style.description or style.prompt])

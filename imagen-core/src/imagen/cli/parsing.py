@@ -52,7 +52,9 @@ def load_ref(path: str) -> Ref:
     media_type = media_type_of(data)
     if media_type is None:
         raise ConfigError(f"--ref {path} is not a PNG, JPEG, WebP or GIF image")
-    return Ref(path=str(path), data=data, media_type=media_type, sha256=hashlib.sha256(data).hexdigest())
+    return Ref(
+        path=str(path), data=data, media_type=media_type, sha256=hashlib.sha256(data).hexdigest()
+    )
 
 
 def build_request(

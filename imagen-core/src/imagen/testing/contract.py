@@ -177,11 +177,11 @@ class BackendContract:
             assert (_open_sockets() or 0) <= baseline, "a connection was left open"
 
     def test_errors_are_framework_errors(self) -> None:
+        import pytest
+
         for label, backend, expected in self.make_failing_backends():
-            try:
+            with pytest.raises(ImagenError) as raised:
                 self.run(lambda b: b.generate(self.make_request(), Progress()), backend)
-            except ImagenError as error:
-                assert isinstance(error, expected), f"{label}: {type(error).__name__}: {error}"
-                assert "\n" not in str(error), f"{label}: error message is not one line"
-            else:
-                raise AssertionError(f"{label}: expected {expected.__name__}, got a result")
+            error = raised.value
+            assert isinstance(error, expected), f"{label}: {type(error).__name__}: {error}"
+            assert "\n" not in str(error), f"{label}: error message is not one line"

@@ -27,8 +27,7 @@ def serve_app(app: Any, *, host: str = "127.0.0.1") -> Iterator[str]:
         await runner.setup()
         site = web.TCPSite(runner, host, 0)
         await site.start()
-        sockets = site._server.sockets if site._server else []  # type: ignore[union-attr]
-        state["port"] = sockets[0].getsockname()[1]
+        state["port"] = runner.addresses[0][1]
         state["runner"] = runner
 
     def run() -> None:
