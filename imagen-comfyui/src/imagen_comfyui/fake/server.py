@@ -104,6 +104,7 @@ class FakeComfyUI:
         self.last_node: str | None = None
         self.interrupt_requested = False
         self._wake: asyncio.Event | None = None
+        self._worker_task: asyncio.Task[None] | None = None
 
     # -- the application -------------------------------------------------------------------
 
@@ -142,10 +143,11 @@ class FakeComfyUI:
 
     async def _start_worker(self, app: web.Application) -> None:
         self._wake = asyncio.Event()
-        app["worker"] = asyncio.create_task(self._worker())
+        self._worker_task = asyncio.create_task(self._worker())
 
     async def _stop_worker(self, app: web.Application) -> None:
-        app["worker"].cancel()
+        if self._worker_task is not None:
+            self._worker_task.cancel()
         for socket, _ in list(self.sockets.values()):
             await socket.close()
 
@@ -230,20 +232,14 @@ class FakeComfyUI:
     # -- changes ---------------------------------------------------------------------------
 
     async def upload_image(self, request: web.Request) -> web.Response:
-        fields: dict[str, Any] = {}
-        async for part in await request.multipart():
-            if not isinstance(part, web.BodyPartReader):  # type: ignore[attr-defined]
-                continue
-            if part.name == "image" and part.filename:
-                fields["image"] = (part.filename, await part.read())
-            elif part.name:
-                fields[part.name] = await part.text()
-        if "image" not in fields:
+        post = await request.post()
+        image = post.get("image")
+        if not isinstance(image, web.FileField) or not image.filename:
             return web.Response(status=400)
-        name, data = fields["image"]
-        kind = fields.get("type", "input") or "input"
-        subfolder = fields.get("subfolder", "")
-        overwrite = fields.get("overwrite", "").lower() in ("true", "1")
+        name, data = image.filename, image.file.read()
+        kind = str(post.get("type") or "input")
+        subfolder = str(post.get("subfolder") or "")
+        overwrite = str(post.get("overwrite") or "").lower() in ("true", "1")
         stem, dot, ext = name.rpartition(".")
         index = 1
         while (kind, subfolder, name) in self.files and not overwrite:

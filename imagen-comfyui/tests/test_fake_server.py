@@ -1,0 +1,218 @@
+"""The fake server answers as the recorded ComfyUI 0.8.0 exchanges in ``captures/`` do."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from PIL import Image
+
+from imagen_comfyui.fake import FakeComfyUI
+
+CAPTURES = Path(__file__).with_name("captures")
+STATELESS = [
+    "03-get-queue-idle",
+    "05-get-object_info-unknown",
+    "07-get-prompt",
+    "28-post-prompt-invalid-unknown-class_type",
+    "29-post-prompt-invalid-missing-input",
+    "30-post-prompt-invalid-missing-linked-input",
+    "31-post-prompt-invalid-bad-value-type",
+    "32-post-prompt-invalid-value-out-of-range",
+    "33-post-prompt-invalid-link-to-missing-node",
+    "34-post-prompt-invalid-no-output-node",
+    "35-post-prompt-invalid-loadimage-missing-file",
+    "36-post-prompt-invalid-missing-class_type",
+    "37-post-prompt-invalid-empty-prompt",
+    "38-post-prompt-invalid-no-prompt-key",
+    "57-get-history-unknown-id",
+    "58-get-view-missing",
+    "59-get-view-bad-type",
+    "60-get-api-prefixed-queue",
+    "62-post-interrupt-idle",
+    "63-post-queue-delete-unknown",
+]
+
+
+def capture(name: str) -> dict[str, Any]:
+    return json.loads((CAPTURES / f"{name}.json").read_text())  # type: ignore[no-any-return]
+
+
+def frames(name: str) -> list[dict[str, Any]]:
+    lines = (CAPTURES / f"{name}.jsonl").read_text().splitlines()
+    return [json.loads(line) for line in lines if '"local-note"' not in line]
+
+
+def png(width: int, height: int, color: tuple[int, int, int] = (10, 20, 30)) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (width, height), color).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def without_tracebacks(body: Any) -> Any:
+    """Tracebacks name the real server's files and lines; everything else must match."""
+    if isinstance(body, dict):
+        return {key: without_tracebacks(value) for key, value in body.items() if key != "traceback"}
+    if isinstance(body, list):
+        return [without_tracebacks(item) for item in body]
+    return body
+
+
+def replay(client: httpx.Client, recorded: dict[str, Any]) -> httpx.Response:
+    request = recorded["request"]
+    return client.request(request["method"], request["path"], json=request.get("json"))
+
+
+@pytest.mark.parametrize("name", STATELESS)
+def test_answers_like_the_recorded_server(url: str, name: str) -> None:
+    recorded = capture(name)
+    with httpx.Client(base_url=url) as client:
+        response = replay(client, recorded)
+    expected = recorded["response"]
+    assert response.status_code == expected["status"]
+    assert response.headers.get("content-type") == expected["headers"].get("Content-Type")
+    if "json" in expected:
+        assert without_tracebacks(response.json()) == without_tracebacks(expected["json"])
+    else:
+        assert len(response.content) == expected["body_len"]
+
+
+def test_uploads_dedupe_same_bytes_rename_others_and_need_an_image_field(url: str) -> None:
+    first, other = png(32, 24), png(32, 24, (200, 0, 0))
+    with httpx.Client(base_url=url) as client:
+        answers = [
+            client.post("/upload/image", files={"image": ("upload-test.png", first)}),
+            client.post("/upload/image", files={"image": ("upload-test.png", first)}),
+            client.post("/upload/image", files={"image": ("upload-test.png", other)}),
+            client.post(
+                "/upload/image",
+                files={"image": ("upload-test.png", other)},
+                data={"overwrite": "true", "subfolder": "sub", "type": "input"},
+            ),
+            client.post("/upload/image", files={"other": ("x.png", first)}),
+        ]
+    names = ["16-post-upload-image", "17-post-upload-image-same-bytes-again",
+             "18-post-upload-image-same-name-different-bytes",
+             "19-post-upload-image-overwrite-subfolder", "20-post-upload-image-missing-field"]  # fmt: skip
+    for answer, name in zip(answers, names, strict=True):
+        expected = capture(name)["response"]
+        assert answer.status_code == expected["status"], name
+        if "json" in expected:
+            assert answer.json() == expected["json"], name
+        else:
+            assert answer.content == b"", name
+
+
+def test_a_run_sends_the_recorded_messages_in_order_to_its_client_only(url: str) -> None:
+    from websockets.sync.client import connect
+
+    recorded = capture("09-post-prompt-emptyimage-save")
+    socket_url = url.replace("http://", "ws://") + "/ws?clientId="
+    with connect(socket_url + "abc") as own, connect(socket_url + "observer") as observer:
+        hello = json.loads(own.recv(timeout=5))
+        assert hello == frames("ws-connect-abc")[0]["data"]
+        json.loads(observer.recv(timeout=5))
+        with httpx.Client(base_url=url) as client:
+            answer = replay(client, recorded).json()
+        assert set(answer) == set(recorded["response"]["json"])
+        assert answer["number"] == 0 and answer["node_errors"] == {}
+        seen = []
+        while not seen or seen[-1] != ("executing", None):
+            message = json.loads(own.recv(timeout=5))
+            seen.append((message["type"], message["data"].get("node")))
+            if message["data"].get("prompt_id") is not None:
+                assert message["data"]["prompt_id"] == answer["prompt_id"]
+        watched = [json.loads(observer.recv(timeout=5))["type"] for _ in range(3)]
+        with httpx.Client(base_url=url) as client:
+            history = client.get(f"/history/{answer['prompt_id']}").json()
+            entry = history[answer["prompt_id"]]
+            image = entry["outputs"]["2"]["images"][0]
+            view = client.get("/view", params=image)
+    expected = [
+        (frame["data"]["type"], frame["data"]["data"].get("node"))
+        for frame in frames("ws-emptyimage-save-abc")
+    ]
+    assert seen == expected
+    assert watched == [frame["data"]["type"] for frame in frames("ws-emptyimage-save-observer")]
+    recorded_entry = capture("10-get-history-emptyimage")["response"]["json"]
+    recorded_entry = next(iter(recorded_entry.values()))
+    assert set(entry) == set(recorded_entry)
+    assert entry["prompt"][3]["client_id"] == "abc"
+    assert [m[0] for m in entry["status"]["messages"]] == [
+        m[0] for m in recorded_entry["status"]["messages"]
+    ]
+    assert image == {"filename": "test_00001_.png", "subfolder": "", "type": "output"}
+    assert view.headers["content-type"] == "image/png"
+    assert view.headers["content-disposition"] == 'filename="test_00001_.png"'
+    with Image.open(io.BytesIO(view.content)) as decoded:
+        assert decoded.size == (64, 64)
+
+
+def test_a_failing_node_sends_execution_error_and_records_it_in_history(url: str) -> None:
+    from websockets.sync.client import connect
+
+    with httpx.Client(base_url=url) as client:
+        client.post("/upload/image", files={"image": ("not-an-image.png", b"plain text")})
+        with connect(url.replace("http://", "ws://") + "/ws?clientId=abc") as own:
+            own.recv(timeout=5)
+            answer = replay(client, capture("26-post-prompt-runtime-error-loadimage")).json()
+            seen = []
+            while not seen or seen[-1]["type"] != "executing" or seen[-1]["data"]["node"]:
+                seen.append(json.loads(own.recv(timeout=5)))
+        entry = client.get(f"/history/{answer['prompt_id']}").json()[answer["prompt_id"]]
+    expected = frames("ws-runtime-error-loadimage-abc")
+    assert [m["type"] for m in seen] == [frame["data"]["type"] for frame in expected]
+    error = next(m["data"] for m in seen if m["type"] == "execution_error")
+    recorded = next(f["data"]["data"] for f in expected if f["data"]["type"] == "execution_error")
+    assert set(error) == set(recorded)
+    assert (error["node_id"], error["node_type"], error["exception_type"]) == (
+        "1", "LoadImage", "PIL.UnidentifiedImageError"
+    )  # fmt: skip
+    assert error["exception_message"] == recorded["exception_message"]
+    assert entry["status"]["status_str"] == "error" and entry["outputs"] == {}
+
+
+def test_interrupt_with_a_prompt_id_stops_only_that_running_prompt(
+    fake: FakeComfyUI, url: str
+) -> None:
+    import time
+
+    fake.run_time = 2.0
+    graph = {
+            "1": {"class_type": "EmptyLatentImage", "inputs": {"width": 64, "height": 64, "batch_size": 1}},
+            "2": {"class_type": "SaveImage", "inputs": {"images": ["3", 0], "filename_prefix": "x"}},
+            "3": {"class_type": "VAEDecode", "inputs": {"samples": ["4", 0], "vae": ["5", 0]}},
+            "4": {"class_type": "KSampler", "inputs": {
+                "model": ["6", 0], "seed": 1, "steps": 20, "cfg": 1.0, "sampler_name": "euler",
+                "scheduler": "simple", "positive": ["7", 0], "negative": ["7", 0],
+                "latent_image": ["1", 0], "denoise": 1.0}},
+            "5": {"class_type": "VAELoader", "inputs": {"vae_name": "ae.safetensors"}},
+            "6": {"class_type": "UNETLoader", "inputs": {"unet_name": "flux1-dev.safetensors",
+                                                        "weight_dtype": "default"}},
+            "7": {"class_type": "CLIPTextEncode", "inputs": {"text": "x", "clip": ["8", 0]}},
+            "8": {"class_type": "CLIPLoader", "inputs": {"clip_name": "clip_l.safetensors",
+                                                        "type": "stable_diffusion"}},
+    }  # fmt: skip
+    with httpx.Client(base_url=url) as client:
+        slow = client.post("/prompt", json={"prompt": graph, "client_id": "abc"}).json()
+        quick = client.post("/prompt", json={"prompt": graph, "client_id": "abc"}).json()
+        assert client.post("/interrupt", json={"prompt_id": quick["prompt_id"]}).status_code == 200
+        assert client.post("/queue", json={"delete": [quick["prompt_id"]]}).status_code == 200
+        time.sleep(0.2)
+        queue = client.get("/queue").json()
+        assert [item[1] for item in queue["queue_running"]] == [slow["prompt_id"]]
+        assert queue["queue_pending"] == []
+        client.post("/interrupt", json={"prompt_id": slow["prompt_id"]})
+        for _ in range(100):
+            history = client.get(f"/history/{slow['prompt_id']}").json()
+            if history:
+                break
+            time.sleep(0.05)
+        assert client.get(f"/history/{quick['prompt_id']}").json() == {}
+    status = history[slow["prompt_id"]]["status"]
+    assert status["status_str"] == "error"
+    assert status["messages"][-1][0] == "execution_interrupted"
