@@ -422,3 +422,21 @@ def test_signed_url_for_a_missing_object_says_it_is_not_there(supabase: Served) 
 
     with pytest.raises(SinkError, match=r"404 not_found: Object not found.*not in the bucket"):
         asyncio.run(sign())
+
+
+def test_unicode_and_space_in_the_path_reach_storage_unchanged(
+    supabase: Served, generation: Generation
+) -> None:
+    import os
+
+    relative = "2026-11-23/150912-café über-42.png"
+    os.rename(
+        os.path.join(generation.output_dir, generation.path),
+        os.path.join(generation.output_dir, relative),
+    )
+    moved = attrs.evolve(generation, path=relative)
+
+    assert deliver(make_sink(supabase.url), Delivery(moved, "cloud")) is None
+
+    assert (BUCKET, relative) in supabase.fake.objects
+    assert supabase.fake.rows("imagen", "images")[0]["storage_path"] == relative

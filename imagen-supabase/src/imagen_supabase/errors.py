@@ -29,6 +29,11 @@ def _json_object(response: httpx.Response) -> Mapping[str, Any]:
     return body if isinstance(body, dict) else {}
 
 
+def _transient(status: int) -> bool:
+    """Can a later retry (from the outbox) help? Not retried on the spot: a 4xx never is."""
+    return status >= 500 or status in (408, 429)
+
+
 def _one_line(text: str, limit: int = 300) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 3] + "..."
@@ -74,7 +79,7 @@ def storage_error(
     else:
         advice = "check the sink's settings"
     return SinkError(
-        f"{what} failed: {said}; {advice}", state=state, retryable=answer.status >= 500
+        f"{what} failed: {said}; {advice}", state=state, retryable=_transient(answer.status)
     )
 
 
@@ -140,7 +145,7 @@ def postgrest_error(
     return SinkError(
         f"{what} {where} failed: {said}; {advice}",
         state=state,
-        retryable=answer.status >= 500,
+        retryable=_transient(answer.status),
     )
 
 
