@@ -53,6 +53,10 @@ def test_samples_load_as_valid_config() -> None:
     assert problems.errors == []
     assert config is not None
     assert config.sinks["cloud"].type == "supabase-storage"
+    # A fresh `imagen config init` must not sync anywhere before the project is set up.
+    assert config.sinks["cloud"].enabled == "off"
+    assert config.sinks["usage"].enabled == "off"
+    assert problems.warnings == []
     assert config.sinks["cloud"].settings == StorageSettings(
         url="https://your-project-ref.supabase.co"
     )

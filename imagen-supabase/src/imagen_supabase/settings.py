@@ -35,15 +35,15 @@ class UsageSettings:
 
 
 STORAGE_SAMPLE = """\
-# Supabase Storage: upload every image to the private bucket imagen-generated at the same
-# relative path as on disk, and insert a row into imagen.images. Needs the project's service key
-# (legacy service_role JWT or sb_secret_...) in SUPABASE_SERVICE_KEY, and the migrations applied
-# (imagen supabase migrate). owner_user_id is your id in auth.users (Dashboard > Authentication >
-# Users, or: select id from auth.users where email = 'you@example.com'); the row-level security
-# policy shows each image only to its owner.
+# Supabase Storage: upload each image to the private bucket imagen-generated at the same
+# relative path as on disk, and record it in imagen.images. Setup: docs/supabase.md
+# (imagen supabase migrate). Needs the service key (sb_secret_... or the legacy service_role
+# JWT) in SUPABASE_SERVICE_KEY, and owner_user_id: your user's id in auth.users
+# (select id from auth.users where email = 'you@example.com'); only the owner can read the
+# images. Set enabled: auto once the project is ready.
 cloud:
   type: supabase-storage
-  enabled: auto
+  enabled: "off"
   url: https://your-project-ref.supabase.co
   key_env: SUPABASE_SERVICE_KEY
   owner_user_id: ""
@@ -52,12 +52,13 @@ cloud:
 """
 
 USAGE_SAMPLE = """\
-# Supabase usage tracking: one row per take in mai.imagen_usage (backend, model, seed, latency,
-# cost estimate, caller and the sha256 of the prompt; the prompt itself never leaves this
-# machine). Also answers `imagen usage --source usage`.
+# Supabase usage log: one row per take in mai.imagen_usage (backend, model, seed, latency,
+# cost estimate, caller, and the sha256 of the prompt; the prompt itself never leaves this
+# machine). Read it back with: imagen usage --source usage. Set enabled: auto once the
+# migrations are applied.
 usage:
   type: supabase-usage
-  enabled: auto
+  enabled: "off"
   url: https://your-project-ref.supabase.co
   key_env: SUPABASE_SERVICE_KEY
   schema: mai
