@@ -16,12 +16,15 @@ if TYPE_CHECKING:
 
 @click.group("supabase")
 def supabase() -> None:
-    """Supabase sinks: print or apply the SQL migrations, sign URLs for synced images."""
+    """Supabase: apply the SQL migrations, sign URLs for synced images."""
 
 
 @supabase.command("sql")
 def sql() -> None:
-    """Print every SQL migration, in order (paste into the Supabase SQL editor)."""
+    """Print the SQL migrations, in order.
+
+    Paste the output into the Supabase SQL editor; every statement is safe to run twice.
+    """
     from imagen_supabase.migrate import script
 
     click.echo(script(), nl=False)
@@ -37,7 +40,11 @@ def sql() -> None:
     help="Environment variable holding the connection URL.",
 )
 def migrate(db_url: str | None, db_url_env: str) -> None:
-    """Apply the migrations not yet applied (recorded in imagen.schema_migrations)."""
+    """Apply the migrations this database lacks.
+
+    Applied migrations are recorded in imagen.schema_migrations; each runs in its own
+    transaction. The URL holds the database password: prefer the environment variable.
+    """
     from imagen_supabase.migrate import TRACKING_TABLE, apply, migrations
 
     url = db_url or os.environ.get(db_url_env, "").strip()
@@ -60,7 +67,10 @@ def migrate(db_url: str | None, db_url_env: str) -> None:
 @click.option("--ttl", type=click.IntRange(min=1), help="Seconds the URL stays valid.")
 @click.pass_context
 def url(ctx: click.Context, path: str, sink_name: str | None, ttl: int | None) -> None:
-    """Print a signed URL for a synced image (a local path or its path in the bucket)."""
+    """Print a signed URL for a synced image.
+
+    PATH is the image on disk (under output.directory) or its path in the bucket.
+    """
     import asyncio
 
     from imagen_supabase.storage import SupabaseStorageSink
