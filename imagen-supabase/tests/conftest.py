@@ -130,6 +130,12 @@ def postgres_server() -> Iterator[Postgres]:
     sockets.mkdir()
     run_as: list[str] = []
     if as_root:
+        import pwd
+
+        try:
+            pwd.getpwnam("postgres")
+        except KeyError:
+            pytest.skip("running as root without a 'postgres' user to run PostgreSQL as")
         if shutil.which("runuser") is None:
             pytest.skip("running as root and runuser is missing: cannot start PostgreSQL")
         shutil.chown(base, "postgres")
@@ -247,8 +253,8 @@ def supabase_db(postgres_server: Postgres) -> Iterator[str]:
 
 
 def pytest_collection_modifyitems(items: list[Any]) -> None:
+    here = str(Path(__file__).parent)
     for item in items:
-        if "supabase_db" in getattr(item, "fixturenames", ()) or "postgres_server" in getattr(
-            item, "fixturenames", ()
-        ):
+        fixtures = getattr(item, "fixturenames", ())
+        if str(item.path).startswith(here) and {"supabase_db", "postgres_server"} & set(fixtures):
             item.add_marker(pytest.mark.postgres)
