@@ -91,6 +91,18 @@ forced: {type: supabase-storage, enabled: on, url: "https://x.supabase.co", owne
     assert "auth.users" in problems.warnings[0].message
 
 
+def test_validate_rejects_an_owner_that_is_not_a_uuid() -> None:
+    sinks = 'cloud: {type: supabase-storage, url: "https://x.supabase.co", owner_user_id: me}\n'
+
+    config, problems = parse_config(config_text(sinks))
+
+    assert config is not None
+    assert [(p.severity, p.path) for p in problems.items] == [
+        ("error", "sinks.cloud.owner_user_id")
+    ]
+    assert "not a UUID" in problems.items[0].message
+
+
 def test_validate_is_quiet_for_an_owner_or_a_disabled_sink() -> None:
     sinks = f"""\
 cloud: {{type: supabase-storage, url: "https://x.supabase.co", owner_user_id: "{OWNER_ID}"}}

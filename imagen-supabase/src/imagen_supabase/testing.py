@@ -178,7 +178,8 @@ class FakeSupabase:
 
     async def _seen(self, step: str, request: web.Request) -> tuple[Seen, int | str | None]:
         fault = self.faults[step].pop(0) if self.faults.get(step) else None
-        body = b"" if fault == "drop" else await request.read()
+        # "drop" reads the start of the body only, then closes the connection mid-request.
+        body = await request.content.read(16) if fault == "drop" else await request.read()
         seen = Seen(
             step, request.method, request.path, dict(request.headers), dict(request.query), body
         )

@@ -13,15 +13,32 @@ USAGE_TYPE = "supabase-usage"
 
 
 def check(config: Config, problems: Problems) -> None:
-    """Warn about a storage sink that may run (enabled on/auto) without an ``owner_user_id``."""
+    """Warn about a storage sink that may run (enabled on/auto) without an ``owner_user_id``;
+    an ``owner_user_id`` that is not a UUID is an error (the column is ``uuid``)."""
     for name, instance in config.sinks.items():
-        if instance.type != STORAGE_TYPE or instance.enabled == "off":
+        if instance.type != STORAGE_TYPE:
             continue
-        owner = getattr(instance.settings, "owner_user_id", "")
-        if not str(owner).strip():
+        owner = str(getattr(instance.settings, "owner_user_id", "")).strip()
+        if owner and not _is_uuid(owner):
+            problems.error(
+                f"sinks.{name}.owner_user_id",
+                f"{owner!r} is not a UUID; use your user's id from auth.users "
+                "(select id from auth.users where email = '...')",
+            )
+        if not owner and instance.enabled != "off":
             problems.warning(
                 f"sinks.{name}.owner_user_id",
                 f"sink {name!r} is enabled ({instance.enabled}) but owner_user_id is empty, so "
                 "nothing will be uploaded; set it to your user's id in auth.users "
                 "(select id from auth.users where email = '...')",
             )
+
+
+def _is_uuid(text: str) -> bool:
+    import uuid
+
+    try:
+        uuid.UUID(text)
+    except ValueError:
+        return False
+    return True
