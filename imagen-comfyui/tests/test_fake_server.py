@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -95,9 +96,13 @@ def test_uploads_dedupe_same_bytes_rename_others_and_need_an_image_field(url: st
             ),
             client.post("/upload/image", files={"other": ("x.png", first)}),
         ]
-    names = ["16-post-upload-image", "17-post-upload-image-same-bytes-again",
-             "18-post-upload-image-same-name-different-bytes",
-             "19-post-upload-image-overwrite-subfolder", "20-post-upload-image-missing-field"]  # fmt: skip
+    names = [
+        "16-post-upload-image",
+        "17-post-upload-image-same-bytes-again",
+        "18-post-upload-image-same-name-different-bytes",
+        "19-post-upload-image-overwrite-subfolder",
+        "20-post-upload-image-missing-field",
+    ]
     for answer, name in zip(answers, names, strict=True):
         expected = capture(name)["response"]
         assert answer.status_code == expected["status"], name
@@ -119,7 +124,8 @@ def test_a_run_sends_the_recorded_messages_in_order_to_its_client_only(url: str)
         with httpx.Client(base_url=url) as client:
             answer = replay(client, recorded).json()
         assert set(answer) == set(recorded["response"]["json"])
-        assert answer["number"] == 0 and answer["node_errors"] == {}
+        assert answer["number"] == 0
+        assert answer["node_errors"] == {}
         seen = []
         while not seen or seen[-1] != ("executing", None):
             message = json.loads(own.recv(timeout=5))
@@ -173,7 +179,8 @@ def test_a_failing_node_sends_execution_error_and_records_it_in_history(url: str
         "1", "LoadImage", "PIL.UnidentifiedImageError"
     )  # fmt: skip
     assert error["exception_message"] == recorded["exception_message"]
-    assert entry["status"]["status_str"] == "error" and entry["outputs"] == {}
+    assert entry["status"]["status_str"] == "error"
+    assert entry["outputs"] == {}
 
 
 def test_interrupt_with_a_prompt_id_stops_only_that_running_prompt(
@@ -182,21 +189,8 @@ def test_interrupt_with_a_prompt_id_stops_only_that_running_prompt(
     import time
 
     fake.run_time = 2.0
-    graph = {
-            "1": {"class_type": "EmptyLatentImage", "inputs": {"width": 64, "height": 64, "batch_size": 1}},
-            "2": {"class_type": "SaveImage", "inputs": {"images": ["3", 0], "filename_prefix": "x"}},
-            "3": {"class_type": "VAEDecode", "inputs": {"samples": ["4", 0], "vae": ["5", 0]}},
-            "4": {"class_type": "KSampler", "inputs": {
-                "model": ["6", 0], "seed": 1, "steps": 20, "cfg": 1.0, "sampler_name": "euler",
-                "scheduler": "simple", "positive": ["7", 0], "negative": ["7", 0],
-                "latent_image": ["1", 0], "denoise": 1.0}},
-            "5": {"class_type": "VAELoader", "inputs": {"vae_name": "ae.safetensors"}},
-            "6": {"class_type": "UNETLoader", "inputs": {"unet_name": "flux1-dev.safetensors",
-                                                        "weight_dtype": "default"}},
-            "7": {"class_type": "CLIPTextEncode", "inputs": {"text": "x", "clip": ["8", 0]}},
-            "8": {"class_type": "CLIPLoader", "inputs": {"clip_name": "clip_l.safetensors",
-                                                        "type": "stable_diffusion"}},
-    }  # fmt: skip
+    folder = resources.files("imagen_comfyui") / "workflows"
+    graph = json.loads((folder / "flux-dev-split.json").read_text())
     with httpx.Client(base_url=url) as client:
         slow = client.post("/prompt", json={"prompt": graph, "client_id": "abc"}).json()
         quick = client.post("/prompt", json={"prompt": graph, "client_id": "abc"}).json()

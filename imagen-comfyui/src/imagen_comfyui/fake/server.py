@@ -89,6 +89,7 @@ class FakeComfyUI:
         definitions = resources.files("imagen_comfyui.fake") / "object_info.json"
         self.definitions: dict[str, Any] = json.loads(definitions.read_text(encoding="utf-8"))
         # What clients did, for tests to inspect.
+        self.requests: list[tuple[str, str, dict[str, str]]] = []
         self.received: list[dict[str, Any]] = []
         self.interrupts: list[dict[str, Any]] = []
         self.deleted: list[str] = []
@@ -109,7 +110,7 @@ class FakeComfyUI:
     # -- the application -------------------------------------------------------------------
 
     def app(self) -> web.Application:
-        app = web.Application(middlewares=[self._silence] if self.silent else [])
+        app = web.Application(middlewares=[self._record, *([self._silence] if self.silent else [])])
         routes = [
             web.get("/system_stats", self.system_stats),
             web.get("/features", self.features),
@@ -133,6 +134,13 @@ class FakeComfyUI:
         app.on_startup.append(self._start_worker)
         app.on_cleanup.append(self._stop_worker)
         return app
+
+    @web.middleware
+    async def _record(
+        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        self.requests.append((request.method, request.path, dict(request.headers)))
+        return await handler(request)
 
     @web.middleware
     async def _silence(

@@ -1,0 +1,250 @@
+"""What the backend sends to ComfyUI and what it returns, against the fake server."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from PIL import Image as PILImage
+
+from imagen.models import Progress, Ref, Request, Result
+from imagen.testing.servers import serve_app
+from imagen_comfyui.backend import ComfyUIBackend
+from imagen_comfyui.fake import FakeComfyUI
+from imagen_comfyui.settings import ComfyUISettings, Inject, Models
+
+Generate = Callable[..., Result]
+
+
+def png(width: int, height: int, color: tuple[int, int, int] = (10, 200, 30)) -> bytes:
+    buffer = io.BytesIO()
+    PILImage.new("RGB", (width, height), color).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def graph_sent(fake: FakeComfyUI, index: int = -1) -> dict[str, Any]:
+    return fake.received[index]["prompt"]  # type: ignore[no-any-return]
+
+
+def write_workflow(tmp_path: Path, graph: dict[str, Any]) -> Path:
+    path = tmp_path / "my-workflow-api.json"
+    path.write_text(json.dumps(graph, indent=2))
+    return path
+
+
+EMPTY_IMAGE_WORKFLOW = {
+    "1": {"class_type": "EmptyImage",
+          "inputs": {"width": 40, "height": 30, "batch_size": 1, "color": 255}},
+    "2": {"class_type": "SaveImage", "inputs": {"images": ["1", 0], "filename_prefix": "mine"}},
+}  # fmt: skip
+INVERT_WORKFLOW = {
+    "1": {"class_type": "LoadImage", "inputs": {"image": "example.png"}},
+    "2": {"class_type": "ImageInvert", "inputs": {"image": ["1", 0]}},
+    "3": {"class_type": "SaveImage", "inputs": {"images": ["2", 0], "filename_prefix": "inv"}},
+}
+
+
+def test_built_in_workflow_receives_prompt_seed_size_steps_and_one_image_per_prompt(
+    fake: FakeComfyUI, generate: Generate
+) -> None:
+    result = generate(Request("a cat in a fishbowl", width=512, height=768, steps=3, seed=42))
+    graph = graph_sent(fake)
+    assert graph["6"]["inputs"]["text"] == "a cat in a fishbowl"
+    assert graph["31"]["inputs"]["seed"] == 42
+    assert graph["31"]["inputs"]["steps"] == 3
+    assert graph["27"]["inputs"] == {"width": 512, "height": 768, "batch_size": 1}
+    assert graph["30"]["inputs"]["ckpt_name"] == "flux1-schnell-fp8.safetensors"
+    assert fake.received[-1]["client_id"]
+    assert [(i.width, i.height, i.seed, i.media_type) for i in result.images] == [
+        (512, 768, 42, "image/png")
+    ]
+    assert result.model == "flux1-schnell-fp8.safetensors"
+    assert result.metadata["prompt_ids"] == [next(iter(fake.history))]
+    assert result.metadata["workflow"] == "flux-schnell"
+    assert result.metadata["steps"] == 3
+
+
+def test_steps_default_to_the_workflows_own(fake: FakeComfyUI, generate: Generate) -> None:
+    generate(Request("x", width=64, height=64, seed=1), workflow="flux-dev")
+    assert graph_sent(fake)["31"]["inputs"]["steps"] == 20
+    assert graph_sent(fake)["35"]["class_type"] == "FluxGuidance"
+
+
+def test_count_queues_one_prompt_per_image_with_consecutive_seeds(
+    fake: FakeComfyUI, generate: Generate
+) -> None:
+    result = generate(Request("x", width=64, height=64, seed=10, count=3))
+    assert [graph_sent(fake, i)["31"]["inputs"]["seed"] for i in range(3)] == [10, 11, 12]
+    assert [image.seed for image in result.images] == [10, 11, 12]
+    assert len(set(result.metadata["prompt_ids"])) == 3
+
+
+def test_a_seed_is_drawn_and_reported_when_none_is_given(
+    fake: FakeComfyUI, generate: Generate
+) -> None:
+    result = generate(Request("x", width=64, height=64))
+    assert result.images[0].seed == graph_sent(fake)["31"]["inputs"]["seed"]
+    assert isinstance(result.images[0].seed, int)
+
+
+def test_size_is_snapped_to_multiples_of_16_and_the_choice_recorded(
+    fake: FakeComfyUI, generate: Generate
+) -> None:
+    result = generate(Request("x", width=1000, height=700, seed=1))
+    assert graph_sent(fake)["27"]["inputs"]["width"] == 1008
+    assert graph_sent(fake)["27"]["inputs"]["height"] == 704
+    assert (result.images[0].width, result.images[0].height) == (1008, 704)
+    assert result.metadata["size"] == "1008x704"
+    assert result.metadata["size_asked"] == "1000x700"
+    assert any("1000x700 became 1008x704" in warning for warning in result.warnings)
+
+
+def test_an_aspect_ratio_alone_renders_about_one_megapixel(
+    fake: FakeComfyUI, generate: Generate
+) -> None:
+    result = generate(Request("x", aspect_ratio="16:9", seed=1))
+    image = result.images[0]
+    assert (image.width, image.height) == (1360, 768)
+    assert result.metadata["size"] == "1360x768"
+
+
+def test_image_size_is_the_decoded_size_of_what_the_server_saved(
+    tmp_path: Path, generate: Generate
+) -> None:
+    path = write_workflow(tmp_path, EMPTY_IMAGE_WORKFLOW)
+    result = generate(
+        Request("x", width=512, height=512),
+        workflow=str(path),
+        inject=Inject(prompt="2.filename_prefix"),
+    )
+    assert (result.images[0].width, result.images[0].height) == (40, 30)
+    assert any("no width/height input" in warning for warning in result.warnings)
+    assert result.model == "my-workflow-api"
+
+
+def test_a_custom_workflow_gets_its_declared_inputs_and_its_file_is_left_unchanged(
+    fake: FakeComfyUI, tmp_path: Path, generate: Generate
+) -> None:
+    path = write_workflow(tmp_path, EMPTY_IMAGE_WORKFLOW)
+    before = path.read_bytes()
+    inject = Inject(prompt="2.filename_prefix", width="1.width", height="1.height",
+                    seed="1.color", batch_size="1.batch_size")  # fmt: skip
+    result = generate(
+        Request("shot", width=96, height=48, seed=7), workflow=str(path), inject=inject
+    )
+    assert graph_sent(fake)["1"]["inputs"] == {
+        "width": 96,
+        "height": 48,
+        "batch_size": 1,
+        "color": 7,
+    }
+    assert graph_sent(fake)["2"]["inputs"]["filename_prefix"] == "shot"
+    assert (result.images[0].width, result.images[0].height, result.images[0].seed) == (96, 48, 7)
+    assert path.read_bytes() == before
+
+
+def test_a_reference_image_is_uploaded_and_given_to_load_image(
+    fake: FakeComfyUI, tmp_path: Path, generate: Generate
+) -> None:
+    data = png(24, 16)
+    ref = Ref("cat.png", data, "image/png", hashlib.sha256(data).hexdigest())
+    path = write_workflow(tmp_path, INVERT_WORKFLOW)
+    inject = Inject(prompt="3.filename_prefix", image="1.image")
+    result = generate(Request("x", refs=(ref,)), workflow=str(path), inject=inject)
+    name = f"imagen-{ref.sha256[:16]}.png"
+    assert fake.files[("input", "", name)] == data
+    assert graph_sent(fake)["1"]["inputs"]["image"] == name
+    with PILImage.open(io.BytesIO(result.images[0].data)) as out:
+        assert out.size == (24, 16)
+        assert out.convert("RGB").getpixel((0, 0)) == (245, 55, 225)
+
+
+def test_completion_is_found_by_polling_history_when_there_is_no_websocket(
+    make_backend: Callable[..., ComfyUIBackend], run: Callable[..., Result]
+) -> None:
+    fake = FakeComfyUI(run_time=0.05, websocket=False)
+    with serve_app(fake.app()) as url:
+        result = run(make_backend(url=url), Request("x", width=64, height=64, seed=3))
+    assert result.images[0].seed == 3
+    polled = [path for _, path, _ in fake.requests if path.startswith("/history/")]
+    assert len(polled) >= 1
+    assert ("GET", "/ws") in [(method, path) for method, path, _ in fake.requests]
+
+
+def test_a_websocket_dropped_mid_run_is_followed_by_polling(
+    make_backend: Callable[..., ComfyUIBackend], run: Callable[..., Result]
+) -> None:
+    fake = FakeComfyUI(run_time=0.4, drop_socket_after=1)
+    seen: list[str] = []
+    with serve_app(fake.app()) as url:
+        result = run(
+            make_backend(url=url),
+            Request("x", width=64, height=64, seed=3),
+            Progress(lambda done, total, message: seen.append(message)),
+        )
+    assert len(result.images) == 1
+    assert seen.count("sampling") == 1  # one step arrived on the socket, then it was cut
+    assert [path for _, path, _ in fake.requests].count(
+        f"/history/{result.metadata['prompt_ids'][0]}"
+    ) >= 2
+
+
+def test_progress_follows_the_sampler_steps(generate: Generate) -> None:
+    seen: list[tuple[float, float | None, str]] = []
+    progress = Progress(lambda done, total, message: seen.append((done, total, message)))
+    generate(Request("x", width=64, height=64, steps=4, seed=1), progress)
+    steps = [(done, total) for done, total, message in seen if message == "sampling"]
+    assert steps == [(1, 4), (2, 4), (3, 4), (4, 4)]
+    assert seen[0][2] == "queued"
+    assert seen[-1][2] == "done"
+
+
+def test_a_failing_progress_callback_does_not_stop_the_generation(generate: Generate) -> None:
+    def explode(done: float, total: float | None, message: str) -> None:
+        raise RuntimeError("display broke")
+
+    result = generate(Request("x", width=64, height=64, seed=1), Progress(explode))
+    assert len(result.images) == 1
+
+
+def test_a_negative_prompt_the_workflow_cannot_take_is_reported(generate: Generate) -> None:
+    result = generate(Request("x", negative_prompt="text", width=64, height=64, seed=1))
+    assert any("negative prompt" in warning for warning in result.warnings)
+
+
+def test_model_file_names_from_config_go_to_the_loader_nodes(
+    fake: FakeComfyUI, generate: Generate
+) -> None:
+    result = generate(
+        Request("x", width=64, height=64, seed=1),
+        workflow="flux-dev-split",
+        models=Models(unet="flux1-schnell.safetensors"),
+    )
+    graph = graph_sent(fake)
+    assert graph["12"]["inputs"]["unet_name"] == "flux1-schnell.safetensors"
+    assert graph["11"]["inputs"]["clip_name1"] == "t5xxl_fp8_e4m3fn.safetensors"
+    assert graph["10"]["inputs"]["vae_name"] == "ae.safetensors"
+    assert result.model == "flux1-schnell.safetensors"
+
+
+def test_headers_from_headers_env_reach_http_and_the_websocket(
+    fake: FakeComfyUI, url: str, run: Callable[..., Result], monkeypatch: Any
+) -> None:
+    monkeypatch.setenv("COMFY_PROXY_HEADERS", "Authorization: Bearer s3cret-token\nX-Team: art")
+    backend = ComfyUIBackend("local", ComfyUISettings(url=url, headers_env="COMFY_PROXY_HEADERS"))
+    run(backend, Request("x", width=64, height=64, seed=1))
+    for path in ("/ws", "/prompt"):
+        headers = next(h for _, p, h in fake.requests if p == path)
+        assert headers["Authorization"] == "Bearer s3cret-token"
+        assert headers["X-Team"] == "art"
+
+
+def test_cost_is_zero_with_its_basis(make_backend: Callable[..., ComfyUIBackend]) -> None:
+    cost = make_backend().estimate_cost(Request("x"))
+    assert cost is not None
+    assert cost.amount == 0
+    assert "ComfyUI" in cost.basis
