@@ -179,7 +179,7 @@ def test_storage_400_is_read_by_the_status_in_its_body(
 
     assert error is not None
     message = str(error)
-    assert "404 Bucket not found" in message
+    assert "Storage answered 404: Bucket not found;" in message
     assert "'no-such-bucket'" in message
     assert "imagen supabase migrate" in message
 
@@ -420,7 +420,9 @@ def test_signed_url_for_a_missing_object_says_it_is_not_there(supabase: Served) 
         finally:
             await sink.aclose()
 
-    with pytest.raises(SinkError, match=r"404 not_found: Object not found.*not in the bucket"):
+    with pytest.raises(
+        SinkError, match=r"404: Object not found \(not_found\); the object is not in the bucket"
+    ):
         asyncio.run(sign())
 
 

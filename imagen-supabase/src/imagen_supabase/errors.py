@@ -63,7 +63,9 @@ def storage_error(
 ) -> SinkError:
     """The SinkError for a failed Storage call (``what`` names the step, e.g. ``upload``)."""
     answer = StorageAnswer.of(response)
-    said = f"Storage answered {answer.status} {answer.error}: {answer.message}".replace(" :", ":")
+    said = f"Storage answered {answer.status}: {answer.message}"
+    if answer.error and answer.error.lower() != answer.message.lower():
+        said += f" ({answer.error})"
     if answer.status in (401, 403):
         advice = f"use the project's service key (service_role JWT or sb_secret_...) in {key_env}"
     elif answer.status == 404 and "bucket" in f"{answer.error} {answer.message}".lower():
