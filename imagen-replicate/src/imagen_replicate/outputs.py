@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import base64
 import binascii
-import io
 from typing import Any
 from urllib.parse import unquote_to_bytes, urlsplit
 
 import attrs
+
+from imagen.pngmeta import image_size
 
 
 def output_urls(output: Any) -> list[str]:
@@ -50,6 +51,21 @@ def describe_url(url: str) -> str:
     )
 
 
+_MAGIC = (
+    (b"\x89PNG\r\n\x1a\n", "image/png"),
+    (b"\xff\xd8\xff", "image/jpeg"),
+    (b"GIF87a", "image/gif"),
+    (b"GIF89a", "image/gif"),
+)
+
+
+def sniff_media_type(data: bytes) -> str | None:
+    """The media type the bytes themselves declare (servers' Content-Type is not trusted)."""
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    return next((kind for magic, kind in _MAGIC if data.startswith(magic)), None)
+
+
 @attrs.frozen
 class Picture:
     media_type: str
@@ -58,18 +74,14 @@ class Picture:
 
 
 def inspect_image(data: bytes) -> Picture:
-    """Media type and real pixel size, read from the image header (no full decode).
+    """Media type and real pixel size, read from the image header (no decode, no Pillow).
 
-    ValueError when the bytes are not an image Pillow can read.
+    ValueError when the bytes are not a PNG, JPEG, WebP or GIF with a readable header.
     """
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(io.BytesIO(data)) as image:
-            width, height = image.size
-            media_type = Image.MIME.get(image.format or "", "")
-    except (UnidentifiedImageError, OSError) as error:
-        raise ValueError(f"not a readable image ({error})") from None
-    if not media_type:
-        raise ValueError("not a known image type")
-    return Picture(media_type, width, height)
+    media_type = sniff_media_type(data)
+    if media_type is None:
+        raise ValueError("not a PNG, JPEG, WebP or GIF image")
+    size = image_size(data, media_type)
+    if size is None:
+        raise ValueError(f"unreadable {media_type} header")
+    return Picture(media_type, *size)
