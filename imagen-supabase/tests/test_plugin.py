@@ -206,9 +206,10 @@ def test_url_command_refuses_a_file_outside_the_output_directory(
     assert supabase.fake.seen == []
 
 
-def test_importing_the_plugin_loads_no_http_or_database_library() -> None:
+def test_importing_the_plugin_and_its_sinks_loads_no_http_or_database_library() -> None:
     code = (
-        "import sys, imagen_supabase; "
+        "import sys, imagen_supabase, imagen_supabase.cli, imagen_supabase.storage, "
+        "imagen_supabase.usage, imagen_supabase.migrate, imagen_supabase.testing; "
         "print(sorted(m for m in ('httpx', 'psycopg', 'aiohttp') if m in sys.modules))"
     )
     result = subprocess.run(
