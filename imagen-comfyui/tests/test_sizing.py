@@ -1,0 +1,61 @@
+"""Sizes for FLUX: sides snapped to multiples of 16; an aspect ratio alone is about 1 megapixel."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from imagen.errors import InvalidRequest
+from imagen_comfyui.sizing import MEGAPIXEL, choose_size
+
+sides = st.integers(min_value=1, max_value=16384)
+
+
+@given(sides, sides)
+def test_explicit_sizes_snap_to_the_nearest_multiple_of_16(width: int, height: int) -> None:
+    choice = choose_size(width, height, None)
+    assert choice.width is not None
+    assert choice.height is not None
+    for asked, got in ((width, choice.width), (height, choice.height)):
+        assert got % 16 == 0
+        assert 16 <= got <= 16384
+        assert abs(got - asked) <= 8 or asked < 8
+    assert choice.changed == ((choice.width, choice.height) != (width, height))
+
+
+@given(st.integers(1, 21), st.integers(1, 21))
+def test_an_aspect_ratio_alone_is_about_one_megapixel_at_that_ratio(w: int, h: int) -> None:
+    choice = choose_size(None, None, f"{w}:{h}")
+    assert choice.width is not None
+    assert choice.height is not None
+    assert choice.width % 16 == 0
+    assert choice.height % 16 == 0
+    area = choice.width * choice.height
+    assert 0.9 * MEGAPIXEL <= area <= 1.1 * MEGAPIXEL
+    # each side moves at most 8 px when snapped, which bounds how far the ratio can drift
+    drift = abs((choice.width / choice.height) / (w / h) - 1)
+    assert drift <= 2 * (8 / choice.width + 8 / choice.height)
+
+
+@pytest.mark.parametrize(
+    ("ratio", "size"), [("1:1", (1024, 1024)), ("16:9", (1360, 768)), ("2:3", (832, 1248))]
+)
+def test_common_aspect_ratios(ratio: str, size: tuple[int, int]) -> None:
+    choice = choose_size(None, None, ratio)
+    assert (choice.width, choice.height) == size
+
+
+def test_one_side_and_a_ratio_give_the_other_side() -> None:
+    choice = choose_size(1024, None, "4:3")
+    assert (choice.width, choice.height) == (1024, 768)
+
+
+def test_nothing_asked_keeps_the_workflows_size() -> None:
+    choice = choose_size(None, None, None)
+    assert (choice.width, choice.height, choice.changed) == (None, None, False)
+
+
+def test_a_malformed_ratio_is_an_invalid_request() -> None:
+    with pytest.raises(InvalidRequest, match="use W:H"):
+        choose_size(None, None, "wide")

@@ -1,0 +1,113 @@
+"""Loading workflows and checking their injection points, without any server."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from imagen.errors import ConfigError
+from imagen_comfyui.backend import ComfyUIBackend
+from imagen_comfyui.settings import ComfyUISettings, Inject, Models
+from imagen_comfyui.workflow import BUILTIN, load_workflow
+
+GRAPH = {
+    "3": {"class_type": "KSampler", "inputs": {"seed": 0, "steps": 20}},
+    "6": {"class_type": "CLIPTextEncode", "inputs": {"text": "", "clip": ["4", 1]}},
+    "9": {"class_type": "SaveImage", "inputs": {"images": ["8", 0], "filename_prefix": "x"}},
+}
+
+
+def custom(tmp_path: Path, graph: object = GRAPH, **inject: str) -> ComfyUISettings:
+    path = tmp_path / "flow.json"
+    path.write_text(json.dumps(graph))
+    return ComfyUISettings(workflow=str(path), inject=Inject(**inject))
+
+
+@pytest.mark.parametrize("name", BUILTIN)
+def test_each_built_in_workflow_loads_with_its_injection_points_and_models(name: str) -> None:
+    workflow = load_workflow(ComfyUISettings(workflow=name), "local")
+    assert workflow.builtin
+    assert set(workflow.points) == {"prompt", "seed", "width", "height", "steps", "batch_size"}
+    for point in workflow.points.values():
+        assert point.input in workflow.graph[point.node]["inputs"]
+    for kind, point in workflow.model_points.items():
+        assert workflow.graph[point.node]["inputs"][point.input] == workflow.model_files[kind]
+    assert workflow.save_nodes == ("9",)
+    assert workflow.default_steps == (20 if "dev" in name else 4)
+
+
+def test_building_a_graph_leaves_the_loaded_workflow_untouched() -> None:
+    workflow = load_workflow(ComfyUISettings(), "local")
+    graph = workflow.build({"prompt": "a fox", "seed": 5, "negative_prompt": None})
+    assert graph["6"]["inputs"]["text"] == "a fox"
+    assert graph["31"]["inputs"]["seed"] == 5
+    assert workflow.graph["6"]["inputs"]["text"] == "a photo of a cat"
+    assert workflow.graph["31"]["inputs"]["seed"] == 0
+
+
+def test_a_point_naming_a_missing_node_is_an_error_naming_the_node(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_workflow(custom(tmp_path, prompt="6.text", seed="30.seed"), "mine")
+    assert caught.value.path == "backends.mine.inject.seed"
+    assert "node 30 does not exist in the workflow (it has nodes 3, 6, 9)" in str(caught.value)
+
+
+def test_a_point_naming_a_missing_input_lists_the_nodes_inputs(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_workflow(custom(tmp_path, prompt="6.prompt"), "mine")
+    assert "node 6 (CLIPTextEncode) has no input 'prompt' (it has clip, text)" in str(caught.value)
+
+
+def test_a_point_must_be_written_node_dot_input(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_workflow(custom(tmp_path, prompt="6text"), "mine")
+    assert 'is not NODE_ID.INPUT (like "6.text")' in str(caught.value)
+
+
+def test_a_custom_workflow_must_say_where_the_prompt_goes(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_workflow(custom(tmp_path, seed="3.seed"), "mine")
+    assert caught.value.path == "backends.mine.inject.prompt"
+
+
+def test_a_ui_format_workflow_is_refused_with_how_to_export_it(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_workflow(custom(tmp_path, {"nodes": [], "links": []}, prompt="6.text"), "mine")
+    assert "Export (API)" in str(caught.value)
+
+
+def test_a_workflow_without_save_image_is_refused(tmp_path: Path) -> None:
+    graph = {key: node for key, node in GRAPH.items() if key != "9"}
+    with pytest.raises(ConfigError) as caught:
+        load_workflow(custom(tmp_path, graph, prompt="6.text"), "mine")
+    assert "no SaveImage node" in str(caught.value)
+
+
+def test_an_unknown_workflow_name_lists_the_built_in_ones() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_workflow(ComfyUISettings(workflow="flux-turbo"), "local")
+    assert "flux-schnell, flux-dev, flux-schnell-split, flux-dev-split" in str(caught.value)
+
+
+def test_inject_is_refused_for_built_in_workflows() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_workflow(ComfyUISettings(inject=Inject(prompt="6.text")), "local")
+    assert caught.value.path == "backends.local.inject"
+
+
+def test_models_are_refused_for_custom_workflows_and_unused_kinds(tmp_path: Path) -> None:
+    settings = custom(tmp_path, prompt="6.text")
+    with pytest.raises(ConfigError, match="built-in workflows only"):
+        load_workflow(ComfyUISettings(workflow=settings.workflow, inject=settings.inject,
+                                      models=Models(vae="ae.safetensors")), "mine")  # fmt: skip
+    with pytest.raises(ConfigError) as caught:
+        load_workflow(ComfyUISettings(models=Models(unet="flux1-dev.safetensors")), "local")
+    assert caught.value.path == "backends.local.models.unet"
+
+
+def test_status_reports_a_broken_workflow_without_network(tmp_path: Path) -> None:
+    status = ComfyUIBackend("mine", custom(tmp_path, prompt="6.nope")).status()
+    assert not status.ok
+    assert "has no input 'nope'" in str(status)
