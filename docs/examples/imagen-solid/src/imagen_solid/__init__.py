@@ -1,0 +1,32 @@
+"""imagen plugin: the ``solid`` backend type, which draws solid-colour PNGs.
+
+This module holds only hookimpls. imagen imports it at every start (through the ``imagen``
+entry point), so everything else is imported inside the hook bodies: ``imagen --help`` stays
+fast however many plugins are installed.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from imagen.hookspecs import hookimpl
+
+if TYPE_CHECKING:
+    import click
+
+    from imagen.registry import BackendRegister
+
+
+@hookimpl
+def register_backends(register: BackendRegister) -> None:
+    from imagen_solid.backend import SolidBackend
+    from imagen_solid.settings import SAMPLE, SolidSettings
+
+    register("solid", SolidBackend, SolidSettings, sample=SAMPLE, concurrency=4)
+
+
+@hookimpl
+def register_commands(cli: click.Group) -> None:
+    from imagen_solid.commands import solid
+
+    cli.add_command(solid)
