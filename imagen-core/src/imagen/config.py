@@ -471,7 +471,7 @@ def _fields_at(cls: type[Any], path: tuple[str | int, ...]) -> list[str]:
 
 def naming_field_names() -> list[str]:
     """Names of the naming fields plugins add (asked once with a sample generation)."""
-    from imagen.naming_hooks import plugin_naming_fields, sample_generation
+    from imagen.hookcalls import plugin_naming_fields, sample_generation
 
     return sorted(plugin_naming_fields(sample_generation()))
 

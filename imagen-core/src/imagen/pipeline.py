@@ -3,33 +3,33 @@
     plan = prepare(config, Request(prompt="a cat"), backend="mock")
     outcome = await execute(plan)
 
-``prepare`` resolves everything that costs nothing (instance, style, size, seeds, estimate);
-``execute`` runs the takes concurrently up to the instance's concurrency, writes each image
-atomically with its sidecar as soon as it arrives, and reports through a ``Reporter``.
+``prepare`` resolves everything that costs nothing: instance, style, size, seeds, cache hits and
+the cost estimate. ``execute`` runs the remaining takes concurrently up to the instance's
+concurrency; as each take arrives it is written atomically with its sidecar, recorded in the
+history, shown to ``post_generate`` hooks and handed to the sinks. A ``Reporter`` hears about
+every step (a progress display, a job record).
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import hashlib
 import os
 import secrets
-from collections.abc import Sequence
-from decimal import Decimal
+from collections.abc import Mapping
 from typing import Any, Protocol
 
 import attrs
 
-from imagen import debug
+from imagen import console, cost, debug
 from imagen.backend import Backend
 from imagen.config import MOCK_INSTANCE, Config, Instance
 from imagen.errors import BackendError, ConfigError, ImagenError
-from imagen.models import Cost, Generation, Image, Progress, Request, Result
+from imagen.models import Cost, Generation, Progress, Request
 from imagen.styles import Style, lookup
+from imagen.write import Take, absolute_path, write_image
 
 SEED_RANGE = 2**32
-EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp", "image/gif": "gif"}
 
 
 class Reporter(Protocol):
@@ -76,10 +76,28 @@ class Plan:
     output_dir: str
     caller: str | None
     cost_per_take: Cost | None
+    #: backend type + the settings that change its output (the cache's backend side)
+    identity: str
+    #: takes (1-based) the cache already has: no backend call, no spend
+    cached: Mapping[int, Generation] = attrs.field(factory=dict)
+    #: ``--no-cloud``: no sink runs for this plan
+    no_cloud: bool = False
+
+    @property
+    def takes(self) -> int:
+        return len(self.seeds)
+
+    @property
+    def to_run(self) -> list[int]:
+        """The takes the backend will be asked for (not cached)."""
+        return [take for take in range(1, self.takes + 1) if take not in self.cached]
 
     @property
     def cost_estimate(self) -> Cost | None:
-        return self.cost_per_take * len(self.seeds) if self.cost_per_take is not None else None
+        """The estimate for the takes that will really run."""
+        if self.cost_per_take is None:
+            return None if self.to_run else Cost.free("cache hits: no new spend")
+        return self.cost_per_take * len(self.to_run)
 
     def take_request(self, take: int) -> Request:
         """The single-take request for take ``take`` (1-based), with its own seed."""
@@ -137,9 +155,7 @@ def open_backend(config: Config, name: str | None = None) -> Backend:
     instance = instance_for(config, name)
     kind = registry().backends.get(instance.type)
     if kind is None:
-        raise ConfigError(
-            f"backend type {instance.type!r} is not installed", path=f"backends.{name}"
-        )
+        raise ConfigError(f"backend type {instance.type!r} is not installed")
     try:
         backend: Backend = kind.factory(instance.name, instance.settings)
     except ImagenError:
@@ -168,20 +184,26 @@ def prepare(
     output_dir: str | os.PathLike[str] | None = None,
     caller: str | None = None,
     estimator: Backend | None = None,
+    use_cache: bool = True,
+    no_cloud: bool = False,
 ) -> Plan:
-    """Resolve instance, style, size and seeds, and estimate the cost. Nothing is spent."""
+    """Resolve instance, style, size, seeds and cache hits, and estimate the cost.
+
+    Nothing is spent and no file is written. ``estimator`` is the backend to ask for prices
+    (built from config when not given).
+    """
+    from imagen.cache import backend_identity
+
     instance = instance_for(config, backend)
     if request.count < 1:
         raise ConfigError("the number of takes (-n/--count) must be 1 or more")
     style = lookup(styles_for(config), request.style) if request.style else None
     styled = apply_style(request, style)
     explicit = request.seed is not None
-    if explicit:
-        assert request.seed is not None
+    if request.seed is not None:
         seeds = tuple(request.seed + i for i in range(request.count))
     else:
         seeds = tuple(secrets.randbelow(SEED_RANGE) for _ in range(request.count))
-    styled = attrs.evolve(styled, seed=seeds[0])
     directory = os.path.abspath(
         os.path.expanduser(os.fspath(output_dir or config.output.directory))
     )
@@ -189,7 +211,7 @@ def prepare(
         config=config,
         instance=instance,
         concurrency=default_concurrency(instance),
-        request=styled,
+        request=attrs.evolve(styled, seed=seeds[0]),
         user_prompt=request.prompt,
         style=style,
         seeds=seeds,
@@ -197,9 +219,27 @@ def prepare(
         output_dir=directory,
         caller=caller,
         cost_per_take=None,
+        identity=backend_identity(instance),
+        no_cloud=no_cloud,
     )
-    per_take = estimate_take(plan, estimator or open_backend(config, instance.name))
+    if explicit and use_cache and config.history.enabled:
+        plan = attrs.evolve(plan, cached=_cache_hits(plan))
+    chosen = estimator or open_backend(config, instance.name)
+    per_take = cost.estimate_take(instance, chosen, plan.take_request(1))
     return attrs.evolve(plan, cost_per_take=per_take)
+
+
+def _cache_hits(plan: Plan) -> dict[int, Generation]:
+    from imagen import cache
+    from imagen.history import History
+
+    hits: dict[int, Generation] = {}
+    with History.open(plan.config.history.path) as history:
+        for take in range(1, plan.takes + 1):
+            found = cache.lookup(history, plan.identity, plan.take_request(take), take, plan.takes)
+            if found is not None:
+                hits[take] = attrs.evolve(found, caller=plan.caller, user_prompt=plan.user_prompt)
+    return hits
 
 
 def apply_style(request: Request, style: Style | None) -> Request:
@@ -222,25 +262,70 @@ def apply_style(request: Request, style: Style | None) -> Request:
     return attrs.evolve(request, **changes)
 
 
-def estimate_take(plan: Plan, backend: Backend) -> Cost | None:
-    """The cost of one take: the instance's ``cost_per_image`` override, else the backend's."""
-    if plan.instance.cost_per_image is not None:
-        return Cost(
-            plan.instance.cost_per_image, f"cost_per_image of {plan.instance.name} in config"
-        )
-    return backend.estimate_cost(plan.take_request(1))
+class _AfterWrite:
+    """Steps 8-9 for each take on disk: history, post_generate hooks, sinks. Never raise."""
 
+    def __init__(self, plan: Plan) -> None:
+        self.plan = plan
+        self.history: Any = None
+        self.sinks: list[Any] = []
+        self.outbox: Any = None
 
-def actual_cost(plan: Plan, result: Result, images: int) -> Cost | None:
-    """The actual cost of one image of ``result``, where known."""
-    if plan.instance.cost_per_image is not None:
-        return Cost(
-            plan.instance.cost_per_image, f"cost_per_image of {plan.instance.name} in config"
-        )
-    if result.cost is None:
-        return None
-    share = (result.cost.amount / Decimal(max(images, 1))).quantize(Decimal("0.000001"))
-    return Cost(share, result.cost.basis, result.cost.currency)
+    def open(self) -> None:
+        config = self.plan.config
+        if config.history.enabled:
+            from imagen.history import History
+
+            try:
+                self.history = History.open(config.history.path)
+            except ImagenError as error:
+                console.warn(f"history: {error}; this run is not recorded")
+        if config.sinks:
+            from imagen import sinks
+            from imagen.outbox import Outbox
+
+            self.sinks = sinks.build_sinks(
+                config, sinks.cloud_mode(config, no_cloud=self.plan.no_cloud)
+            )
+            if self.sinks:
+                self.outbox = Outbox.open()
+
+    def record(self, generation: Generation) -> None:
+        if self.history is None:
+            return
+        try:
+            self.history.record(
+                generation,
+                store_prompt=self.plan.config.history.store_prompt,
+                backend_identity=self.plan.identity,
+            )
+        except ImagenError as error:
+            console.warn(f"history: {error}; {generation.path} is on disk but not recorded")
+
+    async def deliver(self, generation: Generation) -> None:
+        from imagen.hookcalls import post_generate
+
+        await post_generate(generation)
+        # A cache hit is a file the sinks already have: nothing new to deliver.
+        if self.sinks and not generation.cache_hit:
+            from imagen import sinks
+
+            await sinks.deliver(
+                self.sinks,
+                generation,
+                timeout=self.plan.config.output.sink_timeout,
+                outbox=self.outbox,
+            )
+
+    async def close(self) -> None:
+        if self.sinks:
+            from imagen import sinks
+
+            await sinks.close_sinks(self.sinks)
+        if self.outbox is not None:
+            self.outbox.close()
+        if self.history is not None:
+            self.history.close()
 
 
 async def execute(
@@ -249,61 +334,40 @@ async def execute(
     backend: Backend | None = None,
     reporter: Reporter | None = None,
 ) -> Outcome:
-    """Run every take of ``plan``; write each image as soon as it arrives.
+    """Run every take of ``plan``; write, record and deliver each as soon as it arrives.
 
     A failed take does not stop the others; its error is in ``Outcome.failures``. Cancellation
     (Ctrl-C, a cancelled job) cancels the backend's work and leaves no partial file behind.
     """
     report = reporter or QuietReporter()
-    owned = backend is None
-    active = backend or open_backend(plan.config, plan.instance.name)
-    limit = asyncio.Semaphore(plan.concurrency)
     generations: dict[int, Generation] = {}
     failures: dict[int, TakeFailure] = {}
-    started_at = dt.datetime.now().astimezone()
-    total = len(plan.seeds)
+    after = _AfterWrite(plan)
+    after.open()
 
-    async def run_take(take: int) -> None:
-        async with limit:
-            report.take_started(take, total)
-            request = plan.take_request(take)
+    async def finish(take: int, generation: Generation) -> None:
+        generations[take] = generation
+        after.record(generation)
+        report.take_finished(take, generation)
+        await after.deliver(generation)
 
-            def progress_update(done: float, of: float | None, message: str) -> None:
-                report.take_progress(take, done, of, message)
-
-            try:
-                result = await active.generate(request, Progress(progress_update))
-                if not result.images:
-                    raise BackendError("the backend returned no image", backend=plan.instance.name)
-                for warning in result.warnings:
-                    report.warning(f"{plan.instance.name}: {warning}")
-                written = write_result(plan, take, request, result, started_at)
-            except ImagenError as error:
-                failures[take] = TakeFailure(take, error)
-                report.take_failed(take, error)
-                return
-            except Exception as error:
-                # A bug in a plugin (or here) must not tear down the other takes; --debug
-                # shows the traceback.
-                debug.log_exception(error)
-                wrapped = BackendError(
-                    f"internal error: {type(error).__name__}: {error} "
-                    "(run with --debug for details)",
-                    backend=plan.instance.name,
-                )
-                failures[take] = TakeFailure(take, wrapped)
-                report.take_failed(take, wrapped)
-                return
-            generations[take] = written
-            report.take_finished(take, written)
+    def fail(take: int, error: ImagenError) -> None:
+        failures[take] = TakeFailure(take, error)
+        report.take_failed(take, error)
 
     try:
-        async with asyncio.TaskGroup() as group:
-            for take in range(1, total + 1):
-                group.create_task(run_take(take))
+        for take, generation in sorted(plan.cached.items()):
+            report.take_started(take, plan.takes)
+            await finish(take, generation)
+        if plan.to_run:
+            active = backend or open_backend(plan.config, plan.instance.name)
+            try:
+                await _run_takes(plan, active, report, finish, fail)
+            finally:
+                if backend is None:
+                    await asyncio.shield(active.aclose())
     finally:
-        if owned:
-            await asyncio.shield(active.aclose())
+        await asyncio.shield(after.close())
     return Outcome(
         plan,
         tuple(generations[k] for k in sorted(generations)),
@@ -311,128 +375,68 @@ async def execute(
     )
 
 
-def write_result(
-    plan: Plan, take: int, request: Request, result: Result, started_at: dt.datetime
-) -> Generation:
-    """Write the take's image (the first one; a single-take request returns one) and sidecar."""
-    image = result.images[0]
-    warnings = list(result.warnings)
-    if len(result.images) > 1:
-        warnings.append(
-            f"the backend returned {len(result.images)} images for one take; kept the first"
-        )
-    return write_image(plan, take, request, result, image, started_at, tuple(warnings))
+async def _run_takes(
+    plan: Plan, backend: Backend, report: Reporter, finish: Any, fail: Any
+) -> None:
+    limit = asyncio.Semaphore(plan.concurrency)
+    started_at = dt.datetime.now().astimezone()
+    name = plan.instance.name
 
+    async def run_take(number: int) -> None:
+        async with limit:
+            report.take_started(number, plan.takes)
+            request = plan.take_request(number)
 
-def write_image(
-    plan: Plan,
-    take: int,
-    request: Request,
-    result: Result,
-    image: Image,
-    started_at: dt.datetime,
-    warnings: Sequence[str] = (),
-) -> Generation:
-    from imagen import naming, output, sidecar
-    from imagen.naming_hooks import plugin_naming_fields, plugin_sidecar_fields
+            def progress_update(done: float, total: float | None, message: str) -> None:
+                report.take_progress(number, done, total, message)
 
-    settings = plan.config.output
-    # The seed the backend reports; a backend that ignores seeds (Gemini) reports None, and
-    # recording the seed we asked for would claim a reproducibility that does not exist.
-    seed = image.seed
-    generation = Generation(
-        request=request,
-        backend=plan.instance.name,
-        backend_type=plan.instance.type,
-        model=result.model,
-        seed=seed,
-        path="",
-        output_dir=plan.output_dir,
-        sha256="",
-        media_type=image.media_type,
-        width=image.width,
-        height=image.height,
-        size_bytes=len(image.data),
-        latency=result.latency,
-        created_at=dt.datetime.now().astimezone(),
-        take=take,
-        takes=len(plan.seeds),
-        cost_estimate=plan.cost_per_take,
-        cost_actual=actual_cost(plan, result, len(result.images)),
-        caller=plan.caller,
-        metadata=result.metadata,
-        warnings=tuple(warnings),
-        user_prompt=plan.user_prompt,
-        style=plan.style.name if plan.style else None,
-    )
-    plugin_fields = plugin_sidecar_fields(generation)
-    generation = attrs.evolve(generation, plugin_fields=plugin_fields)
-    data = image.data
-    if settings.embed_metadata and image.media_type == "image/png":
-        data = embed_metadata(generation, data)
-    digest = hashlib.sha256(data).hexdigest()
-    generation = attrs.evolve(generation, sha256=digest, size_bytes=len(data))
+            take = Take(
+                config=plan.config,
+                instance=plan.instance,
+                output_dir=plan.output_dir,
+                user_prompt=plan.user_prompt,
+                style=plan.style.name if plan.style else None,
+                number=number,
+                takes=plan.takes,
+                started_at=started_at,
+                caller=plan.caller,
+                cost_estimate=plan.cost_per_take,
+            )
+            try:
+                result = await backend.generate(request, Progress(progress_update))
+                if not result.images:
+                    raise BackendError("the backend returned no image", backend=name)
+                warnings = list(result.warnings)
+                if len(result.images) > 1:
+                    warnings.append(
+                        f"the backend returned {len(result.images)} images for one take; "
+                        "kept the first"
+                    )
+                for warning in warnings:
+                    report.warning(f"{name}: {warning}")
+                actual = cost.actual_cost(plan.instance, result, len(result.images))
+                written = write_image(take, request, result, result.images[0], actual, warnings)
+            except ImagenError as error:
+                fail(number, error)
+                return
+            except Exception as error:
+                # A bug in a plugin (or here) must not tear down the other takes; --debug
+                # shows the traceback.
+                debug.log_exception(error)
+                fail(
+                    number,
+                    BackendError(
+                        f"internal error: {type(error).__name__}: {error} "
+                        "(run with --debug for details)",
+                        backend=name,
+                    ),
+                )
+                return
+            await finish(number, written)
 
-    fields = naming.build_fields(
-        prompt=plan.user_prompt,
-        seed=seed,
-        n=take,
-        count=len(plan.seeds),
-        backend=plan.instance.name,
-        model=result.model,
-        style=generation.style or "",
-        request_hash=request.fingerprint()[:8],
-        width=image.width,
-        height=image.height,
-        when=started_at,
-        extra=plugin_naming_fields(generation),
-    )
-    template = naming.NamingTemplate.parse(settings.naming, list(fields))
-    relpath = template.render(fields)
-    extension = EXTENSIONS.get(image.media_type, "bin")
-    sidecar_bytes = None
-    if settings.write_metadata_json:
-        sidecar_bytes = sidecar.sidecar_bytes(
-            sidecar.sidecar_data(generation, plugin_fields=plugin_fields)
-        )
-    image_path, sidecar_path = output.write_take(
-        plan.output_dir, relpath, extension, data, sidecar_bytes
-    )
-    return attrs.evolve(generation, path=image_path, sidecar_path=sidecar_path)
-
-
-def embed_metadata(generation: Generation, png: bytes) -> bytes:
-    """The PNG with imagen's metadata (iTXt) and an A1111 ``parameters`` chunk inserted."""
-    import json
-
-    from imagen import pngmeta, sidecar
-
-    data = sidecar.sidecar_data(
-        generation, plugin_fields=generation.plugin_fields, include_sha256=False
-    )
-    request = generation.request
-    parameters = pngmeta.a1111_parameters(
-        prompt=request.prompt,
-        negative_prompt=request.negative_prompt,
-        steps=request.steps,
-        seed=generation.seed,
-        width=generation.width,
-        height=generation.height,
-        model=generation.model,
-    )
-    try:
-        return pngmeta.embed(
-            png,
-            itxt={"imagen": json.dumps(data, ensure_ascii=False, default=str)},
-            text={"parameters": parameters},
-        )
-    except ValueError:
-        # Not a well-formed PNG after all: keep the provider's bytes untouched.
-        return png
-
-
-def absolute_path(generation: Generation) -> str:
-    return os.path.join(generation.output_dir, *generation.path.split("/"))
+    async with asyncio.TaskGroup() as group:
+        for number in plan.to_run:
+            group.create_task(run_take(number))
 
 
 async def generate(
@@ -458,8 +462,8 @@ __all__ = [
     "QuietReporter",
     "Reporter",
     "TakeFailure",
+    "absolute_path",
     "apply_style",
-    "estimate_take",
     "execute",
     "generate",
     "instance_for",

@@ -20,6 +20,8 @@ CORE_COMMANDS = {
     "plugins": "imagen.cli.info:plugins",
     "styles": "imagen.cli.info:styles",
     "config": "imagen.cli.config_cmd:config",
+    "log": "imagen.cli.history_cmd:log",
+    "usage": "imagen.cli.history_cmd:usage",
 }
 
 

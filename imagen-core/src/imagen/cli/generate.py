@@ -39,6 +39,16 @@ def _options(values: tuple[str, ...]) -> dict[str, Any]:
               help="Backend option passed through untouched (repeatable).")  # fmt: skip
 @click.option("-o", "--output", type=click.Path(file_okay=False), help="Output directory.")
 @click.option(
+    "--no-cache",
+    is_flag=True,
+    help="Always generate, even when the same seeded request ran before.",
+)
+@click.option(
+    "--no-cloud", is_flag=True, help="Run no sinks (cloud sync, webhooks) for this generation."
+)
+@click.option("--max-cost", type=click.FLOAT, metavar="USD",
+              help="Refuse (exit 2) when the estimate is higher than this.")  # fmt: skip
+@click.option(
     "--dry-run",
     is_flag=True,
     help="Print the resolved request and the cost estimate; spend nothing.",
@@ -70,7 +80,10 @@ def generate(app: Any, /, prompt: str, **options: Any) -> None:
 
 def run(config: Any, request: Request, options: dict[str, Any]) -> None:
     import asyncio
+    from decimal import Decimal
 
+    from imagen import cost
+    from imagen.caller import resolve_caller
     from imagen.pipeline import execute, open_backend, prepare
 
     backend = open_backend(config, options["backend"])
@@ -79,13 +92,26 @@ def run(config: Any, request: Request, options: dict[str, Any]) -> None:
         request,
         backend=options["backend"],
         output_dir=options["output"],
-        caller=options["caller"],
+        caller=resolve_caller(options["caller"]),
         estimator=backend,
+        use_cache=not options["no_cache"],
+        no_cloud=options["no_cloud"],
     )
     if options["dry_run"]:
         asyncio.run(backend.aclose())
         _print_dry_run(plan, as_json=options["as_json"])
         return
+    takes = len(plan.to_run)
+    max_cost = options["max_cost"]
+    cost.check_budget(
+        plan.cost_estimate,
+        takes,
+        plan.instance.name,
+        Decimal(str(max_cost)) if max_cost is not None else None,
+    )
+    notice = cost.notice(plan.cost_estimate, takes, plan.instance.name)
+    if notice:
+        click.echo(f"imagen: {notice}", err=True)
     from imagen.cli.progress import make_reporter
 
     reporter = make_reporter(plan, print_paths=not options["as_json"])

@@ -109,10 +109,12 @@ def describe_plan(plan: Plan) -> dict[str, Any]:
         "steps": request.steps,
         "takes": len(plan.seeds),
         "seeds": ", ".join(map(str, plan.seeds)),
+        "cached_takes": ", ".join(map(str, sorted(plan.cached))) or None,
         "refs": ", ".join(ref.path for ref in request.refs) or None,
         "options": dict(request.options) or None,
         "output_dir": plan.output_dir,
         "concurrency": plan.concurrency,
+        "caller": plan.caller,
         "cost_estimate": (f"{estimate.format()} ({estimate.basis})" if estimate else "unknown"),
     }
 

@@ -1,4 +1,7 @@
-"""Asking plugins for naming and sidecar fields, with a broken plugin reported, not fatal."""
+"""Calling the per-take hooks (naming fields, sidecar fields, post_generate) safely.
+
+A broken plugin is reported as one line and skipped; it never stops a generation.
+"""
 
 from __future__ import annotations
 
@@ -49,3 +52,28 @@ def plugin_sidecar_fields(generation: Generation) -> dict[str, Mapping[str, Any]
         )
         if isinstance(value, Mapping) and value
     }
+
+
+async def post_generate(generation: Generation) -> list[tuple[str, str]]:
+    """Call every ``post_generate`` hookimpl; await what they return.
+
+    A raising hookimpl is reported like a failing sink (``imagen: <plugin>: <error>``) and
+    returned as ``(plugin, message)``; it never stops the others or loses a file.
+    """
+    import inspect
+
+    from imagen import console
+    from imagen.plugins import manager, plugin_name
+
+    failures: list[tuple[str, str]] = []
+    for impl in manager().hook.post_generate.get_hookimpls():
+        name = plugin_name(impl.plugin)
+        try:
+            value = impl.function(generation=generation)
+            if inspect.isawaitable(value):
+                await value
+        except Exception as error:
+            message = f"{type(error).__name__}: {error}"
+            console.note(f"{name}: post_generate failed: {message}")
+            failures.append((name, message))
+    return failures

@@ -1,0 +1,87 @@
+"""``imagen log`` and ``imagen usage``: what was generated, and what it cost."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+
+@click.command()
+@click.option("--since", help="Only takes since DATE (YYYY-MM-DD, ISO time, or 7d / 24h / 30m).")
+@click.option("-b", "--backend", help="Only takes of this backend instance or type.")
+@click.option("-q", "--query", "text", help="Only takes whose prompt contains TEXT.")
+@click.option("-n", "--limit", type=click.IntRange(min=1), default=20, show_default=True,
+              help="How many takes to show.")  # fmt: skip
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def log(app: Any, since: str | None, backend: str | None, text: str | None, limit: int,
+        as_json: bool) -> None:  # fmt: skip
+    """Show recent takes from the local history, newest first."""
+    from imagen.history import History, format_log, log_json
+    from imagen.usage import parse_since
+
+    config = app.config()
+    when = parse_since(since) if since else None
+    with History.open(config.history.path) as history:
+        entries = history.query(since=when, backend=backend, text=text, limit=limit)
+    if as_json:
+        click.echo(log_json(entries))
+    elif entries:
+        click.echo(format_log(entries))
+    else:
+        click.echo("imagen: no generations recorded yet", err=True)
+
+
+@click.command()
+@click.option("--since", help="Only takes since DATE (YYYY-MM-DD, ISO time, or 7d / 24h / 30m).")
+@click.option("--by", type=click.Choice(["backend", "model", "caller", "day"]), default="backend",
+              show_default=True, help="How to group the table.")  # fmt: skip
+@click.option("--raw", is_flag=True, help="One row per take instead of groups.")
+@click.option(
+    "--source",
+    help="Read usage from this sink (e.g. a supabase-usage sink) instead of local history.",
+)
+@click.pass_obj
+def usage(app: Any, since: str | None, by: str, raw: bool, source: str | None) -> None:
+    """Takes and cost, grouped with totals (tab-aligned table)."""
+    from imagen.usage import format_usage, parse_since
+
+    config = app.config()
+    when = parse_since(since) if since else None
+    rows = _rows_from_source(config, source, when) if source else _local_rows(config, when)
+    click.echo(format_usage(rows, by=by, raw=raw, since=when))
+
+
+def _local_rows(config: Any, when: Any) -> Any:
+    from imagen.history import History
+
+    with History.open(config.history.path) as history:
+        return history.usage_rows(when)
+
+
+def _rows_from_source(config: Any, source: str, when: Any) -> Any:
+    import asyncio
+
+    from imagen.config import did_you_mean
+    from imagen.errors import ConfigError
+    from imagen.plugins import registry
+    from imagen.sink import UsageSource
+
+    instance = config.sinks.get(source)
+    if instance is None:
+        raise ConfigError(
+            f"no sink named {source!r}{did_you_mean(source, config.sinks)} "
+            f"(configured sinks: {', '.join(config.sinks) or 'none'})"
+        )
+    sink = registry().sinks[instance.type].factory(instance.name, instance.settings)
+    if not isinstance(sink, UsageSource):
+        raise ConfigError(f"sink {source!r} ({instance.type}) cannot report usage")
+
+    async def read() -> Any:
+        try:
+            return await sink.usage_rows(when)
+        finally:
+            await sink.aclose()
+
+    return asyncio.run(read())
