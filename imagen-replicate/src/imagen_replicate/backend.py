@@ -78,7 +78,7 @@ class PollBackoff:
 
 POLL = PollBackoff()
 MAX_PREFER_WAIT = 60  # Replicate holds a create request open for at most 60 s
-MIN_CANCEL_AFTER = 5  # and accepts no shorter Cancel-After
+MIN_CANCEL_AFTER = 5  # the shortest Cancel-After Replicate takes
 CANCEL_GRACE = 5.0  # how long a best-effort cancel may take while we are already leaving
 READ_TIMEOUT = MAX_PREFER_WAIT + 15.0
 
@@ -94,7 +94,8 @@ class _Tracked:
     status: str | None = None
 
     def update(self, prediction: Mapping[str, Any]) -> None:
-        self.id = str(prediction.get("id") or self.id or "") or None
+        if prediction.get("id"):
+            self.id = str(prediction["id"])
         urls = prediction.get("urls") or {}
         self.cancel_url = urls.get("cancel") or self.cancel_url
         self.status = prediction.get("status")
