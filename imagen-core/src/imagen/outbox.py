@@ -1,0 +1,398 @@
+"""The sink outbox: deliveries that failed, kept in SQLite until ``imagen sync`` gets them through.
+
+The file is ``platformdirs.user_data_dir("imagen")/outbox.sqlite3`` unless the caller names
+another one or ``IMAGEN_OUTBOX`` does. Several processes may use it at once (a generate adding,
+a sync retrying): WAL mode, a busy timeout, one short transaction per write. A sync *claims* a
+delivery before it tries it, so two syncs running together never deliver the same one twice;
+a claim older than its lease (a sync that was killed) is taken over.
+
+    with Outbox.open() as outbox:
+        outbox.add("cloud", generation, state={"uploaded": True}, error="row insert: HTTP 503")
+        summary = asyncio.run(sync(config, outbox, report=print))
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Collection, Mapping
+from typing import TYPE_CHECKING, Any, Literal
+
+import attrs
+
+from imagen.errors import ConfigError, OutputError
+from imagen.models import Generation
+
+if TYPE_CHECKING:
+    from imagen.config import Config
+    from imagen.sink import Sink
+
+OUTBOX_ENV = "IMAGEN_OUTBOX"
+FILE_NAME = "outbox.sqlite3"
+BUSY_TIMEOUT_SECONDS = 30.0
+SCHEMA_VERSION = 1
+#: a claim older than this (seconds) belongs to a sync that died; another sync may take it
+CLAIM_LEASE_SECONDS = 600.0
+
+_SCHEMA = """
+CREATE TABLE deliveries (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    sink        TEXT    NOT NULL,   -- the sink instance name in config
+    generation  TEXT    NOT NULL,   -- JSON: serialize.generation_to_dict
+    attempts    INTEGER NOT NULL,   -- attempts made so far (the failed first one included)
+    state       TEXT    NOT NULL,   -- JSON object: SinkError.state, steps already done
+    last_error  TEXT,
+    created_at  TEXT    NOT NULL,   -- ISO 8601 UTC
+    updated_at  TEXT    NOT NULL,
+    claimed_at  REAL               -- time.time() of the sync working on it, else NULL
+);
+CREATE INDEX deliveries_sink ON deliveries (sink, id);
+"""
+
+
+def default_path() -> str:
+    """``$IMAGEN_OUTBOX`` if set, else ``outbox.sqlite3`` in the user data dir."""
+    from_env = os.environ.get(OUTBOX_ENV, "").strip()
+    if from_env:
+        return os.path.expanduser(from_env)
+    import platformdirs
+
+    return os.path.join(platformdirs.user_data_dir("imagen"), FILE_NAME)
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="microseconds")
+
+
+def _json(value: Any) -> str:
+    # ASCII escapes keep lone surrogates storable (SQLite text is UTF-8).
+    return json.dumps(value, sort_keys=True, ensure_ascii=True)
+
+
+@attrs.frozen
+class PendingDelivery:
+    """One delivery waiting in the outbox. ``attempts`` counts the failed tries so far."""
+
+    id: int
+    sink: str
+    generation: Generation
+    attempts: int
+    state: Mapping[str, Any]
+    last_error: str | None
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+    def absolute_path(self) -> str:
+        return os.path.join(self.generation.output_dir, *self.generation.path.split("/"))
+
+    def image_exists(self) -> bool:
+        return os.path.isfile(self.absolute_path())
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON data for ``imagen sync --list --json``."""
+        return {
+            "id": self.id,
+            "sink": self.sink,
+            "path": self.generation.path,
+            "absolute_path": self.absolute_path(),
+            "image_exists": self.image_exists(),
+            "backend": self.generation.backend,
+            "attempts": self.attempts,
+            "state": dict(self.state),
+            "last_error": self.last_error,
+            "created_at": self.created_at.isoformat(),
+            "updated_at": self.updated_at.isoformat(),
+        }
+
+
+def _is_busy(error: BaseException) -> bool:
+    return isinstance(error, sqlite3.OperationalError) and "locked" in str(error)
+
+
+def _prepare(conn: sqlite3.Connection) -> None:
+    """WAL mode and the schema, waiting out another process doing the same at that moment.
+
+    SQLite answers "database is locked" at once, without its busy handler, when another
+    connection holds a lock while this one changes the journal mode; so retry here.
+    """
+    import tenacity
+
+    for attempt in tenacity.Retrying(
+        retry=tenacity.retry_if_exception(_is_busy),
+        wait=tenacity.wait_random_exponential(multiplier=0.005, max=0.2),
+        stop=tenacity.stop_after_delay(BUSY_TIMEOUT_SECONDS),
+        reraise=True,
+    ):
+        with attempt:
+            conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+        if version > SCHEMA_VERSION:
+            raise ConfigError(
+                f"the outbox file has schema version {version}, newer than this imagen "
+                f"understands ({SCHEMA_VERSION}); upgrade imagen or set {OUTBOX_ENV}"
+            )
+        if version == 0:
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+
+
+class Outbox:
+    """An open outbox file. Use ``Outbox.open()``; close it with ``close()`` or ``with``.
+
+    One instance may be shared between threads: calls are serialised by a lock.
+    """
+
+    def __init__(self, conn: sqlite3.Connection, path: str) -> None:
+        self._conn = conn
+        self._lock = threading.Lock()
+        self.path = path
+
+    @classmethod
+    def open(cls, path: str | None = None) -> Outbox:
+        """Open (creating as needed) ``path``, else ``default_path()``."""
+        path = os.path.expanduser(path) if path else default_path()
+        try:
+            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+            conn = sqlite3.connect(
+                path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None, check_same_thread=False
+            )
+        except (OSError, sqlite3.Error) as error:
+            raise OutputError(
+                f"cannot open the outbox file {path}: {error}; "
+                f"check the directory is writable or set {OUTBOX_ENV}"
+            ) from error
+        try:
+            conn.row_factory = sqlite3.Row
+            _prepare(conn)
+        except sqlite3.DatabaseError as error:
+            conn.close()
+            raise OutputError(
+                f"cannot use the outbox file {path}: {error}; "
+                f"move it aside or set {OUTBOX_ENV} to another file"
+            ) from error
+        except BaseException:
+            conn.close()
+            raise
+        return cls(conn, path)
+
+    def __enter__(self) -> Outbox:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    def _write(self, sql: str, params: tuple[Any, ...]) -> sqlite3.Cursor:
+        with self._lock:
+            try:
+                return self._conn.execute(sql, params)
+            except sqlite3.Error as error:
+                raise OutputError(f"cannot write the outbox file {self.path}: {error}") from error
+
+    def add(
+        self,
+        sink: str,
+        generation: Generation,
+        *,
+        state: Mapping[str, Any] | None = None,
+        error: str | None = None,
+    ) -> int:
+        """Keep a delivery whose first attempt failed; returns its id."""
+        from imagen.serialize import generation_to_dict
+
+        now = _now()
+        cursor = self._write(
+            "INSERT INTO deliveries (sink, generation, attempts, state, last_error, created_at,"
+            " updated_at) VALUES (?, ?, 1, ?, ?, ?, ?)",
+            (sink, _json(generation_to_dict(generation)), _json(dict(state or {})), error, now,
+             now),
+        )  # fmt: skip
+        assert cursor.lastrowid is not None
+        return cursor.lastrowid
+
+    def pending(self) -> list[PendingDelivery]:
+        """Every delivery still waiting, oldest first."""
+        with self._lock:
+            rows = self._conn.execute("SELECT * FROM deliveries ORDER BY id").fetchall()
+        return [self._delivery(row) for row in rows]
+
+    def _delivery(self, row: sqlite3.Row) -> PendingDelivery:
+        from imagen.serialize import generation_from_dict
+
+        try:
+            generation = generation_from_dict(json.loads(row["generation"]))
+        except ValueError as error:
+            raise OutputError(
+                f"delivery {row['id']} in the outbox {self.path} cannot be read ({error}); "
+                f"remove it with: imagen sync --drop {row['id']}"
+            ) from error
+        return PendingDelivery(
+            id=row["id"],
+            sink=row["sink"],
+            generation=generation,
+            attempts=row["attempts"],
+            state=json.loads(row["state"]),
+            last_error=row["last_error"],
+            created_at=dt.datetime.fromisoformat(row["created_at"]),
+            updated_at=dt.datetime.fromisoformat(row["updated_at"]),
+        )
+
+    def claim(self, delivery_id: int, *, lease: float = CLAIM_LEASE_SECONDS) -> bool:
+        """Mark a delivery as being worked on; False when another process holds a live claim."""
+        now = time.time()
+        cursor = self._write(
+            "UPDATE deliveries SET claimed_at = ? WHERE id = ? "
+            "AND (claimed_at IS NULL OR claimed_at < ?)",
+            (now, delivery_id, now - lease),
+        )
+        return cursor.rowcount == 1
+
+    def done(self, delivery_id: int) -> None:
+        """The delivery got through: forget it."""
+        self._write("DELETE FROM deliveries WHERE id = ?", (delivery_id,))
+
+    def failed(
+        self, delivery_id: int, *, state: Mapping[str, Any] | None = None, error: str
+    ) -> None:
+        """Another attempt failed: count it, keep what it finished, release the claim."""
+        self._write(
+            "UPDATE deliveries SET attempts = attempts + 1, state = ?, last_error = ?, "
+            "updated_at = ?, claimed_at = NULL WHERE id = ?",
+            (_json(dict(state or {})), error, _now(), delivery_id),
+        )
+
+    def drop(self, delivery_id: int) -> bool:
+        """Remove a delivery on purpose; False when there is no such id."""
+        return self._write("DELETE FROM deliveries WHERE id = ?", (delivery_id,)).rowcount == 1
+
+
+@attrs.frozen
+class SyncResult:
+    """What happened to one delivery in a sync."""
+
+    delivery: PendingDelivery
+    outcome: Literal["synced", "failed", "skipped"]
+    message: str | None = None
+
+
+@attrs.frozen
+class SyncSummary:
+    synced: int = 0
+    failed: int = 0
+    skipped: int = 0
+
+    @property
+    def remaining(self) -> int:
+        return self.failed + self.skipped
+
+    def describe(self) -> str:
+        if not (self.synced or self.remaining):
+            return "nothing to sync"
+        text = f"{self.synced} synced"
+        if self.remaining:
+            text += f", {self.remaining} still pending (see: imagen sync --list)"
+        return text
+
+
+async def sync(
+    config: Config,
+    outbox: Outbox,
+    *,
+    report: Callable[[SyncResult], None],
+    only: Collection[int] | None = None,
+) -> SyncSummary:
+    """Retry every pending delivery (the ids in ``only``, when given), one at a time.
+
+    A success removes the delivery; a failure counts the attempt and keeps the sink's partial
+    state. A delivery whose sink is no longer configured, whose image is gone from disk, or that
+    another sync is working on is left alone and reported as skipped. Sinks run whatever the
+    cloud-sync mode: asking for a sync is asking for it.
+    """
+    from imagen.sinks import close_sinks
+
+    counts = {"synced": 0, "failed": 0, "skipped": 0}
+    opened = _SinksByName(config)
+    try:
+        for pending in outbox.pending():
+            if only is None or pending.id in only:
+                result = await _retry(config, outbox, pending, opened)
+                counts[result.outcome] += 1
+                report(result)
+    finally:
+        await close_sinks(list(opened.sinks.values()))
+    return SyncSummary(**counts)
+
+
+@attrs.define
+class _SinksByName:
+    """Each configured sink built once, on first need; a name that cannot be built, its reason."""
+
+    config: Config
+    sinks: dict[str, Sink] = attrs.field(factory=dict)
+    problems: dict[str, str] = attrs.field(factory=dict)
+
+    def get(self, name: str) -> Sink | str:
+        from imagen.errors import ImagenError
+        from imagen.sinks import open_sink
+
+        if name not in self.sinks and name not in self.problems:
+            try:
+                self.sinks[name] = open_sink(self.config, name)
+            except ImagenError as error:
+                self.problems[name] = str(error)
+        return self.sinks.get(name) or self.problems[name]
+
+
+async def _retry(
+    config: Config, outbox: Outbox, pending: PendingDelivery, opened: _SinksByName
+) -> SyncResult:
+    from imagen.sink import Delivery
+    from imagen.sinks import attempt
+
+    sink = opened.get(pending.sink)
+    if isinstance(sink, str):
+        return SyncResult(
+            pending, "skipped", f"{sink}; or drop it: imagen sync --drop {pending.id}"
+        )
+    if not pending.image_exists():
+        message = (
+            f"the image {pending.absolute_path()} no longer exists; "
+            f"drop the delivery with: imagen sync --drop {pending.id}"
+        )
+        return SyncResult(pending, "skipped", message)
+    if not outbox.claim(pending.id):
+        return SyncResult(pending, "skipped", "another imagen sync is delivering it right now")
+    delivery = Delivery(pending.generation, pending.sink, pending.attempts + 1, pending.state)
+    failure = await attempt(sink, delivery, timeout=config.output.sink_timeout)
+    if failure is None:
+        outbox.done(pending.id)
+        return SyncResult(pending, "synced")
+    outbox.failed(pending.id, state=failure.state, error=failure.message)
+    return SyncResult(pending, "failed", failure.message)
+
+
+__all__ = [
+    "OUTBOX_ENV",
+    "Outbox",
+    "PendingDelivery",
+    "SyncResult",
+    "SyncSummary",
+    "default_path",
+    "sync",
+]
