@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 if TYPE_CHECKING:
+    from imagen.preview import PreviewMode
     from imagen.models import Request
     from imagen.pipeline import Outcome, Plan
 
@@ -46,8 +47,17 @@ def _options(values: tuple[str, ...]) -> dict[str, Any]:
 @click.option(
     "--no-cloud", is_flag=True, help="Run no sinks (cloud sync, webhooks) for this generation."
 )
-@click.option("--max-cost", type=click.FLOAT, metavar="USD",
-              help="Refuse (exit 2) when the estimate is higher than this.")  # fmt: skip
+@click.option(
+    "--max-cost",
+    type=click.FloatRange(min=0),
+    metavar="USD",
+    help="Refuse (exit 2) when the estimate is higher than this.",
+)
+@click.option(
+    "--preview/--no-preview",
+    default=None,
+    help="Open each image in a tmux window (default: output.preview, IMAGEN_PREVIEW).",
+)
 @click.option(
     "--dry-run",
     is_flag=True,
@@ -86,6 +96,9 @@ def run(config: Any, request: Request, options: dict[str, Any]) -> None:
     from imagen.caller import resolve_caller
     from imagen.pipeline import execute, open_backend, prepare
 
+    from imagen.preview import preview_mode
+
+    preview = preview_mode(config.output.preview, flag=options["preview"])
     backend = open_backend(config, options["backend"])
     plan = prepare(
         config,
@@ -119,7 +132,26 @@ def run(config: Any, request: Request, options: dict[str, Any]) -> None:
     reporter.close()
     if options["as_json"]:
         _print_json(outcome)
+    _preview(outcome, preview)
     _exit_for(outcome)
+
+
+def _preview(outcome: Outcome, mode: PreviewMode) -> None:
+    """Step 10: show the images in tmux when asked; a failure is one warning line."""
+    from imagen.preview import PreviewError, inside_tmux, open_preview, should_preview
+    from imagen.write import absolute_path
+
+    if not outcome.generations or mode == "off":
+        return
+    try:
+        if not should_preview(mode, stdout_tty=sys.stdout.isatty(), in_tmux=inside_tmux()):
+            return
+        for generation in outcome.generations:
+            open_preview(
+                absolute_path(generation), command=outcome.plan.config.output.preview_command
+            )
+    except PreviewError as error:
+        click.echo(f"imagen: warning: preview: {error}", err=True)
 
 
 def _print_dry_run(plan: Plan, *, as_json: bool) -> None:

@@ -75,7 +75,8 @@ def _rows_from_source(config: Any, source: str, when: Any) -> Any:
             f"(configured sinks: {', '.join(config.sinks) or 'none'})"
         )
     sink = registry().sinks[instance.type].factory(instance.name, instance.settings)
-    if not isinstance(sink, UsageSource):
+    reports_usage = isinstance(sink, UsageSource)
+    if not reports_usage:
         raise ConfigError(f"sink {source!r} ({instance.type}) cannot report usage")
 
     async def read() -> Any:
