@@ -19,7 +19,11 @@ import pluggy
 
 from imagen import console, hookspecs
 
-BUILTIN_MODULES = ("imagen.default_plugins.mock", "imagen.default_plugins.builtin_styles")
+BUILTIN_MODULES = (
+    "imagen.default_plugins.mock",
+    "imagen.default_plugins.builtin_styles",
+    "imagen.default_plugins.sinks",
+)
 BUILTIN = "imagen-core"
 
 

@@ -22,6 +22,7 @@ CORE_COMMANDS = {
     "config": "imagen.cli.config_cmd:config",
     "log": "imagen.cli.history_cmd:log",
     "usage": "imagen.cli.history_cmd:usage",
+    "sync": "imagen.cli.sync_cmd:sync",
 }
 
 
