@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import io
 import random
 import time
 import uuid
@@ -326,18 +325,28 @@ class ComfyUIBackend:
         return headers
 
 
-def _decoded(data: bytes, media_type: str, *, backend: str) -> tuple[bytes, str, int, int]:
-    """The image with its real pixel size and media type, read from the bytes themselves."""
-    from PIL import Image as PILImage
-    from PIL import UnidentifiedImageError
+_MAGIC = (
+    (b"\x89PNG\r\n\x1a\n", "image/png"),
+    (b"\xff\xd8\xff", "image/jpeg"),
+    (b"GIF8", "image/gif"),
+)
 
-    try:
-        with PILImage.open(io.BytesIO(data)) as decoded:
-            width, height = decoded.size
-            fmt = (decoded.format or "").lower()
-    except (UnidentifiedImageError, OSError):
+
+def _decoded(data: bytes, media_type: str, *, backend: str) -> tuple[bytes, str, int, int]:
+    """The image with its media type and pixel size read from the bytes themselves.
+
+    The size comes from the image header (the core's ``pngmeta``), so Pillow stays off the
+    command line's path.
+    """
+    from imagen.pngmeta import image_size
+
+    sniffed = next((kind for magic, kind in _MAGIC if data.startswith(magic)), None)
+    if sniffed is None and data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        sniffed = "image/webp"
+    size = image_size(data, sniffed) if sniffed else None
+    if sniffed is None or size is None:
         raise BackendError(
-            "ComfyUI returned an output that is not an image", backend=backend
-        ) from None
-    kinds = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
-    return data, kinds.get(fmt, media_type or "application/octet-stream"), width, height
+            f"ComfyUI returned an output that is not an image ({media_type or 'no media type'})",
+            backend=backend,
+        )
+    return data, sniffed, size[0], size[1]

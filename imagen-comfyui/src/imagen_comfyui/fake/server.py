@@ -93,6 +93,8 @@ class FakeComfyUI:
         self.received: list[dict[str, Any]] = []
         self.interrupts: list[dict[str, Any]] = []
         self.deleted: list[str] = []
+        #: perf_counter() when each prompt started running and when its end was announced
+        self.started: dict[str, float] = {}
         self.announced: dict[str, float] = {}
         # Server state.
         self.files: dict[tuple[str, str, str], bytes] = {}
@@ -387,10 +389,11 @@ class FakeComfyUI:
     async def _execute(self, item: Queued) -> None:
         run = Run(self, item)
         self.interrupt_requested = False
+        self.started[item.prompt_id] = time.perf_counter()
         await run.execute()
         self.history[item.prompt_id] = run.history_entry()
         self.running = None
         self.last_node = None
         await self._queue_updated()
-        await self.send("executing", {"node": None, "prompt_id": item.prompt_id}, item.client_id)
         self.announced[item.prompt_id] = time.perf_counter()
+        await self.send("executing", {"node": None, "prompt_id": item.prompt_id}, item.client_id)
