@@ -55,3 +55,49 @@ def redacted(data: Any) -> Any:
     if isinstance(data, str):
         return _URL_PASSWORD.sub(r"\1***@", data)
     return data
+
+
+def set_value(text: str, key: str, value: Any, *, file: str | None = None) -> str:
+    """``text`` with the dotted ``key`` set to ``value``; comments and key order are kept.
+
+    Missing parent mappings are created. The result is validated before it is returned, so a
+    rewrite can never leave a broken config behind.
+    """
+    from ruamel.yaml.comments import CommentedMap
+
+    from imagen import yamlio
+    from imagen.config import parse_config
+    from imagen.errors import ConfigError
+
+    root = yamlio.parse(text, file=file)
+    if root is None:
+        root = CommentedMap()
+    if not isinstance(root, CommentedMap):
+        raise ConfigError("the config file must be a mapping of keys", file=file)
+    parts = [part for part in key.split(".") if part]
+    if not parts:
+        raise ConfigError("expected a dotted key, like output.directory")
+    node = root
+    for part in parts[:-1]:
+        child = node.get(part)
+        if child is None:
+            child = node[part] = CommentedMap()
+        if not isinstance(child, CommentedMap):
+            raise ConfigError(f"{part} is not a mapping, so {key} cannot be set", file=file)
+        node = child
+    node[parts[-1]] = value
+    new_text = yamlio.dump(root)
+    _, problems = parse_config(new_text, file=file)
+    problems.raise_first()
+    return new_text
+
+
+def parse_value(text: str) -> Any:
+    """A command-line value as YAML would read it (``true``, ``4``, ``0.5``, ``a string``)."""
+    from imagen import yamlio
+
+    try:
+        value = yamlio.plain(yamlio.parse(f"value: {text}\n"))["value"]
+    except Exception:
+        return text
+    return text if value is None and text.strip() not in ("null", "~") else value

@@ -16,6 +16,7 @@ def _yaml(typ: str = "rt") -> Any:
 
     yaml = YAML(typ=typ)
     yaml.allow_duplicate_keys = False
+    yaml.preserve_quotes = True
     yaml.default_flow_style = False
     yaml.width = 4096
     yaml.indent(mapping=2, sequence=4, offset=2)

@@ -87,3 +87,34 @@ def init(app: Any) -> None:
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         handle.write(assemble_sample())
     click.echo(str(target))
+
+
+@config.command(name="set")
+@click.argument("key")
+@click.argument("value")
+@click.pass_obj
+def set_(app: Any, key: str, value: str) -> None:
+    """Set KEY (dotted, like output.directory) to VALUE, keeping comments and key order."""
+    import os
+    import tempfile
+    from pathlib import Path
+
+    from imagen.config import default_path
+    from imagen.config_io import parse_value, set_value
+
+    target = Path(app.config_path).expanduser() if app.config_path else default_path()
+    text = target.read_text(encoding="utf-8") if target.exists() else ""
+    new_text = set_value(text, key, parse_value(value), file=str(target))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # Write beside the file and rename over it: the config is never half-written.
+    fd, temp = tempfile.mkstemp(dir=target.parent, prefix=".imagen-config-", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(new_text)
+        if target.exists():
+            os.chmod(temp, target.stat().st_mode & 0o777)
+        os.replace(temp, target)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+    click.echo(f"{key}: {value}", err=True)
