@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING, Any
 import click
 
 if TYPE_CHECKING:
-    from imagen.preview import PreviewMode
     from imagen.models import Request
     from imagen.pipeline import Outcome, Plan
+    from imagen.preview import PreviewMode
 
 
 def _options(values: tuple[str, ...]) -> dict[str, Any]:
@@ -95,7 +95,6 @@ def run(config: Any, request: Request, options: dict[str, Any]) -> None:
     from imagen import cost
     from imagen.caller import resolve_caller
     from imagen.pipeline import execute, open_backend, prepare
-
     from imagen.preview import preview_mode
 
     preview = preview_mode(config.output.preview, flag=options["preview"])
