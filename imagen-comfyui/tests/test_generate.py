@@ -9,8 +9,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 from PIL import Image as PILImage
 
+from imagen.errors import InvalidRequest
 from imagen.models import Progress, Ref, Request, Result
 from imagen.testing.servers import serve_app
 from imagen_comfyui.backend import ComfyUIBackend
@@ -248,3 +250,22 @@ def test_cost_is_zero_with_its_basis(make_backend: Callable[..., ComfyUIBackend]
     assert cost is not None
     assert cost.amount == 0
     assert "ComfyUI" in cost.basis
+
+
+def test_options_set_node_inputs_directly(fake: FakeComfyUI, generate: Generate) -> None:
+    generate(
+        Request(
+            "x", width=64, height=64, seed=1, options={"31.cfg": 1.5, "9.filename_prefix": "me"}
+        )
+    )
+    assert graph_sent(fake)["31"]["inputs"]["cfg"] == 1.5
+    assert graph_sent(fake)["9"]["inputs"]["filename_prefix"] == "me"
+
+
+def test_an_option_naming_no_node_input_is_an_invalid_request(
+    fake: FakeComfyUI, generate: Generate
+) -> None:
+    with pytest.raises(InvalidRequest) as caught:
+        generate(Request("x", options={"guidance": 2}))
+    assert "NODE_ID.INPUT=VALUE" in str(caught.value)
+    assert fake.received == []

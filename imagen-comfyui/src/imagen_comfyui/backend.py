@@ -24,7 +24,7 @@ from imagen_comfyui import events
 from imagen_comfyui.failures import history_failure, missing_model_error, missing_models
 from imagen_comfyui.settings import ComfyUISettings
 from imagen_comfyui.sizing import choose_size
-from imagen_comfyui.workflow import Workflow, load_workflow
+from imagen_comfyui.workflow import Point, Workflow, load_workflow
 
 if TYPE_CHECKING:
     import httpx
@@ -81,6 +81,7 @@ class ComfyUIBackend:
         started = time.perf_counter()
         workflow = self.workflow()
         values, metadata, warnings = self._plan(request, workflow)
+        overrides = self._overrides(request, workflow)
         api = self._api()
         reporter = events.Reporter(progress, request.count)
         if request.refs:
@@ -91,7 +92,7 @@ class ComfyUIBackend:
         for take in range(request.count):
             seed = first_seed + take if "seed" in workflow.points else None
             reporter.start_take(take)
-            graph = workflow.build({**values, "seed": seed})
+            graph = workflow.build({**values, "seed": seed}, overrides)
             try:
                 async with asyncio.timeout(self.settings.timeout):
                     take_images = await self._run(api, graph, reporter, prompt_ids)
@@ -274,6 +275,21 @@ class ComfyUIBackend:
                     fields={"refs": "at most one"},
                 )
         return values, metadata, warnings
+
+    def _overrides(self, request: Request, workflow: Workflow) -> dict[Point, Any]:
+        """``options`` name node inputs to set directly: ``{"31.cfg": 1.5}``."""
+        overrides: dict[Point, Any] = {}
+        for key, value in request.options.items():
+            point = workflow.find(str(key))
+            if point is None:
+                raise InvalidRequest(
+                    f"option {key!r} is not a node input of workflow {workflow.name}; comfyui "
+                    "options are NODE_ID.INPUT=VALUE, like 31.cfg=1.5",
+                    backend=self.name,
+                    fields={str(key): "no such node input"},
+                )
+            overrides[point] = value
+        return overrides
 
     def _model_setting(self, node: str, input_name: str) -> str | None:
         """The config key that sets the file a built-in workflow's node loads, if any."""

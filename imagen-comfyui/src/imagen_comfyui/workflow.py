@@ -61,14 +61,26 @@ class Workflow:
     model_points: Mapping[str, Point] = attrs.field(factory=dict)
     save_nodes: tuple[str, ...] = ()
 
-    def build(self, values: Mapping[str, Any]) -> dict[str, Any]:
-        """A new graph with each ``values[key]`` written at ``points[key]`` (None: left as is)."""
+    def build(
+        self, values: Mapping[str, Any], overrides: Mapping[Point, Any] | None = None
+    ) -> dict[str, Any]:
+        """A new graph with each ``values[key]`` written at ``points[key]`` (None: left as is),
+        then each ``overrides[point]`` written at that point."""
         graph = copy.deepcopy(dict(self.graph))
         for key, value in values.items():
             point = self.points.get(key)
             if point is not None and value is not None:
                 graph[point.node]["inputs"][point.input] = value
+        for point, value in (overrides or {}).items():
+            graph[point.node]["inputs"][point.input] = value
         return graph
+
+    def find(self, spec: str) -> Point | None:
+        """The node input ``spec`` (``"31.cfg"``) names, if the graph has it."""
+        node, dot, name = spec.rpartition(".")
+        if dot and node in self.graph and name in self.graph[node].get("inputs", {}):
+            return Point(node, name)
+        return None
 
 
 def load_workflow(settings: ComfyUISettings, instance: str) -> Workflow:
