@@ -60,9 +60,8 @@ def _check_argv(instance: Any, attribute: Any, argv: list[str]) -> None:
         try:
             parsed = list(string.Formatter().parse(element))
         except ValueError as error:
-            raise ValueError(
-                f"argv: {element!r}: {error} (write {{{{ and }}}} for braces)"
-            ) from None
+            hint = "write {{ and }} for literal braces"
+            raise ValueError(f"argv: {element!r}: {error} ({hint})") from None
         for _, field, spec, conversion in parsed:
             if field is not None and (field not in PLACEHOLDERS or spec or conversion):
                 known = ", ".join("{" + name + "}" for name in PLACEHOLDERS)

@@ -30,10 +30,11 @@ def sync(app: Any, /, list_only: bool, drop_ids: tuple[int, ...], as_json: bool)
         if list_only:
             _list(outbox, as_json=as_json)
         elif not drop_ids:
-            _sync(app.config(), outbox, as_json=as_json)
+            _sync(app, outbox, as_json=as_json)
 
 
 def _drop(outbox: Outbox, ids: tuple[int, ...]) -> None:
+    from imagen import console
     from imagen.errors import ConfigError
 
     for delivery_id in ids:
@@ -41,10 +42,11 @@ def _drop(outbox: Outbox, ids: tuple[int, ...]) -> None:
             raise ConfigError(
                 f"no pending delivery with id {delivery_id} (see: imagen sync --list)"
             )
-        click.echo(f"dropped delivery {delivery_id}", err=True)
+        console.note(f"dropped delivery {delivery_id}")
 
 
 def _list(outbox: Outbox, *, as_json: bool) -> None:
+    from imagen import console
     from imagen.cli.output import echo_json, table
 
     pending = outbox.pending()
@@ -52,7 +54,7 @@ def _list(outbox: Outbox, *, as_json: bool) -> None:
         echo_json([delivery.to_dict() for delivery in pending])
         return
     if not pending:
-        click.echo("nothing pending", err=True)
+        console.note("nothing pending")
         return
     rows = [
         [
@@ -67,13 +69,17 @@ def _list(outbox: Outbox, *, as_json: bool) -> None:
     click.echo(table(["ID", "SINK", "ATTEMPTS", "PATH", "LAST ERROR"], rows))
 
 
-def _sync(config: Any, outbox: Outbox, *, as_json: bool) -> None:
+def _sync(app: Any, outbox: Outbox, *, as_json: bool) -> None:
     import asyncio
 
     from imagen import console
     from imagen.cli.output import echo_json
     from imagen.outbox import sync
 
+    if not outbox.pending() and not as_json:
+        console.note("nothing to sync")
+        return
+    config = app.config()
     results: list[SyncResult] = []
 
     def report(result: SyncResult) -> None:
@@ -103,7 +109,7 @@ def _sync(config: Any, outbox: Outbox, *, as_json: bool) -> None:
             }
         )
     else:
-        click.echo(summary.describe(), err=True)
+        console.note(summary.describe())
     if summary.remaining:
         sys.exit(1)
 

@@ -1,0 +1,359 @@
+"""The built-in ``command`` and ``webhook`` sinks, against real programs and a real HTTP server."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import hashlib
+import hmac
+import json
+import os
+import socket
+import sys
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from imagen import plugins
+from imagen.builtin_sinks import (
+    COMMAND_SAMPLE,
+    WEBHOOK_SAMPLE,
+    CommandSettings,
+    CommandSink,
+    WebhookSettings,
+    WebhookSink,
+)
+from imagen.config import Config, parse_config
+from imagen.errors import ConfigError, SinkError
+from imagen.models import Generation, Request
+from imagen.outbox import Outbox
+from imagen.serialize import generation_to_dict
+from imagen.sink import Delivery
+from imagen.sinks import deliver
+from imagen.testing.servers import serve_app
+
+BUILTIN_SINKS = "imagen.default_plugins.sinks"
+
+
+@pytest.fixture(autouse=True)
+def builtin_sink_types(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The built-in sink types, registered as the core will once its plugin list names them."""
+    if BUILTIN_SINKS in plugins.BUILTIN_MODULES:
+        yield
+        return
+    monkeypatch.setattr(plugins, "BUILTIN_MODULES", (*plugins.BUILTIN_MODULES, BUILTIN_SINKS))
+    plugins.reset()
+    yield
+    plugins.reset()
+
+
+def make_generation(directory: Path, name: str = "cat.png") -> Generation:
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / name).write_bytes(b"\x89PNG")
+    (directory / Path(name).with_suffix(".json")).write_text("{}")
+    return Generation(
+        request=Request("a cat in a fishbowl", seed=42),
+        backend="flux-local",
+        backend_type="comfyui",
+        model="flux1-schnell",
+        seed=42,
+        path=name,
+        output_dir=str(directory),
+        sha256="ab" * 32,
+        media_type="image/png",
+        width=1024,
+        height=768,
+        size_bytes=4,
+        latency=1.5,
+        created_at=dt.datetime(2026, 11, 23, 16, 0, tzinfo=dt.UTC),
+        sidecar_path=str(Path(name).with_suffix(".json")),
+    )
+
+
+def load(text: str) -> Config:
+    config, problems = parse_config(text)
+    problems.raise_first()
+    assert config is not None
+    return config
+
+
+def run_command(generation: Generation, argv: list[str], timeout: float = 30) -> None:
+    sink = CommandSink("backup", CommandSettings(argv=argv, timeout=timeout))
+    asyncio.run(sink.deliver(Delivery(generation, "backup")))
+
+
+# --- command ---------------------------------------------------------------------------------
+
+RECORD_ARGV = (
+    "import json, os, sys; json.dump([os.getcwd(), *sys.argv[1:]], open(os.environ['OUT'], 'w'))"
+)
+
+
+def test_command_gets_each_placeholder_as_one_literal_argument(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    directory = tmp_path / "it's a dir"
+    generation = make_generation(directory, "cat's photo 1.png")
+    record = tmp_path / "argv.json"
+    monkeypatch.setenv("OUT", str(record))
+    injected = tmp_path / "injected"
+    hostile = [f"$(touch {injected})", f"`touch {injected}`", f"; touch {injected}", "*"]
+    argv = [sys.executable, "-c", RECORD_ARGV, "{path}", "{sidecar}", "{relpath}", "{backend}",
+            "{model}", "{seed}", "seed={seed}.png", "{{literal}}", *hostile]  # fmt: skip
+    run_command(generation, argv)
+    assert json.loads(record.read_text()) == [
+        str(directory),
+        str(directory / "cat's photo 1.png"),
+        str(directory / "cat's photo 1.json"),
+        "cat's photo 1.png",
+        "flux-local",
+        "flux1-schnell",
+        "42",
+        "seed=42.png",
+        "{literal}",
+        *hostile,
+    ]
+    assert not injected.exists()
+
+
+def test_a_placeholder_value_that_looks_like_a_placeholder_is_not_expanded_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    generation = make_generation(tmp_path / "{backend}", "{seed}.png")
+    record = tmp_path / "argv.json"
+    monkeypatch.setenv("OUT", str(record))
+    run_command(generation, [sys.executable, "-c", RECORD_ARGV, "{relpath}"])
+    assert json.loads(record.read_text())[1:] == ["{seed}.png"]
+
+
+def test_a_failing_command_is_a_sink_error_with_its_status_and_last_stderr_line(
+    tmp_path: Path,
+) -> None:
+    script = (
+        "import sys; print('copying', file=sys.stderr); print('disk full', file=sys.stderr); "
+        "sys.exit(3)"
+    )
+    with pytest.raises(SinkError) as caught:
+        run_command(make_generation(tmp_path), [sys.executable, "-c", script])
+    assert str(caught.value) == f"{sys.executable} exited 3: disk full"
+    assert caught.value.retryable
+
+
+def test_a_missing_program_is_a_sink_error_naming_it(tmp_path: Path) -> None:
+    with pytest.raises(SinkError, match="cannot run 'no-such-imagen-program'"):
+        run_command(make_generation(tmp_path), ["no-such-imagen-program", "{path}"])
+
+
+def test_a_command_past_its_timeout_is_stopped(tmp_path: Path) -> None:
+    pid_file = tmp_path / "pid"
+    script = (
+        f"import os, time; open({str(pid_file)!r}, 'w').write(str(os.getpid())); time.sleep(60)"
+    )
+    with pytest.raises(SinkError, match=r"did not finish within 0\.5 s and was stopped"):
+        run_command(make_generation(tmp_path), [sys.executable, "-c", script], timeout=0.5)
+    pid = int(pid_file.read_text())
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+
+
+def test_the_command_output_never_reaches_imagen_stdout(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    run_command(make_generation(tmp_path), [sys.executable, "-c", "print('/not/an/image.png')"])
+    assert capfd.readouterr().out == ""
+
+
+def test_command_auto_enables_only_when_the_program_is_on_path() -> None:
+    assert CommandSink("a", CommandSettings(argv=["true"])).enabled_auto()
+    assert not CommandSink("b", CommandSettings(argv=["no-such-imagen-program"])).enabled_auto()
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        ('["cp", "{file}", "/b/"]', "placeholder imagen does not fill"),
+        ('["cp", "{seed:05d}"]', "placeholder imagen does not fill"),
+        ('["cp", "{path!r}"]', "placeholder imagen does not fill"),
+        ('["cp", "{path.name}"]', "placeholder imagen does not fill"),
+        ('["cp", "{path"]', "write {{ and }} for literal braces"),
+        ("[]", "give the program and its arguments"),
+    ],
+)
+def test_bad_argv_is_a_config_error_at_load_time(argv: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=r"sinks\.backup") as caught:
+        load(f"sinks:\n  backup: {{type: command, argv: {argv}}}\n")
+    assert message in str(caught.value)
+
+
+def test_a_timeout_of_zero_is_refused() -> None:
+    with pytest.raises(ConfigError, match="more than 0 seconds"):
+        load('sinks:\n  backup: {type: command, argv: ["true"], timeout: 0}\n')
+
+
+@pytest.mark.parametrize("sample", [COMMAND_SAMPLE, WEBHOOK_SAMPLE])
+def test_each_sample_loads_as_valid_config_and_starts_disabled(sample: str) -> None:
+    config = load("sinks:\n" + textwrap.indent(sample, "  "))
+    [instance] = config.sinks.values()
+    assert instance.enabled == "off"
+
+
+# --- webhook ---------------------------------------------------------------------------------
+
+
+class Receiver:
+    """A webhook endpoint that answers with scripted statuses and records every request."""
+
+    def __init__(self, *statuses: int) -> None:
+        self.statuses = list(statuses)
+        self.requests: list[dict[str, Any]] = []
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_post("/hooks/{token}", self.handle)
+        app.router.add_post("/moved", self.handle)
+        return app
+
+    async def handle(self, request: web.Request) -> web.Response:
+        self.requests.append(
+            {"path": request.path, "headers": dict(request.headers), "body": await request.read()}
+        )
+        status = self.statuses.pop(0) if self.statuses else 200
+        if status == 301:
+            raise web.HTTPMovedPermanently("/moved")
+        if status >= 400:
+            return web.json_response({"error": f"status {status} on purpose"}, status=status)
+        return web.json_response({"ok": True}, status=status)
+
+
+def post(url: str, generation: Generation, **settings: Any) -> None:
+    async def run() -> None:
+        sink = WebhookSink("notify", WebhookSettings(url=url, **settings))
+        try:
+            await sink.deliver(Delivery(generation, "notify"))
+        finally:
+            await sink.aclose()
+
+    asyncio.run(run())
+
+
+def test_webhook_posts_the_generation_as_json_signed_over_the_exact_body(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HOOK_SECRET", "s3cret-value")
+    generation = make_generation(tmp_path)
+    receiver = Receiver(200)
+    with serve_app(receiver.app()) as base:
+        post(f"{base}/hooks/abc", generation, secret_env="HOOK_SECRET")
+    [request] = receiver.requests
+    body: bytes = request["body"]
+    assert json.loads(body) == json.loads(json.dumps(generation_to_dict(generation)))
+    headers = request["headers"]
+    assert headers["Content-Type"] == "application/json"
+    expected = hmac.new(b"s3cret-value", body, hashlib.sha256).hexdigest()
+    assert headers["X-Imagen-Signature"] == f"sha256={expected}"
+    assert headers["X-Imagen-Timestamp"].isdigit()
+
+
+def test_webhook_without_a_secret_sends_no_signature(tmp_path: Path) -> None:
+    receiver = Receiver(204)
+    with serve_app(receiver.app()) as base:
+        post(f"{base}/hooks/abc", make_generation(tmp_path))
+    assert "X-Imagen-Signature" not in receiver.requests[0]["headers"]
+
+
+def test_webhook_retries_a_5xx_and_then_succeeds_with_the_same_body(tmp_path: Path) -> None:
+    receiver = Receiver(503, 502, 200)
+    with serve_app(receiver.app()) as base:
+        post(f"{base}/hooks/abc", make_generation(tmp_path), retries=3)
+    assert len(receiver.requests) == 3
+    assert len({request["body"] for request in receiver.requests}) == 1
+
+
+def test_webhook_gives_up_after_its_retries_with_a_retryable_error(tmp_path: Path) -> None:
+    receiver = Receiver(500, 500, 500)
+    with serve_app(receiver.app()) as base, pytest.raises(SinkError) as caught:
+        post(f"{base}/hooks/abc", make_generation(tmp_path), retries=1)
+    assert len(receiver.requests) == 2
+    assert caught.value.retryable
+    assert "answered HTTP 500" in str(caught.value)
+
+
+def test_webhook_does_not_retry_a_4xx_and_says_a_retry_cannot_help(tmp_path: Path) -> None:
+    receiver = Receiver(400)
+    with serve_app(receiver.app()) as base, pytest.raises(SinkError) as caught:
+        post(f"{base}/hooks/abc", make_generation(tmp_path), retries=3)
+    assert len(receiver.requests) == 1
+    assert not caught.value.retryable
+    assert "answered HTTP 400" in str(caught.value)
+    assert "status 400 on purpose" in str(caught.value)
+
+
+def test_webhook_errors_never_show_the_url_path_which_may_hold_a_token(tmp_path: Path) -> None:
+    receiver = Receiver(404)
+    with serve_app(receiver.app()) as base, pytest.raises(SinkError) as caught:
+        post(f"{base}/hooks/T0KEN-IN-PATH", make_generation(tmp_path))
+    assert "T0KEN-IN-PATH" not in str(caught.value)
+    assert base in str(caught.value)
+
+
+def test_webhook_does_not_follow_a_redirect(tmp_path: Path) -> None:
+    receiver = Receiver(301)
+    with serve_app(receiver.app()) as base, pytest.raises(SinkError, match="redirect") as caught:
+        post(f"{base}/hooks/abc", make_generation(tmp_path))
+    assert [request["path"] for request in receiver.requests] == ["/hooks/abc"]
+    assert not caught.value.retryable
+
+
+def dead_url() -> str:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return f"http://127.0.0.1:{port}/hooks/abc"
+
+
+def test_webhook_to_a_dead_port_is_a_retryable_error_naming_the_host(tmp_path: Path) -> None:
+    url = dead_url()
+    with pytest.raises(SinkError, match=r"cannot reach http://127\.0\.0\.1:\d+: ConnectError"):
+        post(url, make_generation(tmp_path), retries=1)
+
+
+def test_webhook_to_a_dead_port_through_deliver_lands_in_the_outbox(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    generation = make_generation(tmp_path)
+    sink = WebhookSink("notify", WebhookSettings(url=dead_url(), retries=0))
+    with Outbox.open(str(tmp_path / "outbox.sqlite3")) as outbox:
+        failures = asyncio.run(deliver([sink], generation, timeout=10, outbox=outbox))
+        [pending] = outbox.pending()
+    assert failures[0][0] == "notify"
+    assert capsys.readouterr().err.startswith("imagen: notify: cannot reach http://127.0.0.1:")
+    assert (pending.sink, pending.generation) == ("notify", generation)
+
+
+def test_webhook_with_its_secret_unset_fails_saying_which_variable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("HOOK_SECRET", raising=False)
+    with pytest.raises(SinkError, match="set HOOK_SECRET"):
+        post("http://127.0.0.1:9/hooks/x", make_generation(tmp_path), secret_env="HOOK_SECRET")
+
+
+def test_webhook_auto_enables_when_its_secret_is_set_or_not_needed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("HOOK_SECRET", raising=False)
+    signed = WebhookSink("a", WebhookSettings(url="https://x.test/", secret_env="HOOK_SECRET"))
+    assert not signed.enabled_auto()
+    monkeypatch.setenv("HOOK_SECRET", "value")
+    assert signed.enabled_auto()
+    assert WebhookSink("b", WebhookSettings(url="https://x.test/")).enabled_auto()
+
+
+@pytest.mark.parametrize("url", ["ftp://x.test/", "x.test/hook", "http:///path"])
+def test_webhook_url_must_be_http_or_https(url: str) -> None:
+    with pytest.raises(ConfigError, match=r"sinks\.notify.*http:// or https://"):
+        load(f"sinks:\n  notify: {{type: webhook, url: '{url}'}}\n")

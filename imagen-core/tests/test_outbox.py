@@ -1,0 +1,347 @@
+"""The outbox keeps failed deliveries durably, across processes, and ``sync`` retries them."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import attrs
+import pytest
+
+from imagen import plugins
+from imagen.config import Config, parse_config
+from imagen.errors import ConfigError, OutputError, SinkError
+from imagen.hookspecs import hookimpl
+from imagen.models import Generation, Request
+from imagen.outbox import Outbox, SyncResult, SyncSummary, default_path, sync
+from imagen.serialize import generation_to_dict
+from imagen.sink import Delivery
+
+
+def make_generation(directory: Path, name: str = "cat 1.png", *, write: bool = True) -> Generation:
+    if write:
+        (directory / name).write_bytes(b"\x89PNG not really")
+    return Generation(
+        request=Request("a cat", seed=1),
+        backend="mock",
+        backend_type="mock",
+        model="placeholder",
+        seed=1,
+        path=name,
+        output_dir=str(directory),
+        sha256="ab" * 32,
+        media_type="image/png",
+        width=8,
+        height=8,
+        size_bytes=15,
+        latency=0.1,
+        created_at=dt.datetime(2026, 11, 23, 16, 0, tzinfo=dt.UTC),
+    )
+
+
+@pytest.fixture
+def outbox(tmp_path: Path) -> Iterator[Outbox]:
+    with Outbox.open(str(tmp_path / "outbox.sqlite3")) as box:
+        yield box
+
+
+def test_a_kept_delivery_comes_back_with_sink_generation_state_and_error(
+    outbox: Outbox, tmp_path: Path
+) -> None:
+    generation = make_generation(tmp_path)
+    delivery_id = outbox.add("cloud", generation, state={"uploaded": True}, error="HTTP 503")
+    [pending] = outbox.pending()
+    assert pending.id == delivery_id
+    assert pending.sink == "cloud"
+    assert pending.generation == generation
+    assert pending.attempts == 1
+    assert pending.state == {"uploaded": True}
+    assert pending.last_error == "HTTP 503"
+    assert pending.created_at.tzinfo is not None
+
+
+def test_a_failed_retry_counts_the_attempt_and_replaces_state_and_error(
+    outbox: Outbox, tmp_path: Path
+) -> None:
+    delivery_id = outbox.add("cloud", make_generation(tmp_path), state={}, error="first")
+    outbox.failed(delivery_id, state={"uploaded": True}, error="second")
+    [pending] = outbox.pending()
+    assert (pending.attempts, pending.state, pending.last_error) == (
+        2,
+        {"uploaded": True},
+        "second",
+    )
+    assert pending.updated_at >= pending.created_at
+
+
+def test_done_removes_only_that_delivery(outbox: Outbox, tmp_path: Path) -> None:
+    first = outbox.add("a", make_generation(tmp_path), error="x")
+    second = outbox.add("b", make_generation(tmp_path), error="y")
+    outbox.done(first)
+    assert [pending.id for pending in outbox.pending()] == [second]
+
+
+def test_drop_says_whether_there_was_such_a_delivery(outbox: Outbox, tmp_path: Path) -> None:
+    delivery_id = outbox.add("a", make_generation(tmp_path), error="x")
+    assert outbox.drop(delivery_id) is True
+    assert outbox.drop(delivery_id) is False
+    assert outbox.pending() == []
+
+
+def test_deliveries_survive_closing_and_reopening_the_file(tmp_path: Path) -> None:
+    path = str(tmp_path / "box.sqlite3")
+    with Outbox.open(path) as box:
+        box.add("cloud", make_generation(tmp_path), error="offline")
+    with Outbox.open(path) as box:
+        assert [pending.sink for pending in box.pending()] == ["cloud"]
+
+
+def test_imagen_outbox_names_the_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("IMAGEN_OUTBOX", str(tmp_path / "chosen.sqlite3"))
+    with Outbox.open() as box:
+        assert box.path == str(tmp_path / "chosen.sqlite3")
+    assert (tmp_path / "chosen.sqlite3").is_file()
+
+
+def test_the_default_file_is_in_the_user_data_dir(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import platformdirs
+
+    monkeypatch.delenv("IMAGEN_OUTBOX", raising=False)
+    expected = Path(platformdirs.user_data_dir("imagen")) / "outbox.sqlite3"
+    assert Path(default_path()) == expected
+
+
+def test_the_file_is_in_wal_mode(outbox: Outbox) -> None:
+    with sqlite3.connect(outbox.path) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_a_file_from_a_newer_imagen_is_refused_with_what_to_do(tmp_path: Path) -> None:
+    path = tmp_path / "new.sqlite3"
+    with sqlite3.connect(path) as conn:
+        conn.execute("PRAGMA user_version = 99")
+    with pytest.raises(ConfigError, match="newer than this imagen"):
+        Outbox.open(str(path))
+
+
+def test_a_file_that_is_not_a_database_is_an_output_error(tmp_path: Path) -> None:
+    path = tmp_path / "garbage.sqlite3"
+    path.write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(OutputError, match="IMAGEN_OUTBOX"):
+        Outbox.open(str(path))
+
+
+ADD_FROM_ANOTHER_PROCESS = """
+import json, sys
+from imagen.outbox import Outbox
+from imagen.serialize import generation_from_dict
+path, sink, count, data = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+with Outbox.open(path) as box:
+    for n in range(count):
+        box.add(sink, generation_from_dict(json.loads(data)), error=f"failure {n}")
+"""
+
+
+def test_processes_adding_at_the_same_time_lose_nothing(tmp_path: Path) -> None:
+    path = str(tmp_path / "shared.sqlite3")
+    data = json.dumps(generation_to_dict(make_generation(tmp_path)))
+    writers = [
+        subprocess.Popen(
+            [sys.executable, "-c", ADD_FROM_ANOTHER_PROCESS, path, f"sink-{n}", "25", data]
+        )
+        for n in range(4)
+    ]
+    assert [writer.wait(60) for writer in writers] == [0, 0, 0, 0]
+    with Outbox.open(path) as box:
+        pending = box.pending()
+    assert len(pending) == 100
+    assert len({p.id for p in pending}) == 100
+    for n in range(4):
+        errors = [p.last_error for p in pending if p.sink == f"sink-{n}"]
+        assert errors == [f"failure {i}" for i in range(25)]
+
+
+CLAIM_FROM_ANOTHER_PROCESS = """
+import sys
+from imagen.outbox import Outbox
+with Outbox.open(sys.argv[1]) as box:
+    print(box.claim(int(sys.argv[2]), lease=float(sys.argv[3])))
+"""
+
+
+def claim_elsewhere(path: str, delivery_id: int, lease: float) -> str:
+    done = subprocess.run(
+        [sys.executable, "-c", CLAIM_FROM_ANOTHER_PROCESS, path, str(delivery_id), str(lease)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    return done.stdout.strip()
+
+
+def test_a_claimed_delivery_cannot_be_claimed_by_another_process(
+    outbox: Outbox, tmp_path: Path
+) -> None:
+    delivery_id = outbox.add("cloud", make_generation(tmp_path), error="x")
+    assert outbox.claim(delivery_id)
+    assert claim_elsewhere(outbox.path, delivery_id, 600) == "False"
+
+
+def test_a_claim_older_than_its_lease_is_taken_over(outbox: Outbox, tmp_path: Path) -> None:
+    delivery_id = outbox.add("cloud", make_generation(tmp_path), error="x")
+    assert outbox.claim(delivery_id)
+    assert claim_elsewhere(outbox.path, delivery_id, 0) == "True"
+
+
+def test_a_failed_attempt_releases_its_claim(outbox: Outbox, tmp_path: Path) -> None:
+    delivery_id = outbox.add("cloud", make_generation(tmp_path), error="x")
+    assert outbox.claim(delivery_id)
+    outbox.failed(delivery_id, error="again")
+    assert outbox.claim(delivery_id)
+
+
+# --- sync: a scripted sink type registered by a test plugin ---------------------------------
+
+
+@attrs.frozen
+class FlakySettings:
+    failures: int = 0
+
+
+SEEN: dict[str, list[Delivery]] = {}
+
+
+class FlakySink:
+    """Fails its first ``failures`` deliveries after finishing step one; records every call."""
+
+    def __init__(self, name: str, settings: FlakySettings) -> None:
+        self.name = name
+        self.settings = settings
+
+    def enabled_auto(self) -> bool:
+        return True
+
+    async def deliver(self, delivery: Delivery) -> None:
+        seen = SEEN.setdefault(self.name, [])
+        seen.append(delivery)
+        if len(seen) <= self.settings.failures:
+            raise SinkError("step two failed", state={"step_one": True})
+
+    async def aclose(self) -> None:
+        return None
+
+
+class FlakyPlugin:
+    @hookimpl
+    def register_sinks(self, register: Any) -> None:
+        register("flaky", FlakySink, FlakySettings)
+
+
+@pytest.fixture
+def flaky_plugin() -> Iterator[None]:
+    plugin = FlakyPlugin()
+    plugins.manager().register(plugin, name="test-flaky-sinks")
+    plugins.registry.cache_clear()
+    SEEN.clear()
+    yield
+    plugins.manager().unregister(plugin)
+    plugins.registry.cache_clear()
+
+
+def config_with(sinks: str) -> Config:
+    config, problems = parse_config(f"sinks:\n{sinks}")
+    problems.raise_first()
+    assert config is not None
+    return config
+
+
+def run_sync(config: Config, outbox: Outbox) -> tuple[SyncSummary, list[SyncResult]]:
+    results: list[SyncResult] = []
+    summary = asyncio.run(sync(config, outbox, report=results.append))
+    return summary, results
+
+
+@pytest.mark.usefixtures("flaky_plugin")
+def test_sync_delivers_a_pending_delivery_and_removes_it(outbox: Outbox, tmp_path: Path) -> None:
+    generation = make_generation(tmp_path)
+    outbox.add("cloud", generation, state={"step_one": True}, error="offline")
+    summary, results = run_sync(config_with("  cloud: {type: flaky}\n"), outbox)
+    assert summary == SyncSummary(synced=1)
+    assert [r.outcome for r in results] == ["synced"]
+    assert outbox.pending() == []
+    [delivery] = SEEN["cloud"]
+    assert delivery.generation == generation
+    assert (delivery.sink, delivery.attempt, delivery.state) == ("cloud", 2, {"step_one": True})
+
+
+@pytest.mark.usefixtures("flaky_plugin")
+def test_sync_keeps_a_delivery_that_fails_again_with_its_new_state(
+    outbox: Outbox, tmp_path: Path
+) -> None:
+    outbox.add("cloud", make_generation(tmp_path), error="offline")
+    summary, results = run_sync(config_with("  cloud: {type: flaky, failures: 1}\n"), outbox)
+    assert summary == SyncSummary(failed=1)
+    assert results[0].message == "step two failed"
+    [pending] = outbox.pending()
+    assert (pending.attempts, pending.state, pending.last_error) == (
+        2,
+        {"step_one": True},
+        "step two failed",
+    )
+    summary, _ = run_sync(config_with("  cloud: {type: flaky, failures: 1}\n"), outbox)
+    assert summary == SyncSummary(synced=1)
+    assert SEEN["cloud"][-1].attempt == 3
+
+
+@pytest.mark.usefixtures("flaky_plugin")
+def test_a_delivery_whose_sink_left_the_config_stays_pending_with_a_clear_message(
+    outbox: Outbox, tmp_path: Path
+) -> None:
+    outbox.add("old-cloud", make_generation(tmp_path), error="offline")
+    summary, results = run_sync(config_with("  cloud: {type: flaky}\n"), outbox)
+    assert summary == SyncSummary(skipped=1)
+    assert "no sink named 'old-cloud'" in (results[0].message or "")
+    assert "imagen sync --drop" in (results[0].message or "")
+    assert [p.attempts for p in outbox.pending()] == [1]
+
+
+@pytest.mark.usefixtures("flaky_plugin")
+def test_a_delivery_whose_image_is_gone_is_reported_and_not_attempted(
+    outbox: Outbox, tmp_path: Path
+) -> None:
+    delivery_id = outbox.add("cloud", make_generation(tmp_path, write=False), error="offline")
+    summary, results = run_sync(config_with("  cloud: {type: flaky}\n"), outbox)
+    assert summary == SyncSummary(skipped=1)
+    assert "no longer exists" in (results[0].message or "")
+    assert f"imagen sync --drop {delivery_id}" in (results[0].message or "")
+    assert "cloud" not in SEEN
+
+
+@pytest.mark.usefixtures("flaky_plugin")
+def test_sync_leaves_a_delivery_another_process_is_working_on(
+    outbox: Outbox, tmp_path: Path
+) -> None:
+    delivery_id = outbox.add("cloud", make_generation(tmp_path), error="offline")
+    assert claim_elsewhere(outbox.path, delivery_id, 600) == "True"
+    summary, results = run_sync(config_with("  cloud: {type: flaky}\n"), outbox)
+    assert summary == SyncSummary(skipped=1)
+    assert "another imagen sync" in (results[0].message or "")
+    assert "cloud" not in SEEN
+
+
+def test_the_summary_says_what_is_left() -> None:
+    assert SyncSummary().describe() == "nothing to sync"
+    assert SyncSummary(synced=2).describe() == "2 synced"
+    assert SyncSummary(synced=1, failed=1, skipped=1).describe() == (
+        "1 synced, 2 still pending (see: imagen sync --list)"
+    )

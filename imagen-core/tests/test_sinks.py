@@ -1,0 +1,293 @@
+"""Which sinks run (cloud-sync mode and each sink's ``enabled``) and how a delivery runs."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from imagen import plugins
+from imagen.config import Config, OutputConfig, parse_config
+from imagen.errors import ConfigError, SinkError
+from imagen.models import Generation, Request
+from imagen.outbox import Outbox
+from imagen.sink import Delivery
+from imagen.sinks import build_sinks, close_sinks, cloud_mode, deliver
+
+BUILTIN_SINKS = "imagen.default_plugins.sinks"
+
+
+@pytest.fixture(autouse=True)
+def builtin_sink_types(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The built-in sink types, registered as the core will once its plugin list names them."""
+    if BUILTIN_SINKS in plugins.BUILTIN_MODULES:
+        yield
+        return
+    monkeypatch.setattr(plugins, "BUILTIN_MODULES", (*plugins.BUILTIN_MODULES, BUILTIN_SINKS))
+    plugins.reset()
+    yield
+    plugins.reset()
+
+
+@pytest.fixture(autouse=True)
+def no_env_mode(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("IMAGEN_CLOUD_SYNC", raising=False)
+
+
+# --- cloud_mode: config, then IMAGEN_CLOUD_SYNC, then --no-cloud ------------------------------
+
+
+@pytest.mark.parametrize("configured", ["auto", "on", "off"])
+@pytest.mark.parametrize("env", [None, "auto", "on", "off"])
+@pytest.mark.parametrize("no_cloud", [False, True])
+def test_cloud_mode_takes_config_then_env_then_flag(
+    monkeypatch: pytest.MonkeyPatch, configured: str, env: str | None, no_cloud: bool
+) -> None:
+    if env is not None:
+        monkeypatch.setenv("IMAGEN_CLOUD_SYNC", env)
+    config = Config(output=OutputConfig(cloud_sync=configured))  # type: ignore[arg-type]
+    expected = "off" if no_cloud else (env or configured)
+    assert cloud_mode(config, no_cloud=no_cloud) == expected
+
+
+def test_an_empty_env_value_leaves_the_config_mode(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("IMAGEN_CLOUD_SYNC", "")
+    assert cloud_mode(Config(output=OutputConfig(cloud_sync="on"))) == "on"
+
+
+def test_the_env_value_is_read_without_case_or_spaces(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("IMAGEN_CLOUD_SYNC", " Off ")
+    assert cloud_mode(Config()) == "off"
+
+
+def test_a_bad_env_value_is_a_config_error_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("IMAGEN_CLOUD_SYNC", "yes please")
+    with pytest.raises(ConfigError, match=r"IMAGEN_CLOUD_SYNC='yes please'.*auto, on or off"):
+        cloud_mode(Config())
+
+
+def test_a_bad_env_value_is_reported_even_with_no_cloud(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A typo in the environment is still worth hearing about, flag or not.
+    monkeypatch.setenv("IMAGEN_CLOUD_SYNC", "sometimes")
+    with pytest.raises(ConfigError):
+        cloud_mode(Config(), no_cloud=True)
+
+
+# --- build_sinks: the global mode against each sink's own enabled -----------------------------
+
+# "true" is on PATH, so that command sink is configured; the other one is not.
+SINKS = """\
+sinks:
+  always: {type: command, enabled: on, argv: ["no-such-imagen-program-x"]}
+  ready: {type: command, enabled: auto, argv: ["true"]}
+  missing: {type: command, enabled: auto, argv: ["no-such-imagen-program-y"]}
+  never: {type: command, enabled: off, argv: ["true"]}
+"""
+
+
+def load(text: str) -> Config:
+    config, problems = parse_config(text)
+    problems.raise_first()
+    assert config is not None
+    return config
+
+
+def names(mode: str) -> list[str]:
+    return [sink.name for sink in build_sinks(load(SINKS), mode)]
+
+
+def test_mode_off_runs_no_sink() -> None:
+    assert names("off") == []
+
+
+def test_mode_auto_runs_sinks_that_are_on_or_configured(capsys: pytest.CaptureFixture[str]) -> None:
+    assert names("auto") == ["always", "ready"]
+    assert capsys.readouterr().err == ""
+
+
+def test_mode_on_runs_every_sink_not_off_and_warns_about_an_unconfigured_auto_one(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert names("on") == ["always", "ready"]
+    err = capsys.readouterr().err
+    assert err.startswith("imagen: warning: sink 'missing' (command) is skipped")
+    assert len(err.splitlines()) == 1
+
+
+# --- deliver: concurrently, within the time limit, failures kept -----------------------------
+
+
+def make_generation(directory: Path) -> Generation:
+    (directory / "cat.png").write_bytes(b"\x89PNG")
+    return Generation(
+        request=Request("a cat"),
+        backend="mock",
+        backend_type="mock",
+        model="placeholder",
+        seed=3,
+        path="cat.png",
+        output_dir=str(directory),
+        sha256="00" * 32,
+        media_type="image/png",
+        width=8,
+        height=8,
+        size_bytes=4,
+        latency=0.0,
+        created_at=dt.datetime(2026, 11, 23, 16, 0, tzinfo=dt.UTC),
+    )
+
+
+class FakeSink:
+    def __init__(self, name: str, behaviour: str = "ok") -> None:
+        self.name = name
+        self.behaviour = behaviour
+        self.deliveries: list[Delivery] = []
+        self.closed = False
+
+    def enabled_auto(self) -> bool:
+        return True
+
+    async def deliver(self, delivery: Delivery) -> None:
+        self.deliveries.append(delivery)
+        if self.behaviour == "fail":
+            raise SinkError("HTTP 503 from the bucket", state={"uploaded": True})
+        if self.behaviour == "hang":
+            await asyncio.Event().wait()
+        if self.behaviour == "bug":
+            raise KeyError("oops")
+
+    async def aclose(self) -> None:
+        self.closed = True
+        if self.behaviour == "bad-close":
+            raise RuntimeError("socket already gone")
+
+
+class MeetingSink(FakeSink):
+    """Finishes only once every other MeetingSink has started: proves they run together."""
+
+    def __init__(self, name: str, barrier: asyncio.Barrier) -> None:
+        super().__init__(name)
+        self.barrier = barrier
+
+    async def deliver(self, delivery: Delivery) -> None:
+        await self.barrier.wait()
+
+
+@pytest.fixture
+def outbox(tmp_path: Path) -> Iterator[Outbox]:
+    with Outbox.open(str(tmp_path / "outbox.sqlite3")) as box:
+        yield box
+
+
+def test_a_successful_delivery_prints_nothing_and_keeps_nothing(
+    outbox: Outbox, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sink = FakeSink("cloud")
+    generation = make_generation(tmp_path)
+    failures = asyncio.run(deliver([sink], generation, timeout=5, outbox=outbox))
+    assert failures == []
+    assert [(d.generation, d.sink, d.attempt, d.state) for d in sink.deliveries] == [
+        (generation, "cloud", 1, {})
+    ]
+    assert outbox.pending() == []
+    assert capsys.readouterr().err == ""
+
+
+def test_a_failing_sink_is_printed_kept_with_its_state_and_returned(
+    outbox: Outbox, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    generation = make_generation(tmp_path)
+    failures = asyncio.run(
+        deliver([FakeSink("cloud", "fail"), FakeSink("ok")], generation, timeout=5, outbox=outbox)
+    )
+    assert failures == [("cloud", "HTTP 503 from the bucket")]
+    assert capsys.readouterr().err == (
+        "imagen: cloud: HTTP 503 from the bucket (kept for retry: imagen sync)\n"
+    )
+    [pending] = outbox.pending()
+    assert (pending.sink, pending.state, pending.last_error) == (
+        "cloud",
+        {"uploaded": True},
+        "HTTP 503 from the bucket",
+    )
+    assert pending.generation == generation
+
+
+def test_sinks_run_at_the_same_time(outbox: Outbox, tmp_path: Path) -> None:
+    async def run() -> list[tuple[str, str]]:
+        barrier = asyncio.Barrier(2)
+        sinks = [MeetingSink("a", barrier), MeetingSink("b", barrier)]
+        return await deliver(sinks, make_generation(tmp_path), timeout=10, outbox=outbox)
+
+    assert asyncio.run(run()) == []
+
+
+def test_a_sink_that_hangs_is_cut_off_at_the_time_limit_and_kept(
+    outbox: Outbox, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    quick = FakeSink("quick")
+    failures = asyncio.run(
+        deliver([FakeSink("slow", "hang"), quick], make_generation(tmp_path), timeout=0.2,
+                outbox=outbox)
+    )  # fmt: skip
+    assert failures == [("slow", "timed out after 0.2 s")]
+    assert len(quick.deliveries) == 1
+    assert [p.sink for p in outbox.pending()] == ["slow"]
+    assert "imagen: slow: timed out after 0.2 s" in capsys.readouterr().err
+
+
+def test_a_sink_bug_becomes_a_failure_not_an_exception(
+    outbox: Outbox, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    failures = asyncio.run(
+        deliver([FakeSink("buggy", "bug")], make_generation(tmp_path), timeout=5, outbox=outbox)
+    )
+    assert failures == [
+        ("buggy", "internal error: KeyError: 'oops' (run with --debug for details)")
+    ]
+    assert [p.sink for p in outbox.pending()] == ["buggy"]
+
+
+def test_without_an_outbox_a_failure_is_still_printed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    failures = asyncio.run(
+        deliver([FakeSink("cloud", "fail")], make_generation(tmp_path), timeout=5, outbox=None)
+    )
+    assert failures == [("cloud", "HTTP 503 from the bucket")]
+    assert capsys.readouterr().err == "imagen: cloud: HTTP 503 from the bucket\n"
+
+
+def test_cancelling_a_delivery_cancels_it_instead_of_keeping_it(
+    outbox: Outbox, tmp_path: Path
+) -> None:
+    async def run() -> None:
+        task = asyncio.create_task(
+            deliver([FakeSink("slow", "hang")], make_generation(tmp_path), timeout=60,
+                    outbox=outbox)
+        )  # fmt: skip
+        await asyncio.sleep(0.05)
+        task.cancel()
+        await task
+
+    with pytest.raises(asyncio.CancelledError):
+        asyncio.run(run())
+    assert outbox.pending() == []
+
+
+def test_closing_sinks_closes_each_and_warns_about_one_that_fails(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    sinks = [FakeSink("a", "bad-close"), FakeSink("b")]
+    asyncio.run(close_sinks(sinks))
+    assert [sink.closed for sink in sinks] == [True, True]
+    assert capsys.readouterr().err == (
+        "imagen: warning: sink 'a' did not close cleanly: RuntimeError: socket already gone\n"
+    )
