@@ -112,6 +112,8 @@ def test_an_aspect_ratio_alone_renders_about_one_megapixel(
     image = result.images[0]
     assert (image.width, image.height) == (1360, 768)
     assert result.metadata["size"] == "1360x768"
+    assert result.metadata["aspect_ratio"] == "16:9"
+    assert result.warnings == ()  # a mapping decision, recorded, not a change to warn about
 
 
 def test_image_size_is_the_decoded_size_of_what_the_server_saved(

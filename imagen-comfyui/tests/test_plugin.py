@@ -136,3 +136,23 @@ def test_models_command_refuses_a_backend_of_another_type(tmp_path: Path) -> Non
     )
     assert result.exit_code != 0
     assert "not a comfyui backend" in str(result.exception)
+
+
+def test_a_missing_workflow_file_is_a_warning_at_load_and_an_error_when_used(
+    tmp_path: Path,
+) -> None:
+    import pytest
+
+    from imagen.errors import ConfigError
+
+    missing = tmp_path / "later.json"
+    block = f"{{type: comfyui, workflow: '{missing}', inject: {{prompt: '6.text'}}}}"
+    config, problems = parse_config(f"backends:\n  mine: {block}\n")
+    assert not problems.errors
+    (warning,) = problems.warnings
+    assert warning.path == "backends.mine.workflow"
+    assert config is not None
+    backend = ComfyUIBackend("mine", config.backends["mine"].settings)
+    assert not backend.status().ok
+    with pytest.raises(ConfigError, match="does not exist"):
+        backend.workflow()

@@ -48,7 +48,7 @@ def test_common_aspect_ratios(ratio: str, size: tuple[int, int]) -> None:
 
 def test_one_side_and_a_ratio_give_the_other_side() -> None:
     choice = choose_size(1024, None, "4:3")
-    assert (choice.width, choice.height) == (1024, 768)
+    assert (choice.width, choice.height, choice.changed) == (1024, 768, False)
 
 
 def test_nothing_asked_keeps_the_workflows_size() -> None:

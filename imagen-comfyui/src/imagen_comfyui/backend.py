@@ -107,8 +107,6 @@ class ComfyUIBackend:
                 for data, media_type, width, height in take_images
             )
         reporter.note("done")
-        if len(images) < request.count:
-            warnings.append(f"{len(images)} of {request.count} images were returned")
         return Result(
             images=tuple(images),
             model=workflow.model,
@@ -235,6 +233,8 @@ class ComfyUIBackend:
         if size.width is not None and {"width", "height"} <= points.keys():
             values["width"], values["height"] = size.width, size.height
             metadata["size"] = f"{size.width}x{size.height}"
+            if request.aspect_ratio:
+                metadata["aspect_ratio"] = request.aspect_ratio
             if size.changed:
                 metadata["size_asked"] = size.asked
                 warnings.append(

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from imagen.errors import ConfigError
 from imagen_comfyui.settings import ComfyUISettings
-from imagen_comfyui.workflow import load_workflow
+from imagen_comfyui.workflow import WorkflowMissing, load_workflow
 
 if TYPE_CHECKING:
     from imagen.config import Config
@@ -14,11 +14,17 @@ if TYPE_CHECKING:
 
 
 def check_workflows(config: Config, problems: Problems) -> None:
-    """Load every comfyui instance's workflow; report what is wrong at its YAML path."""
+    """Load every comfyui instance's workflow; report what is wrong at its YAML path.
+
+    A workflow file that does not exist is only a warning here (it may be written later, or
+    the config shared with a machine that has it); using that instance is an error.
+    """
     for name, instance in config.backends.items():
         if instance.type != "comfyui" or not isinstance(instance.settings, ComfyUISettings):
             continue
         try:
             load_workflow(instance.settings, name)
+        except WorkflowMissing as missing:
+            problems.warning(missing.path or f"backends.{name}", missing.message)
         except ConfigError as error:
             problems.error(error.path or f"backends.{name}", error.message)

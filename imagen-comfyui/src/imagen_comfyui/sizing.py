@@ -1,8 +1,9 @@
 """Choosing the pixel size a workflow renders: FLUX latents need sides that are multiples of 16.
 
 An explicit size is snapped to the nearest multiple; an aspect ratio alone becomes a size of
-about one megapixel (1024 x 1024 pixels' worth); nothing at all keeps the workflow's own size.
-The choice is returned with a note, so the backend can record it.
+about one megapixel (1024 x 1024 pixels' worth); one side and a ratio give the other side;
+nothing at all keeps the workflow's own size. A snapped explicit size says what was asked, so
+the backend can record and report the change.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ _ASPECT = re.compile(r"^\s*(\d{1,5})\s*:\s*(\d{1,5})\s*$")
 
 @attrs.frozen
 class SizeChoice:
-    """The size to render (None: the workflow's own) and what was asked, for the record."""
+    """The size to render (None: the workflow's own) and the exact size asked, if one was."""
 
     width: int | None
     height: int | None
@@ -46,17 +47,14 @@ def choose_size(
         if ratio is None:
             return SizeChoice(None, None)
         height_f = math.sqrt(MEGAPIXEL / ratio)
-        return SizeChoice(
-            _snap(height_f * ratio, multiple), _snap(height_f, multiple), f"aspect {aspect_ratio}"
-        )
+        return SizeChoice(_snap(height_f * ratio, multiple), _snap(height_f, multiple))
     if width is None or height is None:
         known = width if width is not None else height
         assert known is not None
         factor = ratio if ratio is not None else 1.0
         width_f = float(width) if width is not None else known * factor
         height_f = float(height) if height is not None else known / factor
-        asked = f"{width or '?'}x{height or '?'}" + (f" at {aspect_ratio}" if ratio else "")
-        return SizeChoice(_snap(width_f, multiple), _snap(height_f, multiple), asked)
+        return SizeChoice(_snap(width_f, multiple), _snap(height_f, multiple))
     return SizeChoice(_snap(width, multiple), _snap(height, multiple), f"{width}x{height}")
 
 

@@ -30,6 +30,10 @@ MODEL_KINDS = tuple(field.name for field in attrs.fields(Models))
 _MODEL_INPUTS = ("ckpt_name", "unet_name")
 
 
+class WorkflowMissing(ConfigError):
+    """The workflow file does not exist (yet): a warning at config load, an error at run time."""
+
+
 @attrs.frozen
 class Point:
     """One node input: ``node`` id and ``input`` name."""
@@ -142,7 +146,7 @@ def _load_custom(settings: ComfyUISettings, path: str) -> Workflow:
             "models applies to the built-in workflows only; set the file names in your workflow",
             path=f"{path}.models",
         )
-    if file.suffix.lower() != ".json" and not file.exists():
+    if file.suffix.lower() != ".json" and "/" not in settings.workflow and not file.exists():
         raise ConfigError(
             f"unknown workflow {settings.workflow!r}; use one of {', '.join(BUILTIN)} "
             "or the path to a workflow exported with Export (API)",
@@ -151,7 +155,9 @@ def _load_custom(settings: ComfyUISettings, path: str) -> Workflow:
     try:
         graph = json.loads(file.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise ConfigError(f"workflow file {file} does not exist", path=f"{path}.workflow") from None
+        raise WorkflowMissing(
+            f"workflow file {file} does not exist", path=f"{path}.workflow"
+        ) from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
         raise ConfigError(
             f"cannot read workflow file {file}: {error}", path=f"{path}.workflow"
