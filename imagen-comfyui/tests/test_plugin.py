@@ -156,3 +156,10 @@ def test_a_missing_workflow_file_is_a_warning_at_load_and_an_error_when_used(
     assert not backend.status().ok
     with pytest.raises(ConfigError, match="does not exist"):
         backend.workflow()
+
+
+def test_a_url_without_http_is_a_config_error() -> None:
+    _, problems = parse_config("backends:\n  box: {type: comfyui, url: 'gpu-box:8188'}\n")
+    (problem,) = problems.errors
+    assert problem.path == "backends.box.url"
+    assert "http://" in problem.message

@@ -22,6 +22,11 @@ def check_workflows(config: Config, problems: Problems) -> None:
     for name, instance in config.backends.items():
         if instance.type != "comfyui" or not isinstance(instance.settings, ComfyUISettings):
             continue
+        if not instance.settings.url.startswith(("http://", "https://")):
+            problems.error(
+                f"backends.{name}.url",
+                "url must start with http:// or https://, like http://127.0.0.1:8188",
+            )
         try:
             load_workflow(instance.settings, name)
         except WorkflowMissing as missing:

@@ -46,7 +46,7 @@ async def open_socket(
 ) -> ClientConnection | None:
     """The run's websocket, or None when it cannot be opened (the caller polls instead)."""
     from websockets.asyncio.client import connect
-    from websockets.exceptions import InvalidHandshake
+    from websockets.exceptions import WebSocketException
 
     try:
         return await connect(
@@ -57,7 +57,7 @@ async def open_socket(
             max_size=MAX_FRAME,
             compression=None,
         )
-    except (OSError, InvalidHandshake, TimeoutError):
+    except (OSError, WebSocketException, TimeoutError):
         return None
 
 
