@@ -81,6 +81,13 @@ def test_a_failed_retry_counts_the_attempt_and_replaces_state_and_error(
     assert pending.updated_at >= pending.created_at
 
 
+def test_whether_a_retry_alone_can_help_is_kept_and_updated(outbox: Outbox, tmp_path: Path) -> None:
+    delivery_id = outbox.add("cloud", make_generation(tmp_path), error="HTTP 403", retryable=False)
+    assert [p.retryable for p in outbox.pending()] == [False]
+    outbox.failed(delivery_id, error="HTTP 503", retryable=True)
+    assert [p.retryable for p in outbox.pending()] == [True]
+
+
 def test_done_removes_only_that_delivery(outbox: Outbox, tmp_path: Path) -> None:
     first = outbox.add("a", make_generation(tmp_path), error="x")
     second = outbox.add("b", make_generation(tmp_path), error="y")

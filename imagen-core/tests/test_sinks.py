@@ -158,6 +158,8 @@ class FakeSink:
         self.deliveries.append(delivery)
         if self.behaviour == "fail":
             raise SinkError("HTTP 503 from the bucket", state={"uploaded": True})
+        if self.behaviour == "refused":
+            raise SinkError("HTTP 403: wrong owner", retryable=False)
         if self.behaviour == "hang":
             await asyncio.Event().wait()
         if self.behaviour == "bug":
@@ -218,6 +220,21 @@ def test_a_failing_sink_is_printed_kept_with_its_state_and_returned(
         "HTTP 503 from the bucket",
     )
     assert pending.generation == generation
+
+
+def test_a_failure_a_retry_cannot_fix_is_kept_with_a_hint_to_fix_it_first(
+    outbox: Outbox, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    failures = asyncio.run(
+        deliver([FakeSink("cloud", "refused")], make_generation(tmp_path), timeout=5,
+                outbox=outbox)
+    )  # fmt: skip
+    assert failures == [("cloud", "HTTP 403: wrong owner")]
+    assert capsys.readouterr().err == (
+        "imagen: cloud: HTTP 403: wrong owner (kept; a retry alone will not help: fix the "
+        "cause, then run imagen sync)\n"
+    )
+    assert [p.retryable for p in outbox.pending()] == [False]
 
 
 def test_sinks_run_at_the_same_time(outbox: Outbox, tmp_path: Path) -> None:

@@ -111,6 +111,14 @@ def test_list_shows_id_sink_attempts_path_and_last_error(
                                     "503", "from", "x"]  # fmt: skip
 
 
+def test_list_marks_a_delivery_a_retry_alone_cannot_fix(
+    imagen: Any, outbox_path: str, tmp_path: Path
+) -> None:
+    with Outbox.open(outbox_path) as box:
+        box.add("notify", make_generation(tmp_path), error="HTTP 403", retryable=False)
+    assert imagen("sync", "--list").lines[1].endswith("(needs a fix) HTTP 403")
+
+
 def test_list_marks_a_delivery_whose_image_is_gone(
     imagen: Any, outbox_path: str, tmp_path: Path
 ) -> None:

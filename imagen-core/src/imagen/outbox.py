@@ -46,6 +46,7 @@ CREATE TABLE deliveries (
     attempts    INTEGER NOT NULL,   -- attempts made so far (the failed first one included)
     state       TEXT    NOT NULL,   -- JSON object: SinkError.state, steps already done
     last_error  TEXT,
+    retryable   INTEGER NOT NULL,   -- 0: the sink said a retry alone cannot help (a 4xx)
     created_at  TEXT    NOT NULL,   -- ISO 8601 UTC
     updated_at  TEXT    NOT NULL,
     claimed_at  REAL               -- time.time() of the sync working on it, else NULL
@@ -83,6 +84,7 @@ class PendingDelivery:
     attempts: int
     state: Mapping[str, Any]
     last_error: str | None
+    retryable: bool
     created_at: dt.datetime
     updated_at: dt.datetime
 
@@ -104,6 +106,7 @@ class PendingDelivery:
             "attempts": self.attempts,
             "state": dict(self.state),
             "last_error": self.last_error,
+            "retryable": self.retryable,
             "created_at": self.created_at.isoformat(),
             "updated_at": self.updated_at.isoformat(),
         }
@@ -212,16 +215,17 @@ class Outbox:
         *,
         state: Mapping[str, Any] | None = None,
         error: str | None = None,
+        retryable: bool = True,
     ) -> int:
         """Keep a delivery whose first attempt failed; returns its id."""
         from imagen.serialize import generation_to_dict
 
         now = _now()
         cursor = self._write(
-            "INSERT INTO deliveries (sink, generation, attempts, state, last_error, created_at,"
-            " updated_at) VALUES (?, ?, 1, ?, ?, ?, ?)",
-            (sink, _json(generation_to_dict(generation)), _json(dict(state or {})), error, now,
-             now),
+            "INSERT INTO deliveries (sink, generation, attempts, state, last_error, retryable,"
+            " created_at, updated_at) VALUES (?, ?, 1, ?, ?, ?, ?, ?)",
+            (sink, _json(generation_to_dict(generation)), _json(dict(state or {})), error,
+             retryable, now, now),
         )  # fmt: skip
         assert cursor.lastrowid is not None
         return cursor.lastrowid
@@ -249,6 +253,7 @@ class Outbox:
             attempts=row["attempts"],
             state=json.loads(row["state"]),
             last_error=row["last_error"],
+            retryable=bool(row["retryable"]),
             created_at=dt.datetime.fromisoformat(row["created_at"]),
             updated_at=dt.datetime.fromisoformat(row["updated_at"]),
         )
@@ -268,13 +273,18 @@ class Outbox:
         self._write("DELETE FROM deliveries WHERE id = ?", (delivery_id,))
 
     def failed(
-        self, delivery_id: int, *, state: Mapping[str, Any] | None = None, error: str
+        self,
+        delivery_id: int,
+        *,
+        state: Mapping[str, Any] | None = None,
+        error: str,
+        retryable: bool = True,
     ) -> None:
         """Another attempt failed: count it, keep what it finished, release the claim."""
         self._write(
             "UPDATE deliveries SET attempts = attempts + 1, state = ?, last_error = ?, "
-            "updated_at = ?, claimed_at = NULL WHERE id = ?",
-            (_json(dict(state or {})), error, _now(), delivery_id),
+            "retryable = ?, updated_at = ?, claimed_at = NULL WHERE id = ?",
+            (_json(dict(state or {})), error, retryable, _now(), delivery_id),
         )
 
     def drop(self, delivery_id: int) -> bool:
@@ -383,7 +393,9 @@ async def _retry(
     if failure is None:
         outbox.done(pending.id)
         return SyncResult(pending, "synced")
-    outbox.failed(pending.id, state=failure.state, error=failure.message)
+    outbox.failed(
+        pending.id, state=failure.state, error=failure.message, retryable=failure.retryable
+    )
     return SyncResult(pending, "failed", failure.message)
 
 

@@ -95,7 +95,14 @@ def build_sinks(config: Config, mode: str) -> list[Sink]:
 
 
 def _wanted(instance: SinkInstance, sink: Sink, mode: str) -> bool:
-    if instance.enabled == "on" or sink.enabled_auto():
+    if instance.enabled == "on":
+        return True
+    try:
+        configured = sink.enabled_auto()
+    except Exception as error:  # a plugin bug must not stop the generate that called us
+        console.warn(f"sink {instance.name!r} skipped: enabled_auto failed: {error}")
+        return False
+    if configured:
         return True
     if mode == "on":
         console.warn(
@@ -179,10 +186,18 @@ def _queue(outbox: Outbox | None, sink: Sink, generation: Generation, failure: F
     if outbox is None:
         return ""
     try:
-        outbox.add(sink.name, generation, state=failure.state, error=failure.message)
+        outbox.add(
+            sink.name,
+            generation,
+            state=failure.state,
+            error=failure.message,
+            retryable=failure.retryable,
+        )
     except ImagenError as error:
         console.warn(f"{sink.name}: the delivery could not be kept for a retry: {error}")
         return ""
+    if not failure.retryable:
+        return " (kept; a retry alone will not help: fix the cause, then run imagen sync)"
     return " (kept for retry: imagen sync)"
 
 

@@ -62,7 +62,7 @@ def _list(outbox: Outbox, *, as_json: bool) -> None:
             delivery.sink,
             str(delivery.attempts),
             delivery.generation.path + ("" if delivery.image_exists() else " (missing)"),
-            delivery.last_error or "",
+            ("" if delivery.retryable else "(needs a fix) ") + (delivery.last_error or ""),
         ]
         for delivery in pending
     ]
