@@ -264,3 +264,16 @@ def test_status_says_ok_with_the_url_without_network(url: str) -> None:
     status = backend.status()
     assert status.ok
     assert str(status) == f"ok ({url})"
+
+
+def test_several_missing_models_name_the_first_and_count_the_rest(
+    fake: FakeComfyUI, run: Run, make_backend: Callable[..., ComfyUIBackend]
+) -> None:
+    fake.models["diffusion_models"] = []
+    fake.models["vae"] = ["other-vae.safetensors"]
+    with pytest.raises(InvalidRequest) as caught:
+        run(make_backend(workflow="flux-schnell-split"), REQUEST)
+    message = str(caught.value)
+    assert "no model file 'flux1-schnell.safetensors' for UNETLoader.unet_name" in message
+    assert "backends.local.models.unet" in message
+    assert "(1 more model file missing too)" in message

@@ -17,6 +17,8 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+import attrs
+
 from imagen.errors import BackendError, BackendTimeout, ConfigError, InvalidRequest
 from imagen.models import Cost, Image, Progress, Request, Result, Status
 from imagen.secrets import read_secret
@@ -102,10 +104,7 @@ class ComfyUIBackend:
                     f"{self.settings.timeout:g} s; raise timeout or check the server's queue",
                     backend=self.name,
                 ) from None
-            images.extend(
-                Image(data, media_type, width, height, seed)
-                for data, media_type, width, height in take_images
-            )
+            images.extend(attrs.evolve(image, seed=seed) for image in take_images)
         reporter.note("done")
         return Result(
             images=tuple(images),
@@ -140,7 +139,7 @@ class ComfyUIBackend:
         graph: Mapping[str, Any],
         reporter: events.Reporter,
         prompt_ids: list[str],
-    ) -> list[tuple[bytes, str, int, int]]:
+    ) -> list[Image]:
         client_id = uuid.uuid4().hex
         socket = await events.open_socket(self.url, client_id, self._headers())
         prompt_id: str | None = None
@@ -189,9 +188,10 @@ class ComfyUIBackend:
                 available,
                 backend=self.name,
                 setting=self._model_setting(first.node, first.input),
+                others=len(missing) - 1,
             ) from None
 
-    async def _poll(self, api: ComfyAPI, prompt_id: str) -> Mapping[str, Any] | None:
+    async def _poll(self, api: ComfyAPI, prompt_id: str) -> Mapping[str, Any]:
         while True:
             entry = await api.history(prompt_id)
             if entry is not None:  # ComfyUI writes the history entry when the run is over
@@ -200,7 +200,8 @@ class ComfyUIBackend:
 
     async def _download(
         self, api: ComfyAPI, entry: Mapping[str, Any], prompt_id: str
-    ) -> list[tuple[bytes, str, int, int]]:
+    ) -> list[Image]:
+        """Every image the workflow's SaveImage nodes saved (seed filled in by the caller)."""
         outputs = entry.get("outputs") or {}
         found = []
         for node in self.workflow().save_nodes:
@@ -348,7 +349,7 @@ _MAGIC = (
 )
 
 
-def _decoded(data: bytes, media_type: str, *, backend: str) -> tuple[bytes, str, int, int]:
+def _decoded(data: bytes, media_type: str, *, backend: str) -> Image:
     """The image with its media type and pixel size read from the bytes themselves.
 
     The size comes from the image header (the core's ``pngmeta``), so Pillow stays off the
@@ -365,4 +366,4 @@ def _decoded(data: bytes, media_type: str, *, backend: str) -> tuple[bytes, str,
             f"ComfyUI returned an output that is not an image ({media_type or 'no media type'})",
             backend=backend,
         )
-    return data, sniffed, size[0], size[1]
+    return Image(data, sniffed, size[0], size[1])

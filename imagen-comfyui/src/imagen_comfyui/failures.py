@@ -52,15 +52,21 @@ def missing_models(body: Any) -> list[MissingModel]:
 
 
 def missing_model_error(
-    missing: MissingModel, available: Sequence[str], *, backend: str, setting: str | None
+    missing: MissingModel,
+    available: Sequence[str],
+    *,
+    backend: str,
+    setting: str | None,
+    others: int = 0,
 ) -> InvalidRequest:
     """Names the file asked for, the files the server has, and where to change it."""
     has = ", ".join(available) if available else "none"
     where = f"set {setting} in the config" if setting else "change it in your workflow"
+    more = f" ({others} more model file{'s' if others > 1 else ''} missing too)" if others else ""
     return InvalidRequest(
         f"ComfyUI has no model file {missing.asked!r} for {missing.class_type}.{missing.input} "
         f"(node {missing.node}); it has: {one_line(has)}. Put the file in ComfyUI's models "
-        f"folder or {where}",
+        f"folder or {where}{more}",
         backend=backend,
         fields={f"{missing.node}.{missing.input}": f"{missing.asked!r} not on the server"},
         detail={"available": list(available)},
