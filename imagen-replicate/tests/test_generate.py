@@ -170,7 +170,7 @@ def test_negative_prompt_is_not_sent_and_says_so(replicate: Replicate) -> None:
 
 
 def test_progress_reports_status_then_downloads(replicate: Replicate) -> None:
-    replicate.play(predict_time=0.3, sync_cap=0.05)
+    replicate.play(predict_time=0.6, sync_cap=0.05)
     seen: list[tuple[float, float | None, str]] = []
     replicate.generate(
         Request("a cat", count=2, seed=1), Progress(lambda d, t, m: seen.append((d, t, m)))
