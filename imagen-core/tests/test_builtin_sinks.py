@@ -11,14 +11,12 @@ import os
 import socket
 import sys
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp import web
 
-from imagen import plugins
 from imagen.builtin_sinks import (
     COMMAND_SAMPLE,
     WEBHOOK_SAMPLE,
@@ -35,20 +33,6 @@ from imagen.serialize import generation_to_dict
 from imagen.sink import Delivery
 from imagen.sinks import deliver
 from imagen.testing.servers import serve_app
-
-BUILTIN_SINKS = "imagen.default_plugins.sinks"
-
-
-@pytest.fixture(autouse=True)
-def builtin_sink_types(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """The built-in sink types, registered as the core will once its plugin list names them."""
-    if BUILTIN_SINKS in plugins.BUILTIN_MODULES:
-        yield
-        return
-    monkeypatch.setattr(plugins, "BUILTIN_MODULES", (*plugins.BUILTIN_MODULES, BUILTIN_SINKS))
-    plugins.reset()
-    yield
-    plugins.reset()
 
 
 def make_generation(directory: Path, name: str = "cat.png") -> Generation:

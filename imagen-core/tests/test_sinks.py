@@ -9,27 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from imagen import plugins
 from imagen.config import Config, OutputConfig, parse_config
 from imagen.errors import ConfigError, SinkError
 from imagen.models import Generation, Request
 from imagen.outbox import Outbox
 from imagen.sink import Delivery
 from imagen.sinks import build_sinks, close_sinks, cloud_mode, deliver
-
-BUILTIN_SINKS = "imagen.default_plugins.sinks"
-
-
-@pytest.fixture(autouse=True)
-def builtin_sink_types(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """The built-in sink types, registered as the core will once its plugin list names them."""
-    if BUILTIN_SINKS in plugins.BUILTIN_MODULES:
-        yield
-        return
-    monkeypatch.setattr(plugins, "BUILTIN_MODULES", (*plugins.BUILTIN_MODULES, BUILTIN_SINKS))
-    plugins.reset()
-    yield
-    plugins.reset()
 
 
 @pytest.fixture(autouse=True)

@@ -3,35 +3,23 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import hmac
+import http.server
 import json
+import socket
+import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from aiohttp import web
 
-from imagen import plugins
 from imagen.models import Generation, Request
 from imagen.outbox import Outbox
 from imagen.testing.servers import serve_app
-
-BUILTIN_SINKS = "imagen.default_plugins.sinks"
-
-
-@pytest.fixture(autouse=True)
-def sync_command_and_sinks(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """``imagen sync`` and the built-in sink types, wired as the core will wire them."""
-    from imagen import cli
-
-    monkeypatch.setitem(cli.CORE_COMMANDS, "sync", "imagen.cli.sync_cmd:sync")
-    if BUILTIN_SINKS in plugins.BUILTIN_MODULES:
-        yield
-        return
-    monkeypatch.setattr(plugins, "BUILTIN_MODULES", (*plugins.BUILTIN_MODULES, BUILTIN_SINKS))
-    plugins.reset()
-    yield
-    plugins.reset()
 
 
 @pytest.fixture
@@ -211,3 +199,82 @@ def test_dropping_an_unknown_id_is_an_error_pointing_at_the_list(
     ran = imagen("sync", "--drop", "41")
     assert ran.code == 2
     assert ran.err == ("imagen: error: no pending delivery with id 41 (see: imagen sync --list)\n")
+
+
+# --- end to end: a generate whose sink is down, then a sync once it is back -----------------
+
+
+class HookHandler(http.server.BaseHTTPRequestHandler):
+    received: ClassVar[list[tuple[dict[str, str], bytes]]] = []
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        self.received.append((dict(self.headers), body))
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return None
+
+
+@contextmanager
+def hook_server(port: int) -> Iterator[list[tuple[dict[str, str], bytes]]]:
+    """A plain HTTP endpoint on a chosen port (the one the config already names)."""
+    HookHandler.received = []
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), HookHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield HookHandler.received
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(10)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+def test_a_delivery_missed_by_generate_is_listed_and_then_delivered_by_sync(
+    imagen_process: Any, tmp_path: Path
+) -> None:
+    port = free_port()
+    config = tmp_path / "imagen.yaml"
+    config.write_text(
+        f"output:\n  directory: {json.dumps(str(tmp_path / 'pictures'))}\n"
+        "sinks:\n"
+        f"  notify: {{type: webhook, url: 'http://127.0.0.1:{port}/hook', "
+        "secret_env: E2E_HOOK_SECRET, retries: 0}\n"
+    )
+    env = {
+        "IMAGEN_OUTBOX": str(tmp_path / "outbox.sqlite3"),
+        "IMAGEN_HISTORY": str(tmp_path / "history.sqlite3"),
+        "IMAGEN_CLOUD_SYNC": "",
+        "E2E_HOOK_SECRET": "e2e-secret",
+    }
+    made = imagen_process("--config", str(config), "generate", "a cat", "--seed", "9", env=env)
+    assert made.code == 0, made.err
+    [image] = [Path(line) for line in made.lines]
+    assert image.is_file()
+    assert f"imagen: notify: cannot reach http://127.0.0.1:{port}" in made.err
+
+    listed = imagen_process("sync", "--list", "--json", env=env)
+    [pending] = json.loads(listed.out)
+    assert (pending["sink"], pending["absolute_path"]) == ("notify", str(image))
+
+    with hook_server(port) as received:
+        synced = imagen_process("--config", str(config), "sync", env=env)
+    assert synced.code == 0, synced.err
+    relpath = image.relative_to(tmp_path / "pictures").as_posix()
+    assert synced.out == f"synced {relpath} -> notify\n"
+    [(headers, body)] = received
+    signed = hmac.new(b"e2e-secret", body, hashlib.sha256).hexdigest()
+    assert headers["X-Imagen-Signature"] == f"sha256={signed}"
+    sent = json.loads(body)
+    assert (sent["path"], sent["seed"], sent["backend"]) == (relpath, 9, "mock")
+    assert sent["sha256"] == hashlib.sha256(image.read_bytes()).hexdigest()
+    assert json.loads(imagen_process("sync", "--list", "--json", env=env).out) == []
