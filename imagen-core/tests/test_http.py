@@ -55,7 +55,7 @@ def call(url: str, policy: RetryPolicy, waits: list[float] | None = None) -> Any
         recorded.append(seconds)
 
     async def main() -> Any:
-        async with make_client(base_url=url) as client:
+        async with make_client(base_url=url, timeout=10) as client:
             return await send(client, "POST", "/thing", policy=policy.with_sleep(no_sleep), json={})
 
     return asyncio.run(main())
@@ -63,7 +63,9 @@ def call(url: str, policy: RetryPolicy, waits: list[float] | None = None) -> Any
 
 def test_429_is_retried_honouring_retry_after(server: tuple[Script, str]) -> None:
     script, url = server
-    script.replies = [web.json_response({}, status=429, headers={"Retry-After": "7"})] * 2
+    script.replies = [
+        web.json_response({}, status=429, headers={"Retry-After": "7"}) for _ in range(2)
+    ]
     waits: list[float] = []
     response = call(url, RetryPolicy(Retry.on_status(429, attempts=3)), waits)
     assert response.status_code == 200
@@ -73,7 +75,7 @@ def test_429_is_retried_honouring_retry_after(server: tuple[Script, str]) -> Non
 
 def test_retries_stop_after_the_declared_attempts(server: tuple[Script, str]) -> None:
     script, url = server
-    script.replies = [web.json_response({}, status=503)] * 5
+    script.replies = [web.json_response({}, status=503) for _ in range(5)]
     response = call(url, RetryPolicy(Retry.on_status(503, attempts=1)))
     assert response.status_code == 503
     assert len(script.seen) == 2
@@ -81,7 +83,7 @@ def test_retries_stop_after_the_declared_attempts(server: tuple[Script, str]) ->
 
 def test_backoff_doubles_without_a_hint(server: tuple[Script, str]) -> None:
     script, url = server
-    script.replies = [web.json_response({}, status=500)] * 3
+    script.replies = [web.json_response({}, status=500) for _ in range(3)]
     waits: list[float] = []
     call(url, RetryPolicy(Retry.on_status(500, attempts=3, backoff=0.5)), waits)
     assert waits == [0.5, 1.0, 2.0]
