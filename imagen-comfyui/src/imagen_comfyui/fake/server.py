@@ -19,6 +19,7 @@ connections and never answer).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 import uuid
@@ -107,7 +108,8 @@ class FakeComfyUI:
         self.last_node: str | None = None
         self.interrupt_requested = False
         self._wake: asyncio.Event | None = None
-        self._worker_task: asyncio.Task[None] | None = None
+        self._outbox: asyncio.Queue[Callable[[], Awaitable[None]]] = asyncio.Queue()
+        self._tasks: list[asyncio.Task[None]] = []
 
     # -- the application -------------------------------------------------------------------
 
@@ -153,11 +155,12 @@ class FakeComfyUI:
 
     async def _start_worker(self, app: web.Application) -> None:
         self._wake = asyncio.Event()
-        self._worker_task = asyncio.create_task(self._worker())
+        self._outbox = asyncio.Queue()
+        self._tasks = [asyncio.create_task(self._worker()), asyncio.create_task(self._publish())]
 
     async def _stop_worker(self, app: web.Application) -> None:
-        if self._worker_task is not None:
-            self._worker_task.cancel()
+        for task in self._tasks:
+            task.cancel()
         for socket, _ in list(self.sockets.values()):
             await socket.close()
 
@@ -342,35 +345,51 @@ class FakeComfyUI:
                 del self.sockets[sid]
         return socket
 
+    # Like ComfyUI's PromptServer, messages go through one outbox that a publisher task
+    # drains, so a handler's HTTP answer is not held up by its websocket messages and every
+    # socket gets its messages in the order they were queued.
+
     async def send(self, kind: str, data: dict[str, Any], sid: str | None) -> None:
         """To ``sid``'s socket; to every socket when ``sid`` is None (a broadcast)."""
-        targets = list(self.sockets.values()) if sid is None else [self.sockets.get(sid)]
-        for target in targets:
-            if target is None:
-                continue
-            try:
-                await target[0].send_json({"type": kind, "data": data})
-            except (ConnectionError, RuntimeError):
-                continue
+
+        async def deliver() -> None:
+            targets = list(self.sockets.values()) if sid is None else [self.sockets.get(sid)]
+            for target in targets:
+                if target is not None:
+                    with contextlib.suppress(ConnectionError, RuntimeError):
+                        await target[0].send_json({"type": kind, "data": data})
+
+        self._outbox.put_nowait(deliver)
 
     async def send_binary(self, payload: bytes, sid: str | None) -> None:
-        target = self.sockets.get(sid) if sid else None
-        if target is not None:
-            try:
-                await target[0].send_bytes(payload)
-            except (ConnectionError, RuntimeError):
-                return
+        async def deliver() -> None:
+            target = self.sockets.get(sid) if sid else None
+            if target is not None:
+                with contextlib.suppress(ConnectionError, RuntimeError):
+                    await target[0].send_bytes(payload)
+
+        self._outbox.put_nowait(deliver)
+
+    def drop_sockets(self, sid: str | None) -> None:
+        """Cut the connection under ``sid``'s socket, without a close frame, once the messages
+        queued before are out."""
+
+        async def deliver() -> None:
+            target = self.sockets.pop(sid, None) if sid else None
+            if target is not None and target[1].transport is not None:
+                target[1].transport.close()
+
+        self._outbox.put_nowait(deliver)
+
+    async def _publish(self) -> None:
+        while True:
+            deliver = await self._outbox.get()
+            await deliver()
 
     async def _queue_updated(self) -> None:
         await self.send(
             "status", {"status": {"exec_info": {"queue_remaining": self._remaining()}}}, None
         )
-
-    def drop_sockets(self, sid: str | None) -> None:
-        """Cut the connection under ``sid``'s socket without a close frame."""
-        target = self.sockets.pop(sid, None) if sid else None
-        if target is not None and target[1].transport is not None:
-            target[1].transport.close()
 
     # -- execution -------------------------------------------------------------------------
 
