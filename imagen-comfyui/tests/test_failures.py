@@ -277,3 +277,34 @@ def test_several_missing_models_name_the_first_and_count_the_rest(
     assert "no model file 'flux1-schnell.safetensors' for UNETLoader.unet_name" in message
     assert "backends.local.models.unet" in message
     assert "(1 more model file missing too)" in message
+
+
+@pytest.mark.parametrize("websocket", [True, False], ids=["websocket", "polling"])
+def test_a_prompt_deleted_from_the_servers_queue_is_an_error_not_a_hang(websocket: bool) -> None:
+    import httpx
+
+    fake = FakeComfyUI(run_time=1.5, websocket=websocket)
+
+    async def main(url: str) -> None:
+        first = ComfyUIBackend("first", ComfyUISettings(url=url))
+        second = ComfyUIBackend("second", ComfyUISettings(url=url))
+        running = asyncio.create_task(first.generate(REQUEST, Progress()))
+        await asyncio.sleep(0.3)
+        waiting = asyncio.create_task(second.generate(REQUEST, Progress()))
+        async with httpx.AsyncClient(base_url=url) as client:
+            for _ in range(100):
+                pending = (await client.get("/queue")).json()["queue_pending"]
+                if pending:
+                    break
+                await asyncio.sleep(0.02)
+            await client.post("/queue", json={"delete": [pending[0][1]]})
+        with pytest.raises(BackendError) as caught:
+            await waiting
+        assert "left ComfyUI's queue without running" in str(caught.value)
+        assert not running.done()
+        await running
+        await first.aclose()
+        await second.aclose()
+
+    with serve_app(fake.app()) as url:
+        asyncio.run(main(url))

@@ -70,6 +70,14 @@ class ComfyAPI:
         entry = _json_object(response).get(prompt_id)
         return entry if isinstance(entry, Mapping) else None
 
+    async def in_queue(self, prompt_id: str) -> bool:
+        """Whether ``prompt_id`` is running or waiting on the server."""
+        response = await self._send("GET", "/queue", policy=READ_POLICY)
+        self._check(response, "GET /queue")
+        body = _json_object(response)
+        items = [*(body.get("queue_running") or []), *(body.get("queue_pending") or [])]
+        return any(isinstance(item, list) and item[1:2] == [prompt_id] for item in items)
+
     async def view(self, image: Mapping[str, Any]) -> tuple[bytes, str]:
         """Download one output file; its bytes and the media type the server gave."""
         params = {

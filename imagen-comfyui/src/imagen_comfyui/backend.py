@@ -23,7 +23,12 @@ from imagen.errors import BackendError, BackendTimeout, ConfigError, InvalidRequ
 from imagen.models import Cost, Image, Progress, Request, Result, Status
 from imagen.secrets import read_secret
 from imagen_comfyui import events
-from imagen_comfyui.failures import history_failure, missing_model_error, missing_models
+from imagen_comfyui.failures import (
+    history_failure,
+    missing_model_error,
+    missing_models,
+    vanished_prompt,
+)
 from imagen_comfyui.settings import ComfyUISettings
 from imagen_comfyui.sizing import choose_size
 from imagen_comfyui.workflow import Point, Workflow, load_workflow
@@ -146,8 +151,13 @@ class ComfyUIBackend:
         try:
             prompt_id = await self._queue(api, graph, client_id)
             prompt_ids.append(prompt_id)
+            queued = prompt_id
+
+            async def vanished() -> bool:
+                return not await api.in_queue(queued) and await api.history(queued) is None
+
             finished = socket is not None and await events.watch(
-                socket, prompt_id, reporter, backend=self.name
+                socket, prompt_id, reporter, backend=self.name, vanished=vanished
             )
             if finished:
                 reporter.note("fetching images")
@@ -195,6 +205,11 @@ class ComfyUIBackend:
         while True:
             entry = await api.history(prompt_id)
             if entry is not None:  # ComfyUI writes the history entry when the run is over
+                return entry
+            if not await api.in_queue(prompt_id):
+                entry = await api.history(prompt_id)  # it may have finished in between
+                if entry is None:
+                    raise vanished_prompt(prompt_id, backend=self.name)
                 return entry
             await asyncio.sleep(POLL_INTERVAL)
 

@@ -14,11 +14,11 @@ instead, so they are skipped.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
-from imagen_comfyui.failures import execution_error, execution_interrupted
+from imagen_comfyui.failures import execution_error, execution_interrupted, vanished_prompt
 
 if TYPE_CHECKING:
     from websockets.asyncio.client import ClientConnection
@@ -62,24 +62,35 @@ async def open_socket(
 
 
 async def watch(
-    socket: ClientConnection, prompt_id: str, reporter: Reporter, *, backend: str
+    socket: ClientConnection,
+    prompt_id: str,
+    reporter: Reporter,
+    *,
+    backend: str,
+    vanished: Callable[[], Awaitable[bool]],
 ) -> bool:
     """Follow ``prompt_id`` until it finishes: True when it did, False if the socket closed first.
 
     Raises the run's failure (``execution_error``, or ``execution_interrupted`` by someone else).
+    A queue change before the run starts (a ``status`` broadcast) may mean the prompt was
+    deleted from the queue, which sends no event of its own: ``vanished()`` asks the server.
     """
     from websockets.exceptions import ConnectionClosed
 
+    started = False
     try:
         async for message in socket:
             if isinstance(message, bytes):
                 continue
             kind, data = _parse(message)
+            if kind == "status" and not started and await vanished():
+                raise vanished_prompt(prompt_id, backend=backend)
             if data.get("prompt_id") != prompt_id:
                 continue
             if kind == "executing" and data.get("node") is None:
                 return True
             if kind == "execution_start":
+                started = True
                 reporter.note("running")
             elif kind == "progress":
                 reporter.step(data.get("value"), data.get("max"))

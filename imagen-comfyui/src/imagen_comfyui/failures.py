@@ -124,6 +124,15 @@ def execution_interrupted(data: Mapping[str, Any], *, backend: str) -> BackendEr
     )
 
 
+def vanished_prompt(prompt_id: str, *, backend: str) -> BackendError:
+    """The prompt is neither queued, running nor in the history."""
+    return BackendError(
+        f"prompt {prompt_id} left ComfyUI's queue without running (deleted on the server, or "
+        "the server restarted); try again",
+        backend=backend,
+    )
+
+
 def history_failure(entry: Mapping[str, Any], *, backend: str) -> BackendError | None:
     """The error recorded in a ``/history`` entry's status messages, if the run failed."""
     status = entry.get("status") or {}
