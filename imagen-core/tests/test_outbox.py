@@ -223,9 +223,12 @@ def test_a_failed_attempt_releases_its_claim(outbox: Outbox, tmp_path: Path) -> 
 @attrs.frozen
 class FlakySettings:
     failures: int = 0
+    hang: bool = False
 
 
 SEEN: dict[str, list[Delivery]] = {}
+#: set when a hanging delivery has started
+HANGING: list[asyncio.Event] = []
 
 
 class FlakySink:
@@ -241,6 +244,10 @@ class FlakySink:
     async def deliver(self, delivery: Delivery) -> None:
         seen = SEEN.setdefault(self.name, [])
         seen.append(delivery)
+        if self.settings.hang:
+            for started in HANGING:
+                started.set()
+            await asyncio.Event().wait()
         if len(seen) <= self.settings.failures:
             raise SinkError("step two failed", state={"step_one": True})
 
@@ -260,6 +267,7 @@ def flaky_plugin() -> Iterator[None]:
     plugins.manager().register(plugin, name="test-flaky-sinks")
     plugins.registry.cache_clear()
     SEEN.clear()
+    HANGING.clear()
     yield
     plugins.manager().unregister(plugin)
     plugins.registry.cache_clear()
@@ -344,6 +352,27 @@ def test_sync_leaves_a_delivery_another_process_is_working_on(
     assert summary == SyncSummary(skipped=1)
     assert "another imagen sync" in (results[0].message or "")
     assert "cloud" not in SEEN
+
+
+@pytest.mark.usefixtures("flaky_plugin")
+def test_an_interrupted_sync_gives_its_claim_back_without_counting_an_attempt(
+    outbox: Outbox, tmp_path: Path
+) -> None:
+    delivery_id = outbox.add("cloud", make_generation(tmp_path), error="offline")
+    config = config_with("  cloud: {type: flaky, hang: true}\n")
+
+    async def interrupt() -> None:
+        started = asyncio.Event()
+        HANGING.append(started)
+        task = asyncio.create_task(sync(config, outbox, report=lambda result: None))
+        await started.wait()
+        task.cancel()
+        await task
+
+    with pytest.raises(asyncio.CancelledError):
+        asyncio.run(interrupt())
+    assert claim_elsewhere(outbox.path, delivery_id, 600) == "True"
+    assert [p.attempts for p in outbox.pending()] == [1]
 
 
 def test_the_summary_says_what_is_left() -> None:

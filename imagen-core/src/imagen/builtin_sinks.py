@@ -35,7 +35,7 @@ COMMAND_SAMPLE = """\
 # to the output directory (the working directory), {backend} {model} {seed}.
 backup:
   type: command
-  enabled: off                  # auto | on | off (auto: when the program is on PATH)
+  enabled: "off"                # auto | on | off (auto: when the program is on PATH)
   argv: ["cp", "{path}", "/mnt/backup/imagen/"]
   timeout: 60                   # seconds before the program is stopped
 """
@@ -45,7 +45,7 @@ WEBHOOK_SAMPLE = """\
 # X-Imagen-Signature: sha256=<hex HMAC-SHA256 of the body> and X-Imagen-Timestamp.
 notify:
   type: webhook
-  enabled: off                  # auto | on | off (auto: when url and the secret are set)
+  enabled: "off"                # auto | on | off (auto: when url and the secret are set)
   url: "https://example.com/hooks/imagen"
   secret_env: IMAGEN_WEBHOOK_SECRET
   timeout: 30                   # seconds per request

@@ -287,6 +287,10 @@ class Outbox:
             (_json(dict(state or {})), error, retryable, _now(), delivery_id),
         )
 
+    def release(self, delivery_id: int) -> None:
+        """Give back a claim without counting an attempt (the sync was interrupted)."""
+        self._write("UPDATE deliveries SET claimed_at = NULL WHERE id = ?", (delivery_id,))
+
     def drop(self, delivery_id: int) -> bool:
         """Remove a delivery on purpose; False when there is no such id."""
         return self._write("DELETE FROM deliveries WHERE id = ?", (delivery_id,)).rowcount == 1
@@ -366,7 +370,7 @@ class _SinksByName:
                 self.sinks[name] = open_sink(self.config, name)
             except ImagenError as error:
                 self.problems[name] = str(error)
-        return self.sinks.get(name) or self.problems[name]
+        return self.sinks[name] if name in self.sinks else self.problems[name]
 
 
 async def _retry(
@@ -377,19 +381,23 @@ async def _retry(
 
     sink = opened.get(pending.sink)
     if isinstance(sink, str):
-        return SyncResult(
-            pending, "skipped", f"{sink}; or drop it: imagen sync --drop {pending.id}"
-        )
+        message = f"{sink}; add it back, or drop the delivery: imagen sync --drop {pending.id}"
+        return SyncResult(pending, "skipped", message)
     if not pending.image_exists():
         message = (
             f"the image {pending.absolute_path()} no longer exists; "
             f"drop the delivery with: imagen sync --drop {pending.id}"
         )
         return SyncResult(pending, "skipped", message)
-    if not outbox.claim(pending.id):
+    timeout = config.output.sink_timeout
+    if not outbox.claim(pending.id, lease=max(CLAIM_LEASE_SECONDS, 2 * timeout)):
         return SyncResult(pending, "skipped", "another imagen sync is delivering it right now")
     delivery = Delivery(pending.generation, pending.sink, pending.attempts + 1, pending.state)
-    failure = await attempt(sink, delivery, timeout=config.output.sink_timeout)
+    try:
+        failure = await attempt(sink, delivery, timeout=timeout)
+    except BaseException:  # interrupted (Ctrl-C): untried, so the next sync may take it at once
+        outbox.release(pending.id)
+        raise
     if failure is None:
         outbox.done(pending.id)
         return SyncResult(pending, "synced")
