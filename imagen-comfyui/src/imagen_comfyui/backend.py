@@ -29,9 +29,9 @@ from imagen_comfyui.failures import (
     missing_models,
     vanished_prompt,
 )
+from imagen_comfyui.mapping import plan_request
 from imagen_comfyui.settings import ComfyUISettings
-from imagen_comfyui.sizing import choose_size
-from imagen_comfyui.workflow import Point, Workflow, load_workflow
+from imagen_comfyui.workflow import Workflow, load_workflow
 
 if TYPE_CHECKING:
     import httpx
@@ -87,8 +87,8 @@ class ComfyUIBackend:
     async def generate(self, request: Request, progress: Progress) -> Result:
         started = time.perf_counter()
         workflow = self.workflow()
-        values, metadata, warnings = self._plan(request, workflow)
-        overrides = self._overrides(request, workflow)
+        plan = plan_request(request, workflow, backend=self.name)
+        values = dict(plan.values)
         api = self._api()
         reporter = events.Reporter(progress, request.count)
         if request.refs:
@@ -99,7 +99,7 @@ class ComfyUIBackend:
         for take in range(request.count):
             seed = first_seed + take if "seed" in workflow.points else None
             reporter.start_take(take)
-            graph = workflow.build({**values, "seed": seed}, overrides)
+            graph = workflow.build({**values, "seed": seed}, plan.overrides)
             try:
                 async with asyncio.timeout(self.settings.timeout):
                     take_images = await self._run(api, graph, reporter, prompt_ids)
@@ -116,8 +116,8 @@ class ComfyUIBackend:
             model=workflow.model,
             latency=time.perf_counter() - started,
             cost=FREE,
-            metadata={**metadata, "prompt_ids": prompt_ids},
-            warnings=tuple(warnings),
+            metadata={"server": self.url, **plan.metadata, "prompt_ids": prompt_ids},
+            warnings=plan.warnings,
         )
 
     # -- what else the plugin offers -------------------------------------------------------
@@ -230,82 +230,7 @@ class ComfyUIBackend:
             )
         return found
 
-    # -- request mapping -------------------------------------------------------------------
-
-    def _plan(
-        self, request: Request, workflow: Workflow
-    ) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
-        """The values to inject, what was decided (for ``Result.metadata``) and warnings."""
-        points = workflow.points
-        warnings: list[str] = []
-        metadata: dict[str, Any] = {"server": self.url, "workflow": workflow.name}
-        if workflow.model_files:
-            metadata["model_files"] = dict(workflow.model_files)
-        values: dict[str, Any] = {"prompt": request.prompt, "batch_size": 1}
-        size = choose_size(
-            request.width, request.height, request.aspect_ratio,
-            multiple=workflow.size_multiple, backend=self.name,
-        )  # fmt: skip
-        if size.width is not None and {"width", "height"} <= points.keys():
-            values["width"], values["height"] = size.width, size.height
-            metadata["size"] = f"{size.width}x{size.height}"
-            if request.aspect_ratio:
-                metadata["aspect_ratio"] = request.aspect_ratio
-            if size.changed:
-                metadata["size_asked"] = size.asked
-                warnings.append(
-                    f"size {size.asked} became {size.width}x{size.height} "
-                    f"(sides must be multiples of {workflow.size_multiple})"
-                )
-        elif size.width is not None:
-            warnings.append(f"workflow {workflow.name} has no width/height input; size ignored")
-        steps = request.steps if request.steps is not None else workflow.default_steps
-        if "steps" in points:
-            values["steps"] = steps
-            metadata["steps"] = steps
-        elif request.steps is not None:
-            warnings.append(f"workflow {workflow.name} has no steps input; steps ignored")
-        if request.negative_prompt:
-            if "negative_prompt" in points:
-                values["negative_prompt"] = request.negative_prompt
-            else:
-                warnings.append(
-                    f"workflow {workflow.name} has no negative prompt input; it was ignored"
-                )
-        if "seed" not in points:
-            warnings.append(
-                f"workflow {workflow.name} has no seed input; images are not reproducible"
-            )
-        if request.refs:
-            if "image" not in points:
-                raise InvalidRequest(
-                    f"workflow {workflow.name} takes no reference image; use a workflow with "
-                    "inject.image (a LoadImage node's image input)",
-                    backend=self.name,
-                    fields={"refs": "not supported by this workflow"},
-                )
-            if len(request.refs) > 1:
-                raise InvalidRequest(
-                    f"workflow {workflow.name} takes one reference image, got {len(request.refs)}",
-                    backend=self.name,
-                    fields={"refs": "at most one"},
-                )
-        return values, metadata, warnings
-
-    def _overrides(self, request: Request, workflow: Workflow) -> dict[Point, Any]:
-        """``options`` name node inputs to set directly: ``{"31.cfg": 1.5}``."""
-        overrides: dict[Point, Any] = {}
-        for key, value in request.options.items():
-            point = workflow.find(str(key))
-            if point is None:
-                raise InvalidRequest(
-                    f"option {key!r} is not a node input of workflow {workflow.name}; comfyui "
-                    "options are NODE_ID.INPUT=VALUE, like 31.cfg=1.5",
-                    backend=self.name,
-                    fields={str(key): "no such node input"},
-                )
-            overrides[point] = value
-        return overrides
+    # -- plumbing --------------------------------------------------------------------------
 
     def _model_setting(self, node: str, input_name: str) -> str | None:
         """The config key that sets the file a built-in workflow's node loads, if any."""
@@ -314,8 +239,6 @@ class ComfyUIBackend:
             if (point.node, point.input) == (node, input_name):
                 return f"backends.{self.name}.models.{kind}"
         return None
-
-    # -- plumbing --------------------------------------------------------------------------
 
     def _api(self) -> ComfyAPI:
         from imagen.http import make_client
