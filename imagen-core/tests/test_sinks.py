@@ -293,3 +293,72 @@ def test_closing_sinks_closes_each_and_warns_about_one_that_fails(
     assert capsys.readouterr().err == (
         "imagen: warning: sink 'a' did not close cleanly: RuntimeError: socket already gone\n"
     )
+
+
+# --- through imagen generate ------------------------------------------------------------------
+
+APPEND_ARG = "import sys; open(sys.argv[1], 'a').write(sys.argv[2] + '\\n')"
+
+
+@pytest.fixture
+def generate_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("IMAGEN_OUTBOX", str(tmp_path / "outbox.sqlite3"))
+    monkeypatch.setenv("IMAGEN_HISTORY", str(tmp_path / "history.sqlite3"))
+    return tmp_path
+
+
+def recording_config(directory: Path, *, cloud_sync: str = "auto", fail: bool = False) -> str:
+    import json
+    import sys
+
+    argv = [sys.executable, "-c", APPEND_ARG, str(directory / "delivered"), "{relpath}"]
+    if fail:
+        argv = [sys.executable, "-c", "import sys; sys.exit('bucket is read-only')"]
+    path = directory / "imagen.yaml"
+    path.write_text(
+        f"output: {{directory: {json.dumps(str(directory / 'out'))}, cloud_sync: {cloud_sync}}}\n"
+        f"sinks:\n  rec: {{type: command, enabled: 'on', argv: {json.dumps(argv)}}}\n"
+    )
+    return str(path)
+
+
+def delivered(directory: Path) -> list[str]:
+    record = directory / "delivered"
+    return record.read_text().splitlines() if record.exists() else []
+
+
+def test_generate_hands_each_take_to_the_sinks(imagen, generate_env: Path) -> None:  # type: ignore[no-untyped-def]
+    ran = imagen("--config", recording_config(generate_env), "generate", "a cat", "-n", "2")
+    assert ran.code == 0, ran.err
+    written = sorted(Path(line).relative_to(generate_env / "out").as_posix() for line in ran.lines)
+    assert sorted(delivered(generate_env)) == written
+
+
+def test_no_cloud_runs_no_sink(imagen, generate_env: Path) -> None:  # type: ignore[no-untyped-def]
+    ran = imagen("--config", recording_config(generate_env), "generate", "a cat", "--no-cloud")
+    assert ran.code == 0, ran.err
+    assert delivered(generate_env) == []
+
+
+def test_the_env_overrides_the_config_mode(  # type: ignore[no-untyped-def]
+    imagen, generate_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = recording_config(generate_env, cloud_sync="off")
+    imagen("--config", config, "generate", "a cat")
+    assert delivered(generate_env) == []
+    monkeypatch.setenv("IMAGEN_CLOUD_SYNC", "on")
+    imagen("--config", config, "generate", "a cat")
+    assert len(delivered(generate_env)) == 1
+
+
+def test_a_failing_sink_leaves_the_exit_code_and_the_image_alone(  # type: ignore[no-untyped-def]
+    imagen, generate_env: Path
+) -> None:
+    ran = imagen("--config", recording_config(generate_env, fail=True), "generate", "a cat")
+    assert ran.code == 0
+    [image] = [Path(line) for line in ran.lines]
+    assert image.is_file()
+    assert "imagen: rec: " in ran.err
+    assert "exited 1: bucket is read-only (kept for retry: imagen sync)" in ran.err
+    with Outbox.open(str(generate_env / "outbox.sqlite3")) as outbox:
+        assert [(p.sink, p.absolute_path()) for p in outbox.pending()] == [("rec", str(image))]
