@@ -11,7 +11,7 @@ from imagen.models import Request
 
 def describe_backends(config: Config) -> list[dict[str, Any]]:
     """One row per instance: name, type, status (no network) and price per image."""
-    from imagen.pipeline import default_concurrency, instance_for, open_backend
+    from imagen.instances import default_concurrency, instance_for, open_backend
 
     names = list(config.backends)
     if MOCK_INSTANCE not in names:

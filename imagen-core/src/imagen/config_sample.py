@@ -52,12 +52,12 @@ def assemble_sample() -> str:
         if kind.sample.strip():
             parts.append(textwrap.indent(kind.sample.rstrip() + "\n", "  ") + "\n")
     sinks = [
-        kind for kind in sorted(reg.sinks.values(), key=lambda k: k.type) if kind.sample.strip()
+        sink for sink in sorted(reg.sinks.values(), key=lambda k: k.type) if sink.sample.strip()
     ]
     if sinks:
         parts.append(
             "# Sinks run after each take is on disk: name -> {type, enabled, ...}\nsinks:\n"
         )
-        for kind in sinks:
-            parts.append(textwrap.indent(kind.sample.rstrip() + "\n", "  ") + "\n")
+        for sink in sinks:
+            parts.append(textwrap.indent(sink.sample.rstrip() + "\n", "  ") + "\n")
     return "".join(parts).rstrip() + "\n"

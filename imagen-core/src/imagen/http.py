@@ -18,7 +18,6 @@ re-raises the last transport error once its retries are used up.
 
 from __future__ import annotations
 
-import asyncio
 import email.utils
 import re
 import time
@@ -123,6 +122,8 @@ def hint_in_text(pattern: str) -> RetryAfter:
 
 
 def _default_sleep(seconds: float) -> Awaitable[None]:
+    import asyncio
+
     return asyncio.sleep(seconds)
 
 

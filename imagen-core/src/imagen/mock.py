@@ -7,7 +7,6 @@ bytes for the same prompt, seed and size, so a fresh install works and tests are
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import io
 import random
@@ -64,6 +63,8 @@ class MockBackend:
         return None
 
     async def generate(self, request: Request, progress: Progress) -> Result:
+        import asyncio
+
         started = time.monotonic()
         width, height = self._size(request)
         base_seed = request.seed if request.seed is not None else 0
@@ -94,6 +95,8 @@ class MockBackend:
         return self.settings.width, self.settings.height
 
     async def _wait(self, progress: Progress, index: int, count: int) -> None:
+        import asyncio
+
         steps = 4
         for step in range(steps):
             progress.update(index + step / steps, count, "drawing")

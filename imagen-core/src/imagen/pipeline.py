@@ -23,8 +23,9 @@ import attrs
 
 from imagen import console, cost, debug
 from imagen.backend import Backend
-from imagen.config import MOCK_INSTANCE, Config, Instance
+from imagen.config import Config, Instance
 from imagen.errors import BackendError, ConfigError, ImagenError
+from imagen.instances import default_concurrency, instance_for, open_backend
 from imagen.models import Cost, Generation, Progress, Request
 from imagen.styles import Style, lookup
 from imagen.write import Take, absolute_path, write_image
@@ -129,51 +130,6 @@ def styles_for(config: Config) -> dict[str, Style]:
     for name, style in config.styles.items():
         merged[name] = Style(name=name, source="config", **attrs.asdict(style))
     return merged
-
-
-def instance_for(config: Config, name: str | None) -> Instance:
-    """The named instance (default: ``default_backend``); the built-in ``mock`` always exists."""
-    from imagen.config import did_you_mean
-    from imagen.mock import MockSettings
-
-    chosen = name or config.default_backend
-    if chosen in config.backends:
-        return config.backends[chosen]
-    if chosen == MOCK_INSTANCE:
-        return Instance(MOCK_INSTANCE, "mock", MockSettings())
-    known = ", ".join(sorted({*config.backends, MOCK_INSTANCE}))
-    raise ConfigError(
-        f"no backend instance named {chosen!r}{did_you_mean(chosen, config.backends)} "
-        f"(configured: {known}; see: imagen backends)"
-    )
-
-
-def open_backend(config: Config, name: str | None = None) -> Backend:
-    """Build the backend for instance ``name`` (no network; fails only on a config problem)."""
-    from imagen.plugins import registry
-
-    instance = instance_for(config, name)
-    kind = registry().backends.get(instance.type)
-    if kind is None:
-        raise ConfigError(f"backend type {instance.type!r} is not installed")
-    try:
-        backend: Backend = kind.factory(instance.name, instance.settings)
-    except ImagenError:
-        raise
-    except Exception as error:
-        raise ConfigError(
-            f"backend {instance.name!r} ({instance.type}) could not be built: {error}"
-        ) from error
-    return backend
-
-
-def default_concurrency(instance: Instance) -> int:
-    from imagen.plugins import registry
-
-    if instance.concurrency is not None:
-        return instance.concurrency
-    kind = registry().backends.get(instance.type)
-    return kind.concurrency if kind is not None else 1
 
 
 def prepare(

@@ -12,12 +12,16 @@ import os
 import sys
 from collections.abc import Callable
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import pluggy
 
 from imagen import console, hookspecs
+
+if TYPE_CHECKING:
+    from imagen.registry import BackendType, SinkType
+    from imagen.styles import Style
 
 BUILTIN_MODULES = (
     "imagen.default_plugins.mock",
@@ -126,16 +130,41 @@ def plugin_infos() -> list[PluginInfo]:
     return sorted(infos, key=lambda info: (not info.builtin, info.name))
 
 
-@cache
-def registry() -> Any:
-    """The merged registry of backend types, sink types and styles (built once per process)."""
-    from imagen.registry import Registry
+class LazyRegistry:
+    """The merged registry; each table is filled on first use, so ``imagen backends`` never pays
+    for loading styles and ``imagen styles`` never imports backend code."""
 
-    merged = Registry()
-    call_each("register_backends", _with_plugin(merged.backend_register))
-    call_each("register_sinks", _with_plugin(merged.sink_register))
-    call_each("register_styles", _with_plugin(merged.style_register))
-    return merged
+    def __init__(self) -> None:
+        from imagen.registry import Registry
+
+        self._tables = Registry()
+        self._filled: set[str] = set()
+
+    def _fill(self, hook: str, make: Callable[[str], Any]) -> None:
+        if hook not in self._filled:
+            self._filled.add(hook)
+            call_each(hook, _with_plugin(make))
+
+    @property
+    def backends(self) -> dict[str, BackendType]:
+        self._fill("register_backends", self._tables.backend_register)
+        return self._tables.backends
+
+    @property
+    def sinks(self) -> dict[str, SinkType]:
+        self._fill("register_sinks", self._tables.sink_register)
+        return self._tables.sinks
+
+    @property
+    def styles(self) -> dict[str, Style]:
+        self._fill("register_styles", self._tables.style_register)
+        return self._tables.styles
+
+
+@cache
+def registry() -> LazyRegistry:
+    """Backend types, sink types and styles from every plugin (built once per process)."""
+    return LazyRegistry()
 
 
 def _with_plugin(make: Callable[[str], Any]) -> Callable[[Callable[..., Any]], Any]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import io
 import time
@@ -78,6 +77,8 @@ class GeminiBackend:
             await client.aclose()
 
     async def generate(self, request: Request, progress: Progress) -> Result:
+        import asyncio
+
         aspect = self._aspect_for(request)
         problem = refs_problem(request.refs)
         if problem is not None:

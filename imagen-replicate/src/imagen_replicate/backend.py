@@ -13,7 +13,6 @@ Retries, backoff and deadlines are declared below, not looped by hand.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import math
 import re
@@ -143,6 +142,8 @@ class ReplicateBackend:
     # -- generation ------------------------------------------------------------------------
 
     async def generate(self, request: Request, progress: Progress) -> Result:
+        import asyncio
+
         token = require_secret(self.settings.api_token_env, what=f"backend {self.name!r}")
         started = time.monotonic()
         prepared = build_input(
@@ -219,6 +220,8 @@ class ReplicateBackend:
         self, values: dict[str, Any], token: str, tracked: _Tracked, report: _Reporter, asked: int
     ) -> dict[str, Any]:
         """Create the prediction and follow it to a terminal status; raise unless it succeeded."""
+        import asyncio
+
         settings = self.settings
         body: dict[str, Any] = {"input": values}
         if settings.version is None:
@@ -254,6 +257,8 @@ class ReplicateBackend:
 
     async def _download_all(self, urls: list[str], report: _Reporter) -> list[bytes]:
         """Every output at once (they expire); progress counts finished downloads."""
+        import asyncio
+
         try:
             async with asyncio.TaskGroup() as group:
                 tasks = [group.create_task(self._download(url, report)) for url in urls]
@@ -375,6 +380,8 @@ class ReplicateBackend:
 
     async def _cancel_quietly(self, tracked: _Tracked, token: str) -> bool:
         """Best effort, bounded: we are already leaving with another error or a cancellation."""
+        import asyncio
+
         url = tracked.cancel_url or f"/v1/predictions/{tracked.id}/cancel"
         try:
             await asyncio.wait_for(self._call("POST", url, token, "cancel"), CANCEL_GRACE)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import click
 
@@ -79,9 +79,11 @@ def _rows_from_source(config: Any, source: str, when: Any) -> Any:
     if not reports_usage:
         raise ConfigError(f"sink {source!r} ({instance.type}) cannot report usage")
 
+    reader = cast(UsageSource, sink)
+
     async def read() -> Any:
         try:
-            return await sink.usage_rows(when)
+            return await reader.usage_rows(when)
         finally:
             await sink.aclose()
 
