@@ -55,6 +55,7 @@ async def open_socket(
             open_timeout=OPEN_TIMEOUT,
             close_timeout=CLOSE_TIMEOUT,
             max_size=MAX_FRAME,
+            # Frames are small JSON or already-compressed preview images: deflate buys nothing.
             compression=None,
         )
     except (OSError, WebSocketException, TimeoutError):
