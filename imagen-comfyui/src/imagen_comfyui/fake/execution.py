@@ -31,10 +31,12 @@ def now_ms() -> int:
 
 
 class Interrupted(Exception):
-    pass
+    """``POST /interrupt`` reached the running prompt (checked between nodes and steps)."""
 
 
 class NodeFailed(Exception):
+    """A node raised while running; ``exception_type`` is what ComfyUI would report."""
+
     def __init__(self, exception_type: str, message: str) -> None:
         self.exception_type = exception_type
         super().__init__(message)

@@ -12,8 +12,8 @@ an uploaded file, and ``SaveImage`` writes a real PNG of the size the graph asks
         ...
 
 Misbehaviours for tests: ``websocket=False`` (no ``/ws`` route: clients must poll),
-``drop_socket_after`` (cut every socket after that many sampler steps), ``silent=True`` (accept
-connections and never answer).
+``drop_socket_after`` (cut the running prompt's socket, without a close frame, after that many
+sampler steps), ``silent=True`` (accept connections and never answer).
 """
 
 from __future__ import annotations
@@ -53,6 +53,8 @@ DEFAULT_MODELS = {
 
 @attrs.define
 class Queued:
+    """A queued prompt; ComfyUI lists it as ``[number, prompt_id, prompt, extra, outputs]``."""
+
     number: int
     prompt_id: str
     prompt: dict[str, Any]
