@@ -126,13 +126,13 @@ def open_preview(path: str, *, command: str) -> list[str]:
     tmux = shutil.which("tmux")
     if tmux is None:
         raise PreviewError(
-            "cannot preview: tmux is not on PATH; install tmux, or turn preview off "
+            "tmux is not on PATH; install tmux, or turn preview off "
             f"(--no-preview, {PREVIEW_ENV}=off)"
         )
     viewer = viewer_argv(command, os.path.abspath(path))
     if shutil.which(viewer[0]) is None:
         raise PreviewError(
-            f"cannot preview: the viewer {viewer[0]!r} is not on PATH; install it, or set "
+            f"the viewer {viewer[0]!r} is not on PATH; install it, or set "
             "output.preview_command to a viewer you have"
         )
     argv = tmux_argv(tmux, viewer)
@@ -147,14 +147,12 @@ def open_preview(path: str, *, command: str) -> list[str]:
             stdin=subprocess.DEVNULL,
         )
     except subprocess.TimeoutExpired:
-        raise PreviewError(
-            f"cannot preview: tmux did not answer within {TMUX_TIMEOUT_SECONDS:g} s"
-        ) from None
+        raise PreviewError(f"tmux did not answer within {TMUX_TIMEOUT_SECONDS:g} s") from None
     except OSError as error:
-        raise PreviewError(f"cannot preview: tmux could not be run: {error}") from None
+        raise PreviewError(f"tmux could not be run: {error}") from None
     if completed.returncode != 0:
         detail = " ".join(completed.stderr.split()) or f"exit status {completed.returncode}"
-        raise PreviewError(f"cannot preview: tmux new-window failed: {detail}")
+        raise PreviewError(f"tmux new-window failed: {detail}")
     return argv
 
 
