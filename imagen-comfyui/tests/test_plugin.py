@@ -163,3 +163,28 @@ def test_a_url_without_http_is_a_config_error() -> None:
     (problem,) = problems.errors
     assert problem.path == "backends.box.url"
     assert "http://" in problem.message
+
+
+def test_imagen_generate_writes_the_servers_image(tmp_path: Path, monkeypatch: Any) -> None:
+    from PIL import Image
+
+    from imagen.cli import cli
+    from imagen.testing.servers import serve_app
+
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    fake = FakeComfyUI()
+    with serve_app(fake.app()) as url:
+        config = tmp_path / "imagen.yaml"
+        config.write_text(
+            f"default_backend: box\noutput: {{directory: '{tmp_path / 'out'}', preview: 'off'}}\n"
+            f"backends:\n  box: {{type: comfyui, url: '{url}'}}\n"
+        )
+        result = CliRunner().invoke(
+            cli, ["--config", str(config), "generate", "a fox", "--size", "96x64", "--seed", "5"]
+        )
+    assert result.exit_code == 0, result.output
+    (path,) = [Path(line) for line in result.stdout.splitlines() if line.endswith(".png")]
+    with Image.open(path) as image:
+        assert image.size == (96, 64)
+    assert fake.received[0]["prompt"]["31"]["inputs"]["seed"] == 5
