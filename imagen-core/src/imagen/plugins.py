@@ -57,7 +57,6 @@ def _wanted() -> set[str] | None:
 @cache
 def _loaded() -> _Loaded:
     import importlib
-    from importlib.metadata import entry_points
 
     from imagen._version import __version__
 
@@ -69,25 +68,24 @@ def _loaded() -> _Loaded:
         manager.register(module, name=module_name)
         loaded.origins[id(module)] = (module_name.rsplit(".", 1)[1], BUILTIN, __version__)
 
+    from imagen.entrypoints import plugin_entries
+
     wanted = _wanted()
-    for entry_point in entry_points(group="imagen"):
-        dist = entry_point.dist
-        dist_name = dist.name if dist is not None else entry_point.name
-        version = dist.version if dist is not None else "?"
-        if wanted is not None and not ({entry_point.name, dist_name} & wanted):
+    for entry in plugin_entries():
+        if wanted is not None and not ({entry.name, entry.distribution} & wanted):
             continue
-        if manager.has_plugin(entry_point.name):
+        if manager.has_plugin(entry.name):
             continue
         try:
-            plugin = entry_point.load()
-            manager.register(plugin, name=entry_point.name)
+            plugin = entry.load()
+            manager.register(plugin, name=entry.name)
         except Exception as error:  # a broken plugin must never block the CLI
             console.warn(
-                f"plugin {entry_point.name!r} ({dist_name} {version}) failed to load and was "
-                f"skipped: {type(error).__name__}: {error}"
+                f"plugin {entry.name!r} ({entry.distribution} {entry.version}) failed to load "
+                f"and was skipped: {type(error).__name__}: {error}"
             )
             continue
-        loaded.origins[id(plugin)] = (entry_point.name, dist_name, version)
+        loaded.origins[id(plugin)] = (entry.name, entry.distribution, entry.version)
     return loaded
 
 

@@ -1,0 +1,98 @@
+"""The ``imagen`` entry points, cached so a start-up need not import importlib.metadata.
+
+Reading entry points means importing ``importlib.metadata`` (with zipfile, email, csv) and
+scanning every installed distribution: a good part of ``imagen --help``'s budget. The list is
+kept in a small JSON file in the user cache dir, keyed by the ``sys.path`` directories and their
+modification times; installing, upgrading or removing a package changes those, and the next run
+scans again.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+CACHE_VERSION = 1
+
+
+@attrs.frozen
+class PluginEntry:
+    name: str
+    value: str
+    distribution: str
+    version: str
+
+    def load(self) -> Any:
+        import importlib
+
+        module_name, _, attribute = self.value.partition(":")
+        target: Any = importlib.import_module(module_name.strip())
+        for part in filter(None, attribute.strip().split(".")):
+            target = getattr(target, part)
+        return target
+
+
+def _key() -> list[Any]:
+    key: list[Any] = [CACHE_VERSION, sys.version]
+    for entry in sys.path:
+        try:
+            key.append([entry, os.stat(entry or ".").st_mtime_ns])
+        except OSError:
+            key.append([entry, None])
+    return key
+
+
+def _cache_file() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    if sys.platform != "linux":
+        from platformdirs import user_cache_dir
+
+        base = user_cache_dir()
+    return Path(base) / "imagen" / "entry-points.json"
+
+
+def scan() -> list[PluginEntry]:
+    """Every ``imagen`` entry point of the installed distributions (the slow, exact way)."""
+    from importlib.metadata import entry_points
+
+    found = []
+    for entry_point in entry_points(group="imagen"):
+        dist = entry_point.dist
+        found.append(
+            PluginEntry(
+                name=entry_point.name,
+                value=entry_point.value,
+                distribution=dist.name if dist is not None else entry_point.name,
+                version=dist.version if dist is not None else "?",
+            )
+        )
+    return found
+
+
+def plugin_entries() -> list[PluginEntry]:
+    """The entry points, from the cache when nothing was installed or removed since."""
+    key = _key()
+    path = _cache_file()
+    try:
+        cached = json.loads(path.read_text(encoding="utf-8"))
+        if cached.get("key") == key:
+            return [PluginEntry(**entry) for entry in cached["entries"]]
+    except (OSError, ValueError, TypeError, KeyError):
+        pass
+    entries = scan()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temp = path.with_suffix(f".{os.getpid()}.tmp")
+        temp.write_text(
+            json.dumps({"key": key, "entries": [attrs.asdict(e) for e in entries]}),
+            encoding="utf-8",
+        )
+        os.replace(temp, path)
+    except OSError:
+        pass  # a read-only home only costs the next start-up a scan
+    return entries
