@@ -11,6 +11,9 @@ imports by cumulative time, each with the chain that pulled it in, and whether t
 libraries (httpx, Pillow, ruamel.yaml, cattrs, aiohttp, websockets, psycopg) are imported by
 ``--help``. None may be: the script exits 1 when one is, after recording the results.
 
+Last, each phase of ``imagen --help`` and ``imagen backends`` is timed in-process (import,
+plugin loading, every hook implementation, the rest), so a miss can be traced to a plugin.
+
 Target: median at most 100 ms for ``--help`` and ``backends``.
 
     uv run python bench/startup.py [--runs 20]
@@ -18,21 +21,15 @@ Target: median at most 100 ms for ``--help`` and ``backends``.
 
 from __future__ import annotations
 
-import argparse
+# Only what imagen itself loads at once is imported here: this file also runs as the child
+# that times imagen's phases in-process (``--phases``), where anything it had imported first
+# would be missing from imagen's numbers. The rest is imported where it is used.
 import os
-import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
-
-import attrs
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from _results import record
+from typing import Any, NamedTuple
 
 TARGET_MS = 100.0
 HEAVY = ("httpx", "PIL", "ruamel", "cattrs", "aiohttp", "websockets", "psycopg")
@@ -41,8 +38,7 @@ PYTHON = str(BIN / "python")
 IMAGEN = str(BIN / "imagen")
 
 
-@attrs.frozen
-class Case:
+class Case(NamedTuple):
     label: str
     argv: tuple[str, ...]
     with_config: bool = False
@@ -59,8 +55,7 @@ CASES = (
 )
 
 
-@attrs.frozen
-class Homes:
+class Homes(NamedTuple):
     empty: dict[str, str]
     configured: dict[str, str]
 
@@ -86,6 +81,8 @@ def user_env(home: Path) -> dict[str, str]:
 
 
 def make_homes(root: Path) -> Homes:
+    import subprocess
+
     empty = user_env(root / "empty")
     configured = user_env(root / "configured")
     sample = subprocess.run(
@@ -103,6 +100,8 @@ def make_homes(root: Path) -> Homes:
 
 
 def run_once(case: Case, env: dict[str, str]) -> float:
+    import subprocess
+
     start = time.perf_counter()
     completed = subprocess.run(
         case.argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, check=False
@@ -123,8 +122,7 @@ def time_cases(homes: Homes, runs: int) -> dict[Case, list[float]]:
     return samples
 
 
-@attrs.frozen
-class Import:
+class Import(NamedTuple):
     module: str
     cumulative_us: int
     chain: tuple[str, ...]
@@ -162,6 +160,9 @@ def parse_importtime(stderr: str) -> list[Import]:
 
 def importtime(args: Sequence[str], env: dict[str, str], repeats: int = 5) -> list[Import]:
     """The imports of ``python -m imagen ARGS``, each with its median cumulative time."""
+    import statistics
+    import subprocess
+
     runs = []
     for _ in range(repeats + 1):
         completed = subprocess.run(
@@ -176,9 +177,7 @@ def importtime(args: Sequence[str], env: dict[str, str], repeats: int = 5) -> li
     first = runs[1]
     by_run = [{i.module: i.cumulative_us for i in run} for run in runs[1:]]
     return [
-        attrs.evolve(
-            item, cumulative_us=int(statistics.median(r.get(item.module, 0) for r in by_run))
-        )
+        item._replace(cumulative_us=int(statistics.median(r.get(item.module, 0) for r in by_run)))
         for item in first
     ]
 
@@ -223,7 +222,111 @@ def heavy_report(imports: list[Import]) -> tuple[list[str], list[str]]:
     return lines, found
 
 
+PHASE_RUNS = 7
+
+
+def phases_child(args: list[str]) -> None:
+    """Run ``imagen ARGS`` in this process; print how long each phase took, as JSON (ms).
+
+    Every hook implementation is timed on its own (exclusive of hooks it calls), so plugin
+    registration, config validation and command registration show up per plugin.
+    """
+    import contextlib
+    import functools
+    import io
+    import json
+
+    start = time.perf_counter()
+    import imagen.cli
+
+    imported = time.perf_counter()
+    from imagen import plugins
+
+    manager = plugins.manager()
+    loaded = time.perf_counter()
+    spent: dict[str, float] = {}
+    stack: list[float] = []  # time spent in nested hooks, per level
+
+    def timed(label: str, function: Any) -> Any:
+        @functools.wraps(function)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            stack.append(0.0)
+            begin = time.perf_counter()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                total = time.perf_counter() - begin
+                nested = stack.pop()
+                spent[label] = spent.get(label, 0.0) + total - nested
+                if stack:
+                    stack[-1] += total
+
+        return wrapper
+
+    for hook_name, caller in vars(manager.hook).items():
+        for impl in caller.get_hookimpls():
+            impl.function = timed(f"{impl.plugin_name} {hook_name}", impl.function)
+    with (
+        contextlib.redirect_stdout(io.StringIO()),
+        contextlib.redirect_stderr(io.StringIO()),
+        contextlib.suppress(SystemExit),
+    ):
+        imagen.cli.cli.main(args=args, prog_name="imagen", standalone_mode=False)
+    done = time.perf_counter()
+    phases = {
+        "import imagen.cli (click, the command group)": imported - start,
+        "plugin manager (entry points, plugin top modules)": loaded - imported,
+        **{f"hook: {label}": seconds for label, seconds in spent.items()},
+        "the rest of the command (config, work, output)": done - loaded - sum(spent.values()),
+    }
+    print(json.dumps({label: seconds * 1000 for label, seconds in phases.items()}))
+
+
+def time_phases(args: Sequence[str], env: dict[str, str]) -> str:
+    """A table of the median time of each phase of ``imagen ARGS`` (see ``phases_child``)."""
+    import json
+    import statistics
+    import subprocess
+
+    runs: list[dict[str, float]] = []
+    walls: list[float] = []
+    for _ in range(PHASE_RUNS + 1):
+        begin = time.perf_counter()
+        completed = subprocess.run(
+            [PYTHON, __file__, "--phases", *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=True,
+        )
+        walls.append((time.perf_counter() - begin) * 1000)
+        runs.append(json.loads(completed.stdout.splitlines()[-1]))
+    runs, walls = runs[1:], walls[1:]
+    labels = list(runs[0])
+    medians = {label: statistics.median(run.get(label, 0.0) for run in runs) for label in labels}
+    inside = statistics.median(sum(run.values()) for run in runs)
+    lines = ["| phase | median ms |", "| --- | --- |"]
+    lines.append(
+        f"| interpreter start, site, bench driver | {statistics.median(walls) - inside:.1f} |"
+    )
+    for label in sorted(labels, key=lambda label: medians[label], reverse=True):
+        if medians[label] >= 0.05:
+            lines.append(f"| {label} | {medians[label]:.1f} |")
+    lines.append(f"| **total (wall)** | {statistics.median(walls):.1f} |")
+    return "\n".join(lines)
+
+
 def main() -> None:
+    if sys.argv[1:2] == ["--phases"]:  # the child of time_phases: nothing else is imported
+        phases_child(sys.argv[2:])
+        return
+    import argparse
+    import statistics
+    import tempfile
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from _results import record
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--runs", type=int, default=20)
     options = parser.parse_args()
@@ -235,6 +338,8 @@ def main() -> None:
         samples = time_cases(homes, options.runs)
         help_imports = importtime(["--help"], homes.empty)
         backends_imports = importtime(["backends"], homes.configured)
+        help_phases = time_phases(["--help"], homes.empty)
+        backends_phases = time_phases(["backends"], homes.configured)
 
     rows = ["| command | median ms | min ms | target |", "| --- | --- | --- | --- |"]
     missed = []
@@ -290,6 +395,15 @@ def main() -> None:
             "(made by the entry point, or at run time inside a function):",
             "",
             top_imports(backends_imports, direct_only=True),
+            "",
+            f"Phases of `imagen --help` (no config), in-process, median of {PHASE_RUNS} runs:",
+            "",
+            help_phases,
+            "",
+            f"Phases of `imagen backends` (sample config), in-process, median of {PHASE_RUNS} "
+            "runs (a hook's time excludes the hooks it calls):",
+            "",
+            backends_phases,
         ]
     )
     record("startup", f"uv run python bench/startup.py --runs {options.runs}", body)
