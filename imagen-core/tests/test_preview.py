@@ -168,7 +168,7 @@ def test_a_path_containing_the_placeholder_is_not_substituted_again() -> None:
     assert viewer_argv("v {path}", "/a/{path}.png") == ["v", "/a/{path}.png"]
 
 
-@given(st.text(alphabet=st.characters(blacklist_characters="\x00"), min_size=1))
+@given(st.text(alphabet=st.characters(exclude_characters="\x00"), min_size=1))
 def test_any_path_arrives_unchanged_through_split_and_join(name: str) -> None:
     argv = viewer_argv("tmux-img --hold {path}", name)
     assert argv[-1] == name
