@@ -38,6 +38,15 @@ def closed_port_url() -> str:
     return f"http://127.0.0.1:{port}"
 
 
+async def until(condition: Callable[[], bool], seconds: float = 10.0) -> None:
+    """Wait until ``condition()`` holds (the fake's state changes in its own thread)."""
+    for _ in range(int(seconds / 0.01)):
+        if condition():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the fake server never got there")
+
+
 def finished_prompt(fake: FakeComfyUI) -> str:
     """The id of the one prompt the fake ran (waiting a moment for it to stop)."""
     for _ in range(200):
@@ -148,7 +157,8 @@ def test_a_run_interrupted_on_the_server_by_someone_else_is_an_error(
     async def main() -> None:
         backend = make_backend()
         task = asyncio.create_task(backend.generate(REQUEST, Progress()))
-        await asyncio.sleep(0.3)
+        await until(lambda: fake.running is not None)
+        await asyncio.sleep(0.1)  # past the loaders, into the sampler's 1 s
         async with httpx.AsyncClient(base_url=url) as client:
             await client.post("/interrupt", json={})
         try:
@@ -174,7 +184,7 @@ def test_a_run_longer_than_timeout_is_cancelled_on_the_server(
 ) -> None:
     fake.run_time = 5.0
     with pytest.raises(BackendTimeout):
-        run(make_backend(timeout=0.5), REQUEST)
+        run(make_backend(timeout=1.0), REQUEST)
     prompt_id = finished_prompt(fake)
     assert fake.deleted == [prompt_id]
     assert fake.interrupts == [{"prompt_id": prompt_id}]
@@ -188,7 +198,7 @@ def test_cancelling_interrupts_the_running_prompt(
     async def main() -> None:
         backend = make_backend()
         task = asyncio.create_task(backend.generate(REQUEST, Progress()))
-        await asyncio.sleep(0.4)
+        await until(lambda: fake.running is not None)
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
@@ -204,18 +214,15 @@ def test_cancelling_interrupts_the_running_prompt(
 def test_cancelling_a_queued_prompt_takes_it_off_the_queue(
     fake: FakeComfyUI, url: str, make_backend: Callable[..., ComfyUIBackend]
 ) -> None:
-    import httpx
 
     fake.run_time = 1.0
 
     async def main() -> None:
         first, second = make_backend(), make_backend()
         running = asyncio.create_task(first.generate(REQUEST, Progress()))
-        await asyncio.sleep(0.2)
+        await until(lambda: fake.running is not None)
         queued = asyncio.create_task(second.generate(REQUEST, Progress()))
-        await asyncio.sleep(0.2)
-        async with httpx.AsyncClient(base_url=url) as client:
-            assert len((await client.get("/queue")).json()["queue_pending"]) == 1
+        await until(lambda: len(fake.pending) == 1)
         queued.cancel()
         with pytest.raises(asyncio.CancelledError):
             await queued
@@ -289,15 +296,11 @@ def test_a_prompt_deleted_from_the_servers_queue_is_an_error_not_a_hang(websocke
         first = ComfyUIBackend("first", ComfyUISettings(url=url))
         second = ComfyUIBackend("second", ComfyUISettings(url=url))
         running = asyncio.create_task(first.generate(REQUEST, Progress()))
-        await asyncio.sleep(0.3)
+        await until(lambda: fake.running is not None)
         waiting = asyncio.create_task(second.generate(REQUEST, Progress()))
+        await until(lambda: len(fake.pending) == 1)
         async with httpx.AsyncClient(base_url=url) as client:
-            for _ in range(100):
-                pending = (await client.get("/queue")).json()["queue_pending"]
-                if pending:
-                    break
-                await asyncio.sleep(0.02)
-            await client.post("/queue", json={"delete": [pending[0][1]]})
+            await client.post("/queue", json={"delete": [fake.pending[0].prompt_id]})
         with pytest.raises(BackendError) as caught:
             await waiting
         assert "left ComfyUI's queue without running" in str(caught.value)
