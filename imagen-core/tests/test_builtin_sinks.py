@@ -8,9 +8,11 @@ import hashlib
 import hmac
 import json
 import os
+import signal
 import socket
 import sys
 import textwrap
+import time
 from pathlib import Path
 from typing import Any
 
@@ -142,6 +144,42 @@ def test_a_command_past_its_timeout_is_stopped(tmp_path: Path) -> None:
     pid = int(pid_file.read_text())
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
+
+
+SPAWN_AND_WAIT = """
+import subprocess, sys, time
+child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+open(sys.argv[1], "w").write(str(child.pid))
+time.sleep(600)
+"""
+
+
+def is_dead(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return True
+    return state in ("Z", "X")
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+def test_stopping_a_command_also_stops_what_it_started(tmp_path: Path) -> None:
+    pid_file = tmp_path / "child-pid"
+    argv = [sys.executable, "-c", SPAWN_AND_WAIT, str(pid_file)]
+    try:
+        # A child left running would also hold the stderr pipe open and stall the delivery.
+        with pytest.raises(SinkError, match="was stopped"):
+            run_command(make_generation(tmp_path), argv, timeout=1)
+        child = int(pid_file.read_text())
+        # SIGKILL is delivered at once, but the kernel takes a moment to finish the process.
+        for _ in range(500):
+            if is_dead(child):
+                break
+            time.sleep(0.01)
+        assert is_dead(child)
+    finally:
+        if pid_file.exists() and not is_dead(int(pid_file.read_text())):
+            os.kill(int(pid_file.read_text()), signal.SIGKILL)
 
 
 def test_the_command_output_never_reaches_imagen_stdout(

@@ -23,6 +23,8 @@ from imagen.secrets import read_secret
 from imagen.sink import Delivery
 
 if TYPE_CHECKING:
+    import asyncio
+
     import httpx
 
     from imagen.models import Generation
@@ -124,6 +126,8 @@ class CommandSink:
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.PIPE,
                 cwd=delivery.generation.output_dir,
+                # its own process group, so a stop reaches what it started too (rsync's ssh)
+                start_new_session=True,
             )
         except OSError as error:
             raise SinkError(f"cannot run {argv[0]!r}: {error.strerror or error}") from None
@@ -133,7 +137,7 @@ class CommandSink:
         except BaseException as error:
             # Timed out or cancelled: the program must not outlive the delivery.
             if process.returncode is None:
-                process.kill()
+                _stop(process)
                 await asyncio.shield(process.wait())
             if isinstance(error, TimeoutError):
                 raise SinkError(
@@ -145,6 +149,18 @@ class CommandSink:
 
     async def aclose(self) -> None:
         return None
+
+
+def _stop(process: asyncio.subprocess.Process) -> None:
+    import contextlib
+    import os
+    import signal
+
+    if not hasattr(os, "killpg"):  # no process groups (Windows)
+        process.kill()
+        return
+    with contextlib.suppress(ProcessLookupError):  # already gone
+        os.killpg(process.pid, signal.SIGKILL)
 
 
 def _exit_message(program: str, code: int | None, stderr: bytes) -> str:
