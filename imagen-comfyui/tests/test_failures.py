@@ -235,6 +235,7 @@ def test_cancelling_a_queued_prompt_takes_it_off_the_queue(
     cancelled = fake.deleted[-1]
     assert cancelled not in fake.history
     assert len(fake.history) == 1
+    assert fake.interrupts == []  # the running prompt was someone else's: left alone
 
 
 def test_missing_proxy_headers_are_reported_by_status_and_generate(

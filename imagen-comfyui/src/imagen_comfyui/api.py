@@ -12,7 +12,7 @@ POST /interrupt         {"prompt_id": id} stops it if it is the one running
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from imagen.errors import AuthError, BackendError, BackendTimeout, BackendUnavailable
 from imagen.http import NO_RETRY, Retry, RetryPolicy, send
@@ -70,13 +70,23 @@ class ComfyAPI:
         entry = _json_object(response).get(prompt_id)
         return entry if isinstance(entry, Mapping) else None
 
-    async def in_queue(self, prompt_id: str) -> bool:
-        """Whether ``prompt_id`` is running or waiting on the server."""
+    async def queue_state(self, prompt_id: str) -> Literal["running", "pending"] | None:
+        """Whether ``prompt_id`` is running or waiting on the server (None: neither)."""
         response = await self._send("GET", "/queue", policy=READ_POLICY)
         self._check(response, "GET /queue")
         body = _json_object(response)
-        items = [*(body.get("queue_running") or []), *(body.get("queue_pending") or [])]
-        return any(isinstance(item, list) and item[1:2] == [prompt_id] for item in items)
+        states: tuple[tuple[Literal["running", "pending"], str], ...] = (
+            ("running", "queue_running"),
+            ("pending", "queue_pending"),
+        )
+        for state, key in states:
+            items = body.get(key) or []
+            if any(isinstance(item, list) and item[1:2] == [prompt_id] for item in items):
+                return state
+        return None
+
+    async def in_queue(self, prompt_id: str) -> bool:
+        return await self.queue_state(prompt_id) is not None
 
     async def view(self, image: Mapping[str, Any]) -> tuple[bytes, str]:
         """Download one output file; its bytes and the media type the server gave."""
@@ -135,9 +145,14 @@ class ComfyAPI:
         return []
 
     async def cancel(self, prompt_id: str) -> None:
-        """Take ``prompt_id`` off the queue if it has not started, and stop it if it has."""
+        """Take ``prompt_id`` off the queue if it has not started, and stop it if it has.
+
+        The interrupt names the prompt and is only sent while it runs: older ComfyUI versions
+        ignore the ``prompt_id`` and would stop whatever runs, someone else's work too.
+        """
         await self._send("POST", "/queue", policy=NO_RETRY, json={"delete": [prompt_id]})
-        await self._send("POST", "/interrupt", policy=NO_RETRY, json={"prompt_id": prompt_id})
+        if await self.queue_state(prompt_id) == "running":
+            await self._send("POST", "/interrupt", policy=NO_RETRY, json={"prompt_id": prompt_id})
 
     # -- plumbing --------------------------------------------------------------------------
 
