@@ -271,3 +271,12 @@ def test_an_option_naming_no_node_input_is_an_invalid_request(
         generate(Request("x", options={"guidance": 2}))
     assert "NODE_ID.INPUT=VALUE" in str(caught.value)
     assert fake.received == []
+
+
+def test_progress_over_several_images_never_goes_backwards(generate: Generate) -> None:
+    seen: list[tuple[float, float | None]] = []
+    progress = Progress(lambda done, total, message: seen.append((done, total)))
+    generate(Request("x", width=64, height=64, steps=4, seed=1, count=2), progress)
+    dones = [done for done, _ in seen]
+    assert dones == sorted(dones)
+    assert seen[-1] == (8, 8)
