@@ -52,7 +52,8 @@ class ComfyUISettings:
 SAMPLE = """\
 # ComfyUI on your own GPU box (or this machine): runs FLUX through a built-in workflow.
 # Built-in workflows: flux-schnell, flux-dev (one checkpoint file) and flux-schnell-split,
-# flux-dev-split (UNET + two CLIP files + VAE). `imagen comfyui models` lists the server's files.
+# flux-dev-split (UNET + two CLIP files + VAE). `imagen comfyui models` lists the server's
+# model files.
 flux-schnell-local:
   type: comfyui
   url: http://127.0.0.1:8188
