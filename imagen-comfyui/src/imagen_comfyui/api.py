@@ -24,13 +24,10 @@ if TYPE_CHECKING:
     from imagen.models import Ref
 
 #: Reads are safe to repeat: one retry on a dropped connection or a proxy's 502/503/504.
-#: (Passed through a tuple typed Any because mypy's attrs plugin does not see RetryPolicy's
-#: own ``__init__(*rules)``.)
-_READ_RULES: tuple[Any, ...] = (
+READ_POLICY = RetryPolicy(
     Retry.on_transport(attempts=1),
     Retry.on_status(502, 503, 504, attempts=1, backoff=0.5),
 )
-READ_POLICY = RetryPolicy(*_READ_RULES)
 #: A repeated POST /prompt could queue the same work twice, so it is sent once.
 SUBMIT_POLICY = NO_RETRY
 
