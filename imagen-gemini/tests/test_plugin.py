@@ -9,6 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 from imagen.config import parse_config
+from imagen.registry import lazy_factory
 from imagen_gemini import register_backends
 from imagen_gemini.backend import GeminiBackend
 from imagen_gemini.settings import SAMPLE, GeminiSettings
@@ -22,7 +23,10 @@ def test_registers_the_gemini_type_with_its_settings_and_sample():
 
     register_backends(register)
     ((kind, factory, config_class, options),) = seen
-    assert (kind, factory, config_class) == ("gemini", GeminiBackend, GeminiSettings)
+    assert (kind, config_class) == ("gemini", GeminiSettings)
+    # Registered by name so the backend module loads only when an instance is built.
+    assert factory == "imagen_gemini.backend:GeminiBackend"
+    assert isinstance(lazy_factory(factory)("t", GeminiSettings()), GeminiBackend)
     assert options["sample"] == SAMPLE
 
 

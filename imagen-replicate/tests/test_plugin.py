@@ -12,6 +12,7 @@ import pytest
 
 from imagen.config import parse_config
 from imagen.models import Request
+from imagen.registry import lazy_factory
 from imagen_replicate import register_backends
 from imagen_replicate.backend import ReplicateBackend
 from imagen_replicate.pricing import PRICE_PER_IMAGE, PRICES_AS_OF
@@ -26,7 +27,11 @@ def test_registers_the_replicate_type_with_its_settings_and_sample() -> None:
 
     register_backends(register)
     ((kind, factory, config_class, options),) = seen
-    assert (kind, factory, config_class) == ("replicate", ReplicateBackend, ReplicateSettings)
+    assert (kind, config_class) == ("replicate", ReplicateSettings)
+    # Registered by name so the backend module loads only when an instance is built.
+    assert factory == "imagen_replicate.backend:ReplicateBackend"
+    built = lazy_factory(factory)("t", ReplicateSettings(model="black-forest-labs/flux-schnell"))
+    assert isinstance(built, ReplicateBackend)
     assert options["sample"] == SAMPLE
 
 

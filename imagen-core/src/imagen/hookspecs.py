@@ -35,7 +35,9 @@ def register_backends(register: BackendRegister) -> None:
 
     - ``type``: the ``type:`` value users write in their YAML block (``"replicate"``);
     - ``factory(name, settings) -> Backend``: builds an instance; ``settings`` is an instance of
-      ``config_class``; must not touch the network or fail for a missing credential;
+      ``config_class``; must not touch the network or fail for a missing credential. Pass it
+      as a ``"package.module:Class"`` string to have it imported only when an instance of this
+      type is built (``imagen backends`` stays fast however many plugins are installed);
     - ``config_class``: an attrs class describing the block (minus ``type``, ``concurrency`` and
       ``cost_per_image``, which the framework owns); unknown keys are rejected for you;
     - ``sample``: a commented YAML snippet of one or more instances, shown by ``imagen config

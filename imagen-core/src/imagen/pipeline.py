@@ -244,7 +244,10 @@ class _AfterWrite:
                 config, sinks.cloud_mode(config, no_cloud=self.plan.no_cloud)
             )
             if self.sinks:
-                self.outbox = Outbox.open()
+                try:
+                    self.outbox = Outbox.open()
+                except ImagenError as error:
+                    console.warn(f"outbox: {error}; failed deliveries will not be kept")
 
     def record(self, generation: Generation) -> None:
         if self.history is None:
@@ -339,6 +342,12 @@ async def _run_takes(
     name = plan.instance.name
 
     async def run_take(number: int) -> None:
+        written = await backend_take(number)
+        if written is not None:
+            # Outside the concurrency slot: a slow sink must not hold up the next take.
+            await finish(number, written)
+
+    async def backend_take(number: int) -> Generation | None:
         async with limit:
             report.take_started(number, plan.takes)
             request = plan.take_request(number)
@@ -374,7 +383,7 @@ async def _run_takes(
                 written = write_image(take, request, result, result.images[0], actual, warnings)
             except ImagenError as error:
                 fail(number, error)
-                return
+                return None
             except Exception as error:
                 # A bug in a plugin (or here) must not tear down the other takes; --debug
                 # shows the traceback.
@@ -387,8 +396,8 @@ async def _run_takes(
                         backend=name,
                     ),
                 )
-                return
-            await finish(number, written)
+                return None
+            return written
 
     async with asyncio.TaskGroup() as group:
         for number in plan.to_run:

@@ -33,11 +33,35 @@ class SinkType:
     plugin: str
 
 
+Factory = Callable[[str, Any], Any]
+
+
+def lazy_factory(target: str) -> Factory:
+    """A factory named ``"package.module:Class"``, imported the first time it builds something.
+
+    Registering by name keeps start-up cheap: ``imagen backends`` with no instance of a type
+    never imports that type's backend module.
+    """
+
+    def build(name: str, settings: Any) -> Any:
+        import importlib
+
+        module, _, attribute = target.partition(":")
+        return getattr(importlib.import_module(module), attribute)(name, settings)
+
+    build.__qualname__ = build.__name__ = target
+    return build
+
+
+def _factory(factory: Factory | str) -> Factory:
+    return lazy_factory(factory) if isinstance(factory, str) else factory
+
+
 class BackendRegister(Protocol):
     def __call__(
         self,
         type: str,
-        factory: Callable[[str, Any], Backend],
+        factory: Callable[[str, Any], Backend] | str,
         config_class: type,
         *,
         sample: str = "",
@@ -49,7 +73,7 @@ class SinkRegister(Protocol):
     def __call__(
         self,
         type: str,
-        factory: Callable[[str, Any], Sink],
+        factory: Callable[[str, Any], Sink] | str,
         config_class: type,
         *,
         sample: str = "",
@@ -82,7 +106,7 @@ class Registry:
     def backend_register(self, plugin: str) -> BackendRegister:
         def register(
             type: str,
-            factory: Callable[[str, Any], Backend],
+            factory: Callable[[str, Any], Backend] | str,
             config_class: type,
             *,
             sample: str = "",
@@ -91,7 +115,7 @@ class Registry:
             if not _claim(self.backends, type, plugin, "backend type"):
                 return
             self.backends[type] = BackendType(
-                type, factory, config_class, sample, max(1, concurrency), plugin
+                type, _factory(factory), config_class, sample, max(1, concurrency), plugin
             )
 
         return register
@@ -99,14 +123,14 @@ class Registry:
     def sink_register(self, plugin: str) -> SinkRegister:
         def register(
             type: str,
-            factory: Callable[[str, Any], Sink],
+            factory: Callable[[str, Any], Sink] | str,
             config_class: type,
             *,
             sample: str = "",
         ) -> None:
             if not _claim(self.sinks, type, plugin, "sink type"):
                 return
-            self.sinks[type] = SinkType(type, factory, config_class, sample, plugin)
+            self.sinks[type] = SinkType(type, _factory(factory), config_class, sample, plugin)
 
         return register
 

@@ -12,7 +12,13 @@ if TYPE_CHECKING:
 
 @hookimpl
 def register_backends(register: BackendRegister) -> None:
-    from imagen_gemini.backend import GeminiBackend
     from imagen_gemini.settings import SAMPLE, GeminiSettings
 
-    register("gemini", GeminiBackend, GeminiSettings, sample=SAMPLE, concurrency=4)
+    # By name: the backend module loads only when an instance is built.
+    register(
+        "gemini",
+        "imagen_gemini.backend:GeminiBackend",
+        GeminiSettings,
+        sample=SAMPLE,
+        concurrency=4,
+    )

@@ -16,7 +16,13 @@ if TYPE_CHECKING:
 
 @hookimpl
 def register_backends(register: BackendRegister) -> None:
-    from imagen_replicate.backend import ReplicateBackend
     from imagen_replicate.settings import SAMPLE, ReplicateSettings
 
-    register("replicate", ReplicateBackend, ReplicateSettings, sample=SAMPLE, concurrency=4)
+    # By name: the backend module (and httpx) load only when an instance is built.
+    register(
+        "replicate",
+        "imagen_replicate.backend:ReplicateBackend",
+        ReplicateSettings,
+        sample=SAMPLE,
+        concurrency=4,
+    )

@@ -19,6 +19,6 @@ mock:
 
 @hookimpl
 def register_backends(register: BackendRegister) -> None:
-    from imagen.mock import MockBackend, MockSettings
+    from imagen.mock import MockSettings
 
-    register("mock", MockBackend, MockSettings, sample=SAMPLE, concurrency=4)
+    register("mock", "imagen.mock:MockBackend", MockSettings, sample=SAMPLE, concurrency=4)
