@@ -40,8 +40,12 @@ class PluginEntry:
 def _key() -> list[Any]:
     key: list[Any] = [CACHE_VERSION, sys.version]
     for entry in sys.path:
+        if not entry:
+            # The current directory (``python -m``): where the user works, not where packages
+            # are installed; its mtime changes with every file they save.
+            continue
         try:
-            key.append([entry, os.stat(entry or ".").st_mtime_ns])
+            key.append([entry, os.stat(entry).st_mtime_ns])
         except OSError:
             key.append([entry, None])
     return key

@@ -44,20 +44,16 @@ if TYPE_CHECKING:
 
 TERMINAL = frozenset({"succeeded", "failed", "canceled", "aborted"})
 
-# RetryPolicy's own __init__ takes the rules as *args; mypy's attrs plugin checks calls against
-# the generated field signature instead, so the class is called through a plain callable.
-_policy: Callable[..., RetryPolicy] = RetryPolicy
-
 # API calls: 429 up to 3 retries with exponential backoff (or Replicate's own "~Ns" hint /
 # Retry-After), 5xx once, a dropped connection once.
-API_POLICY = _policy(
+API_POLICY = RetryPolicy(
     Retry.on_status(429, attempts=3, backoff=1.0),
     Retry.on_status(*range(500, 600), attempts=1, backoff=0.5),
     Retry.on_transport(attempts=1),
     retry_after=problems.retry_after,
 )
 # Output downloads: once more on a transient failure; a 404 means the file expired.
-DOWNLOAD_POLICY = _policy(
+DOWNLOAD_POLICY = RetryPolicy(
     Retry.on_status(429, *range(500, 600), attempts=1, backoff=0.5),
     Retry.on_transport(attempts=1),
 )

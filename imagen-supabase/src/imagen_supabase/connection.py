@@ -17,14 +17,8 @@ if TYPE_CHECKING:
     import httpx
 
 
-def _policy(*rules: Retry, max_wait: float) -> RetryPolicy:
-    build: Any = RetryPolicy  # attrs' mypy plugin does not see RetryPolicy's own __init__
-    policy: RetryPolicy = build(*rules, max_wait=max_wait)
-    return policy
-
-
 # Every 5xx and every transport failure is retried; a 4xx never is (it would only fail again).
-RETRY_POLICY = _policy(
+RETRY_POLICY = RetryPolicy(
     Retry.on_status(*range(500, 600), attempts=3, backoff=0.5, max_backoff=8.0),
     Retry.on_transport(attempts=3, backoff=0.5),
     max_wait=30.0,
