@@ -558,7 +558,7 @@ def test_importing_history_loads_neither_pillow_nor_httpx() -> None:
 def test_a_write_that_cannot_get_the_lock_in_time_is_an_output_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("imagen.history.BUSY_TIMEOUT_SECONDS", 0.05)
+    monkeypatch.setattr("imagen.sqlitefile.BUSY_TIMEOUT_SECONDS", 0.05)
     path = str(tmp_path / "history.sqlite3")
     with History.open(path) as history:
         holder = sqlite3.connect(path, isolation_level=None)

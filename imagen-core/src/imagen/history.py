@@ -28,11 +28,11 @@ import attrs
 from imagen.errors import ConfigError, OutputError
 from imagen.models import Cost, Generation
 from imagen.sink import UsageRow
+from imagen.sqlitefile import open_database
 from imagen.usage import align_columns, format_usd
 
 HISTORY_ENV = "IMAGEN_HISTORY"
 FILE_NAME = "history.sqlite3"
-BUSY_TIMEOUT_SECONDS = 30.0
 
 
 def _create_generations(conn: sqlite3.Connection) -> None:
@@ -244,28 +244,6 @@ def migrate(conn: sqlite3.Connection) -> int:
     return found
 
 
-def _is_busy(error: BaseException) -> bool:
-    return isinstance(error, sqlite3.OperationalError) and "locked" in str(error)
-
-
-def _use_wal(conn: sqlite3.Connection) -> None:
-    """Switch the file to WAL (a persistent setting), waiting out other processes doing so.
-
-    SQLite answers "database is locked" at once, without its busy handler, when another
-    connection holds a lock while this one changes the journal mode; so retry here.
-    """
-    import tenacity
-
-    for attempt in tenacity.Retrying(
-        retry=tenacity.retry_if_exception(_is_busy),
-        wait=tenacity.wait_random_exponential(multiplier=0.005, max=0.2),
-        stop=tenacity.stop_after_delay(BUSY_TIMEOUT_SECONDS),
-        reraise=True,
-    ):
-        with attempt:
-            conn.execute("PRAGMA journal_mode = WAL")
-
-
 class History:
     """An open history file. Use ``History.open()``; close it with ``close()`` or ``with``.
 
@@ -281,34 +259,12 @@ class History:
     def open(cls, path: str | None = None) -> History:
         """Open (creating and upgrading as needed) ``path``, else ``default_path()``."""
         path = os.path.expanduser(path) if path else default_path()
-        try:
-            parent = os.path.dirname(os.path.abspath(path))
-            os.makedirs(parent, exist_ok=True)
-            conn = sqlite3.connect(
-                path,
-                timeout=BUSY_TIMEOUT_SECONDS,
-                isolation_level=None,
-                check_same_thread=False,
-            )
-        except (OSError, sqlite3.Error) as error:
-            raise OutputError(
-                f"cannot open the history file {path}: {error}; "
-                f"check the directory is writable or set {HISTORY_ENV}"
-            ) from error
-        try:
-            conn.row_factory = sqlite3.Row
-            _use_wal(conn)
+
+        def prepare(conn: sqlite3.Connection) -> None:
             conn.execute("PRAGMA synchronous = NORMAL")
             migrate(conn)
-        except sqlite3.DatabaseError as error:
-            conn.close()
-            raise OutputError(
-                f"cannot use the history file {path}: {error}; "
-                f"move it aside or set {HISTORY_ENV} to another file"
-            ) from error
-        except BaseException:
-            conn.close()
-            raise
+
+        conn = open_database(path, what="the history file", env=HISTORY_ENV, prepare=prepare)
         return cls(conn, path)
 
     def __enter__(self) -> History:

@@ -26,6 +26,7 @@ import attrs
 
 from imagen.errors import ConfigError, OutputError
 from imagen.models import Generation
+from imagen.sqlitefile import open_database
 
 if TYPE_CHECKING:
     from imagen.config import Config
@@ -33,7 +34,6 @@ if TYPE_CHECKING:
 
 OUTBOX_ENV = "IMAGEN_OUTBOX"
 FILE_NAME = "outbox.sqlite3"
-BUSY_TIMEOUT_SECONDS = 30.0
 SCHEMA_VERSION = 1
 #: a claim older than this (seconds) belongs to a sync that died; another sync may take it
 CLAIM_LEASE_SECONDS = 600.0
@@ -112,26 +112,8 @@ class PendingDelivery:
         }
 
 
-def _is_busy(error: BaseException) -> bool:
-    return isinstance(error, sqlite3.OperationalError) and "locked" in str(error)
-
-
 def _prepare(conn: sqlite3.Connection) -> None:
-    """WAL mode and the schema, waiting out another process doing the same at that moment.
-
-    SQLite answers "database is locked" at once, without its busy handler, when another
-    connection holds a lock while this one changes the journal mode; so retry here.
-    """
-    import tenacity
-
-    for attempt in tenacity.Retrying(
-        retry=tenacity.retry_if_exception(_is_busy),
-        wait=tenacity.wait_random_exponential(multiplier=0.005, max=0.2),
-        stop=tenacity.stop_after_delay(BUSY_TIMEOUT_SECONDS),
-        reraise=True,
-    ):
-        with attempt:
-            conn.execute("PRAGMA journal_mode = WAL")
+    """The schema, created once (another process may be doing the same at that moment)."""
     conn.execute("BEGIN IMMEDIATE")
     try:
         version = int(conn.execute("PRAGMA user_version").fetchone()[0])
@@ -167,28 +149,7 @@ class Outbox:
     def open(cls, path: str | None = None) -> Outbox:
         """Open (creating as needed) ``path``, else ``default_path()``."""
         path = os.path.expanduser(path) if path else default_path()
-        try:
-            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-            conn = sqlite3.connect(
-                path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None, check_same_thread=False
-            )
-        except (OSError, sqlite3.Error) as error:
-            raise OutputError(
-                f"cannot open the outbox file {path}: {error}; "
-                f"check the directory is writable or set {OUTBOX_ENV}"
-            ) from error
-        try:
-            conn.row_factory = sqlite3.Row
-            _prepare(conn)
-        except sqlite3.DatabaseError as error:
-            conn.close()
-            raise OutputError(
-                f"cannot use the outbox file {path}: {error}; "
-                f"move it aside or set {OUTBOX_ENV} to another file"
-            ) from error
-        except BaseException:
-            conn.close()
-            raise
+        conn = open_database(path, what="the outbox file", env=OUTBOX_ENV, prepare=_prepare)
         return cls(conn, path)
 
     def __enter__(self) -> Outbox:

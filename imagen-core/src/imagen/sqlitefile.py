@@ -1,0 +1,69 @@
+"""Opening imagen's SQLite files (history, outbox): WAL, a busy timeout, one-line errors.
+
+Several imagen processes may use one file at once (the CLI, a worker, ``imagen sync``): WAL mode
+lets readers and a writer overlap, and the busy timeout makes a writer wait its turn.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Callable
+
+from imagen.errors import OutputError
+
+BUSY_TIMEOUT_SECONDS = 30.0
+
+
+def is_busy(error: BaseException) -> bool:
+    return isinstance(error, sqlite3.OperationalError) and "locked" in str(error)
+
+
+def use_wal(conn: sqlite3.Connection) -> None:
+    """Switch the file to WAL (a persistent setting), waiting out other processes doing so.
+
+    SQLite answers "database is locked" at once, without its busy handler, when another
+    connection holds a lock while this one changes the journal mode; so retry here.
+    """
+    import tenacity
+
+    for attempt in tenacity.Retrying(
+        retry=tenacity.retry_if_exception(is_busy),
+        wait=tenacity.wait_random_exponential(multiplier=0.005, max=0.2),
+        stop=tenacity.stop_after_delay(BUSY_TIMEOUT_SECONDS),
+        reraise=True,
+    ):
+        with attempt:
+            conn.execute("PRAGMA journal_mode = WAL")
+
+
+def open_database(
+    path: str, *, what: str, env: str, prepare: Callable[[sqlite3.Connection], None]
+) -> sqlite3.Connection:
+    """Open ``path`` in WAL mode and run ``prepare`` (schema, migrations) on it.
+
+    ``what`` names the file in errors ("the history file"), ``env`` the variable that moves it.
+    Any failure is an OutputError that says what to do; the connection is closed.
+    """
+    try:
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        conn = sqlite3.connect(
+            path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None, check_same_thread=False
+        )
+    except (OSError, sqlite3.Error) as error:
+        raise OutputError(
+            f"cannot open {what} {path}: {error}; check the directory is writable or set {env}"
+        ) from error
+    try:
+        conn.row_factory = sqlite3.Row
+        use_wal(conn)
+        prepare(conn)
+    except sqlite3.DatabaseError as error:
+        conn.close()
+        raise OutputError(
+            f"cannot use {what} {path}: {error}; move it aside or set {env} to another file"
+        ) from error
+    except BaseException:
+        conn.close()
+        raise
+    return conn
