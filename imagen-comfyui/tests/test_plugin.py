@@ -39,8 +39,13 @@ def test_registers_the_comfyui_type_with_its_settings_and_sample() -> None:
 
     register_backends(register)
     ((kind, factory, config_class, options),) = seen
-    assert (kind, factory, config_class) == ("comfyui", ComfyUIBackend, ComfyUISettings)
+    assert (kind, factory, config_class) == (
+        "comfyui",
+        "imagen_comfyui.backend:ComfyUIBackend",
+        ComfyUISettings,
+    )
     assert options["sample"] == SAMPLE
+    assert options["concurrency"] == 2
 
 
 def test_sample_loads_as_valid_config() -> None:
@@ -92,6 +97,14 @@ def test_an_injection_point_naming_a_missing_node_is_a_config_error_at_its_path(
     assert problem.path == "backends.mine.inject.seed"
     assert "node 3 does not exist in the workflow" in problem.message
     assert problem.line == 5
+
+
+def test_the_registered_factory_builds_a_comfyui_backend() -> None:
+    from imagen.plugins import registry
+
+    backend = registry().backends["comfyui"].factory("box", ComfyUISettings())
+    assert isinstance(backend, ComfyUIBackend)
+    assert backend.name == "box"
 
 
 def test_plugin_and_backend_modules_import_no_http_websocket_or_image_library() -> None:

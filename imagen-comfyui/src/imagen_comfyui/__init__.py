@@ -19,10 +19,16 @@ if TYPE_CHECKING:
 
 @hookimpl
 def register_backends(register: BackendRegister) -> None:
-    from imagen_comfyui.backend import ComfyUIBackend
     from imagen_comfyui.settings import SAMPLE, ComfyUISettings
 
-    register("comfyui", ComfyUIBackend, ComfyUISettings, sample=SAMPLE, concurrency=2)
+    # By name: the backend module loads only when an instance is built.
+    register(
+        "comfyui",
+        "imagen_comfyui.backend:ComfyUIBackend",
+        ComfyUISettings,
+        sample=SAMPLE,
+        concurrency=2,
+    )
 
 
 @hookimpl
