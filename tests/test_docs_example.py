@@ -168,7 +168,12 @@ def test_the_guides_http_adapter_passes_the_guides_tests(tmp_path: Path) -> None
         for path, code in guide_blocks("file").items()
         if path.startswith(("imagen_acme/", "tests/"))
     }
-    assert set(files) == {"imagen_acme/__init__.py", "imagen_acme/backend.py", "tests/test_acme.py"}
+    assert set(files) == {
+        "imagen_acme/__init__.py",
+        "imagen_acme/backend.py",
+        "imagen_acme/settings.py",
+        "tests/test_acme.py",
+    }
     write_files(tmp_path, files)
     done = subprocess.run(
         [

@@ -172,3 +172,13 @@ def test_imagen_solid_color_prints_the_color_a_prompt_draws(cli_env: dict[str, s
     done = imagen("solid", "color", "a red barn", "--seed", "5", env=cli_env)
     assert done.returncode == 0, done.stderr
     assert done.stdout == prompt_color("a red barn", 5) + "\n"
+
+
+def test_importing_the_plugin_imports_neither_the_backend_nor_pillow():
+    # imagen imports the plugin module at every start; the backend loads only when built.
+    code = (
+        "import sys, imagen_solid; "
+        "print(sorted(m for m in ('imagen_solid.backend', 'PIL', 'httpx') if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"

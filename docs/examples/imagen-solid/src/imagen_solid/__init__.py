@@ -19,10 +19,12 @@ if TYPE_CHECKING:
 
 @hookimpl
 def register_backends(register: BackendRegister) -> None:
-    from imagen_solid.backend import SolidBackend
     from imagen_solid.settings import SAMPLE, SolidSettings
 
-    register("solid", SolidBackend, SolidSettings, sample=SAMPLE, concurrency=4)
+    # The backend by name: its module is imported only when a solid instance is built.
+    register(
+        "solid", "imagen_solid.backend:SolidBackend", SolidSettings, sample=SAMPLE, concurrency=4
+    )
 
 
 @hookimpl
