@@ -11,7 +11,6 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Mapping
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,8 @@ from imagen.errors import ConfigError
 from imagen_comfyui.settings import ComfyUISettings, Inject, Models
 
 BUILTIN = ("flux-schnell", "flux-dev", "flux-schnell-split", "flux-dev-split")
+
+_BUILTIN_FOLDER = Path(__file__).with_name("workflows")
 
 #: What a request can put into a workflow, in the order the docs list them.
 INJECTABLE = tuple(field.name for field in attrs.fields(Inject))
@@ -103,7 +104,7 @@ def _load_builtin(settings: ComfyUISettings, path: str) -> Workflow:
             "remove inject, or point workflow at your own file",
             path=f"{path}.inject",
         )
-    folder = resources.files("imagen_comfyui") / "workflows"
+    folder = _BUILTIN_FOLDER
     graph = json.loads((folder / f"{name}.json").read_text(encoding="utf-8"))
     declared = json.loads((folder / f"{name}.imagen.json").read_text(encoding="utf-8"))
     points = _check_points(graph, declared["inject"], f"{path}.workflow")
