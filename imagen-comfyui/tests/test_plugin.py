@@ -108,9 +108,12 @@ def test_the_registered_factory_builds_a_comfyui_backend() -> None:
 
 
 def test_plugin_and_backend_modules_import_no_http_websocket_or_image_library() -> None:
+    # `imagen backends` builds every instance and asks its status: that path stays light.
     code = (
-        "import sys, imagen_comfyui, imagen_comfyui.backend; "
-        "print(sorted(m for m in ('httpx', 'websockets', 'PIL', 'aiohttp', 'tenacity') "
+        "import sys, imagen_comfyui, imagen_comfyui.backend, imagen_comfyui.settings; "
+        "imagen_comfyui.backend.ComfyUIBackend('x', imagen_comfyui.settings.ComfyUISettings())"
+        ".status(); "
+        "print(sorted(m for m in ('httpx', 'websockets', 'PIL', 'aiohttp', 'tenacity', 'asyncio') "
         "if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
