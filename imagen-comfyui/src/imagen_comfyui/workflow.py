@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -107,7 +107,7 @@ def _load_builtin(settings: ComfyUISettings, path: str) -> Workflow:
     folder = _BUILTIN_FOLDER
     graph = json.loads((folder / f"{name}.json").read_text(encoding="utf-8"))
     declared = json.loads((folder / f"{name}.imagen.json").read_text(encoding="utf-8"))
-    points = _check_points(graph, declared["inject"], f"{path}.workflow")
+    points = _check_points(graph, declared["inject"], lambda key: f"{path}.workflow")
     model_files: dict[str, str] = {}
     model_points: dict[str, Point] = {}
     for kind, spec in declared["models"].items():
@@ -178,7 +178,7 @@ def _load_custom(settings: ComfyUISettings, path: str) -> Workflow:
             path=f"{path}.workflow",
         )
     declared = {key: getattr(settings.inject, key) for key in INJECTABLE}
-    points = _check_points(graph, declared, f"{path}.inject")
+    points = _check_points(graph, declared, lambda key: f"{path}.inject.{key}")
     if "prompt" not in points:
         raise ConfigError(
             'say which node input gets the prompt, like inject: {prompt: "6.text"}',
@@ -195,12 +195,11 @@ def _load_custom(settings: ComfyUISettings, path: str) -> Workflow:
 
 
 def _check_points(
-    graph: Mapping[str, Any], declared: Mapping[str, str | None], path: str
+    graph: Mapping[str, Any], declared: Mapping[str, str | None], path: Callable[[str], str]
 ) -> dict[str, Point]:
+    """Each declared ``NODE.INPUT`` as a ``Point``; ``path(key)`` is where an error points."""
     return {
-        key: _check_point(graph, key, spec, path if path.endswith(".workflow") else f"{path}.{key}")
-        for key, spec in declared.items()
-        if spec
+        key: _check_point(graph, key, spec, path(key)) for key, spec in declared.items() if spec
     }
 
 
