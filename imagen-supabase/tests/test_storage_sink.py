@@ -14,6 +14,7 @@ import pytest
 from imagen.errors import SinkError
 from imagen.models import Generation
 from imagen.sink import Delivery, Sink
+from imagen_supabase.connection import storage_key
 from imagen_supabase.settings import StorageSettings
 from imagen_supabase.storage import SupabaseStorageSink
 from imagen_supabase.testing import (
@@ -426,7 +427,7 @@ def test_signed_url_for_a_missing_object_says_it_is_not_there(supabase: Served) 
         asyncio.run(sign())
 
 
-def test_unicode_and_space_in_the_path_reach_storage_unchanged(
+def test_unicode_and_space_in_the_path_reach_storage_under_its_storage_key(
     supabase: Served, generation: Generation
 ) -> None:
     import os
@@ -440,5 +441,7 @@ def test_unicode_and_space_in_the_path_reach_storage_unchanged(
 
     assert deliver(make_sink(supabase.url), Delivery(moved, "cloud")) is None
 
-    assert (BUCKET, relative) in supabase.fake.objects
-    assert supabase.fake.rows("imagen", "images")[0]["storage_path"] == relative
+    key = "2026-11-23/150912-caf(u00e9) (u00fc)ber-42.png"
+    assert storage_key(relative) == key
+    assert (BUCKET, key) in supabase.fake.objects
+    assert supabase.fake.rows("imagen", "images")[0]["storage_path"] == key

@@ -138,9 +138,11 @@ def remote_path(path: str, output_directory: str) -> str:
     local = Path(path).expanduser()
     if not (local.is_absolute() or local.exists()):
         return path.strip("/")
+    from imagen_supabase.connection import storage_key
+
     root = Path(output_directory).expanduser().resolve()
     try:
-        return local.resolve().relative_to(root).as_posix()
+        return storage_key(local.resolve().relative_to(root).as_posix())
     except ValueError:
         raise ConfigError(
             f"{path} is not under the output directory {root}; give its path in the bucket"

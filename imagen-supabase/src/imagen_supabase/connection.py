@@ -38,6 +38,25 @@ def auth_headers(key: str) -> dict[str, str]:
     return headers
 
 
+# The characters Supabase Storage accepts in an object key (its isValidKey rule), minus "(",
+# which starts an escape below and so is always escaped itself.
+_KEY_CHARS = frozenset(
+    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_/!-.*') &$@=;:+,?"
+)
+
+
+def storage_key(path: str) -> str:
+    """The object key for an image's relative path, by one fixed rule.
+
+    Storage takes only a set of ASCII characters in keys, while imagen's names keep Unicode
+    letters (``café-猫.png``). Every other character, and ``(`` itself, becomes ``(uXXXX)`` (its
+    code point in hex), so the mapping is one-to-one: two local paths never share a key.
+    """
+    return "".join(
+        char if char in _KEY_CHARS else f"(u{ord(char):04x})" for char in path.strip("/")
+    )
+
+
 def object_path(path: str) -> str:
     """A relative image path as it goes into a Storage URL (each segment percent-encoded)."""
     return quote(path.strip("/"), safe="/")

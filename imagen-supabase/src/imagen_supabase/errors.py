@@ -72,6 +72,8 @@ def storage_error(
         advice = f"create the bucket {bucket!r}: run `imagen supabase migrate`"
     elif answer.status == 404:
         advice = "the object is not in the bucket; was the image synced?"
+    elif "invalidkey" in f"{answer.error} {answer.message}".lower().replace(" ", ""):
+        advice = "Storage refused the object name; report it, imagen should never send one"
     elif answer.status == 413:
         advice = f"raise the file size limit of bucket {bucket!r} (Dashboard > Storage)"
     elif answer.status == 415 or "mime" in answer.message.lower():

@@ -24,7 +24,7 @@ from typing import Any
 from imagen.errors import SinkError
 from imagen.models import Generation
 from imagen.sink import Delivery
-from imagen_supabase.connection import Connection, object_path
+from imagen_supabase.connection import Connection, object_path, storage_key
 from imagen_supabase.errors import postgrest_error, storage_error
 from imagen_supabase.settings import StorageSettings
 
@@ -65,7 +65,7 @@ class SupabaseStorageSink:
                 retryable=False,
             )
         self.connection.require_key()
-        storage_path = generation.path
+        storage_path = storage_key(generation.path)
         uploaded = {"uploaded": True, "bucket": settings.bucket, "storage_path": storage_path}
         already = all(delivery.state.get(key) == value for key, value in uploaded.items())
         if not already:
@@ -133,7 +133,7 @@ class SupabaseStorageSink:
         return {
             "owner_user_id": self.settings.owner_user_id.strip(),
             "bucket": self.settings.bucket,
-            "storage_path": generation.path,
+            "storage_path": storage_key(generation.path),
             "prompt": request.prompt,
             "negative_prompt": request.negative_prompt,
             "style": generation.style or request.style,
