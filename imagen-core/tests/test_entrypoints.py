@@ -36,7 +36,8 @@ def test_installing_something_rescans(
 ) -> None:
     site = tmp_path / "site"
     site.mkdir()
-    monkeypatch.syspath_prepend(str(site))
+    # Where installed packages live: after sys.path[0] (the script's own folder).
+    monkeypatch.setattr(sys, "path", [sys.path[0], str(site), *sys.path[1:]])
     entrypoints.plugin_entries()
     info = site / "imagen_new-1.0.dist-info"
     info.mkdir()

@@ -39,10 +39,10 @@ class PluginEntry:
 
 def _key() -> list[Any]:
     key: list[Any] = [CACHE_VERSION, sys.version]
-    for entry in sys.path:
+    # sys.path[0] is the script's folder (or the working directory for ``python -m``): not
+    # where distributions are installed, and the same install is reached both ways.
+    for entry in sys.path[1:]:
         if not entry:
-            # The current directory (``python -m``): where the user works, not where packages
-            # are installed; its mtime changes with every file they save.
             continue
         try:
             key.append([entry, os.stat(entry).st_mtime_ns])

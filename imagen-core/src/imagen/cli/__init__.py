@@ -104,10 +104,31 @@ def cli(ctx: click.Context, config_path: str | None, debug: bool) -> None:
     ctx.obj = App(config_path, debug or os.environ.get("IMAGEN_DEBUG", "") not in ("", "0"))
 
 
+def _skip_httpx_cli() -> None:
+    """Keep ``import httpx`` from importing httpx's own command-line client.
+
+    httpx's ``__init__`` imports ``httpx._main`` (click, rich, pygments) whenever those are
+    installed, as they are here: about 150 ms on every generation with an HTTP backend, for a
+    client imagen never runs. A stand-in module with the one name httpx takes from it avoids that.
+    """
+    if "httpx" in sys.modules or "httpx._main" in sys.modules:
+        return
+    import types
+
+    stand_in = types.ModuleType("httpx._main")
+
+    def main() -> None:
+        raise SystemExit("httpx's command line is not available inside imagen")
+
+    stand_in.main = main  # type: ignore[attr-defined]
+    sys.modules["httpx._main"] = stand_in
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the CLI and turn errors into one line and an exit code."""
     from imagen.errors import ImagenError
 
+    _skip_httpx_cli()
     debug = "--debug" in (argv if argv is not None else sys.argv[1:]) or os.environ.get(
         "IMAGEN_DEBUG", ""
     ) not in ("", "0")
