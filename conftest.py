@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,7 @@ import pytest
 @pytest.fixture(autouse=True)
 def isolated_environment(
     tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
-) -> Path:
+) -> Iterator[Path]:
     home = tmp_path_factory.mktemp("home")
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
@@ -20,4 +21,8 @@ def isolated_environment(
     for name in list(os.environ):
         if name.startswith("IMAGEN_") or name in ("TMUX", "TMUX_PANE", "MAI_FROM_ID"):
             monkeypatch.delenv(name, raising=False)
-    return home
+    yield home
+    # Each test has its own HOME, so its own history file: close the one it kept open.
+    from imagen.history import close_shared
+
+    close_shared()

@@ -366,12 +366,17 @@ def test_several_processes_writing_at_once_lose_no_takes(tmp_path: Path) -> None
 # --- the cache ----------------------------------------------------------------------------
 
 
-def test_find_cached_returns_takes_of_that_identity_and_request_newest_first(
+def test_find_cached_returns_original_takes_of_that_identity_and_request_newest_first(
     history: History,
 ) -> None:
     first = history.record(make_generation(created_at=T0), backend_identity="replicate:dev")
     second = history.record(
-        make_generation(created_at=T0 + dt.timedelta(minutes=5), cache_hit=True),
+        make_generation(created_at=T0 + dt.timedelta(minutes=5)),
+        backend_identity="replicate:dev",
+    )
+    # A cache hit points at an original's file: the original is what the cache offers.
+    history.record(
+        make_generation(created_at=T0 + dt.timedelta(minutes=9), cache_hit=True),
         backend_identity="replicate:dev",
     )
     history.record(make_generation(created_at=T0), backend_identity="replicate:schnell")

@@ -255,3 +255,32 @@ def test_log_and_usage_show_what_ran(imagen, tmp_path: Path) -> None:  # type: i
     usage = imagen("usage")
     assert usage.lines[0].split()[:3] == ["BACKEND", "TAKES", "CACHE"]
     assert usage.lines[-1].split()[:3] == ["TOTAL", "2", "1"]
+
+
+def test_a_file_rewritten_with_its_old_times_is_hashed_again(counting: Any, tmp_path: Path) -> None:
+    import os
+
+    config = config_for(COUNTING)
+    first = run(config, Request(prompt="x", seed=1), tmp_path, backend="c").generations[0]
+    image = Path(first.output_dir, first.path)
+    stat = image.stat()
+    data = bytearray(image.read_bytes())
+    data[-20] ^= 0xFF
+    image.write_bytes(bytes(data))
+    os.utime(image, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # same size, same mtime
+    run(config, Request(prompt="x", seed=1), tmp_path, backend="c")
+    assert counting.calls == 2
+
+
+def test_an_untouched_file_is_served_without_hashing_it(
+    counting: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from imagen import cache
+
+    config = config_for(COUNTING)
+    run(config, Request(prompt="x", seed=1), tmp_path, backend="c")
+    hashed: list[str] = []
+    monkeypatch.setattr(cache, "file_sha256", lambda path: hashed.append(path) or "")
+    again = run(config, Request(prompt="x", seed=1), tmp_path, backend="c")
+    assert again.generations[0].cache_hit
+    assert hashed == []

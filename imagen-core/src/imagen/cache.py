@@ -56,9 +56,12 @@ def lookup(
 ) -> Generation | None:
     """An earlier take of exactly this request whose file is still there and unchanged."""
     for entry in history.find_cached(identity, request.fingerprint()):
-        if entry.cache_hit:
-            continue
-        if file_sha256(entry.absolute_path()) != entry.sha256:
+        unchanged = entry.file_unchanged()
+        if unchanged is None:
+            continue  # the file is gone
+        # An untouched file (same size, mtime, ctime, inode) still has the sha256 it was
+        # written with; anything else is hashed again before it is trusted.
+        if not unchanged and file_sha256(entry.absolute_path()) != entry.sha256:
             continue
         sidecar = entry.sidecar_path
         if sidecar and not os.path.exists(os.path.join(entry.output_dir, *sidecar.split("/"))):

@@ -13,6 +13,7 @@ Released migrations are never edited: a change to the schema is a new migration.
 
 from __future__ import annotations
 
+import atexit
 import datetime as dt
 import hashlib
 import json
@@ -91,11 +92,49 @@ def _add_prompt_sha256(conn: sqlite3.Connection) -> None:
     )
 
 
+def _add_file_stat(conn: sqlite3.Connection) -> None:
+    """The image file's stat as written, so the cache can tell an untouched file cheaply.
+
+    Any write to a file, or any change of its times, moves its ctime, which cannot be set back:
+    a file whose size, mtime, ctime and inode still match was not changed since.
+    """
+    for column in ("file_mtime_ns", "file_ctime_ns", "file_inode"):
+        conn.execute(f"ALTER TABLE generations ADD COLUMN {column} INTEGER")
+
+
 MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
     _create_generations,
     _add_prompt_sha256,
+    _add_file_stat,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
+
+
+_SHARED: dict[str, tuple[int, History]] = {}
+
+
+def close_shared() -> None:
+    """Close the shared histories this process opened (at exit; tests between cases)."""
+    while _SHARED:
+        _, (pid, history) = _SHARED.popitem()
+        if pid == os.getpid():
+            history.close()
+
+
+atexit.register(close_shared)
+
+
+def _file_stat(generation: Generation) -> dict[str, int | None]:
+    path = os.path.join(generation.output_dir, *generation.path.split("/"))
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return {"file_mtime_ns": None, "file_ctime_ns": None, "file_inode": None}
+    return {
+        "file_mtime_ns": stat.st_mtime_ns,
+        "file_ctime_ns": stat.st_ctime_ns,
+        "file_inode": stat.st_ino,
+    }
 
 
 def prompt_sha256(prompt: str) -> str:
@@ -175,6 +214,23 @@ class HistoryEntry:
     take: int
     takes: int
     metadata: Mapping[str, Any]
+    file_mtime_ns: int | None = None
+    file_ctime_ns: int | None = None
+    file_inode: int | None = None
+
+    def file_unchanged(self) -> bool | None:
+        """True if the image file's stat is as recorded, False if not, None if it is gone."""
+        try:
+            stat = os.stat(self.absolute_path())
+        except OSError:
+            return None
+        return (
+            self.file_ctime_ns is not None
+            and stat.st_size == self.size_bytes
+            and stat.st_mtime_ns == self.file_mtime_ns
+            and stat.st_ctime_ns == self.file_ctime_ns
+            and stat.st_ino == self.file_inode
+        )
 
     @property
     def cost(self) -> Decimal | None:
@@ -267,6 +323,22 @@ class History:
         conn = open_database(path, what="the history file", env=HISTORY_ENV, prepare=prepare)
         return cls(conn, path)
 
+    @classmethod
+    def shared(cls, path: str | None = None) -> History:
+        """One open history per file and process, kept until the process exits.
+
+        The pipeline asks for the history twice per run (the cache lookup, then the record) and
+        a server or worker runs many generations: opening a SQLite file in WAL mode and closing
+        it (which checkpoints the log) costs more than the writes. Reopened after a fork.
+        """
+        resolved = os.path.abspath(os.path.expanduser(path) if path else default_path())
+        found = _SHARED.get(resolved)
+        if found is not None and found[0] == os.getpid():
+            return found[1]
+        history = cls.open(resolved)
+        _SHARED[resolved] = (os.getpid(), history)
+        return history
+
     def __enter__(self) -> History:
         return self
 
@@ -328,6 +400,7 @@ class History:
             "take": generation.take,
             "takes": generation.takes,
             "metadata": _json(dict(generation.metadata)),
+            **_file_stat(generation),
         }
         columns = ", ".join(values)
         placeholders = ", ".join(f":{name}" for name in values)
@@ -336,15 +409,19 @@ class History:
         assert row_id is not None  # an INSERT into a rowid table always sets it
         return row_id
 
-    def find_cached(self, backend_identity: str, fingerprint: str) -> list[HistoryEntry]:
-        """Takes of the same request on the same backend identity, newest first.
+    def find_cached(
+        self, backend_identity: str, fingerprint: str, *, limit: int = 5
+    ) -> list[HistoryEntry]:
+        """Original takes (not earlier cache hits) of the same request on the same backend
+        identity, newest first, at most ``limit``.
 
         The caller checks that the files still exist (and match their sha256) before reusing one.
         """
         return self._select(
-            "WHERE backend_identity = ? AND fingerprint = ?",
+            "WHERE backend_identity = ? AND fingerprint = ? AND cache_hit = 0",
             [backend_identity, fingerprint],
             newest_first=True,
+            limit=limit,
         )
 
     def query(

@@ -190,11 +190,11 @@ def _cache_hits(plan: Plan) -> dict[int, Generation]:
     from imagen.history import History
 
     hits: dict[int, Generation] = {}
-    with History.open(plan.config.history.path) as history:
-        for take in range(1, plan.takes + 1):
-            found = cache.lookup(history, plan.identity, plan.take_request(take), take, plan.takes)
-            if found is not None:
-                hits[take] = attrs.evolve(found, caller=plan.caller, user_prompt=plan.user_prompt)
+    history = History.shared(plan.config.history.path)
+    for take in range(1, plan.takes + 1):
+        found = cache.lookup(history, plan.identity, plan.take_request(take), take, plan.takes)
+        if found is not None:
+            hits[take] = attrs.evolve(found, caller=plan.caller, user_prompt=plan.user_prompt)
     return hits
 
 
@@ -233,7 +233,7 @@ class _AfterWrite:
             from imagen.history import History
 
             try:
-                self.history = History.open(config.history.path)
+                self.history = History.shared(config.history.path)
             except ImagenError as error:
                 console.warn(f"history: {error}; this run is not recorded")
         if config.sinks:
@@ -283,8 +283,7 @@ class _AfterWrite:
             await sinks.close_sinks(self.sinks)
         if self.outbox is not None:
             self.outbox.close()
-        if self.history is not None:
-            self.history.close()
+        # The history stays open: it is shared for the rest of the process (History.shared).
 
 
 async def execute(
