@@ -19,7 +19,6 @@ import hashlib
 import json
 import os
 import sqlite3
-import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
@@ -29,7 +28,7 @@ import attrs
 from imagen.errors import ConfigError, OutputError
 from imagen.models import Cost, Generation
 from imagen.sink import UsageRow
-from imagen.sqlitefile import open_database
+from imagen.sqlitefile import SQLiteFile, immediate, open_database
 from imagen.usage import align_columns, format_usd
 
 HISTORY_ENV = "IMAGEN_HISTORY"
@@ -278,8 +277,7 @@ def migrate(conn: sqlite3.Connection) -> int:
 
     ``conn`` must be in autocommit mode (``isolation_level=None``).
     """
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    with immediate(conn):
         found = int(conn.execute("PRAGMA user_version").fetchone()[0])
         if found > SCHEMA_VERSION:
             raise ConfigError(
@@ -292,24 +290,13 @@ def migrate(conn: sqlite3.Connection) -> int:
         if found != SCHEMA_VERSION:
             # PRAGMA takes no parameters; the value is our own integer.
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-        conn.execute("COMMIT")
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
     return found
 
 
-class History:
-    """An open history file. Use ``History.open()``; close it with ``close()`` or ``with``.
-
-    One instance may be shared between threads: calls are serialised by a lock.
+class History(SQLiteFile):
+    """An open history file. Use ``History.open()`` (or ``History.shared()``); close it with
+    ``close()`` or ``with``. One instance may be shared between threads.
     """
-
-    def __init__(self, conn: sqlite3.Connection, path: str) -> None:
-        self._conn = conn
-        self._lock = threading.Lock()
-        self.path = path
 
     @classmethod
     def open(cls, path: str | None = None) -> History:
@@ -338,16 +325,6 @@ class History:
         history = cls.open(resolved)
         _SHARED[resolved] = (os.getpid(), history)
         return history
-
-    def __enter__(self) -> History:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        with self._lock:
-            self._conn.close()
 
     def record(
         self,

@@ -17,7 +17,6 @@ import datetime as dt
 import json
 import os
 import sqlite3
-import threading
 import time
 from collections.abc import Callable, Collection, Mapping
 from typing import TYPE_CHECKING, Any, Literal
@@ -26,7 +25,7 @@ import attrs
 
 from imagen.errors import ConfigError, OutputError
 from imagen.models import Generation
-from imagen.sqlitefile import open_database
+from imagen.sqlitefile import SQLiteFile, immediate, open_database
 
 if TYPE_CHECKING:
     from imagen.config import Config
@@ -114,8 +113,7 @@ class PendingDelivery:
 
 def _prepare(conn: sqlite3.Connection) -> None:
     """The schema, created once (another process may be doing the same at that moment)."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    with immediate(conn):
         version = int(conn.execute("PRAGMA user_version").fetchone()[0])
         if version > SCHEMA_VERSION:
             raise ConfigError(
@@ -127,23 +125,13 @@ def _prepare(conn: sqlite3.Connection) -> None:
                 if statement.strip():
                     conn.execute(statement)
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-        conn.execute("COMMIT")
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
 
 
-class Outbox:
+class Outbox(SQLiteFile):
     """An open outbox file. Use ``Outbox.open()``; close it with ``close()`` or ``with``.
 
-    One instance may be shared between threads: calls are serialised by a lock.
+    One instance may be shared between threads.
     """
-
-    def __init__(self, conn: sqlite3.Connection, path: str) -> None:
-        self._conn = conn
-        self._lock = threading.Lock()
-        self.path = path
 
     @classmethod
     def open(cls, path: str | None = None) -> Outbox:
@@ -151,16 +139,6 @@ class Outbox:
         path = os.path.expanduser(path) if path else default_path()
         conn = open_database(path, what="the outbox file", env=OUTBOX_ENV, prepare=_prepare)
         return cls(conn, path)
-
-    def __enter__(self) -> Outbox:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        with self._lock:
-            self._conn.close()
 
     def _write(self, sql: str, params: tuple[Any, ...]) -> sqlite3.Cursor:
         with self._lock:

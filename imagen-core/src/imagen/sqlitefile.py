@@ -6,9 +6,12 @@ lets readers and a writer overlap, and the busy timeout makes a writer wait its 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from typing import Self
 
 from imagen.errors import OutputError
 
@@ -67,3 +70,40 @@ def open_database(
         conn.close()
         raise
     return conn
+
+
+@contextlib.contextmanager
+def immediate(conn: sqlite3.Connection) -> Iterator[None]:
+    """One ``BEGIN IMMEDIATE`` transaction: committed if the block ends, rolled back if not.
+
+    IMMEDIATE takes the write lock at once, so two processes preparing one file (creating its
+    schema, migrating it) take turns instead of both doing it. ``conn`` must be in autocommit
+    mode (``isolation_level=None``).
+    """
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+
+
+class SQLiteFile:
+    """An open imagen SQLite file; calls from several threads are serialised by a lock."""
+
+    def __init__(self, conn: sqlite3.Connection, path: str) -> None:
+        self._conn = conn
+        self._lock = threading.Lock()
+        self.path = path
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
