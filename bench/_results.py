@@ -12,7 +12,8 @@ import re
 import statistics
 import subprocess
 import sys
-from collections.abc import Sequence
+import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 RESULTS = Path(__file__).with_name("RESULTS.md")
@@ -66,3 +67,49 @@ def record(name: str, command: str, body: str) -> None:
     )
     RESULTS.write_text(text)
     print(section)
+
+
+def cli_available() -> bool:
+    """Can this environment run ``imagen generate`` (the core CLI is installed)?"""
+    done = subprocess.run(
+        [sys.executable, "-m", "imagen", "generate", "--help"], capture_output=True, text=True
+    )
+    return done.returncode == 0
+
+
+def time_generate(
+    config_text: str,
+    work: Path,
+    *,
+    backend: str,
+    prompt: str,
+    options: Sequence[str],
+    runs: int,
+    env: Mapping[str, str] | None = None,
+) -> list[float]:
+    """Seconds per ``imagen generate`` subprocess with ``config_text``, after one warm-up run.
+
+    Each run gets its own seed (1000, 1001, ...) so none is a cache hit; data, cache and
+    config dirs live under ``work``.
+    """
+    config = work / "imagen.yaml"
+    config.write_text(config_text)
+    full_env = {
+        **os.environ,
+        **(env or {}),
+        "XDG_DATA_HOME": str(work / "data"),
+        "XDG_CACHE_HOME": str(work / "cache"),
+        "XDG_CONFIG_HOME": str(work / "config"),
+    }
+    samples = []
+    for seed in range(runs + 1):
+        command = [sys.executable, "-m", "imagen", "--config", str(config), "generate", prompt]
+        command += ["--backend", backend, *options, "--seed", str(1000 + seed)]
+        start = time.perf_counter()
+        done = subprocess.run(command, env=full_env, capture_output=True, text=True)
+        elapsed = time.perf_counter() - start
+        if done.returncode != 0:
+            raise SystemExit(f"imagen generate failed: {done.stderr.strip()}")
+        if seed > 0:  # the first run warms the disk cache
+            samples.append(elapsed)
+    return samples

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import statistics
 import subprocess
 import sys
@@ -30,7 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _results import median_ms, record
+from _results import cli_available, median_ms, record, time_generate
 
 from imagen.testing.servers import serve_app
 from imagen_comfyui.fake import FakeComfyUI
@@ -81,32 +80,21 @@ def time_backend(
 
 
 def time_cli(url: str, runs: int, backend: str, work: Path) -> list[float]:
-    config = work / "imagen.yaml"
-    config.write_text(
+    config_text = (
         "default_backend: bench\n"
         f"output: {{directory: '{work / 'out'}', preview: 'off'}}\n"
         "backends:\n"
         f"  bench: {{type: comfyui, url: '{url}', workflow: flux-schnell}}\n"
         "  mock: {type: mock}\n"
     )
-    env = {
-        **os.environ,
-        "XDG_DATA_HOME": str(work / "data"),
-        "XDG_CACHE_HOME": str(work / "cache"),
-        "XDG_CONFIG_HOME": str(work / "config"),
-    }
-    samples = []
-    for seed in range(runs + 1):
-        command = [sys.executable, "-m", "imagen", "--config", str(config), "generate", PROMPT]
-        command += ["--backend", backend, "--size", "1024x1024", "--seed", str(1000 + seed)]
-        start = time.perf_counter()
-        done = subprocess.run(command, env=env, capture_output=True, text=True)
-        elapsed = time.perf_counter() - start
-        if done.returncode != 0:
-            raise SystemExit(f"imagen generate failed: {done.stderr.strip()}")
-        if seed > 0:  # the first run warms the disk cache
-            samples.append(elapsed)
-    return samples
+    return time_generate(
+        config_text,
+        work,
+        backend=backend,
+        prompt=PROMPT,
+        options=["--size", "1024x1024"],
+        runs=runs,
+    )
 
 
 def import_cost(module: str, runs: int) -> float:
@@ -120,13 +108,6 @@ def import_cost(module: str, runs: int) -> float:
     with_module = statistics.median(once(f"import {module}") for _ in range(runs))
     bare = statistics.median(once("pass") for _ in range(runs))
     return with_module - bare
-
-
-def cli_available() -> bool:
-    done = subprocess.run(
-        [sys.executable, "-m", "imagen", "generate", "--help"], capture_output=True, text=True
-    )
-    return done.returncode == 0
 
 
 def spread(samples: list[float]) -> str:

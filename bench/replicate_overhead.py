@@ -27,7 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _results import median_ms, record
+from _results import cli_available, median_ms, record, time_generate
 
 from imagen.testing.servers import serve_app
 from imagen_replicate.fake_server import FakeReplicate, Scenario
@@ -92,33 +92,22 @@ def time_official_client(url: str, runs: int) -> list[float] | None:
 
 
 def time_cli(url: str, runs: int, backend: str, work: Path) -> list[float]:
-    config = work / "imagen.yaml"
-    config.write_text(
+    config_text = (
         f"default_backend: bench\n"
         f"output: {{directory: '{work / 'out'}', preview: 'off', cloud_sync: 'off'}}\n"
         f"backends:\n"
         f"  bench: {{type: replicate, model: {MODEL}, base_url: '{url}'}}\n"
         f"  mock: {{type: mock}}\n"
     )
-    env = {
-        **os.environ,
-        "REPLICATE_API_TOKEN": TOKEN,
-        "XDG_DATA_HOME": str(work / "data"),
-        "XDG_CACHE_HOME": str(work / "cache"),
-        "XDG_CONFIG_HOME": str(work / "config"),
-    }
-    samples = []
-    for seed in range(runs + 1):
-        command = [sys.executable, "-m", "imagen", "--config", str(config), "generate", PROMPT]
-        command += ["--backend", backend, "--aspect", "1:1", "--seed", str(1000 + seed)]
-        start = time.perf_counter()
-        done = subprocess.run(command, env=env, capture_output=True, text=True)
-        elapsed = time.perf_counter() - start
-        if done.returncode != 0:
-            raise SystemExit(f"imagen generate failed: {done.stderr.strip()}")
-        if seed > 0:  # the first run warms the disk cache
-            samples.append(elapsed)
-    return samples
+    return time_generate(
+        config_text,
+        work,
+        backend=backend,
+        prompt=PROMPT,
+        options=["--aspect", "1:1"],
+        runs=runs,
+        env={"REPLICATE_API_TOKEN": TOKEN},
+    )
 
 
 def time_http_imports(runs: int) -> list[float]:
@@ -130,13 +119,6 @@ def time_http_imports(runs: int) -> list[float]:
         done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
         samples.append(float(done.stdout))
     return samples
-
-
-def cli_available() -> bool:
-    done = subprocess.run(
-        [sys.executable, "-m", "imagen", "generate", "--help"], capture_output=True, text=True
-    )
-    return done.returncode == 0
 
 
 def row(label: str, samples: list[float], base: float = PREDICT_TIME) -> str:
