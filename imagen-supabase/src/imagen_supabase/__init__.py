@@ -23,11 +23,20 @@ def register_sinks(register: SinkRegister) -> None:
         StorageSettings,
         UsageSettings,
     )
-    from imagen_supabase.storage import SupabaseStorageSink
-    from imagen_supabase.usage import SupabaseUsageSink
 
-    register("supabase-storage", SupabaseStorageSink, StorageSettings, sample=STORAGE_SAMPLE)
-    register("supabase-usage", SupabaseUsageSink, UsageSettings, sample=USAGE_SAMPLE)
+    # By name: the sink modules (and httpx) load only when a sink of that type is built.
+    register(
+        "supabase-storage",
+        "imagen_supabase.storage:SupabaseStorageSink",
+        StorageSettings,
+        sample=STORAGE_SAMPLE,
+    )
+    register(
+        "supabase-usage",
+        "imagen_supabase.usage:SupabaseUsageSink",
+        UsageSettings,
+        sample=USAGE_SAMPLE,
+    )
 
 
 @hookimpl
