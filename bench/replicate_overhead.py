@@ -111,8 +111,10 @@ def time_cli(url: str, runs: int, backend: str, work: Path) -> list[float]:
 
 
 def time_http_imports(runs: int) -> list[float]:
-    """Cold ``import httpx, tenacity`` (the core's HTTP layer), which the mock backend skips."""
-    code = "import time; t = time.perf_counter(); import httpx, tenacity; "
+    """Cold ``import httpx, tenacity`` (the core's HTTP layer), which the mock backend skips,
+    done as the CLI does it (without httpx's own command-line client)."""
+    code = "import time; from imagen.cli import _skip_httpx_cli; _skip_httpx_cli(); "
+    code += "t = time.perf_counter(); import httpx, tenacity; "
     code += "print(time.perf_counter() - t)"
     samples = []
     for _ in range(runs):
