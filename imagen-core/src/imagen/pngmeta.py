@@ -80,7 +80,9 @@ def embed(png: bytes, *, itxt: Mapping[str, str], text: Mapping[str, str]) -> by
     ihdr_end = ends[0]
     inserted = [_itxt(key, value) for key, value in itxt.items()]
     inserted += [_text(key, value) for key, value in text.items()]
-    return png[:ihdr_end] + b"".join(inserted) + png[ihdr_end:]
+    # One join of views: a single copy of a possibly large image, not one per "+".
+    view = memoryview(png)
+    return b"".join([view[:ihdr_end], *inserted, view[ihdr_end:]])
 
 
 def _inflate(data: bytes) -> bytes:

@@ -126,9 +126,14 @@ def _skip_httpx_cli() -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the CLI and turn errors into one line and an exit code."""
+    import atexit
+    import gc
+
     from imagen.errors import ImagenError
 
     _skip_httpx_cli()
+    # A short-lived process: the collector's pass over every object at exit only costs time.
+    atexit.register(gc.freeze)
     debug = "--debug" in (argv if argv is not None else sys.argv[1:]) or os.environ.get(
         "IMAGEN_DEBUG", ""
     ) not in ("", "0")
