@@ -71,7 +71,26 @@ BROKEN = {
     "naming attribute access": ('output:\n  naming: "{slug.upper}"\n', 2, "output.naming"),
     "bad style size": ("styles:\n  s:\n    size: big\n", 3, "expected WIDTHxHEIGHT"),
     "unknown sink type": ("sinks:\n  s:\n    type: s3\n", 3, "unknown sink type 's3'"),
+    "value refused by a plugin's validator": (
+        "backends:\n  m:\n    type: mock\n    width: 0\n",
+        4,
+        "backends.m.width: 'width' must be in range(1, 16385) (got 0)",
+    ),
 }
+
+
+def test_a_typo_in_a_type_suggests_the_fix_not_an_install() -> None:
+    _, problems = parse_config("backends:\n  m:\n    type: comfyu\n")
+    (error,) = problems.errors
+    assert "did you mean 'comfyui'?" in error.message
+    assert "pip install" not in error.message
+
+
+def test_an_instance_with_errors_is_not_reported_missing_as_default() -> None:
+    _, problems = parse_config(
+        "default_backend: m\nbackends:\n  m:\n    type: mock\n    latency: x\n"
+    )
+    assert [p.path for p in problems.errors] == ["backends.m.latency"]
 
 
 @pytest.mark.parametrize("name", sorted(BROKEN))

@@ -250,11 +250,14 @@ class _Structurer:
             for name, block in self.mapping(data.get("styles"), "styles").items()
             if (style := self.block(block, StyleConfig, f"styles.{name}")) is not None
         }
+        # Every instance the file names, also those whose block has errors (reported there).
+        raw_backends = data.get("backends")
+        defined = raw_backends if isinstance(raw_backends, dict) else {}
         default = data.get("default_backend", MOCK_INSTANCE)
         if not isinstance(default, str) or not default:
             self.problems.error("default_backend", "expected the name of a backend instance")
             default = MOCK_INSTANCE
-        elif default not in backends and default != MOCK_INSTANCE:
+        elif default not in defined and default != MOCK_INSTANCE:
             known = ", ".join(sorted({*backends, MOCK_INSTANCE}))
             self.problems.error(
                 "default_backend",
@@ -353,10 +356,11 @@ class _Structurer:
             return None
         if kind not in table:
             hint = did_you_mean(kind, table)
+            # With a close match it is a typo: no pip hint (that name may not be ours).
+            install = "" if hint else f"; is the plugin installed? try: pip install imagen-{kind}"
             self.problems.error(
                 f"{path}.type",
-                f"unknown {what} type {kind!r}{hint} (installed: {known}; is the plugin "
-                f"installed? try: pip install imagen-{kind})",
+                f"unknown {what} type {kind!r}{hint} (installed: {known}{install})",
             )
             return None
         return kind

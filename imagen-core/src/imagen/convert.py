@@ -140,7 +140,7 @@ def structure(data: Any, cls: type[Any]) -> Any:
     except ForbiddenExtraKeysError as error:
         raise FieldError((sorted(error.extra_fields)[0],), "unknown key") from None
     except (ValueError, TypeError) as error:
-        raise FieldError((), _message(error)) from None
+        raise FieldError(_validated_field(error), _message(error)) from None
 
 
 def _first_leaf(
@@ -157,7 +157,14 @@ def _first_leaf(
             return _first_leaf(sub, path)
     if isinstance(error, ForbiddenExtraKeysError):
         return (*path, sorted(error.extra_fields)[0]), error
-    return path, error
+    return (*path, *_validated_field(error)), error
+
+
+def _validated_field(error: BaseException) -> tuple[str, ...]:
+    """The field an attrs validator refused: they raise ``(message, Attribute, ...)``."""
+    attribute = error.args[1] if len(error.args) > 1 else None
+    name = getattr(attribute, "name", None)
+    return (name,) if isinstance(name, str) and hasattr(attribute, "validator") else ()
 
 
 def _message(error: BaseException) -> str:
@@ -165,8 +172,9 @@ def _message(error: BaseException) -> str:
         return "unknown key"
     if isinstance(error, KeyError):
         return "required key is missing"
-    text = str(error).strip() or type(error).__name__
-    return text.splitlines()[0]
+    first = error.args[0] if error.args else None
+    text = first.strip() if isinstance(first, str) else str(error).strip()
+    return (text or type(error).__name__).splitlines()[0]
 
 
 def unstructure(value: Any) -> Any:
