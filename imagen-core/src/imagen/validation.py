@@ -34,6 +34,10 @@ class Problems:
     items: list[Problem] = attrs.field(factory=list)
 
     def error(self, path: str, message: str) -> None:
+        # One error per place: the first says what is wrong there (an inline secret is not
+        # also an "unknown key").
+        if path and any(p.severity == "error" and p.path == path for p in self.items):
+            return
         self.items.append(Problem("error", path, message, self.line_of(path), self.file))
 
     def warning(self, path: str, message: str) -> None:
