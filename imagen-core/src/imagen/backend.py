@@ -17,6 +17,10 @@ class Backend(Protocol):
     """
 
     name: str
+    #: Optional (read with ``getattr``, default True): False for a backend whose provider
+    #: ignores seeds (Gemini). Its takes are never cache hits for a seeded request, and dry runs
+    #: do not show seeds it would not use.
+    #: honors_seeds: bool
 
     async def generate(self, request: Request, progress: Progress) -> Result:
         """Generate ``request.count`` images. Raise only ``imagen.errors`` types.

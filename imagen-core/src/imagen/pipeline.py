@@ -83,6 +83,8 @@ class Plan:
     cached: Mapping[int, Generation] = attrs.field(factory=dict)
     #: ``--no-cloud``: no sink runs for this plan
     no_cloud: bool = False
+    #: False when the backend ignores seeds (``honors_seeds = False``): the seeds are only ours
+    seeded: bool = True
 
     @property
     def takes(self) -> int:
