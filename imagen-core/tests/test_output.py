@@ -204,3 +204,126 @@ def test_running_out_of_suffixes_is_an_output_error(
 def test_paths_outside_the_directory_are_refused(tmp_path: Path, relpath: str) -> None:
     with pytest.raises(ValueError, match="relative"):
         write_take(tmp_path, relpath, "png", b"IMAGE", None)
+
+
+# --- crashed writers: stale temp files are swept, a half-claimed pair is repaired ----------
+
+KILLED_WRITER = """
+import sys
+from imagen import output
+
+real_claim = output._claim
+calls = 0
+
+def claim(temp, final):
+    global calls
+    calls += 1
+    if calls == 2:  # the image is claimed; the sidecar is next
+        print("between the claims", flush=True)
+        sys.stdin.read()  # wait here until killed
+    real_claim(temp, final)
+
+output._claim = claim
+output.write_take(sys.argv[1], "cat", "png", b"IMAGE", b'{"sidecar": 1}')
+"""
+
+
+def age(folder: Path, seconds: float) -> None:
+    """Make every temp file in ``folder`` look ``seconds`` old."""
+    for temp in folder.glob(".imagen-*.tmp"):
+        stamp = temp.stat().st_mtime - seconds
+        os.utime(temp, (stamp, stamp))
+
+
+def test_a_writer_killed_between_the_claims_is_repaired_by_the_next_write(
+    tmp_path: Path,
+) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    writer = subprocess.Popen(
+        [sys.executable, "-c", KILLED_WRITER, str(tmp_path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert writer.stdout is not None
+        assert writer.stdout.readline() == "between the claims\n"
+        writer.send_signal(signal.SIGKILL)
+    finally:
+        writer.wait()
+    assert (tmp_path / "cat.png").read_bytes() == b"IMAGE"
+    assert not (tmp_path / "cat.json").exists()
+    assert len(list(tmp_path.glob(".imagen-*.tmp"))) == 2
+    age(tmp_path, output.STALE_AFTER + 1)
+
+    write_take(tmp_path, "dog", "png", b"DOG", b"{}")
+
+    assert (tmp_path / "cat.json").read_bytes() == b'{"sidecar": 1}'
+    assert files_under(tmp_path) == ["cat.json", "cat.png", "dog.json", "dog.png"]
+
+
+def dead_pid() -> int:
+    import subprocess
+    import sys
+
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def test_old_temp_files_of_dead_writers_are_removed(tmp_path: Path) -> None:
+    pid = dead_pid()
+    (tmp_path / f".imagen-{pid}-0123456789ab-image.tmp").write_bytes(b"HALF")
+    (tmp_path / f".imagen-{pid}-ba9876543210-probe.tmp").write_bytes(b"")
+    (tmp_path / ".imagen-0123456789ab.tmp").write_bytes(b"OLD FORMAT")
+    age(tmp_path, output.STALE_AFTER + 1)
+    assert output.sweep_stale(tmp_path) == []
+    assert files_under(tmp_path) == []
+
+
+def test_temp_files_of_a_live_writer_are_kept(tmp_path: Path) -> None:
+    temp = tmp_path / f".imagen-{os.getppid()}-0123456789ab-image.tmp"
+    temp.write_bytes(b"IN PROGRESS")
+    age(tmp_path, 3600)
+    output.sweep_stale(tmp_path)
+    assert temp.exists()
+
+
+def test_recent_temp_files_are_kept_even_when_their_writer_is_gone(tmp_path: Path) -> None:
+    temp = tmp_path / f".imagen-{dead_pid()}-0123456789ab-image.tmp"
+    temp.write_bytes(b"JUST WRITTEN")
+    output.sweep_stale(tmp_path)
+    assert temp.exists()
+
+
+def test_a_pair_claimed_whole_before_the_crash_is_left_alone(tmp_path: Path) -> None:
+    pid = dead_pid()
+    image = tmp_path / f".imagen-{pid}-0123456789ab-image.tmp"
+    sidecar = tmp_path / f".imagen-{pid}-0123456789ab-sidecar.tmp"
+    image.write_bytes(b"IMAGE")
+    sidecar.write_bytes(b"{}")
+    os.link(image, tmp_path / "cat.png")
+    os.link(sidecar, tmp_path / "cat.json")
+    age(tmp_path, output.STALE_AFTER + 1)
+    assert output.sweep_stale(tmp_path) == []
+    assert files_under(tmp_path) == ["cat.json", "cat.png"]
+
+
+def test_probe_refuses_a_folder_that_cannot_take_a_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(
+        output.os, "write", fail_on_call(os.write, 1, OSError(errno.ENOSPC, "No space"))
+    )
+    with pytest.raises(OutputError, match="no space left on the device; free some space"):
+        output.probe_directory(tmp_path / "out")
+    assert files_under(tmp_path) == []
+
+
+def test_probe_refuses_a_path_that_is_a_file(tmp_path: Path) -> None:
+    (tmp_path / "out").write_bytes(b"")
+    with pytest.raises(OutputError, match="cannot write to"):
+        output.probe_directory(tmp_path / "out")

@@ -52,10 +52,26 @@ def file_sha256(path: str) -> str | None:
 
 
 def lookup(
-    history: Any, identity: str, request: Request, take: int, takes: int
+    history: Any,
+    identity: str,
+    request: Request,
+    take: int,
+    takes: int,
+    output_dir: str | None = None,
 ) -> Generation | None:
-    """An earlier take of exactly this request whose file is still there and unchanged."""
-    for entry in history.find_cached(identity, request.fingerprint()):
+    """An earlier take of exactly this request whose file is still there and unchanged.
+
+    Only takes whose backend reported the seed they used count: a provider that ignores seeds
+    (``seed: None``) gives a new image every time. A take already in ``output_dir`` is preferred
+    to one elsewhere (which the pipeline copies into the asked folder).
+    """
+    entries = [
+        e
+        for e in history.find_cached(identity, request.fingerprint(), output_dir=output_dir)
+        if e.seed is not None
+    ]
+    entries.sort(key=lambda entry: entry.output_dir != output_dir)
+    for entry in entries:
         unchanged = entry.file_unchanged()
         if unchanged is None:
             continue  # the file is gone

@@ -387,16 +387,22 @@ class History(SQLiteFile):
         return row_id
 
     def find_cached(
-        self, backend_identity: str, fingerprint: str, *, limit: int = 5
+        self,
+        backend_identity: str,
+        fingerprint: str,
+        *,
+        limit: int = 5,
+        output_dir: str | None = None,
     ) -> list[HistoryEntry]:
         """Original takes (not earlier cache hits) of the same request on the same backend
-        identity, newest first, at most ``limit``.
+        identity, newest first, at most ``limit``; with ``output_dir``, also the cache hits
+        copied into that folder (so a hit is copied into a folder once, not at every run).
 
         The caller checks that the files still exist (and match their sha256) before reusing one.
         """
         return self._select(
-            "WHERE backend_identity = ? AND fingerprint = ? AND cache_hit = 0",
-            [backend_identity, fingerprint],
+            "WHERE backend_identity = ? AND fingerprint = ? AND (cache_hit = 0 OR output_dir = ?)",
+            [backend_identity, fingerprint, output_dir],
             newest_first=True,
             limit=limit,
         )

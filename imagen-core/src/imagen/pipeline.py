@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import os
-import secrets
 from collections.abc import Mapping
 from typing import Any, Protocol
 
@@ -27,10 +26,10 @@ from imagen.config import Config, Instance
 from imagen.errors import BackendError, ConfigError, ImagenError
 from imagen.instances import default_concurrency, instance_for, open_backend
 from imagen.models import Cost, Generation, Progress, Request
+from imagen.seeds import SEED_RANGE as SEED_RANGE
+from imagen.seeds import seeds_for
 from imagen.styles import Style, lookup
 from imagen.write import Take, absolute_path, write_image
-
-SEED_RANGE = 2**32
 
 
 class Reporter(Protocol):
@@ -158,13 +157,11 @@ def prepare(
     style = lookup(styles_for(config), request.style) if request.style else None
     styled = apply_style(request, style)
     explicit = request.seed is not None
-    if request.seed is not None:
-        seeds = tuple(request.seed + i for i in range(request.count))
-    else:
-        seeds = tuple(secrets.randbelow(SEED_RANGE) for _ in range(request.count))
+    seeds = seeds_for(request.seed, request.count)
     directory = os.path.abspath(
         os.path.expanduser(os.fspath(output_dir or config.output.directory))
     )
+    chosen = estimator or open_backend(config, instance.name)
     plan = Plan(
         config=config,
         instance=instance,
@@ -179,25 +176,51 @@ def prepare(
         cost_per_take=None,
         identity=backend_identity(instance),
         no_cloud=no_cloud,
+        seeded=bool(getattr(chosen, "honors_seeds", True)),
     )
-    if explicit and use_cache and config.history.enabled:
+    # A backend that ignores seeds gives a new image for the same seed: nothing to reuse.
+    if explicit and plan.seeded and use_cache and config.history.enabled:
         plan = attrs.evolve(plan, cached=_cache_hits(plan))
-    chosen = estimator or open_backend(config, instance.name)
     per_take = cost.estimate_take(instance, chosen, plan.take_request(1))
     return attrs.evolve(plan, cost_per_take=per_take)
 
 
 def _cache_hits(plan: Plan) -> dict[int, Generation]:
+    """The takes the history already has; a broken history only costs the cache (a warning)."""
     from imagen import cache
     from imagen.history import History
 
     hits: dict[int, Generation] = {}
-    history = History.shared(plan.config.history.path)
-    for take in range(1, plan.takes + 1):
-        found = cache.lookup(history, plan.identity, plan.take_request(take), take, plan.takes)
-        if found is not None:
-            hits[take] = attrs.evolve(found, caller=plan.caller, user_prompt=plan.user_prompt)
+    try:
+        history = History.shared(plan.config.history.path)
+        for take in range(1, plan.takes + 1):
+            found = cache.lookup(
+                history, plan.identity, plan.take_request(take), take, plan.takes, plan.output_dir
+            )
+            if found is not None:
+                hits[take] = attrs.evolve(found, caller=plan.caller, user_prompt=plan.user_prompt)
+    except Exception as error:  # the cache is an optimisation: nothing in it may stop a run
+        debug.log_exception(error)
+        reason = str(error) if isinstance(error, ImagenError) else type(error).__name__
+        console.warn(f"history: {reason}; the cache is skipped for this run")
+        return {}
     return hits
+
+
+def check_ready(plan: Plan, backend: Backend) -> None:
+    """Refuse before any spend: a backend that is not configured, an unwritable output folder.
+
+    Called by ``execute`` and, earlier, by front ends that print a cost notice first.
+    """
+    from imagen.errors import NotConfigured
+    from imagen.output import probe_directory
+
+    if plan.to_run:
+        status = backend.status()
+        if not status.ok:
+            raise NotConfigured(f"backend {plan.instance.name} is {status.message}")
+    if plan.to_run or any(g.output_dir != plan.output_dir for g in plan.cached.values()):
+        probe_directory(plan.output_dir)
 
 
 def apply_style(request: Request, style: Style | None) -> Request:
@@ -260,8 +283,10 @@ class _AfterWrite:
                 store_prompt=self.plan.config.history.store_prompt,
                 backend_identity=self.plan.identity,
             )
-        except ImagenError as error:
-            console.warn(f"history: {error}; {generation.path} is on disk but not recorded")
+        except Exception as error:  # the file is safe; a history failure is only a warning
+            debug.log_exception(error)
+            reason = str(error) if isinstance(error, ImagenError) else type(error).__name__
+            console.warn(f"history: {reason}; {generation.path} is on disk but not recorded")
 
     async def deliver(self, generation: Generation) -> None:
         from imagen.hookcalls import post_generate
@@ -296,38 +321,55 @@ async def execute(
 ) -> Outcome:
     """Run every take of ``plan``; write, record and deliver each as soon as it arrives.
 
-    A failed take does not stop the others; its error is in ``Outcome.failures``. Cancellation
-    (Ctrl-C, a cancelled job) cancels the backend's work and leaves no partial file behind.
+    Before any backend call the backend's readiness and the output folder are checked
+    (``check_ready``). A failed take does not stop the others; its error is in
+    ``Outcome.failures``. Nothing after a take's bytes arrive (writing, the history, the
+    reporter, hooks, sinks) can cancel another take. An image that cannot be written where asked
+    is kept in the data dir (``rescue_dir()``) and its spend recorded. Cancellation (Ctrl-C, a
+    signal, a cancelled job) cancels the backend's work and leaves no partial file behind.
     """
     report = reporter or QuietReporter()
-    generations: dict[int, Generation] = {}
+    generations: dict[tuple[int, int], Generation] = {}
     failures: dict[int, TakeFailure] = {}
+    active = backend or (open_backend(plan.config, plan.instance.name) if plan.to_run else None)
     after = _AfterWrite(plan)
-    after.open()
-
-    async def finish(take: int, generation: Generation) -> None:
-        generations[take] = generation
-        after.record(generation)
-        report.take_finished(take, generation)
-        await after.deliver(generation)
-
-    def fail(take: int, error: ImagenError) -> None:
-        failures[take] = TakeFailure(take, error)
-        report.take_failed(take, error)
-
     try:
-        for take, generation in sorted(plan.cached.items()):
-            report.take_started(take, plan.takes)
-            await finish(take, generation)
-        if plan.to_run:
-            active = backend or open_backend(plan.config, plan.instance.name)
+        if active is not None:
+            check_ready(plan, active)
+        elif plan.cached:
+            check_ready(plan, _NO_BACKEND)
+        after.open()
+
+        async def finish(take: int, index: int, generation: Generation) -> None:
+            generations[(take, index)] = generation
+            after.record(generation)
+            _safely(lambda: report.take_finished(take, generation))
             try:
-                await _run_takes(plan, active, report, finish, fail)
-            finally:
-                if backend is None:
-                    await asyncio.shield(active.aclose())
+                await after.deliver(generation)
+            except Exception as error:  # hooks and sinks report their own failures
+                debug.log_exception(error)
+                console.warn(f"{generation.path}: delivery failed: {type(error).__name__}")
+
+        def fail(take: int, error: ImagenError) -> None:
+            failures[take] = TakeFailure(take, error)
+            _safely(lambda: report.take_failed(take, error))
+
+        for take, cached in sorted(plan.cached.items()):
+            _safely(lambda: report.take_started(take, plan.takes))  # noqa: B023
+            try:
+                placed = _place_cached(plan, cached)
+            except ImagenError as error:
+                fail(take, error)
+                continue
+            await finish(take, 0, placed)
+        if plan.to_run and active is not None:
+            await _run_takes(plan, active, report, finish, fail, after)
     finally:
-        await asyncio.shield(after.close())
+        try:
+            if active is not None and backend is None:
+                await asyncio.shield(active.aclose())
+        finally:
+            await asyncio.shield(after.close())
     return Outcome(
         plan,
         tuple(generations[k] for k in sorted(generations)),
@@ -335,22 +377,93 @@ async def execute(
     )
 
 
+class _Unused:
+    """The backend stand-in when every take is a cache hit: always ready, never called."""
+
+    name = "cache"
+
+    def status(self) -> Any:
+        from imagen.models import Status
+
+        return Status.ready()
+
+
+_NO_BACKEND: Any = _Unused()
+
+
+def _safely(step: Any) -> None:
+    """Run a reporter call; a failing display (a closed pipe, a full device) loses no take."""
+    try:
+        step()
+    except Exception as error:
+        debug.log_exception(error)
+
+
+def _place_cached(plan: Plan, generation: Generation) -> Generation:
+    """The cached take in the asked output folder: a copy when it lives in another one.
+
+    A copy, not a link: editing one file must not change the other (or the cache's record).
+    """
+    from imagen.errors import OutputError
+    from imagen.output import write_take
+
+    if generation.output_dir == plan.output_dir:
+        return generation
+    source = absolute_path(generation)
+    stem, dot, ext = generation.path.rpartition(".")
+    try:
+        with open(source, "rb") as handle:
+            data = handle.read()
+        sidecar = None
+        if generation.sidecar_path:
+            sidecar_file = os.path.join(generation.output_dir, *generation.sidecar_path.split("/"))
+            with open(sidecar_file, "rb") as handle:
+                sidecar = handle.read()
+    except OSError as error:
+        raise OutputError(
+            f"the cached take {source} could not be read ({error.strerror or error}); "
+            "run again with --no-cache"
+        ) from error
+    path, sidecar_path = write_take(
+        plan.output_dir, stem if dot else generation.path, ext if dot else "", data, sidecar
+    )
+    return attrs.evolve(
+        generation,
+        path=path,
+        sidecar_path=sidecar_path,
+        output_dir=plan.output_dir,
+        metadata={**generation.metadata, "copied_from": source},
+    )
+
+
+def rescue_dir() -> str:
+    """Where images that could not be written to the output folder are kept (the data dir)."""
+    import platformdirs
+
+    return os.path.join(platformdirs.user_data_dir("imagen"), "rescued")
+
+
 async def _run_takes(
-    plan: Plan, backend: Backend, report: Reporter, finish: Any, fail: Any
+    plan: Plan, backend: Backend, report: Reporter, finish: Any, fail: Any, after: _AfterWrite
 ) -> None:
     limit = asyncio.Semaphore(plan.concurrency)
     started_at = dt.datetime.now().astimezone()
     name = plan.instance.name
 
     async def run_take(number: int) -> None:
-        written = await backend_take(number)
-        if written is not None:
+        try:
+            written = await backend_take(number)
             # Outside the concurrency slot: a slow sink must not hold up the next take.
-            await finish(number, written)
+            for index, generation in enumerate(written):
+                await finish(number, index, generation)
+        except Exception as error:
+            # Nothing may escape into the task group: it would cancel every other take.
+            debug.log_exception(error)
+            fail(number, _internal(error, name))
 
-    async def backend_take(number: int) -> Generation | None:
+    async def backend_take(number: int) -> list[Generation]:
         async with limit:
-            report.take_started(number, plan.takes)
+            _safely(lambda: report.take_started(number, plan.takes))
             request = plan.take_request(number)
 
             def progress_update(done: float, total: float | None, message: str) -> None:
@@ -372,37 +485,71 @@ async def _run_takes(
                 result = await backend.generate(request, Progress(progress_update))
                 if not result.images:
                     raise BackendError("the backend returned no image", backend=name)
-                warnings = list(result.warnings)
-                if len(result.images) > 1:
-                    warnings.append(
-                        f"the backend returned {len(result.images)} images for one take; "
-                        "kept the first"
-                    )
-                for warning in warnings:
-                    report.warning(f"{name}: {warning}")
-                actual = cost.actual_cost(plan.instance, result, len(result.images))
-                written = write_image(take, request, result, result.images[0], actual, warnings)
             except ImagenError as error:
                 fail(number, error)
-                return None
+                return []
             except Exception as error:
                 # A bug in a plugin (or here) must not tear down the other takes; --debug
                 # shows the traceback.
                 debug.log_exception(error)
-                fail(
-                    number,
-                    BackendError(
-                        f"internal error: {type(error).__name__}: {error} "
-                        "(run with --debug for details)",
-                        backend=name,
-                    ),
-                )
-                return None
+                fail(number, _internal(error, name))
+                return []
+            # Paid for from here on: every image is kept and its share of the cost recorded.
+            warnings = list(result.warnings)
+            for warning in warnings:
+                _safely(lambda: report.warning(f"{name}: {warning}"))  # noqa: B023
+            actual = cost.actual_cost(plan.instance, result, len(result.images))
+            written: list[Generation] = []
+            for image in result.images:
+                try:
+                    written.append(write_image(take, request, result, image, actual, warnings))
+                except Exception as error:
+                    if not isinstance(error, ImagenError):
+                        debug.log_exception(error)
+                    kept = _rescue(take, request, result, image, actual, warnings, error, after)
+                    fail(number, kept)
             return written
 
     async with asyncio.TaskGroup() as group:
         for number in plan.to_run:
             group.create_task(run_take(number))
+
+
+def _internal(error: BaseException, backend: str) -> BackendError:
+    return BackendError(
+        f"internal error: {type(error).__name__}: {error} (run with --debug for details)",
+        backend=backend,
+    )
+
+
+def _rescue(
+    take: Take,
+    request: Request,
+    result: Any,
+    image: Any,
+    actual: Cost | None,
+    warnings: list[str],
+    error: BaseException,
+    after: _AfterWrite,
+) -> ImagenError:
+    """Keep a paid-for image that could not be written where asked; record its spend.
+
+    Returns the take's error, saying where the image is (or that it could not be kept).
+    """
+    from imagen.errors import OutputError
+
+    reason = str(error) if isinstance(error, ImagenError) else f"{type(error).__name__}: {error}"
+    place = rescue_dir()
+    try:
+        kept = write_image(
+            attrs.evolve(take, output_dir=place), request, result, image, actual, warnings
+        )
+    except Exception as second:
+        debug.log_exception(second)
+        again = str(second) if isinstance(second, ImagenError) else type(second).__name__
+        return OutputError(f"{reason}; keeping the image in {place} failed too ({again})")
+    after.record(kept)
+    return OutputError(f"{reason}; the image is kept at {absolute_path(kept)}")
 
 
 async def generate(
@@ -430,10 +577,12 @@ __all__ = [
     "TakeFailure",
     "absolute_path",
     "apply_style",
+    "check_ready",
     "execute",
     "generate",
     "instance_for",
     "open_backend",
     "prepare",
+    "rescue_dir",
     "styles_for",
 ]

@@ -47,6 +47,9 @@ class _Take:
 class GeminiBackend:
     """A configured ``type: gemini`` instance. ``sleep`` replaces retry waits (tests)."""
 
+    #: Gemini has no seed parameter: a seeded request is never a cache hit, and dry runs say so.
+    honors_seeds = False
+
     def __init__(
         self,
         name: str,
