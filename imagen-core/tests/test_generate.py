@@ -186,7 +186,10 @@ def test_json_output_has_images_errors_and_estimate(imagen, tmp_path: Path) -> N
     data = json.loads(ran.out)
     assert [image["seed"] for image in data["images"]] == [3, 4]
     assert data["errors"] == []
-    assert data["cost_estimate"] == "0"
+    assert data["cost_estimate"] == {
+        "usd": "0",
+        "basis": "mock backend: placeholder images are free",
+    }
     assert all(Path(image["path"]).is_file() for image in data["images"])
 
 
@@ -210,6 +213,100 @@ def test_dry_run_prints_the_resolved_request_and_writes_nothing(imagen, tmp_path
     assert "size: 512x512" in ran.out
     assert "cost_estimate: $0.00" in ran.out
     assert not (tmp_path / "o").exists()
+
+
+SEEDLESS_CLI = """
+import sys, types
+from imagen import plugins
+from imagen.cli import main
+from imagen.hookspecs import hookimpl
+from imagen.mock import MockBackend, MockSettings
+
+class Seedless(MockBackend):
+    honors_seeds = False
+
+def register_backends(register):
+    register("seedless", Seedless, MockSettings)
+
+module = types.ModuleType("seedless_plugin")
+module.register_backends = hookimpl(register_backends)
+plugins.manager().register(module, name="seedless")
+main(sys.argv[1:])
+"""
+
+
+def dry_run(
+    *args: str, config: str | None = None, script: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``imagen generate ARGS --dry-run`` as its own process (through ``script`` when given)."""
+    start = ["-c", script] if script else ["-m", "imagen"]
+    chosen = ["--config", config] if config else []
+    command = [sys.executable, *start, *chosen, "generate", *args, "--dry-run"]
+    return subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+
+
+def test_dry_run_json_is_data_with_the_shapes_of_a_real_run(tmp_path: Path) -> None:
+    config = write_config(tmp_path, "backends:\n  paid: {type: mock, cost_per_image: 0.05}\n")
+    ran = dry_run(
+        "a cat", "-b", "paid", "--size", "640x480", "--seed", "7", "-n", "2",
+        "--opt", "guidance=3.5", "--json", "-o", str(tmp_path / "o"), config=config,
+    )  # fmt: skip
+    assert ran.returncode == 0, ran.stderr
+    data = json.loads(ran.stdout)
+    assert data == {
+        "backend": "paid",
+        "backend_type": "mock",
+        "prompt": "a cat",
+        "negative_prompt": None,
+        "style": None,
+        "width": 640,
+        "height": 480,
+        "aspect_ratio": None,
+        "steps": None,
+        "takes": 2,
+        "seeded": True,
+        "seeds": [7, 8],
+        "cached_takes": [],
+        "refs": [],
+        "options": {"guidance": 3.5},
+        "output_dir": str(tmp_path / "o"),
+        "concurrency": data["concurrency"],
+        "caller": data["caller"],
+        "cost_estimate": {"usd": "0.10", "basis": "cost_per_image of paid in config"},
+    }
+    assert isinstance(data["concurrency"], int)
+
+
+def test_dry_run_text_shows_a_dash_where_nothing_is_set(tmp_path: Path) -> None:
+    ran = dry_run("a cat", "-o", str(tmp_path / "o"))
+    assert ran.returncode == 0, ran.stderr
+    assert "None" not in ran.stdout
+    lines = ran.stdout.splitlines()
+    for field in ("negative_prompt", "style", "size", "aspect_ratio", "steps", "cached_takes"):
+        assert f"{field}: -" in lines
+    assert "backend: mock (type mock)" in lines
+    assert "refs: -" in lines
+    assert "options: -" in lines
+
+
+def test_dry_run_lists_cached_takes_and_their_zero_cost(imagen, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    assert imagen("generate", "a cat", "--seed", "4", "-o", str(tmp_path)).code == 0
+    ran = imagen("generate", "a cat", "--seed", "4", "-o", str(tmp_path), "--dry-run", "--json")
+    data = json.loads(ran.out)
+    assert data["cached_takes"] == [1]
+    assert data["cost_estimate"]["usd"] == "0"
+
+
+def test_dry_run_does_not_show_seeds_a_backend_ignores(tmp_path: Path) -> None:
+    config = write_config(tmp_path, "backends:\n  s: {type: seedless}\n")
+    args = ("x", "-b", "s", "--seed", "3", "-n", "2")
+    text = dry_run(*args, config=config, script=SEEDLESS_CLI)
+    assert text.returncode == 0, text.stderr
+    assert "seeds: not used by s (the provider ignores seeds)" in text.stdout.splitlines()
+    as_json = dry_run(*args, "--json", config=config, script=SEEDLESS_CLI)
+    data = json.loads(as_json.stdout)
+    assert data["seeded"] is False
+    assert data["seeds"] is None
 
 
 def test_output_directory_that_cannot_be_created_is_one_line_and_no_partial_file(  # type: ignore[no-untyped-def]

@@ -92,10 +92,97 @@ def set_value(text: str, key: str, value: Any, *, file: str | None = None) -> st
     return new_text
 
 
-def parse_value(text: str) -> Any:
-    """A command-line value as YAML would read it (``true``, ``4``, ``0.5``, ``a string``)."""
+def setting_type(data: Any, key: str) -> Any:
+    """The declared type of the dotted setting ``key`` (None when it is not known).
+
+    ``data`` is the config file as plain data: a plugin's keys are typed by the settings class
+    of the block's ``type`` there.
+    """
+    from decimal import Decimal
+
+    from imagen.config import TOP_LEVEL, StyleConfig
+
+    parts = [part for part in key.split(".") if part]
+    if not parts or parts[0] not in TOP_LEVEL:
+        return None
+    head, rest = parts[0], parts[1:]
+    if head in ("backends", "sinks"):
+        if len(rest) < 2:
+            return None
+        framework = {"type": str, "concurrency": int, "cost_per_image": Decimal}
+        if head == "sinks":
+            framework = {"type": str}  # enabled also takes true/false: read as YAML
+        if rest[1] in framework or rest[1] == "enabled":
+            return framework.get(rest[1]) if len(rest) == 2 else None
+        block = data.get(head, {}).get(rest[0]) if isinstance(data, dict) else None
+        kind = block.get("type") if isinstance(block, dict) else None
+        if not isinstance(kind, str):
+            return None
+        from imagen.plugins import registry
+
+        table = registry().backends if head == "backends" else registry().sinks
+        return _field_type(table[kind].config_class, rest[1:]) if kind in table else None
+    if head == "styles":
+        return _field_type(StyleConfig, rest[1:]) if len(rest) >= 2 else None
+    return _field_type(TOP_LEVEL[head], rest)
+
+
+def _field_type(kind: Any, path: list[str]) -> Any:
+    """The type at ``path`` below ``kind`` (attrs classes and mappings); None when unknown."""
+    import typing
+    from collections.abc import Mapping
+
+    import attrs
+
+    for part in path:
+        members = [k for k in typing.get_args(kind) if k is not type(None)]
+        if _is_union(kind) and len(members) == 1:
+            kind = members[0]  # Optional[Sub] is walked as Sub
+        if typing.get_origin(kind) in (Mapping, dict):
+            kind = typing.get_args(kind)[1] if typing.get_args(kind) else None
+            continue
+        if not (isinstance(kind, type) and attrs.has(kind)):
+            return None
+        try:
+            fields = attrs.fields_dict(attrs.resolve_types(kind))
+        except Exception:  # a plugin class whose annotations do not resolve: untyped
+            return None
+        if part not in fields:
+            return None
+        kind = fields[part].type
+    return kind
+
+
+def _takes_text(kind: Any) -> bool:
+    """True for ``str``, ``str | None`` and a Literal of strings: values given as they are."""
+    import typing
+
+    if kind is str:
+        return True
+    args = typing.get_args(kind)
+    if typing.get_origin(kind) is typing.Literal:
+        return all(isinstance(arg, str) for arg in args)
+    members = [arg for arg in args if arg is not type(None)]
+    return _is_union(kind) and bool(members) and all(map(_takes_text, members))
+
+
+def _is_union(kind: Any) -> bool:
+    import types
+    import typing
+
+    return typing.get_origin(kind) in (typing.Union, types.UnionType)
+
+
+def parse_value(text: str, kind: Any = None) -> Any:
+    """A command-line value for a setting declared as ``kind``.
+
+    A text setting takes ``text`` exactly as typed (``{date}`` is a naming template, not YAML
+    flow syntax); any other is read as YAML would read it (``true``, ``4``, ``0.5``).
+    """
     from imagen import yamlio
 
+    if _takes_text(kind):
+        return text
     try:
         value = yamlio.plain(yamlio.parse(f"value: {text}\n"))["value"]
     except Exception:

@@ -99,12 +99,17 @@ def set_(app: Any, key: str, value: str) -> None:
     import tempfile
     from pathlib import Path
 
+    from imagen import yamlio
     from imagen.config import default_path
-    from imagen.config_io import parse_value, set_value
+    from imagen.config_io import parse_value, set_value, setting_type
 
     target = Path(app.config_path).expanduser() if app.config_path else default_path()
     text = target.read_text(encoding="utf-8") if target.exists() else ""
-    new_text = set_value(text, key, parse_value(value), file=str(target))
+    root = yamlio.parse(text, file=str(target))
+    current = yamlio.plain(root) if root is not None else {}
+    # The setting's declared type decides: a text setting takes VALUE exactly as typed.
+    typed = parse_value(value, setting_type(current, key))
+    new_text = set_value(text, key, typed, file=str(target))
     target.parent.mkdir(parents=True, exist_ok=True)
     # Write beside the file and rename over it: the config is never half-written.
     fd, temp = tempfile.mkstemp(dir=target.parent, prefix=".imagen-config-", suffix=".tmp")

@@ -3,19 +3,26 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from imagen.errors import ConfigError
-from imagen.models import Generation, Ref, Request
+from imagen.models import Cost, Generation, Ref, Request
 from imagen.pipeline import Plan
 
 REF_TYPES = {b"\x89PNG\r\n\x1a\n": "image/png", b"\xff\xd8\xff": "image/jpeg", b"GIF8": "image/gif"}
 
 
 def parse_option(text: str) -> tuple[str, Any]:
-    """``--opt KEY=VALUE``: numbers and true/false are typed, everything else is a string."""
+    """``--opt KEY=VALUE``: numbers and true/false are typed, everything else is a string.
+
+    ``nan`` and ``inf`` stay strings: they are not JSON numbers, and the option reaches the
+    sidecar and the history as JSON.
+    """
+    import math
+
     key, sep, raw = text.partition("=")
     key = key.strip()
     if not sep or not key:
@@ -27,10 +34,12 @@ def parse_option(text: str) -> tuple[str, Any]:
     else:
         for cast in (int, float):
             try:
-                value = cast(raw)
-                break
+                number = cast(raw)
             except ValueError:
                 continue
+            if math.isfinite(number):
+                value = number
+            break
     return key, value
 
 
@@ -70,8 +79,10 @@ def build_request(
     refs: Sequence[str] = (),
     options: dict[str, Any] | None = None,
 ) -> Request:
+    from imagen.seeds import check_seeds
     from imagen.sizes import parse_aspect, parse_size
 
+    check_seeds(seed, count)
     if size and aspect:
         raise ConfigError("use either --size or --aspect, not both")
     width = height = None
@@ -94,36 +105,108 @@ def build_request(
     )
 
 
-def describe_plan(plan: Plan) -> dict[str, Any]:
-    """The resolved request of a dry run, as ordered printable fields."""
+def money_json(cost: Cost | None) -> dict[str, str] | None:
+    """A cost as JSON data: ``{"usd": "0.04", "basis": "..."}`` (the sidecar's shape)."""
+    if cost is None:
+        return None
+    # format "f": digits and a point, never "4E-2"
+    return {"usd": format(cost.amount, "f"), "basis": cost.basis}
+
+
+def plan_json(plan: Plan) -> dict[str, Any]:
+    """The resolved request of a dry run as JSON data (numbers, lists, nulls).
+
+    ``seeds`` is null when the backend ignores seeds (``seeded`` false): drawing them would
+    promise a reproducibility the provider does not give.
+    """
     request = plan.request
-    estimate = plan.cost_estimate
-    size = f"{request.width}x{request.height}" if request.width else None
     return {
-        "backend": f"{plan.instance.name} ({plan.instance.type})",
+        "backend": plan.instance.name,
+        "backend_type": plan.instance.type,
         "prompt": request.prompt,
         "negative_prompt": request.negative_prompt,
         "style": plan.style.name if plan.style else None,
-        "size": size,
+        "width": request.width,
+        "height": request.height,
         "aspect_ratio": request.aspect_ratio,
         "steps": request.steps,
-        "takes": len(plan.seeds),
-        "seeds": ", ".join(map(str, plan.seeds)),
-        "cached_takes": ", ".join(map(str, sorted(plan.cached))) or None,
-        "refs": ", ".join(ref.path for ref in request.refs) or None,
-        "options": dict(request.options) or None,
+        "takes": plan.takes,
+        "seeded": plan.seeded,
+        "seeds": list(plan.seeds) if plan.seeded else None,
+        "cached_takes": sorted(plan.cached),
+        "refs": [
+            {"path": ref.path, "media_type": ref.media_type, "sha256": ref.sha256}
+            for ref in request.refs
+        ],
+        "options": dict(request.options),
         "output_dir": plan.output_dir,
         "concurrency": plan.concurrency,
         "caller": plan.caller,
-        "cost_estimate": (f"{estimate.format()} ({estimate.basis})" if estimate else "unknown"),
+        "cost_estimate": money_json(plan.cost_estimate),
     }
+
+
+def plan_lines(plan: Plan) -> list[str]:
+    """The resolved request of a dry run as ``key: value`` lines; ``-`` where nothing is set."""
+    data = plan_json(plan)
+    estimate = plan.cost_estimate
+
+    def shown(value: Any) -> str:
+        if value is None or value == [] or value == {}:
+            return "-"
+        if isinstance(value, list):
+            return ", ".join(map(str, value))
+        return str(value)
+
+    seeds = (
+        shown(data["seeds"])
+        if plan.seeded
+        else f"not used by {plan.instance.name} (the provider ignores seeds)"
+    )
+    fields = {
+        "backend": f"{plan.instance.name} (type {plan.instance.type})",
+        "prompt": request_text(data["prompt"]),
+        "negative_prompt": request_text(data["negative_prompt"]),
+        "style": shown(data["style"]),
+        "size": f"{data['width']}x{data['height']}" if data["width"] else "-",
+        "aspect_ratio": shown(data["aspect_ratio"]),
+        "steps": shown(data["steps"]),
+        "takes": shown(data["takes"]),
+        "seeds": seeds,
+        "cached_takes": shown(data["cached_takes"]),
+        "refs": shown([ref.path for ref in plan.request.refs]),
+        "options": ", ".join(
+            f"{key}={json.dumps(value, ensure_ascii=False)}"
+            for key, value in data["options"].items()
+        )
+        or "-",
+        "output_dir": data["output_dir"],
+        "concurrency": shown(data["concurrency"]),
+        "caller": shown(data["caller"]),
+        "cost_estimate": (
+            f"{estimate.format()} ({estimate.basis})"
+            if estimate is not None
+            else f"unknown (no price for {plan.instance.name}; set cost_per_image in config)"
+        ),
+    }
+    return [f"{key}: {value}" for key, value in fields.items()]
+
+
+def request_text(text: str | None) -> str:
+    """A prompt on one line: line breaks and other control characters shown escaped."""
+    if not text:
+        return "-"
+    return "".join(
+        char if char.isprintable() else char.encode("unicode_escape").decode("ascii")
+        for char in text
+    )
 
 
 def generation_json(generation: Generation) -> dict[str, Any]:
     from imagen.pipeline import absolute_path
 
-    def money(cost: Any) -> str | None:
-        return str(cost.amount) if cost is not None else None
+    def money(cost: Cost | None) -> str | None:
+        return format(cost.amount, "f") if cost is not None else None
 
     return {
         "path": absolute_path(generation),
