@@ -63,17 +63,22 @@ class App:
         self._config: Any = None
 
     def config(self) -> Any:
-        """The loaded config; without a config file, the built-in default and a one-line hint."""
-        if self._config is None:
-            from imagen.config import config_exists, default_path, load_config
+        """The loaded config; without a config file, the built-in default and a one-line hint.
 
-            if self.config_path is None and not config_exists():
+        The hint comes after loading: a file that was asked for (``--config``,
+        ``IMAGEN_CONFIG``) and is missing is an error, never also "using the built-in" one.
+        """
+        if self._config is None:
+            from imagen.config import default_path, load_config
+
+            config = load_config(self.config_path)
+            if config.source is None:
                 click.echo(
                     f"imagen: no config file at {default_path()}; using the built-in mock "
                     "backend (create one with: imagen config init)",
                     err=True,
                 )
-            self._config = load_config(self.config_path)
+            self._config = config
         return self._config
 
 
@@ -124,6 +129,22 @@ def _skip_httpx_cli() -> None:
     sys.modules["httpx._main"] = stand_in
 
 
+def usage_error_line(error: click.ClickException) -> str:
+    """Click's own errors in imagen's style: ``imagen: error: ...`` on one line, with a hint.
+
+    Click prints a three-line block (usage, "Try ...", "Error: ...") and capitalised sentences;
+    imagen prints one line for every error, whoever raised it.
+    """
+    message = " ".join(error.format_message().split())
+    message = message.replace(". (Did you mean", " (did you mean")
+    if message[:1].isupper() and message[1:2].islower():
+        message = message[0].lower() + message[1:]
+    message = message.removesuffix(".")
+    context = error.ctx if isinstance(error, click.UsageError) else None
+    hint = f" (see: {context.command_path} --help)" if context is not None else ""
+    return f"imagen: error: {message}{hint}"
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the CLI and turn errors into one line and an exit code."""
     import atexit
@@ -145,7 +166,10 @@ def main(argv: list[str] | None = None) -> None:
         click.echo("imagen: interrupted", err=True)
         sys.exit(130)
     except click.ClickException as error:
-        error.show()
+        if isinstance(error, click.exceptions.NoArgsIsHelpError):
+            error.show()  # a group run bare: its help, not an error line
+        else:
+            click.echo(usage_error_line(error), err=True)
         sys.exit(error.exit_code)
     except ImagenError as error:
         if debug:

@@ -7,7 +7,12 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from imagen.seeds import SEED_RANGE
+
 if TYPE_CHECKING:
+    from collections.abc import Callable
+    from decimal import Decimal
+
     from imagen.models import Request
     from imagen.pipeline import Outcome, Plan
     from imagen.preview import PreviewMode
@@ -19,18 +24,67 @@ def _options(values: tuple[str, ...]) -> dict[str, Any]:
     return dict(parse_option(value) for value in values)
 
 
+def _not_empty(what: str, instead: str) -> Callable[[click.Context, click.Parameter, Any], Any]:
+    """An option callback refusing ``""``: an empty value must not quietly mean the default."""
+
+    def check(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+        if isinstance(value, str) and not value.strip():
+            raise click.BadParameter(f"{what} is empty; {instead}", ctx, param)
+        return value
+
+    return check
+
+
+class _Dollars(click.ParamType["Decimal", Any]):
+    """A finite, non-negative amount in US dollars (``0.50``, ``$2``), as a Decimal."""
+
+    name = "usd"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> Decimal:
+        from decimal import Decimal, InvalidOperation
+
+        if isinstance(value, Decimal):
+            return value
+        try:
+            amount: Decimal | None = Decimal(str(value).strip().removeprefix("$"))
+        except InvalidOperation:
+            amount = None
+        if amount is None or not amount.is_finite() or amount < 0:
+            self.fail(f"{value!r} is not an amount of dollars; give one like 0.50", param, ctx)
+        return amount
+
+
 @click.command()
 @click.argument("prompt")
-@click.option("-b", "--backend", help="Backend instance (default: default_backend in config).")
-@click.option("-s", "--style", help="Style preset (see: imagen styles).")
-@click.option("--size", help="Image size WIDTHxHEIGHT, like 1024x768.")
-@click.option("--aspect", help="Aspect ratio W:H, like 16:9 (instead of --size).")
+@click.option(
+    "-b",
+    "--backend",
+    help="Backend instance (default: default_backend in config).",
+    callback=_not_empty("the backend name", "leave out -b for default_backend"),
+)
+@click.option(
+    "-s",
+    "--style",
+    help="Style preset (see: imagen styles).",
+    callback=_not_empty("the style name", "leave out -s for no style"),
+)
+@click.option(
+    "--size",
+    help="Image size WIDTHxHEIGHT, like 1024x768.",
+    callback=_not_empty("the size", "give WIDTHxHEIGHT, like 1024x768"),
+)
+@click.option(
+    "--aspect",
+    help="Aspect ratio W:H, like 16:9 (instead of --size).",
+    callback=_not_empty("the aspect ratio", "give W:H, like 16:9"),
+)
 @click.option(
     "--steps", type=click.IntRange(min=1), help="Sampling steps, where the model has them."
 )
-@click.option(
-    "--seed", type=click.IntRange(min=0), help="Seed of the first take (then seed+1, ...)."
-)
+@click.option("--seed", type=click.IntRange(0, SEED_RANGE - 1),
+              help="Seed of the first take (then seed+1, ...).")  # fmt: skip
 @click.option("-n", "--count", type=click.IntRange(1, 64), default=1, show_default=True,
               help="Number of takes.")  # fmt: skip
 @click.option("--negative", help="Negative prompt (added to the style's).")
@@ -38,7 +92,13 @@ def _options(values: tuple[str, ...]) -> dict[str, Any]:
               help="Reference image for image-to-image (repeatable).")  # fmt: skip
 @click.option("--opt", "opts", multiple=True, metavar="KEY=VALUE",
               help="Backend option passed through untouched (repeatable).")  # fmt: skip
-@click.option("-o", "--output", type=click.Path(file_okay=False), help="Output directory.")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(file_okay=False),
+    help="Output directory.",
+    callback=_not_empty("the output directory", "give a folder, or leave out -o"),
+)
 @click.option(
     "--no-cache",
     is_flag=True,
@@ -49,7 +109,7 @@ def _options(values: tuple[str, ...]) -> dict[str, Any]:
 )
 @click.option(
     "--max-cost",
-    type=click.FloatRange(min=0),
+    type=_Dollars(),
     metavar="USD",
     help="Refuse (exit 2) when the estimate is higher than this.",
 )
@@ -64,7 +124,11 @@ def _options(values: tuple[str, ...]) -> dict[str, Any]:
     help="Print the resolved request and the cost estimate; spend nothing.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON result instead of paths.")
-@click.option("--caller", help="Who is asking (recorded with each take).")
+@click.option(
+    "--caller",
+    help="Who is asking (recorded with each take).",
+    callback=_not_empty("the caller", "leave out --caller for the default"),
+)
 @click.pass_obj
 def generate(app: Any, /, prompt: str, **options: Any) -> None:
     """Generate images for PROMPT and print the path of each, one per line."""
@@ -72,7 +136,7 @@ def generate(app: Any, /, prompt: str, **options: Any) -> None:
 
     if not prompt.strip():
         raise click.UsageError("the prompt is empty; say what to draw")
-    config = app.config()
+    # The command line first: bad input is one error line, without the config's hint before it.
     request = build_request(
         prompt,
         style=options["style"],
@@ -85,7 +149,7 @@ def generate(app: Any, /, prompt: str, **options: Any) -> None:
         refs=options["refs"],
         options=_options(options["opts"]),
     )
-    run(config, request, options)
+    run(app.config(), request, options)
 
 
 def run(config: Any, request: Request, options: dict[str, Any]) -> None:
@@ -155,21 +219,18 @@ def _preview(outcome: Outcome, mode: PreviewMode) -> None:
 
 def _print_dry_run(plan: Plan, *, as_json: bool) -> None:
     from imagen.cli.output import echo_json
-    from imagen.cli.parsing import describe_plan
+    from imagen.cli.parsing import plan_json, plan_lines
 
-    description = describe_plan(plan)
     if as_json:
-        echo_json(description)
+        echo_json(plan_json(plan))
         return
-    for key, value in description.items():
-        click.echo(f"{key}: {value}")
+    click.echo("\n".join(plan_lines(plan)))
 
 
 def _print_json(outcome: Outcome) -> None:
     from imagen.cli.output import echo_json
-    from imagen.cli.parsing import generation_json
+    from imagen.cli.parsing import generation_json, money_json
 
-    estimate = outcome.plan.cost_estimate
     echo_json(
         {
             "images": [generation_json(g) for g in outcome.generations],
@@ -177,7 +238,7 @@ def _print_json(outcome: Outcome) -> None:
                 {"take": f.take, "error": str(f.error), "kind": type(f.error).__name__}
                 for f in outcome.failures
             ],
-            "cost_estimate": str(estimate.amount) if estimate else None,
+            "cost_estimate": money_json(outcome.plan.cost_estimate),
         }
     )
 
