@@ -108,6 +108,13 @@ def test_an_empty_option_value_is_refused_not_taken_as_the_default(
     assert what in one_error_line(ran)
 
 
+def test_an_empty_config_path_is_refused_not_read_as_the_current_folder(
+    imagen_process: Any,
+) -> None:
+    ran = imagen_process("--config", "", "generate", "x", "--dry-run")
+    assert "the config file path is empty" in one_error_line(ran)
+
+
 def test_an_empty_output_directory_writes_nothing_to_the_default_folder(
     imagen_process: Any, isolated_environment: Path
 ) -> None:
