@@ -82,6 +82,13 @@ class App:
         return self._config
 
 
+def _not_empty_path(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    # --config "" would otherwise name the current directory
+    if value is not None and not value.strip():
+        raise click.BadParameter("the config file path is empty; leave out --config", ctx, param)
+    return value
+
+
 @click.group(cls=ImagenGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", prog_name="imagen", message="%(prog)s %(version)s")
 @click.option(
@@ -90,6 +97,7 @@ class App:
     type=click.Path(dir_okay=False),
     default=None,
     help="Config file (default: $IMAGEN_CONFIG or ~/.config/imagen/imagen.yaml).",
+    callback=_not_empty_path,
 )
 @click.option("--debug", is_flag=True, default=False, help="Show tracebacks (also IMAGEN_DEBUG=1).")
 @click.pass_context
