@@ -8,6 +8,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import signal
 import socket
 import sys
@@ -189,6 +190,83 @@ def test_the_command_output_never_reaches_imagen_stdout(
     assert capfd.readouterr().out == ""
 
 
+# --- command: the program's environment -------------------------------------------------------
+
+DUMP_ENV = "import json, os, sys; json.dump(dict(os.environ), open(sys.argv[1], 'w'))"
+
+ENV_CONFIG = """\
+output: {{directory: {out}}}
+server: {{token_env: MY_SERVER_TOKEN}}
+queue: {{url_env: MY_QUEUE_URL}}
+sinks:
+  hook: {{type: webhook, enabled: "off", url: "https://x.test/", secret_env: HOOK_SECRET}}
+  rclone: {{type: webhook, enabled: "off", url: "https://x.test/", secret_env: RCLONE_PASS}}
+  dump: {{type: command, enabled: "on", argv: {argv}, env: [RCLONE_PASS, NOT_SET_ANYWHERE]}}
+"""
+
+
+def test_the_command_gets_imagens_environment_minus_every_variable_a_config_env_key_names(
+    imagen: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dump = tmp_path / "env.json"
+    config = tmp_path / "imagen.yaml"
+    argv = json.dumps([sys.executable, "-c", DUMP_ENV, str(dump)])
+    config.write_text(ENV_CONFIG.format(out=json.dumps(str(tmp_path / "out")), argv=argv))
+    secrets = {
+        "MY_SERVER_TOKEN": "server-token",
+        "MY_QUEUE_URL": "redis://:pw@host/0",
+        "HOOK_SECRET": "hook-secret",
+        "IMAGEN_SERVER_TOKEN": "default-name",  # server.token_env's default, now overridden
+        "RCLONE_PASS": "wanted-by-the-program",
+        "UNRELATED_SETTING": "kept",
+    }
+    for name, value in secrets.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("IMAGEN_OUTBOX", str(tmp_path / "outbox.sqlite3"))
+    ran = imagen("--config", str(config), "generate", "a cat")
+    assert ran.code == 0, ran.err
+    seen = json.loads(dump.read_text())
+    for withheld in ("MY_SERVER_TOKEN", "MY_QUEUE_URL", "HOOK_SECRET"):
+        assert withheld not in seen
+    # Passed through by env:, an unnamed variable kept, the replaced default no longer secret.
+    assert seen["RCLONE_PASS"] == "wanted-by-the-program"
+    assert seen["UNRELATED_SETTING"] == "kept"
+    assert seen["IMAGEN_SERVER_TOKEN"] == "default-name"
+    assert "NOT_SET_ANYWHERE" not in seen
+
+
+def test_a_default_env_key_counts_even_when_the_config_does_not_write_it(
+    imagen: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dump = tmp_path / "env.json"
+    config = tmp_path / "imagen.yaml"
+    argv = json.dumps([sys.executable, "-c", DUMP_ENV, str(dump)])
+    config.write_text(f"sinks:\n  dump: {{type: command, enabled: 'on', argv: {argv}}}\n")
+    monkeypatch.setenv("IMAGEN_SERVER_TOKEN", "server-token")  # server.token_env's default
+    monkeypatch.setenv("IMAGEN_OUTBOX", str(tmp_path / "outbox.sqlite3"))
+    ran = imagen("--config", str(config), "generate", "a cat", "-o", str(tmp_path / "out"))
+    assert ran.code == 0, ran.err
+    assert "IMAGEN_SERVER_TOKEN" not in json.loads(dump.read_text())
+
+
+def test_a_command_built_by_hand_passes_the_whole_environment_unless_told(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SOME_KEY", "value")
+    dump = tmp_path / "env.json"
+    sink = CommandSink("dump", CommandSettings(argv=[sys.executable, "-c", DUMP_ENV, str(dump)]))
+    asyncio.run(sink.deliver(Delivery(make_generation(tmp_path), "dump")))
+    assert json.loads(dump.read_text())["SOME_KEY"] == "value"
+    sink.withhold_env(frozenset({"SOME_KEY"}))
+    asyncio.run(sink.deliver(Delivery(make_generation(tmp_path), "dump")))
+    assert "SOME_KEY" not in json.loads(dump.read_text())
+
+
+def test_env_lists_variable_names_only() -> None:
+    with pytest.raises(ConfigError, match=r"sinks\.backup.*'A=1' is not an environment variable"):
+        load('sinks:\n  backup: {type: command, argv: ["true"], env: ["A=1"]}\n')
+
+
 def test_command_auto_enables_only_when_the_program_is_on_path() -> None:
     assert CommandSink("a", CommandSettings(argv=["true"])).enabled_auto()
     assert not CommandSink("b", CommandSettings(argv=["no-such-imagen-program"])).enabled_auto()
@@ -262,22 +340,68 @@ def post(url: str, generation: Generation, **settings: Any) -> None:
     asyncio.run(run())
 
 
-def test_webhook_posts_the_generation_as_json_signed_over_the_exact_body(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def signed_delivery(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """One real signed delivery, as the receiver got it."""
     monkeypatch.setenv("HOOK_SECRET", "s3cret-value")
-    generation = make_generation(tmp_path)
     receiver = Receiver(200)
     with serve_app(receiver.app()) as base:
-        post(f"{base}/hooks/abc", generation, secret_env="HOOK_SECRET")
+        post(f"{base}/hooks/abc", make_generation(tmp_path), secret_env="HOOK_SECRET")
     [request] = receiver.requests
+    return request
+
+
+def test_webhook_posts_the_generation_as_json_signed_over_timestamp_and_exact_body(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    before = int(time.time())
+    request = signed_delivery(tmp_path, monkeypatch)
     body: bytes = request["body"]
+    generation = make_generation(tmp_path)
     assert json.loads(body) == json.loads(json.dumps(generation_to_dict(generation)))
     headers = request["headers"]
     assert headers["Content-Type"] == "application/json"
-    expected = hmac.new(b"s3cret-value", body, hashlib.sha256).hexdigest()
+    timestamp = headers["X-Imagen-Timestamp"]
+    assert before <= int(timestamp) <= int(time.time())
+    signed = timestamp.encode() + b"." + body
+    expected = hmac.new(b"s3cret-value", signed, hashlib.sha256).hexdigest()
     assert headers["X-Imagen-Signature"] == f"sha256={expected}"
-    assert headers["X-Imagen-Timestamp"].isdigit()
+
+
+def docs_verifier() -> Any:
+    """The receiver's check exactly as docs/security.md prints it."""
+    docs = Path(__file__).parents[2] / "docs" / "security.md"
+    blocks = re.findall(r"```python\n(.*?)```", docs.read_text(), re.DOTALL)
+    [code] = [block for block in blocks if "def verify_imagen_signature" in block]
+    namespace: dict[str, Any] = {}
+    exec(code, namespace)
+    return namespace["verify_imagen_signature"]
+
+
+def test_the_documented_receiver_check_accepts_a_real_delivery(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    verify = docs_verifier()
+    request = signed_delivery(tmp_path, monkeypatch)
+    headers, body = request["headers"], request["body"]
+    assert verify(
+        "s3cret-value", headers["X-Imagen-Timestamp"], headers["X-Imagen-Signature"], body
+    )
+
+
+def test_the_documented_receiver_check_refuses_a_replay_under_a_new_timestamp(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    verify = docs_verifier()
+    request = signed_delivery(tmp_path, monkeypatch)
+    headers, body = request["headers"], request["body"]
+    timestamp, sig = headers["X-Imagen-Timestamp"], headers["X-Imagen-Signature"]
+    fresh = str(int(timestamp) + 3600)
+    assert not verify("s3cret-value", fresh, sig, body, now=int(fresh))
+    # The captured delivery itself, an hour later: too old.
+    assert not verify("s3cret-value", timestamp, sig, body, now=int(timestamp) + 3600)
+    assert not verify("s3cret-value", timestamp, sig, body + b" ")
+    assert not verify("another-secret", timestamp, sig, body)
+    assert not verify("s3cret-value", "not-a-number", sig, body)
 
 
 def test_webhook_without_a_secret_sends_no_signature(tmp_path: Path) -> None:

@@ -3,18 +3,29 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 from collections.abc import Iterator
 from pathlib import Path
 
+import attrs
 import pytest
 
-from imagen.config import Config, OutputConfig, parse_config
+from imagen.builtin_sinks import CommandSink
+from imagen.config import Config, Instance, OutputConfig, parse_config
 from imagen.errors import ConfigError, SinkError
 from imagen.models import Generation, Request
 from imagen.outbox import Outbox
 from imagen.sink import Delivery
-from imagen.sinks import build_sinks, close_sinks, cloud_mode, deliver
+from imagen.sinks import (
+    build_sinks,
+    child_environment,
+    close_sinks,
+    cloud_mode,
+    deliver,
+    open_sink,
+    secret_env_names,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -63,6 +74,71 @@ def test_a_bad_env_value_is_reported_even_with_no_cloud(
     monkeypatch.setenv("IMAGEN_CLOUD_SYNC", "sometimes")
     with pytest.raises(ConfigError):
         cloud_mode(Config(), no_cloud=True)
+
+
+# --- the environment of programs a sink runs ---------------------------------------------------
+
+
+@attrs.frozen
+class PluginAuth:
+    headers_env: str | None = "PROXY_HEADERS"
+
+
+@attrs.frozen
+class PluginSettings:
+    """A plugin's settings: its own *_env keys, nested, in a list, in a mapping."""
+
+    api_key_env: str = "PLUGIN_API_KEY"
+    auth: PluginAuth = PluginAuth()
+    mirrors: list[dict[str, str]] = attrs.field(factory=lambda: [{"token_env": "MIRROR_TOKEN"}])
+    url: str = "https://api.example.test/"
+
+
+@dataclasses.dataclass
+class DataclassSettings:
+    password_env: str = "DB_PASSWORD"
+    label: str = "not-a-variable"
+
+
+def test_secret_env_names_finds_every_env_key_of_backends_sinks_server_and_queue() -> None:
+    config = attrs.evolve(
+        load(
+            "queue: {url_env: QUEUE_URL}\n"
+            "sinks:\n  hook: {type: webhook, url: 'https://x.test/', secret_env: HOOK_SECRET}\n"
+        ),
+        backends={
+            "plugin": Instance("plugin", "p", PluginSettings()),
+            "other": Instance("other", "d", DataclassSettings()),
+            "unset": Instance("unset", "p", PluginSettings(auth=PluginAuth(headers_env=None))),
+        },
+    )
+    assert secret_env_names(config) == {
+        "QUEUE_URL",
+        "HOOK_SECRET",
+        "IMAGEN_SERVER_TOKEN",  # server.token_env's default
+        "PLUGIN_API_KEY",
+        "PROXY_HEADERS",
+        "MIRROR_TOKEN",
+        "DB_PASSWORD",
+    }
+
+
+def test_child_environment_withholds_names_unless_allowed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("A_KEY", "1")
+    monkeypatch.setenv("B_KEY", "2")
+    monkeypatch.setenv("PLAIN", "3")
+    env = child_environment({"A_KEY", "B_KEY"}, allow=["B_KEY"])
+    assert "A_KEY" not in env
+    assert (env["B_KEY"], env["PLAIN"]) == ("2", "3")
+
+
+def test_open_sink_tells_a_sink_that_runs_programs_what_to_withhold() -> None:
+    config = load(
+        "server: {token_env: SERVER_TOKEN}\nsinks:\n  copy: {type: command, argv: ['true']}\n"
+    )
+    sink = open_sink(config, "copy")
+    assert isinstance(sink, CommandSink)
+    assert sink.withheld == {"SERVER_TOKEN"}
 
 
 # --- build_sinks: the global mode against each sink's own enabled -----------------------------

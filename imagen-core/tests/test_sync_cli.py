@@ -272,7 +272,8 @@ def test_a_delivery_missed_by_generate_is_listed_and_then_delivered_by_sync(
     relpath = image.relative_to(tmp_path / "pictures").as_posix()
     assert synced.out == f"synced {relpath} -> notify\n"
     [(headers, body)] = received
-    signed = hmac.new(b"e2e-secret", body, hashlib.sha256).hexdigest()
+    stamped = headers["X-Imagen-Timestamp"].encode() + b"." + body
+    signed = hmac.new(b"e2e-secret", stamped, hashlib.sha256).hexdigest()
     assert headers["X-Imagen-Signature"] == f"sha256={signed}"
     sent = json.loads(body)
     assert (sent["path"], sent["seed"], sent["backend"]) == (relpath, 9, "mock")

@@ -1,15 +1,23 @@
 """The two sinks built into imagen: ``command`` (run a program) and ``webhook`` (POST JSON).
 
 ``command`` runs a configured argv for each take, with placeholders filled in per element and
-no shell in between, so a prompt or a path can never become shell syntax. ``webhook`` POSTs the
-Generation (``serialize.generation_to_dict``) as JSON, signed with HMAC-SHA256 when a secret is
-named: ``X-Imagen-Signature: sha256=<hex of HMAC(secret, exact body bytes)>``.
+no shell in between, so a prompt or a path can never become shell syntax. Its program gets
+imagen's environment minus every variable a ``*_env`` key of the config names (provider keys,
+the service key, webhook secrets), plus the ones its ``env:`` list passes through.
+
+``webhook`` POSTs the Generation (``serialize.generation_to_dict``) as JSON, signed with
+HMAC-SHA256 when a secret is named, over the timestamp and the body (the Stripe and Slack
+scheme), so a captured delivery cannot be replayed later under a new timestamp::
+
+    X-Imagen-Timestamp: <unix seconds>
+    X-Imagen-Signature: sha256=<hex of HMAC(secret, timestamp + "." + exact body bytes)>
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import shutil
 import string
 import time
@@ -40,11 +48,13 @@ backup:
   enabled: "off"                # auto | on | off (auto: when the program is on PATH)
   argv: ["cp", "{path}", "/mnt/backup/imagen/"]
   timeout: 60                   # seconds before the program is stopped
+  env: []                       # variables named by *_env keys to pass through anyway
 """
 
 WEBHOOK_SAMPLE = """\
-# POST each take's record as JSON to a URL. With secret_env, the body is signed:
-# X-Imagen-Signature: sha256=<hex HMAC-SHA256 of the body> and X-Imagen-Timestamp.
+# POST each take's record as JSON to a URL. With secret_env, each delivery is signed:
+# X-Imagen-Timestamp: <unix seconds> and X-Imagen-Signature: sha256=<hex HMAC-SHA256 of
+# timestamp + "." + body>; receivers verify both (docs/security.md).
 notify:
   type: webhook
   enabled: "off"                # auto | on | off (auto: when url and the secret are set)
@@ -73,6 +83,18 @@ def _check_argv(instance: Any, attribute: Any, argv: list[str]) -> None:
                 )
 
 
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _check_env_names(instance: Any, attribute: Any, names: list[str]) -> None:
+    for name in names:
+        if not _ENV_NAME.fullmatch(name):
+            raise ValueError(
+                f"env: {name!r} is not an environment variable name; list names only, "
+                "like [RCLONE_CONFIG_PASS]"
+            )
+
+
 def _positive(instance: Any, attribute: Any, value: float) -> None:
     if value <= 0:
         raise ValueError(f"{attribute.name}: must be more than 0 seconds")
@@ -82,6 +104,8 @@ def _positive(instance: Any, attribute: Any, value: float) -> None:
 class CommandSettings:
     argv: list[str] = attrs.field(validator=_check_argv)
     timeout: float = attrs.field(default=60.0, validator=_positive)
+    #: variables to pass to the program although a ``*_env`` key names them
+    env: list[str] = attrs.field(factory=list, validator=_check_env_names)
 
 
 def render_argv(argv: list[str], generation: Generation) -> list[str]:
@@ -104,11 +128,19 @@ def render_argv(argv: list[str], generation: Generation) -> list[str]:
 
 
 class CommandSink:
-    """One ``command`` instance: runs its argv once per take, in the output directory."""
+    """One ``command`` instance: runs its argv once per take, in the output directory.
+
+    ``open_sink`` calls ``withhold_env`` with the variables the config names in ``*_env``
+    keys; the program gets the environment without them (``sinks.child_environment``).
+    """
 
     def __init__(self, name: str, settings: CommandSettings) -> None:
         self.name = name
         self.settings = settings
+        self.withheld: frozenset[str] = frozenset()
+
+    def withhold_env(self, names: frozenset[str]) -> None:
+        self.withheld = self.withheld | names
 
     def enabled_auto(self) -> bool:
         return shutil.which(self.settings.argv[0]) is not None
@@ -116,6 +148,8 @@ class CommandSink:
     async def deliver(self, delivery: Delivery) -> None:
         import asyncio
         import subprocess
+
+        from imagen.sinks import child_environment
 
         argv = render_argv(self.settings.argv, delivery.generation)
         try:
@@ -126,6 +160,7 @@ class CommandSink:
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.PIPE,
                 cwd=delivery.generation.output_dir,
+                env=child_environment(self.withheld, allow=self.settings.env),
                 # its own process group, so a stop reaches what it started too (rsync's ssh)
                 start_new_session=True,
             )
@@ -191,9 +226,11 @@ class WebhookSettings:
     retries: int = attrs.field(default=3, validator=_non_negative)
 
 
-def signature(secret: str, body: bytes) -> str:
-    """The ``X-Imagen-Signature`` value: ``sha256=`` and the hex HMAC-SHA256 of ``body``."""
-    return "sha256=" + hmac.new(secret.encode("utf-8"), body, hashlib.sha256).hexdigest()
+def signature(secret: str, timestamp: str, body: bytes) -> str:
+    """The ``X-Imagen-Signature`` value: ``sha256=`` and the hex HMAC-SHA256 of
+    ``timestamp + "." + body``, where ``timestamp`` is the ``X-Imagen-Timestamp`` header."""
+    signed = timestamp.encode("ascii") + b"." + body
+    return "sha256=" + hmac.new(secret.encode("utf-8"), signed, hashlib.sha256).hexdigest()
 
 
 class WebhookSink:
@@ -217,13 +254,15 @@ class WebhookSink:
         from imagen.serialize import generation_json
 
         body = generation_json(delivery.generation)
-        headers = {"Content-Type": "application/json", "X-Imagen-Timestamp": str(int(time.time()))}
+        # One timestamp per delivery attempt; the HTTP retries below resend it within seconds.
+        timestamp = str(int(time.time()))
+        headers = {"Content-Type": "application/json", "X-Imagen-Timestamp": timestamp}
         secret_env = self.settings.secret_env
         if secret_env is not None:
             secret = read_secret(secret_env)
             if secret is None:
                 raise SinkError(f"the signing secret is not set: set {secret_env}")
-            headers["X-Imagen-Signature"] = signature(secret, body)
+            headers["X-Imagen-Signature"] = signature(secret, timestamp, body)
         retries = self.settings.retries
         policy = RetryPolicy(
             Retry.on_status(429, *range(500, 600), attempts=retries, backoff=0.25),

@@ -11,14 +11,19 @@ each sink by its own ``enabled``, where ``auto`` asks the sink (``Sink.enabled_a
 
 A sink failure never raises out of ``deliver`` and never loses the image: it is printed as
 ``imagen: <sink>: <error>`` and kept in the outbox, which ``imagen sync`` retries.
+
+A program a sink starts gets ``child_environment``: imagen's own environment minus every
+variable a ``*_env`` key of the config names (``secret_env_names``), so a backup script never
+sees the provider keys. A sink that starts programs says so by having ``withhold_env``
+(``RunsPrograms``); ``open_sink`` hands it the names.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Literal
+from collections.abc import Collection, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 import attrs
 
@@ -52,6 +57,62 @@ def cloud_mode(config: Config, *, no_cloud: bool = False) -> Mode:
     return "off" if no_cloud else mode
 
 
+@runtime_checkable
+class RunsPrograms(Protocol):
+    """A sink that starts programs. ``open_sink`` calls ``withhold_env`` once, with the
+    variables the config names in ``*_env`` keys; the sink must keep them from its programs
+    (``child_environment`` builds that environment)."""
+
+    def withhold_env(self, names: frozenset[str]) -> None: ...
+
+
+def secret_env_names(config: Config) -> frozenset[str]:
+    """Every environment variable a ``*_env`` key anywhere in ``config`` names.
+
+    Backends, sinks, server and queue alike, defaults included (``key_env`` left at
+    ``SUPABASE_SERVICE_KEY`` counts), so what holds a secret is known without guessing from
+    variable names.
+    """
+    import dataclasses
+
+    names: set[str] = set()
+
+    def add(value: Any) -> None:
+        if isinstance(value, str) and value:
+            names.add(value)
+        elif isinstance(value, list | tuple):
+            for item in value:
+                add(item)
+
+    def walk(value: Any, depth: int) -> None:
+        if depth > 32:  # settings are shallow; this only stops a self-referencing object
+            return
+        items: list[tuple[str, Any]] = []
+        if attrs.has(type(value)):
+            items = [(f.name, getattr(value, f.name)) for f in attrs.fields(type(value))]
+        elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+            items = [(f.name, getattr(value, f.name)) for f in dataclasses.fields(value)]
+        elif isinstance(value, Mapping):
+            items = [(str(key), item) for key, item in value.items()]
+        elif isinstance(value, list | tuple):
+            items = [("", item) for item in value]
+        for key, item in items:
+            if key.endswith("_env"):
+                add(item)
+            else:
+                walk(item, depth + 1)
+
+    walk(config, 0)
+    return frozenset(names)
+
+
+def child_environment(withheld: Collection[str], *, allow: Collection[str] = ()) -> dict[str, str]:
+    """The environment for a program a sink starts: this process's, minus ``withheld``
+    (except the names in ``allow``, which the user passed through on purpose)."""
+    hidden = set(withheld) - set(allow)
+    return {name: value for name, value in os.environ.items() if name not in hidden}
+
+
 def open_sink(config: Config, name: str) -> Sink:
     """Build the sink instance ``name`` from config (no network); ConfigError if it cannot be."""
     from imagen.config import did_you_mean
@@ -73,6 +134,8 @@ def open_sink(config: Config, name: str) -> Sink:
         raise
     except Exception as error:
         raise ConfigError(f"sink {name!r} ({instance.type}) could not be built: {error}") from error
+    if isinstance(sink, RunsPrograms):
+        sink.withhold_env(secret_env_names(config))
     return sink
 
 
@@ -215,10 +278,13 @@ async def close_sinks(sinks: Sequence[Sink]) -> None:
 __all__ = [
     "CLOUD_SYNC_ENV",
     "Failure",
+    "RunsPrograms",
     "attempt",
     "build_sinks",
+    "child_environment",
     "close_sinks",
     "cloud_mode",
     "deliver",
     "open_sink",
+    "secret_env_names",
 ]
