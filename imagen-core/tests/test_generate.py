@@ -267,6 +267,7 @@ def test_dry_run_json_is_data_with_the_shapes_of_a_real_run(tmp_path: Path) -> N
         "seeded": True,
         "seeds": [7, 8],
         "cached_takes": [],
+        "cache_copies": [],
         "refs": [],
         "options": {"guidance": 3.5},
         "output_dir": str(tmp_path / "o"),

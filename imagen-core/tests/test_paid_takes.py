@@ -5,6 +5,7 @@ and nothing after a take arrives (writing, history, display, hooks) can cancel a
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 import subprocess
@@ -346,3 +347,20 @@ def test_a_failing_sink_module_cancels_no_take(
     outcome = run("", Request(prompt="x", count=3), tmp_path)
     assert outcome.ok
     assert len(outcome.generations) == 3
+
+
+def test_dry_run_says_a_cached_take_will_be_copied_into_the_asked_folder(
+    tmp_path: Path, imagen_process: Any
+) -> None:
+    first = imagen_process("generate", "x", "--seed", "7", "-o", str(tmp_path / "a"))
+    ran = imagen_process("generate", "x", "--seed", "7", "-o", str(tmp_path / "b"), "--dry-run")
+    assert f"cached_takes: 1; take 1 is copied from {first.lines[0]}" in ran.lines
+    assert "cost_estimate: $0.00 (cache hits: no new spend)" in ran.lines
+    data = json.loads(
+        imagen_process(
+            "generate", "x", "--seed", "7", "-o", str(tmp_path / "b"), "--dry-run", "--json"
+        ).out
+    )
+    assert data["cache_copies"] == [{"take": 1, "from": first.lines[0]}]
+    assert data["output_dir"] == str(tmp_path / "b")
+    assert not (tmp_path / "b").exists()

@@ -13,6 +13,7 @@ every step (a progress display, a job record).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import os
 from collections.abc import Mapping
@@ -97,8 +98,10 @@ class Plan:
     @property
     def cost_estimate(self) -> Cost | None:
         """The estimate for the takes that will really run."""
+        if not self.to_run:
+            return Cost.free("cache hits: no new spend")
         if self.cost_per_take is None:
-            return None if self.to_run else Cost.free("cache hits: no new spend")
+            return None
         return self.cost_per_take * len(self.to_run)
 
     def take_request(self, take: int) -> Request:
@@ -541,6 +544,11 @@ def _rescue(
     reason = str(error) if isinstance(error, ImagenError) else f"{type(error).__name__}: {error}"
     place = rescue_dir()
     try:
+        # A data folder, like the history: only the user may list it (the images inside
+        # follow the umask, like any output).
+        os.makedirs(place, mode=0o700, exist_ok=True)
+        with contextlib.suppress(OSError):  # made 0755 by an older imagen, or not ours
+            os.chmod(place, 0o700)
         kept = write_image(
             attrs.evolve(take, output_dir=place), request, result, image, actual, warnings
         )

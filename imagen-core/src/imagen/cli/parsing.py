@@ -10,7 +10,7 @@ from typing import Any
 
 from imagen.errors import ConfigError
 from imagen.models import Cost, Generation, Ref, Request
-from imagen.pipeline import Plan
+from imagen.pipeline import Plan, absolute_path
 
 REF_TYPES = {b"\x89PNG\r\n\x1a\n": "image/png", b"\xff\xd8\xff": "image/jpeg", b"GIF8": "image/gif"}
 
@@ -134,6 +134,12 @@ def plan_json(plan: Plan) -> dict[str, Any]:
         "seeded": plan.seeded,
         "seeds": list(plan.seeds) if plan.seeded else None,
         "cached_takes": sorted(plan.cached),
+        # cached takes whose file is in another folder: execute copies them into output_dir
+        "cache_copies": [
+            {"take": take, "from": absolute_path(generation)}
+            for take, generation in sorted(plan.cached.items())
+            if generation.output_dir != plan.output_dir
+        ],
         "refs": [
             {"path": ref.path, "media_type": ref.media_type, "sha256": ref.sha256}
             for ref in request.refs
@@ -173,7 +179,10 @@ def plan_lines(plan: Plan) -> list[str]:
         "steps": shown(data["steps"]),
         "takes": shown(data["takes"]),
         "seeds": seeds,
-        "cached_takes": shown(data["cached_takes"]),
+        "cached_takes": shown(data["cached_takes"])
+        + "".join(
+            f"; take {copy['take']} is copied from {copy['from']}" for copy in data["cache_copies"]
+        ),
         "refs": shown([ref.path for ref in plan.request.refs]),
         "options": ", ".join(
             f"{key}={json.dumps(value, ensure_ascii=False)}"
