@@ -13,6 +13,7 @@ import attrs
 import pytest
 
 from imagen.caller import resolve_caller
+from imagen.testing.processes import Watchdog
 
 IDENTITY_ENV = ("IMAGEN_CALLER", "MAI_FROM_ID", "TMUX", "TMUX_PANE")
 
@@ -47,7 +48,12 @@ def tmux_pane() -> Iterator[TmuxPane]:
     if shutil.which("tmux") is None:
         pytest.skip("tmux is not installed")
     # A short directory: a unix socket path must stay under ~100 bytes.
-    with tempfile.TemporaryDirectory(prefix="imx", dir="/tmp") as directory:
+    # The watchdog stops the (daemonised) tmux server if the test run is killed before the end.
+    with (
+        tempfile.TemporaryDirectory(prefix="imx", dir="/tmp") as directory,
+        Watchdog() as watchdog,
+    ):
+        watchdog.remove(directory)
         socket = str(Path(directory) / "s")
         base = ["tmux", "-S", socket, "-f", "/dev/null"]
         subprocess.run([*base, "new-session", "-d", "-x", "80", "-y", "24"], check=True)
@@ -55,6 +61,7 @@ def tmux_pane() -> Iterator[TmuxPane]:
             server = TmuxPane(socket, "", "")
             pane = server.tmux("list-panes", "-F", "#{pane_id}")
             pid = server.tmux("display-message", "-p", "-t", pane, "#{pid}")
+            watchdog.guard(int(pid))
             ready = TmuxPane(socket, pid, pane)
             ready.tmux("set-option", "-p", "-t", pane, "@mai-name", "agent-7")
             yield ready

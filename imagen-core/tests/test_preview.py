@@ -27,6 +27,7 @@ from imagen.preview import (
     should_preview,
     viewer_argv,
 )
+from imagen.testing.processes import Watchdog
 
 MODES: tuple[PreviewMode, ...] = ("auto", "on", "off")
 HOSTILE_NAMES = [
@@ -209,7 +210,12 @@ def tmux_server() -> Iterator[TmuxServer]:
     if shutil.which("tmux") is None:
         pytest.skip("tmux is not installed")
     # A short directory: a unix socket path must stay under ~100 bytes.
-    with tempfile.TemporaryDirectory(prefix="imp", dir="/tmp") as directory:
+    # The watchdog stops the (daemonised) tmux server if the test run is killed before the end.
+    with (
+        tempfile.TemporaryDirectory(prefix="imp", dir="/tmp") as directory,
+        Watchdog() as watchdog,
+    ):
+        watchdog.remove(directory)
         socket = str(Path(directory) / "s")
         base = ["tmux", "-S", socket, "-f", "/dev/null"]
         subprocess.run(
@@ -217,6 +223,7 @@ def tmux_server() -> Iterator[TmuxServer]:
         )
         try:
             server = TmuxServer(socket, Path(directory))
+            watchdog.guard(int(server.tmux("display-message", "-p", "#{pid}")))
             server.tmux("set-option", "-g", "default-shell", "/bin/sh")
             server.tmux("set-option", "-g", "remain-on-exit", "on")
             yield server

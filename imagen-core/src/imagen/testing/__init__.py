@@ -9,6 +9,8 @@
 Run it with pytest; every ``test_*`` method of ``BackendContract`` then runs against your
 backend. ``imagen.testing.servers.serve_app`` starts an aiohttp app on a real loopback socket
 in a background thread for fake provider servers (needs ``imagen-core[testing]``).
+``imagen.testing.processes`` starts real server programs so that they die with the test run,
+even one killed by SIGKILL.
 """
 
 from imagen.testing.contract import BackendContract
