@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import os
 import pty
+import shlex
+import shutil
+import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
+
+import pytest
 
 
 def generate_with_tty_stderr(tmp_path: Path) -> tuple[str, str]:
@@ -70,3 +76,88 @@ def test_non_tty_stderr_gets_nothing_but_warnings_and_errors(
     assert ran.code == 0
     assert ran.err == ""
     assert len(ran.lines) == 2
+
+
+class Tmux:
+    """A tmux server of the test's own, with one window of 100x20 running ``command``."""
+
+    def __init__(self, socket: Path, command: list[str]) -> None:
+        self.base = ["tmux", "-S", str(socket), "-f", os.devnull]
+        # The shell stays a while after imagen so the screen can be read; the server ends then.
+        script = f"{shlex.join(command)}; echo EXIT=$?; sleep 60"
+        self.tmux("new-session", "-d", "-x", "100", "-y", "20", "-s", "t", script)
+
+    def tmux(self, *args: str) -> str:
+        done = subprocess.run([*self.base, *args], capture_output=True, text=True, timeout=30)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    def screen(self) -> list[str]:
+        return self.tmux("capture-pane", "-p", "-t", "t").rstrip("\n").split("\n")
+
+    def wait_for(self, text: str) -> list[str]:
+        """The screen, once ``text`` is on it (read again and again, never a fixed sleep)."""
+        for _ in range(3000):
+            screen = self.screen()
+            if any(text in line for line in screen):
+                return screen
+            threading.Event().wait(0.02)
+        raise AssertionError(f"{text!r} never appeared: {self.screen()}")
+
+    def kill(self) -> None:
+        subprocess.run([*self.base, "kill-server"], capture_output=True, timeout=30)
+
+
+@pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux")
+def test_ctrl_c_on_a_terminal_clears_the_display_and_shows_the_cursor(tmp_path: Path) -> None:
+    config = tmp_path / "c.yaml"
+    config.write_text("backends:\n  slow:\n    type: mock\n    latency: 60\n")
+    command = [sys.executable, "-m", "imagen", "--config", str(config), "generate", "a cat",
+               "-b", "slow", "-n", "2", "-o", str(tmp_path / "out")]  # fmt: skip
+    terminal = Tmux(tmp_path / "tmux.sock", command)
+    try:
+        terminal.wait_for("drawing")
+        terminal.tmux("send-keys", "-t", "t", "C-c")
+        screen = terminal.wait_for("EXIT=")
+        cursor_shown = terminal.tmux("display-message", "-p", "-t", "t", "#{cursor_flag}")
+    finally:
+        terminal.kill()
+
+    # No frame left behind, no blank line: the message is the first line the run leaves.
+    assert screen[:2] == ["imagen: interrupted", "EXIT=130"]
+    assert cursor_shown.strip() == "1"
+
+
+def test_sigterm_on_a_terminal_erases_the_display_and_shows_the_cursor(tmp_path: Path) -> None:
+    controller, terminal = pty.openpty()
+    config = tmp_path / "c.yaml"
+    config.write_text("backends:\n  slow:\n    type: mock\n    latency: 60\n")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "imagen", "--config", str(config), "generate", "a cat",
+         "-b", "slow", "-o", str(tmp_path / "out")],
+        stdout=subprocess.PIPE,
+        stderr=terminal,
+        env={**os.environ, "TERM": "xterm-256color", "COLUMNS": "100"},
+    )  # fmt: skip
+    os.close(terminal)
+    seen = b""
+    while b"drawing" not in seen:
+        seen += os.read(controller, 4096)
+    process.send_signal(signal.SIGTERM)
+    while True:
+        try:
+            chunk = os.read(controller, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        seen += chunk
+    process.communicate(timeout=60)
+    os.close(controller)
+
+    assert process.returncode == 143
+    hide, show = b"\x1b[?25l", b"\x1b[?25h"
+    assert hide in seen
+    assert seen.rindex(show) > seen.rindex(hide)
+    # The message starts its own line, right after the display was erased.
+    assert seen.endswith(b"\rimagen: terminated\r\n")

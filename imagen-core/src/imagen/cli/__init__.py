@@ -53,6 +53,17 @@ class ImagenGroup(click.Group):
         self._add_plugin_commands()
         return super().get_command(ctx, name)
 
+    def invoke(self, ctx: click.Context) -> Any:
+        """Run the command with signals handled and stdout watched (``signals``, ``stdout``).
+
+        Here rather than in ``main``: click's own handler would print a blank line before
+        ``imagen: interrupted`` and end a closed pipe with code 1, not imagen's 141.
+        """
+        from imagen.cli import signals, stdout
+
+        with signals.handled(), stdout.guarded():
+            return super().invoke(ctx)
+
 
 class App:
     """Per-invocation state shared by the commands: the config path and debug flag."""
@@ -170,9 +181,10 @@ def main(argv: list[str] | None = None) -> None:
         cli.main(args=argv, prog_name="imagen", standalone_mode=False)
     except click.exceptions.Exit as done:
         sys.exit(done.exit_code)
-    except (KeyboardInterrupt, click.exceptions.Abort):
-        click.echo("imagen: interrupted", err=True)
-        sys.exit(130)
+    except (KeyboardInterrupt, click.exceptions.Abort) as stop:
+        from imagen.cli.signals import exit_for
+
+        exit_for(stop)
     except click.ClickException as error:
         if isinstance(error, click.exceptions.NoArgsIsHelpError):
             error.show()  # a group run bare: its help, not an error line
@@ -188,8 +200,10 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(error.exit_code)
     except BrokenPipeError:
         # stdout closed early (imagen ... | head): not an error worth a traceback
+        from imagen.cli.stdout import CLOSED_PIPE
+
         sys.stderr.close()
-        sys.exit(1)
+        sys.exit(CLOSED_PIPE)
     except Exception as error:
         if debug:
             raise

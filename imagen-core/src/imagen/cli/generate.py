@@ -191,8 +191,12 @@ def run(config: Any, request: Request, options: dict[str, Any]) -> None:
     from imagen.cli.progress import make_reporter
 
     reporter = make_reporter(plan, print_paths=not options["as_json"])
-    outcome = asyncio.run(execute(plan, backend=backend, reporter=reporter))
-    reporter.close()
+    from imagen.cli import signals
+
+    try:  # SIGINT, SIGTERM and SIGHUP cancel the takes (and the provider's jobs)
+        outcome = signals.run(execute(plan, backend=backend, reporter=reporter))
+    finally:  # the terminal is restored however the run ends
+        reporter.close()
     if options["as_json"]:
         _print_json(outcome)
     _preview(outcome, preview)

@@ -61,8 +61,7 @@ def _local_rows(config: Any, when: Any) -> Any:
 
 
 def _rows_from_source(config: Any, source: str, when: Any) -> Any:
-    import asyncio
-
+    from imagen.cli.signals import run
     from imagen.config import did_you_mean
     from imagen.errors import ConfigError
     from imagen.plugins import registry
@@ -87,4 +86,4 @@ def _rows_from_source(config: Any, source: str, when: Any) -> Any:
         finally:
             await sink.aclose()
 
-    return asyncio.run(read())
+    return run(read())

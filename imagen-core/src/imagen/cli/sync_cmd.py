@@ -70,10 +70,9 @@ def _list(outbox: Outbox, *, as_json: bool) -> None:
 
 
 def _sync(app: Any, outbox: Outbox, *, as_json: bool) -> None:
-    import asyncio
-
     from imagen import console
     from imagen.cli.output import echo_json
+    from imagen.cli.signals import run
     from imagen.outbox import sync
 
     if not outbox.pending() and not as_json:
@@ -90,7 +89,7 @@ def _sync(app: Any, outbox: Outbox, *, as_json: bool) -> None:
         elif not as_json:
             click.echo(f"synced {result.delivery.generation.path} -> {result.delivery.sink}")
 
-    summary = asyncio.run(sync(config, outbox, report=report))
+    summary = run(sync(config, outbox, report=report))  # a signal cancels, then stops
     if as_json:
         echo_json(
             {
