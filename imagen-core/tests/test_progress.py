@@ -9,10 +9,14 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from imagen.testing.processes import Watchdog
 
 
 def generate_with_tty_stderr(tmp_path: Path) -> tuple[str, str]:
@@ -79,13 +83,17 @@ def test_non_tty_stderr_gets_nothing_but_warnings_and_errors(
 
 
 class Tmux:
-    """A tmux server of the test's own, with one window of 100x20 running ``command``."""
+    """A tmux server of the test's own, with one 100x20 window per ``run``."""
 
-    def __init__(self, socket: Path, command: list[str]) -> None:
-        self.base = ["tmux", "-S", str(socket), "-f", os.devnull]
-        # The shell stays a while after imagen so the screen can be read; the server ends then.
+    def __init__(self, socket: str, watchdog: Watchdog) -> None:
+        self.base = ["tmux", "-S", socket, "-f", os.devnull]
+        self.watchdog = watchdog
+
+    def run(self, command: list[str]) -> None:
+        # The shell stays a while after imagen so the screen can be read.
         script = f"{shlex.join(command)}; echo EXIT=$?; sleep 60"
         self.tmux("new-session", "-d", "-x", "100", "-y", "20", "-s", "t", script)
+        self.watchdog.guard(int(self.tmux("display-message", "-p", "#{pid}")))
 
     def tmux(self, *args: str) -> str:
         done = subprocess.run([*self.base, *args], capture_output=True, text=True, timeout=30)
@@ -104,24 +112,36 @@ class Tmux:
             threading.Event().wait(0.02)
         raise AssertionError(f"{text!r} never appeared: {self.screen()}")
 
-    def kill(self) -> None:
-        subprocess.run([*self.base, "kill-server"], capture_output=True, timeout=30)
+
+@pytest.fixture
+def tmux() -> Iterator[Tmux]:
+    if shutil.which("tmux") is None:
+        pytest.skip("tmux is not installed")
+    # A short directory: a unix socket path must stay under ~100 bytes. The watchdog stops the
+    # (daemonised) tmux server if the test run is killed before the end.
+    with (
+        tempfile.TemporaryDirectory(prefix="imr", dir="/tmp") as directory,
+        Watchdog() as watchdog,
+    ):
+        watchdog.remove(directory)
+        server = Tmux(str(Path(directory) / "s"), watchdog)
+        try:
+            yield server
+        finally:
+            subprocess.run([*server.base, "kill-server"], capture_output=True, timeout=30)
 
 
-@pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux")
-def test_ctrl_c_on_a_terminal_clears_the_display_and_shows_the_cursor(tmp_path: Path) -> None:
+def test_ctrl_c_on_a_terminal_clears_the_display_and_shows_the_cursor(
+    tmp_path: Path, tmux: Tmux
+) -> None:
     config = tmp_path / "c.yaml"
     config.write_text("backends:\n  slow:\n    type: mock\n    latency: 60\n")
-    command = [sys.executable, "-m", "imagen", "--config", str(config), "generate", "a cat",
-               "-b", "slow", "-n", "2", "-o", str(tmp_path / "out")]  # fmt: skip
-    terminal = Tmux(tmp_path / "tmux.sock", command)
-    try:
-        terminal.wait_for("drawing")
-        terminal.tmux("send-keys", "-t", "t", "C-c")
-        screen = terminal.wait_for("EXIT=")
-        cursor_shown = terminal.tmux("display-message", "-p", "-t", "t", "#{cursor_flag}")
-    finally:
-        terminal.kill()
+    tmux.run([sys.executable, "-m", "imagen", "--config", str(config), "generate", "a cat",
+              "-b", "slow", "-n", "2", "-o", str(tmp_path / "out")])  # fmt: skip
+    tmux.wait_for("drawing")
+    tmux.tmux("send-keys", "-t", "t", "C-c")
+    screen = tmux.wait_for("EXIT=")
+    cursor_shown = tmux.tmux("display-message", "-p", "-t", "t", "#{cursor_flag}")
 
     # No frame left behind, no blank line: the message is the first line the run leaves.
     assert screen[:2] == ["imagen: interrupted", "EXIT=130"]
