@@ -122,3 +122,23 @@ def test_a_closed_pipe_ends_a_listing_quietly_with_141(tmp_path: Path) -> None:
 
     assert done.returncode == 141
     assert done.stderr == ""
+
+
+def test_a_run_started_without_stdout_writes_every_take_and_says_so_once(
+    tmp_path: Path,
+) -> None:
+    config, out = slow_config(tmp_path), tmp_path / "out"
+    done = subprocess.run(
+        [*IMAGEN, "--config", str(config), "generate", "a cat", "-b", "slow", "-n", "2",
+         "-o", str(out)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        timeout=60,
+        preexec_fn=lambda: os.close(1),  # like `imagen generate ... >&-`
+    )  # fmt: skip
+
+    assert done.returncode == 1
+    (line,) = done.stderr.splitlines()
+    assert line.startswith("imagen: error: could not print to stdout (Bad file descriptor)")
+    assert len(list(out.rglob("*.png"))) == 2

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import io
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -30,7 +32,7 @@ CLOSED_PIPE = 141
 class _Watched:
     """``sys.stdout`` while a command runs: the first write error is kept, and raised again."""
 
-    def __init__(self, stream: TextIO) -> None:
+    def __init__(self, stream: TextIO | io.TextIOBase) -> None:
         self.stream = stream
         self.failure: OSError | None = None
         #: said after the error line, e.g. where the images are
@@ -63,6 +65,16 @@ class _Watched:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.stream, name)
+
+
+class _Closed(io.TextIOBase):
+    """stdout when the process started without one: every write fails with EBADF."""
+
+    def write(self, text: str) -> int:
+        raise OSError(errno.EBADF, os.strerror(errno.EBADF))
+
+    def isatty(self) -> bool:
+        return False
 
 
 _watched: _Watched | None = None
@@ -103,7 +115,8 @@ def guarded() -> Iterator[None]:
     """
     global _watched
     original = sys.stdout
-    watched = _Watched(original)
+    # Started with stdout closed (`>&-`): Python's sys.stdout is None; it fails like a lost one.
+    watched = _Watched(original if original is not None else _Closed())
     _watched = watched
     stream = cast(TextIO, watched)
     sys.stdout = stream
