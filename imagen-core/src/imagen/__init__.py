@@ -34,6 +34,8 @@ if TYPE_CHECKING:
         SinkError,
     )
     from imagen.hookspecs import hookimpl
+    from imagen.jobs.model import Job, Take
+    from imagen.jobs.queue import JobQuery, Queue, open_queue
     from imagen.models import Cost, Generation, Image, Progress, Ref, Request, Result, Status
     from imagen.pipeline import Outcome, Plan, execute, generate, open_backend, prepare
     from imagen.sink import Delivery, Sink
@@ -43,6 +45,8 @@ _EXPORTS = {
     "Config": "imagen.config",
     "load_config": "imagen.config",
     "hookimpl": "imagen.hookspecs",
+    **dict.fromkeys(["Job", "Take"], "imagen.jobs.model"),
+    **dict.fromkeys(["JobQuery", "Queue", "open_queue"], "imagen.jobs.queue"),
     "Delivery": "imagen.sink",
     "Sink": "imagen.sink",
     **dict.fromkeys(
@@ -86,11 +90,14 @@ __all__ = [
     "Image",
     "ImagenError",
     "InvalidRequest",
+    "Job",
+    "JobQuery",
     "NotConfigured",
     "Outcome",
     "OutputError",
     "Plan",
     "Progress",
+    "Queue",
     "RateLimited",
     "Ref",
     "Request",
@@ -98,12 +105,14 @@ __all__ = [
     "Sink",
     "SinkError",
     "Status",
+    "Take",
     "__version__",
     "execute",
     "generate",
     "hookimpl",
     "load_config",
     "open_backend",
+    "open_queue",
     "prepare",
 ]
 
