@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -319,38 +316,3 @@ def test_output_directory_that_cannot_be_created_is_one_line_and_no_partial_file
     assert ran.code == 1
     assert len([line for line in ran.err.splitlines() if line.startswith("imagen: error:")]) == 1
     assert blocker.read_text() == "not a folder"
-
-
-def test_ctrl_c_cancels_cleanly_with_exit_130_and_no_partial_file(tmp_path: Path) -> None:
-    config = write_config(tmp_path, "backends:\n  slow:\n    type: mock\n    latency: 30\n")
-    out = tmp_path / "out"
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "imagen",
-            "--config",
-            config,
-            "generate",
-            "a cat",
-            "-b",
-            "slow",
-            "-n",
-            "2",
-            "-o",
-            str(out),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=os.environ.copy(),
-    )
-    time.sleep(1.5)
-    process.send_signal(signal.SIGINT)
-    stdout, stderr = process.communicate(timeout=20)
-    assert process.returncode == 130, stderr
-    assert "imagen: interrupted" in stderr
-    assert "Traceback" not in stderr
-    assert stdout == ""
-    leftovers = [p for p in out.rglob("*") if p.is_file()] if out.exists() else []
-    assert leftovers == []
