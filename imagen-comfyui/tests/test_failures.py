@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
-import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -21,7 +21,7 @@ from imagen.errors import (
     InvalidRequest,
     NotConfigured,
 )
-from imagen.models import Progress, Request, Result
+from imagen.models import Progress, Request, Result, Status
 from imagen.testing.servers import serve_app
 from imagen_comfyui.backend import ComfyUIBackend
 from imagen_comfyui.fake import FakeComfyUI
@@ -38,21 +38,14 @@ def closed_port_url() -> str:
     return f"http://127.0.0.1:{port}"
 
 
-async def until(condition: Callable[[], bool], seconds: float = 10.0) -> None:
-    """Wait until ``condition()`` holds (the fake's state changes in its own thread)."""
-    for _ in range(int(seconds / 0.01)):
-        if condition():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("the fake server never got there")
+async def until(fake: FakeComfyUI, condition: Callable[[], bool]) -> None:
+    """Wait until the fake's state (changed in the server's thread) satisfies ``condition``."""
+    await asyncio.to_thread(fake.wait_until, condition)
 
 
 def finished_prompt(fake: FakeComfyUI) -> str:
-    """The id of the one prompt the fake ran (waiting a moment for it to stop)."""
-    for _ in range(200):
-        if fake.history:
-            break
-        time.sleep(0.02)
+    """The id of the one prompt the fake ran, once its run is over."""
+    fake.wait_until(lambda: bool(fake.history))
     (prompt_id,) = fake.history
     return prompt_id
 
@@ -152,13 +145,12 @@ def test_a_run_interrupted_on_the_server_by_someone_else_is_an_error(
 ) -> None:
     import httpx
 
-    fake.run_time = 1.0
+    fake.run_time = 30.0  # the interrupt ends it long before
 
     async def main() -> None:
         backend = make_backend()
         task = asyncio.create_task(backend.generate(REQUEST, Progress()))
-        await until(lambda: fake.running is not None)
-        await asyncio.sleep(0.1)  # past the loaders, into the sampler's 1 s
+        await until(fake, lambda: fake.last_node == "31")  # the sampler
         async with httpx.AsyncClient(base_url=url) as client:
             await client.post("/interrupt", json={})
         try:
@@ -198,7 +190,7 @@ def test_cancelling_interrupts_the_running_prompt(
     async def main() -> None:
         backend = make_backend()
         task = asyncio.create_task(backend.generate(REQUEST, Progress()))
-        await until(lambda: fake.running is not None)
+        await until(fake, lambda: fake.running is not None)
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
@@ -214,28 +206,142 @@ def test_cancelling_interrupts_the_running_prompt(
 def test_cancelling_a_queued_prompt_takes_it_off_the_queue(
     fake: FakeComfyUI, url: str, make_backend: Callable[..., ComfyUIBackend]
 ) -> None:
-
-    fake.run_time = 1.0
+    fake.run_time = 30.0  # someone else's run, busy for the whole test
+    others = someone_elses_prompt(fake, url)
 
     async def main() -> None:
-        first, second = make_backend(), make_backend()
-        running = asyncio.create_task(first.generate(REQUEST, Progress()))
-        await until(lambda: fake.running is not None)
-        queued = asyncio.create_task(second.generate(REQUEST, Progress()))
-        await until(lambda: len(fake.pending) == 1)
+        backend = make_backend()
+        queued = asyncio.create_task(backend.generate(REQUEST, Progress()))
+        await until(fake, lambda: len(fake.pending) == 1)
         queued.cancel()
         with pytest.raises(asyncio.CancelledError):
             await queued
-        result = await running
-        assert len(result.images) == 1
-        await first.aclose()
-        await second.aclose()
+        await backend.aclose()
 
     asyncio.run(main())
-    cancelled = fake.deleted[-1]
-    assert cancelled not in fake.history
-    assert len(fake.history) == 1
+    (ours,) = fake.deleted
+    assert ours != others
+    assert fake.pending == []
+    assert fake.running is not None
+    assert fake.running.prompt_id == others
     assert fake.interrupts == []  # the running prompt was someone else's: left alone
+
+
+def someone_elses_prompt(fake: FakeComfyUI, url: str) -> str:
+    """Queue the built-in workflow as another client would; its prompt id, once it runs."""
+    import httpx
+
+    workflow = Path(__file__).parents[1] / "src/imagen_comfyui/workflows/flux-schnell.json"
+    body = {"prompt": json.loads(workflow.read_text()), "client_id": "someone-else"}
+    with httpx.Client(base_url=url) as client:
+        prompt_id = str(client.post("/prompt", json=body).json()["prompt_id"])
+    fake.wait_until(lambda: fake.running is not None and fake.running.prompt_id == prompt_id)
+    return prompt_id
+
+
+def test_the_prompt_id_is_chosen_by_the_client_and_kept_by_the_server(
+    fake: FakeComfyUI, run: Run, make_backend: Callable[..., ComfyUIBackend]
+) -> None:
+    result = run(make_backend(), REQUEST)
+    (sent,) = fake.received
+    assert str(uuid.UUID(sent["prompt_id"], version=4)) == sent["prompt_id"]
+    assert result.metadata["prompt_ids"] == [sent["prompt_id"]]
+    assert list(fake.history) == [sent["prompt_id"]]
+
+
+def test_a_cancel_before_post_prompt_is_answered_takes_the_queued_prompt_off(
+    fake: FakeComfyUI, url: str, make_backend: Callable[..., ComfyUIBackend]
+) -> None:
+    # The window of the issue: the server has queued the prompt, its answer is on the way.
+    fake.run_time = 30.0
+    someone_elses_prompt(fake, url)
+    fake.hold_prompt_answers()
+
+    async def main() -> None:
+        backend = make_backend()
+        task = asyncio.create_task(backend.generate(REQUEST, Progress()))
+        await until(fake, lambda: len(fake.held) == 1)
+        task.cancel()
+        fake.release_prompt_answers()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await backend.aclose()
+
+    asyncio.run(main())
+    (held,) = fake.held
+    assert fake.deleted == [held]
+    assert fake.pending == []
+    assert fake.interrupts == []
+
+
+def test_a_cancel_before_post_prompt_is_answered_interrupts_a_prompt_already_running(
+    fake: FakeComfyUI, make_backend: Callable[..., ComfyUIBackend]
+) -> None:
+    fake.run_time = 30.0
+    fake.hold_prompt_answers()
+
+    async def main() -> None:
+        backend = make_backend()
+        task = asyncio.create_task(backend.generate(REQUEST, Progress()))
+        await until(fake, lambda: len(fake.held) == 1 and fake.running is not None)
+        task.cancel()
+        fake.release_prompt_answers()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await backend.aclose()
+
+    asyncio.run(main())
+    (held,) = fake.held
+    assert finished_prompt(fake) == held
+    assert fake.interrupts == [{"prompt_id": held}]
+    assert fake.history[held]["status"]["messages"][-1][0] == "execution_interrupted"
+
+
+def test_a_cancel_is_sent_by_the_chosen_id_when_post_prompt_is_never_answered(
+    fake: FakeComfyUI, url: str, make_backend: Callable[..., ComfyUIBackend], monkeypatch: Any
+) -> None:
+    monkeypatch.setattr("imagen_comfyui.backend.ANSWER_TIMEOUT", 0.2)
+    fake.run_time = 30.0
+    someone_elses_prompt(fake, url)
+    fake.hold_prompt_answers()
+
+    async def main() -> None:
+        backend = make_backend()
+        task = asyncio.create_task(backend.generate(REQUEST, Progress()))
+        await until(fake, lambda: len(fake.held) == 1)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await backend.aclose()
+
+    try:
+        asyncio.run(main())
+    finally:
+        fake.release_prompt_answers()
+    (held,) = fake.held
+    assert fake.deleted == [held]
+    assert fake.pending == []
+
+
+def test_a_timeout_while_post_prompt_is_unanswered_takes_the_prompt_off(
+    fake: FakeComfyUI,
+    url: str,
+    run: Run,
+    make_backend: Callable[..., ComfyUIBackend],
+    monkeypatch: Any,
+) -> None:
+    monkeypatch.setattr("imagen_comfyui.backend.ANSWER_TIMEOUT", 0.2)
+    fake.run_time = 30.0
+    someone_elses_prompt(fake, url)
+    fake.hold_prompt_answers()
+    try:
+        with pytest.raises(BackendTimeout):
+            run(make_backend(timeout=2.0), REQUEST)
+    finally:
+        fake.release_prompt_answers()
+    (held,) = fake.held
+    assert fake.deleted == [held]
+    assert fake.pending == []
 
 
 def test_missing_proxy_headers_are_reported_by_status_and_generate(
@@ -267,48 +373,119 @@ def test_a_proxy_refusing_the_headers_is_an_auth_error_without_the_secret(
     assert "wrong-s3cret" not in str(caught.value)
 
 
-def test_status_says_ok_with_the_url_without_network(url: str) -> None:
+def test_status_without_network_does_not_claim_the_server_is_up(url: str) -> None:
     backend = ComfyUIBackend("local", ComfyUISettings(url=url + "/"))
     status = backend.status()
+    assert status.ok  # nothing known stops a run
+    assert str(status) == f"configured ({url}; server not checked)"
+
+
+def check(backend: ComfyUIBackend) -> Status:
+    async def main() -> Status:
+        try:
+            return await backend.check()
+        finally:
+            await backend.aclose()
+
+    return asyncio.run(main())
+
+
+def test_check_asks_the_server_and_names_its_version(fake: FakeComfyUI, url: str) -> None:
+    status = check(ComfyUIBackend("local", ComfyUISettings(url=url)))
     assert status.ok
-    assert str(status) == f"ok ({url})"
+    assert str(status) == f"ok ({url}, ComfyUI 0.8.0)"
+    assert [(method, path) for method, path, _ in fake.requests] == [("GET", "/system_stats")]
 
 
-def test_several_missing_models_name_the_first_and_count_the_rest(
+def test_check_says_the_server_could_not_be_reached_at_its_url() -> None:
+    url = closed_port_url()
+    status = check(ComfyUIBackend("local", ComfyUISettings(url=url)))
+    assert not status.ok
+    assert str(status) == f"server not reachable at {url} (Connection refused)"
+
+
+def test_check_gives_up_on_a_server_that_never_answers(monkeypatch: Any) -> None:
+    monkeypatch.setattr("imagen_comfyui.backend.CHECK_TIMEOUT", 0.3)
+    with serve_app(FakeComfyUI(silent=True).app()) as url:
+        status = check(ComfyUIBackend("local", ComfyUISettings(url=url)))
+    assert not status.ok
+    assert str(status) == (
+        f"server not reachable at {url} (no answer to GET /system_stats in time)"
+    )
+
+
+def test_check_reports_a_proxy_refusing_the_headers_without_the_secret(
+    monkeypatch: Any,
+) -> None:
+    async def refuse(request: web.Request) -> web.Response:
+        return web.Response(status=403, text="no")
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", refuse)
+    monkeypatch.setenv("COMFY_HEADERS", "Authorization: Bearer wrong-s3cret")
+    with serve_app(app) as url:
+        settings = ComfyUISettings(url=url, headers_env="COMFY_HEADERS")
+        status = check(ComfyUIBackend("local", settings))
+    assert not status.ok
+    assert "HTTP 403" in str(status)
+    assert "$COMFY_HEADERS" in str(status)
+    assert "wrong-s3cret" not in str(status)
+
+
+def test_several_missing_models_are_all_named_in_file_order_on_one_line(
     fake: FakeComfyUI, run: Run, make_backend: Callable[..., ComfyUIBackend]
 ) -> None:
     fake.models["diffusion_models"] = []
+    fake.models["text_encoders"] = []
     fake.models["vae"] = ["other-vae.safetensors"]
     with pytest.raises(InvalidRequest) as caught:
-        run(make_backend(workflow="flux-schnell-split"), REQUEST)
+        run(make_backend(workflow="flux-dev-split"), REQUEST)
     message = str(caught.value)
-    assert "no model file 'flux1-schnell.safetensors' for UNETLoader.unet_name" in message
-    assert "backends.local.models.unet" in message
-    assert "(1 more model file missing too)" in message
+    assert message == (
+        "local: ComfyUI has none of these 4 model files: "
+        "'ae.safetensors' for VAELoader.vae_name (node 10), which has: other-vae.safetensors; "
+        "'clip_l.safetensors' for DualCLIPLoader.clip_name2 (node 11), which has: none; "
+        "'flux1-dev.safetensors' for UNETLoader.unet_name (node 12), which has: none; "
+        "'t5xxl_fp8_e4m3fn.safetensors' for DualCLIPLoader.clip_name1 (node 11), which has: none. "
+        "Put the files in ComfyUI's models folders or set backends.local.models.vae, "
+        "backends.local.models.clip_l, backends.local.models.unet, backends.local.models.t5xxl "
+        "in the config"
+    )
+    assert set(caught.value.fields) == {"10.vae_name", "11.clip_name1", "11.clip_name2",
+                                        "12.unet_name"}  # fmt: skip
+
+
+def test_missing_models_are_named_in_the_same_order_whatever_order_comfyui_lists_them() -> None:
+    from imagen_comfyui.failures import MissingFile, MissingModel, missing_model_error
+
+    found = [
+        MissingFile(MissingModel("12", "UNETLoader", "unet_name", "b.safetensors"), (), None),
+        MissingFile(MissingModel("10", "VAELoader", "vae_name", "a.safetensors"), (), "x.vae"),
+    ]
+    forward = missing_model_error(found, backend="local")
+    backward = missing_model_error(found[::-1], backend="local")
+    assert str(forward) == str(backward)
+    assert str(forward).index("'a.safetensors'") < str(forward).index("'b.safetensors'")
+    assert str(forward).endswith("set x.vae in the config and change the others in your workflow")
 
 
 @pytest.mark.parametrize("websocket", [True, False], ids=["websocket", "polling"])
 def test_a_prompt_deleted_from_the_servers_queue_is_an_error_not_a_hang(websocket: bool) -> None:
     import httpx
 
-    fake = FakeComfyUI(run_time=1.5, websocket=websocket)
+    fake = FakeComfyUI(run_time=30.0, websocket=websocket)  # someone else's, never done
 
     async def main(url: str) -> None:
-        first = ComfyUIBackend("first", ComfyUISettings(url=url))
-        second = ComfyUIBackend("second", ComfyUISettings(url=url))
-        running = asyncio.create_task(first.generate(REQUEST, Progress()))
-        await until(lambda: fake.running is not None)
-        waiting = asyncio.create_task(second.generate(REQUEST, Progress()))
-        await until(lambda: len(fake.pending) == 1)
+        backend = ComfyUIBackend("local", ComfyUISettings(url=url))
+        waiting = asyncio.create_task(backend.generate(REQUEST, Progress()))
+        await until(fake, lambda: len(fake.pending) == 1)
         async with httpx.AsyncClient(base_url=url) as client:
             await client.post("/queue", json={"delete": [fake.pending[0].prompt_id]})
         with pytest.raises(BackendError) as caught:
             await waiting
         assert "left ComfyUI's queue without running" in str(caught.value)
-        assert not running.done()
-        await running
-        await first.aclose()
-        await second.aclose()
+        await backend.aclose()
 
     with serve_app(fake.app()) as url:
+        someone_elses_prompt(fake, url)
         asyncio.run(main(url))

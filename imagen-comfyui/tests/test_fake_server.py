@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import uuid
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -186,27 +187,49 @@ def test_a_failing_node_sends_execution_error_and_records_it_in_history(url: str
 def test_interrupt_with_a_prompt_id_stops_only_that_running_prompt(
     fake: FakeComfyUI, url: str
 ) -> None:
-    import time
-
-    fake.run_time = 2.0
+    fake.run_time = 30.0  # until interrupted
     folder = resources.files("imagen_comfyui") / "workflows"
     graph = json.loads((folder / "flux-dev-split.json").read_text())
     with httpx.Client(base_url=url) as client:
         slow = client.post("/prompt", json={"prompt": graph, "client_id": "abc"}).json()
         quick = client.post("/prompt", json={"prompt": graph, "client_id": "abc"}).json()
+        fake.wait_until(lambda: fake.running is not None)
         assert client.post("/interrupt", json={"prompt_id": quick["prompt_id"]}).status_code == 200
         assert client.post("/queue", json={"delete": [quick["prompt_id"]]}).status_code == 200
-        time.sleep(0.2)
         queue = client.get("/queue").json()
         assert [item[1] for item in queue["queue_running"]] == [slow["prompt_id"]]
         assert queue["queue_pending"] == []
         client.post("/interrupt", json={"prompt_id": slow["prompt_id"]})
-        for _ in range(100):
-            history = client.get(f"/history/{slow['prompt_id']}").json()
-            if history:
-                break
-            time.sleep(0.05)
+        fake.wait_until(lambda: slow["prompt_id"] in fake.history)
+        history = client.get(f"/history/{slow['prompt_id']}").json()
         assert client.get(f"/history/{quick['prompt_id']}").json() == {}
     status = history[slow["prompt_id"]]["status"]
     assert status["status_str"] == "error"
     assert status["messages"][-1][0] == "execution_interrupted"
+
+
+def test_a_prompt_id_the_client_chose_is_kept_as_comfyui_keeps_it(url: str) -> None:
+    # ComfyUI 0.8's server.py: prompt_id = str(json_data.get("prompt_id", uuid.uuid4())).
+    body = capture("09-post-prompt-emptyimage-save")["request"]["json"]
+    with httpx.Client(base_url=url) as client:
+        chosen = client.post("/prompt", json={**body, "prompt_id": "mine-1"}).json()
+        numeric = client.post("/prompt", json={**body, "prompt_id": 7}).json()
+        drawn = client.post("/prompt", json=body).json()
+        queued = client.get("/queue").json()
+    assert chosen["prompt_id"] == "mine-1"
+    assert numeric["prompt_id"] == "7"
+    assert str(uuid.UUID(drawn["prompt_id"], version=4)) == drawn["prompt_id"]
+    listed = [item[1] for key in ("queue_running", "queue_pending") for item in queued[key]]
+    assert set(listed) <= {"mine-1", "7", drawn["prompt_id"]}
+
+
+def test_a_rejected_prompt_uses_up_a_number_as_in_the_recording(url: str) -> None:
+    # Recorded: 26 was number 4, twelve rejected prompts followed, and 41 was number 17.
+    good = capture("09-post-prompt-emptyimage-save")
+    with httpx.Client(base_url=url) as client:
+        first = replay(client, good).json()
+        for rejected in ("28-post-prompt-invalid-unknown-class_type",
+                         "38-post-prompt-invalid-no-prompt-key"):  # fmt: skip
+            assert replay(client, capture(rejected)).status_code == 400
+        third = replay(client, good).json()
+    assert (first["number"], third["number"]) == (0, 3)

@@ -151,6 +151,28 @@ def test_a_custom_workflow_gets_its_declared_inputs_and_its_file_is_left_unchang
     assert path.read_bytes() == before
 
 
+def test_every_image_of_every_save_image_node_is_returned_in_node_then_batch_order(
+    fake: FakeComfyUI, tmp_path: Path, generate: Generate
+) -> None:
+    graph = {
+        "1": {"class_type": "EmptyImage",
+              "inputs": {"width": 40, "height": 30, "batch_size": 2, "color": 0}},
+        "2": {"class_type": "ImageInvert", "inputs": {"image": ["1", 0]}},
+        "10": {"class_type": "SaveImage", "inputs": {"images": ["2", 0], "filename_prefix": "b"}},
+        "9": {"class_type": "SaveImage", "inputs": {"images": ["1", 0], "filename_prefix": "a"}},
+    }  # fmt: skip
+    path = write_workflow(tmp_path, graph)
+    inject = Inject(prompt="9.filename_prefix", seed="1.color")
+    result = generate(Request("x", seed=7), workflow=str(path), inject=inject)
+    assert len(fake.received) == 1  # one take: one prompt, four images
+    colours = []
+    for image in result.images:
+        assert (image.width, image.height, image.seed, image.media_type) == (40, 30, 7, "image/png")
+        with PILImage.open(io.BytesIO(image.data)) as decoded:
+            colours.append(decoded.convert("RGB").getpixel((0, 0)))
+    assert colours == [(0, 0, 7)] * 2 + [(255, 255, 248)] * 2  # node 9's batch, then node 10's
+
+
 def test_a_reference_image_is_uploaded_and_given_to_load_image(
     fake: FakeComfyUI, tmp_path: Path, generate: Generate
 ) -> None:

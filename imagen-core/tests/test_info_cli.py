@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import socket
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -131,3 +133,61 @@ def test_version(imagen) -> None:  # type: ignore[no-untyped-def]
     from imagen import __version__
 
     assert imagen("--version").out.strip() == f"imagen {__version__}"
+
+
+@pytest.fixture
+def refusing_url() -> Iterator[str]:
+    """A loopback URL whose port is held but not listening: every connection is refused."""
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        yield f"http://127.0.0.1:{held.getsockname()[1]}"
+
+
+def comfyui_config(tmp_path: Path, url: str) -> str:
+    pytest.importorskip("imagen_comfyui")
+    config = tmp_path / "c.yaml"
+    config.write_text(f"default_backend: box\nbackends:\n  box: {{type: comfyui, url: '{url}'}}\n")
+    return str(config)
+
+
+def status_line(out: str, name: str) -> str:
+    return next(line for line in out.splitlines() if line.split()[1:2] == [name])
+
+
+def test_backends_does_not_call_a_server_it_never_asked_ok(  # type: ignore[no-untyped-def]
+    imagen_process, tmp_path: Path, refusing_url: str
+) -> None:
+    ran = imagen_process("--config", comfyui_config(tmp_path, refusing_url), "backends")
+    assert ran.code == 0, ran.err
+    line = status_line(ran.out, "box")
+    assert f"configured ({refusing_url}; server not checked)" in line
+    assert " ok" not in line
+
+
+def test_backends_check_says_in_one_line_that_the_server_could_not_be_reached(  # type: ignore[no-untyped-def]
+    imagen_process, tmp_path: Path, refusing_url: str
+) -> None:
+    config = comfyui_config(tmp_path, refusing_url)
+    ran = imagen_process("--config", config, "backends", "--check", "--json")
+    assert ran.code == 0, ran.err
+    rows = {row["name"]: row for row in json.loads(ran.out)}
+    assert rows["box"]["status"] == f"server not reachable at {refusing_url} (Connection refused)"
+    assert rows["mock"]["status"].startswith("ok")
+    table = imagen_process("--config", config, "backends", "--check")
+    assert f"server not reachable at {refusing_url}" in status_line(table.out, "box")
+
+
+def test_backends_check_says_ok_with_the_version_when_the_server_answers(  # type: ignore[no-untyped-def]
+    imagen_process, tmp_path: Path
+) -> None:
+    fake = pytest.importorskip("imagen_comfyui.fake")
+    from imagen.testing.servers import serve_app
+
+    server = fake.FakeComfyUI()
+    with serve_app(server.app()) as url:
+        config = comfyui_config(tmp_path, url)
+        checked = imagen_process("--config", config, "backends", "--check")
+        unchecked = imagen_process("--config", config, "backends")
+    assert f"ok ({url}, ComfyUI 0.8.0)" in status_line(checked.out, "box")
+    assert "server not checked" in status_line(unchecked.out, "box")
+    assert [path for _, path, _ in server.requests] == ["/system_stats"]  # only --check asked

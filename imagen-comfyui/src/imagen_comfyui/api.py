@@ -1,12 +1,14 @@
 """ComfyUI's HTTP endpoints, one method each, every status mapped to an imagen error.
 
-POST /prompt            {"prompt": graph, "client_id"} -> {"prompt_id", "number", "node_errors"}
+POST /prompt            {"prompt": graph, "client_id", "prompt_id"} -> {"prompt_id", "number",
+                        "node_errors"}; the server keeps a prompt_id the client chose
 GET  /history/{id}      {} until the run is finished, then {id: {"outputs", "status", ...}}
 GET  /view              ?filename=&subfolder=&type= -> the image bytes
 POST /upload/image      multipart "image" -> {"name", "subfolder", "type": "input"}
 GET  /object_info/{cls} {cls: {"input": {"required": {name: [[choices...], {...}]}}}}
 POST /queue             {"delete": [id]} removes a prompt that has not started
 POST /interrupt         {"prompt_id": id} stops it if it is the one running
+GET  /system_stats      {"system": {"comfyui_version", ...}, "devices": [...]}
 """
 
 from __future__ import annotations
@@ -45,20 +47,23 @@ class ComfyAPI:
         self.backend = backend
         self.headers_env = headers_env
 
-    async def queue_prompt(self, graph: Mapping[str, Any], client_id: str) -> str:
-        """Queue ``graph``; its ``prompt_id``. A 400 becomes ``InvalidRequest`` with node detail."""
-        body = {"prompt": graph, "client_id": client_id}
+    async def queue_prompt(self, graph: Mapping[str, Any], client_id: str, prompt_id: str) -> str:
+        """Queue ``graph`` under ``prompt_id``; the id the server answers with (the same one).
+
+        A 400 becomes ``InvalidRequest`` with node detail.
+        """
+        body = {"prompt": graph, "client_id": client_id, "prompt_id": prompt_id}
         response = await self._send("POST", "/prompt", policy=SUBMIT_POLICY, json=body)
         if response.status_code == 400:
             raise rejected_prompt(_json_or_none(response), backend=self.backend)
         self._check(response, "POST /prompt")
-        prompt_id = _json_object(response).get("prompt_id")
-        if not isinstance(prompt_id, str):
+        answered = _json_object(response).get("prompt_id")
+        if not isinstance(answered, str):
             raise BackendError(
                 f"ComfyUI at {self.url} answered POST /prompt without a prompt_id",
                 backend=self.backend,
             )
-        return prompt_id
+        return answered
 
     async def history(self, prompt_id: str) -> Mapping[str, Any] | None:
         """The finished run's history entry, or None while it is queued or running."""
@@ -141,6 +146,17 @@ class ComfyAPI:
                 return [str(choice) for choice in spec[1].get("options", [])]
         return []
 
+    async def version(self) -> str | None:
+        """The server's ComfyUI version from ``GET /system_stats`` (None if it does not say).
+
+        Sent once, without retries: ``imagen backends --check`` wants a quick answer.
+        """
+        response = await self._send("GET", "/system_stats", policy=NO_RETRY)
+        self._check(response, "GET /system_stats")
+        system = _json_object(response).get("system")
+        version = system.get("comfyui_version") if isinstance(system, Mapping) else None
+        return str(version) if version else None
+
     async def cancel(self, prompt_id: str) -> None:
         """Take ``prompt_id`` off the queue if it has not started, and stop it if it has.
 
@@ -161,21 +177,25 @@ class ComfyAPI:
         try:
             return await send(self.client, method, path, policy=policy, **kwargs)
         except httpx.ConnectError as error:
+            reason = _connect_failure(error)
             raise BackendUnavailable(
-                f"cannot connect to ComfyUI at {self.url} ({one_line(error, 120) or 'refused'}); "
+                f"cannot connect to ComfyUI at {self.url} ({reason}); "
                 "is the server running and is url right?",
                 backend=self.backend,
+                detail={"unreachable": reason},
             ) from None
         except httpx.TimeoutException:
             raise BackendTimeout(
                 f"ComfyUI at {self.url} did not answer {method} {path} in time",
                 backend=self.backend,
+                detail={"unreachable": f"no answer to {method} {path} in time"},
             ) from None
         except httpx.TransportError as error:
+            reason = one_line(error, 120) or type(error).__name__
             raise BackendUnavailable(
-                f"lost the connection to ComfyUI at {self.url} during {method} {path}: "
-                f"{one_line(error, 120) or type(error).__name__}",
+                f"lost the connection to ComfyUI at {self.url} during {method} {path}: {reason}",
                 backend=self.backend,
+                detail={"unreachable": reason},
             ) from None
 
     def _check(self, response: httpx.Response, what: str) -> None:
@@ -207,6 +227,22 @@ class ComfyAPI:
             f"{one_line(response.text, 200) or response.reason_phrase}",
             backend=self.backend,
         )
+
+
+def _connect_failure(error: BaseException) -> str:
+    """Why a connection failed, as the system says it ("Connection refused").
+
+    httpx's own text for an async connect is "All connection attempts failed"; the OS error
+    it wraps says what happened.
+    """
+    import os
+
+    cause: BaseException | None = error
+    while cause is not None:
+        if isinstance(cause, OSError) and isinstance(cause.errno, int):
+            return os.strerror(cause.errno) if cause.errno > 0 else str(cause.strerror)
+        cause = cause.__cause__ or cause.__context__
+    return one_line(error, 120) or "refused"
 
 
 def _json_or_none(response: httpx.Response) -> Any:

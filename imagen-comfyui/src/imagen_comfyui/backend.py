@@ -3,7 +3,8 @@
 One image is one queued prompt with its own seed: build the graph, open the websocket under a
 fresh ``client_id``, ``POST /prompt``, follow the socket until ``executing`` says ``node: null``
 (or poll ``/history`` when there is no socket), then download what the ``SaveImage`` nodes
-saved. Cancelling takes the prompt off the queue and interrupts it.
+saved. The prompt's id is chosen before it is queued, so cancelling (or the timeout) at any
+moment after ``POST /prompt`` was sent takes it off the queue and interrupts it.
 """
 
 from __future__ import annotations
@@ -18,11 +19,18 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from imagen.errors import BackendError, BackendTimeout, ConfigError, InvalidRequest
+from imagen.errors import (
+    BackendError,
+    BackendTimeout,
+    BackendUnavailable,
+    ConfigError,
+    InvalidRequest,
+)
 from imagen.models import Cost, Image, Progress, Request, Result, Status
 from imagen.secrets import read_secret
 from imagen_comfyui import events
 from imagen_comfyui.failures import (
+    MissingFile,
     history_failure,
     missing_model_error,
     missing_models,
@@ -33,14 +41,21 @@ from imagen_comfyui.settings import ComfyUISettings
 from imagen_comfyui.workflow import Workflow, load_workflow
 
 if TYPE_CHECKING:
+    import asyncio
+
     import httpx
 
     from imagen_comfyui.api import ComfyAPI
 
 #: Seconds between ``GET /history`` calls when the websocket is not available.
 POLL_INTERVAL = 0.25
+#: Seconds a cancelled run waits for the answer to its ``POST /prompt`` before withdrawing it
+#: (a real server answers in milliseconds: it only validates and queues).
+ANSWER_TIMEOUT = 2.0
 #: Seconds allowed for taking a cancelled prompt off the server.
 CANCEL_TIMEOUT = 5.0
+#: Seconds ``imagen backends --check`` waits for the server to answer.
+CHECK_TIMEOUT = 3.0
 #: Loader node inputs ``imagen comfyui models`` lists.
 LOADERS = (
     ("CheckpointLoaderSimple", "ckpt_name"),
@@ -73,7 +88,35 @@ class ComfyUIBackend:
             return Status(False, f"config error: {error.message}")
         if self.settings.headers_env and read_secret(self.settings.headers_env) is None:
             return Status.not_configured(self.settings.headers_env)
-        return Status.ready(self.url)
+        return Status.unchecked(self.url)
+
+    async def check(self) -> Status:
+        """Whether the server answers ``GET /system_stats`` within ``CHECK_TIMEOUT`` seconds."""
+        status = self.status()
+        if not status.ok:
+            return status
+        from imagen.http import make_client
+        from imagen_comfyui.api import ComfyAPI
+
+        client = make_client(
+            base_url=self.url,
+            headers=self._headers(),
+            timeout=CHECK_TIMEOUT,
+            connect_timeout=CHECK_TIMEOUT,
+        )
+        api = ComfyAPI(
+            client, url=self.url, backend=self.name, headers_env=self.settings.headers_env
+        )
+        try:
+            version = await api.version()
+        except BackendError as error:
+            unreachable = error.detail.get("unreachable")
+            if unreachable:
+                return Status.unreachable(self.url, str(unreachable))
+            return Status(False, error.message)  # it answered, but not as ComfyUI does
+        finally:
+            await client.aclose()
+        return Status.ready(f"{self.url}, ComfyUI {version}" if version else self.url)
 
     def estimate_cost(self, request: Request) -> Cost | None:
         return FREE
@@ -151,10 +194,22 @@ class ComfyUIBackend:
         import uuid
 
         client_id = uuid.uuid4().hex
+        # The id is chosen here, not by the server, so a cancel (Ctrl-C, the timeout) that
+        # comes while the answer to POST /prompt is still on its way can name the prompt.
+        prompt_id = str(uuid.uuid4())
         socket = await events.open_socket(self.url, client_id, self._headers())
-        prompt_id: str | None = None
+        submitted: asyncio.Task[str] | None = None
         try:
-            prompt_id = await self._queue(api, graph, client_id)
+            # Shielded: a cancel lets the POST finish (briefly), so the delete that follows
+            # cannot overtake it; see _withdraw.
+            submitted = asyncio.ensure_future(self._queue(api, graph, client_id, prompt_id))
+            try:
+                prompt_id = await asyncio.shield(submitted)
+            except (BackendTimeout, BackendUnavailable):
+                # No answer, or a lost one: the server may have queued the prompt all the same.
+                posted, submitted = submitted, None
+                await self._withdraw(api, prompt_id, posted)
+                raise
             prompt_ids.append(prompt_id)
             queued = prompt_id
 
@@ -180,31 +235,52 @@ class ComfyUIBackend:
                 raise failure
             return await self._download(api, entry, prompt_id)
         except asyncio.CancelledError:
-            if prompt_id is not None:
-                with contextlib.suppress(Exception):
-                    async with asyncio.timeout(CANCEL_TIMEOUT):
-                        await api.cancel(prompt_id)
+            if submitted is not None:
+                await self._withdraw(api, prompt_id, submitted)
             raise
         finally:
             if socket is not None:
                 await socket.close()
 
-    async def _queue(self, api: ComfyAPI, graph: Mapping[str, Any], client_id: str) -> str:
+    async def _withdraw(self, api: ComfyAPI, prompt_id: str, submitted: asyncio.Task[str]) -> None:
+        """Take a prompt whose ``POST /prompt`` was sent off the server, answered or not.
+
+        The answer is awaited first (briefly): a delete that overtook the POST on another
+        connection would find nothing, and the prompt would then run with nobody waiting.
+        Without an answer the delete and interrupt still go out under the id we chose.
+        """
+        import asyncio
+
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(ANSWER_TIMEOUT):
+                prompt_id = await submitted
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(CANCEL_TIMEOUT):
+                await api.cancel(prompt_id)
+
+    async def _queue(
+        self, api: ComfyAPI, graph: Mapping[str, Any], client_id: str, prompt_id: str
+    ) -> str:
         try:
-            return await api.queue_prompt(graph, client_id)
+            return await api.queue_prompt(graph, client_id, prompt_id)
         except InvalidRequest as error:
             missing = missing_models(error.detail)
             if not missing:
                 raise
-            first = missing[0]
-            available = await api.choices(first.class_type, first.input)
-            raise missing_model_error(
-                first,
-                available,
-                backend=self.name,
-                setting=self._model_setting(first.node, first.input),
-                others=len(missing) - 1,
-            ) from None
+            available: dict[tuple[str, str], tuple[str, ...]] = {}
+            for item in missing:
+                loader = (item.class_type, item.input)
+                if loader not in available:
+                    available[loader] = tuple(await api.choices(*loader))
+            found = [
+                MissingFile(
+                    item,
+                    available[(item.class_type, item.input)],
+                    self._model_setting(item.node, item.input),
+                )
+                for item in missing
+            ]
+            raise missing_model_error(found, backend=self.name) from None
 
     async def _poll(self, api: ComfyAPI, prompt_id: str) -> Mapping[str, Any]:
         import asyncio

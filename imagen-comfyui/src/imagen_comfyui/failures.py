@@ -51,26 +51,69 @@ def missing_models(body: Any) -> list[MissingModel]:
     return found
 
 
-def missing_model_error(
-    missing: MissingModel,
-    available: Sequence[str],
-    *,
-    backend: str,
-    setting: str | None,
-    others: int = 0,
-) -> InvalidRequest:
-    """Names the file asked for, the files the server has, and where to change it."""
-    has = ", ".join(available) if available else "none"
-    where = f"set {setting} in the config" if setting else "change it in your workflow"
-    more = f" ({others} more model file{'s' if others > 1 else ''} missing too)" if others else ""
-    return InvalidRequest(
-        f"ComfyUI has no model file {missing.asked!r} for {missing.class_type}.{missing.input} "
-        f"(node {missing.node}); it has: {one_line(has)}. Put the file in ComfyUI's models "
-        f"folder or {where}{more}",
-        backend=backend,
-        fields={f"{missing.node}.{missing.input}": f"{missing.asked!r} not on the server"},
-        detail={"available": list(available)},
+@attrs.frozen
+class MissingFile:
+    """A missing model file with what the server has for its loader and the key that sets it."""
+
+    missing: MissingModel
+    available: tuple[str, ...]
+    setting: str | None
+
+
+def missing_model_error(found: Sequence[MissingFile], *, backend: str) -> InvalidRequest:
+    """Names every file asked for (sorted by name), what the server has, and where to change it.
+
+    One line however many are missing: the split workflows load four files, and a fresh server
+    often lacks all of them.
+    """
+    ordered = sorted(found, key=lambda f: (f.missing.asked, f.missing.node, f.missing.input))
+    fields = {
+        f"{f.missing.node}.{f.missing.input}": f"{f.missing.asked!r} not on the server"
+        for f in ordered
+    }
+    detail = {
+        "missing": [
+            {**attrs.asdict(f.missing), "available": list(f.available), "setting": f.setting}
+            for f in ordered
+        ]
+    }
+    if len(ordered) == 1:
+        (only,) = ordered
+        where = "change it in your workflow"
+        if only.setting:
+            where = f"set {only.setting} in the config"
+        return InvalidRequest(
+            f"ComfyUI has no model file {only.missing.asked!r} for {_loader(only)}; it has: "
+            f"{_has(only)}. Put the file in ComfyUI's models folder or {where}",
+            backend=backend,
+            fields=fields,
+            detail={**detail, "available": list(only.available)},
+        )
+    settings = list(dict.fromkeys(f.setting for f in ordered if f.setting))
+    if len(settings) == len(ordered):
+        where = f"set {', '.join(settings)} in the config"
+    elif settings:
+        where = f"set {', '.join(settings)} in the config and change the others in your workflow"
+    else:
+        where = "change them in your workflow"
+    files = "; ".join(
+        f"{f.missing.asked!r} for {_loader(f)}, which has: {_has(f)}" for f in ordered
     )
+    return InvalidRequest(
+        f"ComfyUI has none of these {len(ordered)} model files: {files}. Put the files in "
+        f"ComfyUI's models folders or {where}",
+        backend=backend,
+        fields=fields,
+        detail=detail,
+    )
+
+
+def _loader(found: MissingFile) -> str:
+    return f"{found.missing.class_type}.{found.missing.input} (node {found.missing.node})"
+
+
+def _has(found: MissingFile) -> str:
+    return one_line(", ".join(found.available) if found.available else "none")
 
 
 def rejected_prompt(body: Any, *, backend: str) -> InvalidRequest:

@@ -21,6 +21,16 @@ class Backend(Protocol):
     #: ignores seeds (Gemini). Its takes are never cache hits for a seeded request, and dry runs
     #: do not show seeds it would not use.
     #: honors_seeds: bool
+    #:
+    #: Optional (read with ``getattr``): ``async def check(self) -> Status``, for a backend
+    #: whose readiness depends on a server that ``status`` does not ask. ``imagen backends
+    #: --check`` calls it when ``status()`` is ok, inside an event loop (then ``aclose``), and
+    #: shows its answer instead: ``Status.ready(...)`` when the server answers,
+    #: ``Status.unreachable(url, reason)`` or another one-line reason when not. One or two
+    #: quick requests with a timeout of a few seconds; the framework gives up on a check after
+    #: ``backends_info.CHECK_TIMEOUT`` (10 s). Without it, ``--check`` shows ``status()``. Such
+    #: a backend's ``status`` is ``Status.unchecked(detail)``, "configured (detail; server not
+    #: checked)", never "ok".
 
     async def generate(self, request: Request, progress: Progress) -> Result:
         """Generate ``request.count`` images. Raise only ``imagen.errors`` types.
@@ -35,7 +45,8 @@ class Backend(Protocol):
         ...
 
     def status(self) -> Status:
-        """``ok`` or ``not configured (set X)``, without any network call."""
+        """``ok``, ``configured (server not checked)`` or ``not configured (set X)``, without
+        any network call."""
         ...
 
     async def aclose(self) -> None:

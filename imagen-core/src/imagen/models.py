@@ -126,7 +126,11 @@ class Result:
 
 @attrs.frozen
 class Status:
-    """Whether a backend can run, without any network call: ``ok`` or a reason and what to do."""
+    """Whether a backend can run, without any network call: ``ok`` or a reason and what to do.
+
+    ``ok`` is False only when something known stops a run. A backend that needs a server it has
+    not asked (ComfyUI) is ``unchecked``: ok, but it does not claim the server is up.
+    """
 
     ok: bool
     message: str = "ok"
@@ -141,6 +145,17 @@ class Status:
     @classmethod
     def not_configured(cls, env_var: str) -> Status:
         return cls(False, f"not configured (set {env_var})")
+
+    @classmethod
+    def unchecked(cls, detail: str | None = None) -> Status:
+        """Configured; whether its server answers is not known (``backends --check`` asks)."""
+        where = f"{detail}; " if detail else ""
+        return cls(True, f"configured ({where}server not checked)")
+
+    @classmethod
+    def unreachable(cls, url: str, reason: str) -> Status:
+        """A ``check()`` that could not reach the server at ``url``; ``reason`` is one line."""
+        return cls(False, f"server not reachable at {url} ({reason})")
 
 
 class Progress:

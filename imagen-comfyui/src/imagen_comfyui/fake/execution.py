@@ -7,7 +7,6 @@ IMAGE or LATENT is a size, a batch count and a fill colour. Samplers take the se
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import io
 import json
@@ -103,6 +102,7 @@ class Run:
                     raise Interrupted
                 await self.progress_state(node)
                 self.server.last_node = node
+                self.server.state_changed()
                 await self.message("executing", {"node": node, "display_node": node,
                                                  "prompt_id": prompt_id})  # fmt: skip
                 await self.run_node(node)
@@ -185,8 +185,9 @@ class Run:
         elif class_type == "LoadImage":
             result = (self.load_image(str(inputs["image"])), None)
         elif class_type in ("SaveImage", "PreviewImage"):
-            if not self.has_sampler:
-                await asyncio.sleep(self.server.run_time)  # no sampler: the run time goes here
+            # No sampler: the run time goes here.
+            if not self.has_sampler and await self.server.interrupted_within(self.server.run_time):
+                raise Interrupted
             pixels = self.linked(node, "images")
             if not isinstance(pixels, Pixels):
                 raise NodeFailed("AttributeError", "'NoneType' object has no attribute 'cpu'")
@@ -201,14 +202,14 @@ class Run:
 
     async def sample(self, node: str, steps: int) -> None:
         for step in range(1, steps + 1):
-            await asyncio.sleep(self.server.run_time / steps)
-            if self.server.interrupt_requested:
+            if await self.server.interrupted_within(self.server.run_time / steps):
                 raise Interrupted
             progress = {"value": step, "max": steps, "prompt_id": self.item.prompt_id, "node": node}
             await self.message("progress", progress)
             if self.server.previews:
                 await self.server.send_binary(_PREVIEW_FRAME, self.sid)
             self.steps_sent += 1
+            self.server.state_changed()
             if (
                 self.server.drop_socket_after is not None
                 and self.steps_sent >= self.server.drop_socket_after

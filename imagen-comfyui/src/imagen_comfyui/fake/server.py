@@ -13,7 +13,13 @@ an uploaded file, and ``SaveImage`` writes a real PNG of the size the graph asks
 
 Misbehaviours for tests: ``websocket=False`` (no ``/ws`` route: clients must poll),
 ``drop_socket_after`` (cut the running prompt's socket, without a close frame, after that many
-sampler steps), ``silent=True`` (accept connections and never answer).
+sampler steps), ``silent=True`` (accept connections and never answer), and
+``hold_prompt_answers()`` (queue each ``POST /prompt`` but keep its answer until
+``release_prompt_answers()``: the moment a client's cancel can come while the answer is on its
+way).
+
+The server runs in another thread than the test; ``wait_until(condition)`` blocks the test
+until the server's state satisfies ``condition``, woken by each change rather than by polling.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import threading
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
@@ -55,7 +62,7 @@ DEFAULT_MODELS = {
 class Queued:
     """A queued prompt; ComfyUI lists it as ``[number, prompt_id, prompt, extra, outputs]``."""
 
-    number: int
+    number: float
     prompt_id: str
     prompt: dict[str, Any]
     extra_data: dict[str, Any]
@@ -109,9 +116,42 @@ class FakeComfyUI:
         self.counters: dict[str, int] = {}
         self.last_node: str | None = None
         self.interrupt_requested = False
+        self._interrupted: asyncio.Event | None = None
+        #: ids of prompts queued whose POST /prompt answer is being held
+        self.held: list[str] = []
+        self._holding = False
+        self._released: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._changed = threading.Condition()
         self._wake: asyncio.Event | None = None
         self._outbox: asyncio.Queue[Callable[[], Awaitable[None]]] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
+
+    # -- for tests, from their own thread --------------------------------------------------
+
+    def wait_until(self, condition: Callable[[], bool], timeout: float = 30.0) -> None:
+        """Block until ``condition()`` holds for this server's state (checked at each change).
+
+        ``timeout`` only stops a broken test from hanging; nothing waits for it to pass.
+        """
+        with self._changed:
+            if not self._changed.wait_for(condition, timeout):
+                raise AssertionError(f"the fake ComfyUI never got there in {timeout:g} s")
+
+    def hold_prompt_answers(self) -> None:
+        """From now on, queue each ``POST /prompt`` but hold its answer (ids in ``held``)."""
+        self._holding = True
+
+    def release_prompt_answers(self) -> None:
+        """Send the held answers, and answer later prompts at once again."""
+        self._holding = False
+        if self._loop is not None and self._released is not None:
+            self._loop.call_soon_threadsafe(self._released.set)
+
+    def state_changed(self) -> None:
+        """Wake ``wait_until`` callers (the server calls it after each change it makes)."""
+        with self._changed:
+            self._changed.notify_all()
 
     # -- the application -------------------------------------------------------------------
 
@@ -146,7 +186,10 @@ class FakeComfyUI:
         self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
     ) -> web.StreamResponse:
         self.requests.append((request.method, request.path, dict(request.headers)))
-        return await handler(request)
+        try:
+            return await handler(request)
+        finally:
+            self.state_changed()
 
     @web.middleware
     async def _silence(
@@ -156,6 +199,9 @@ class FakeComfyUI:
         return await handler(request)
 
     async def _start_worker(self, app: web.Application) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._released = asyncio.Event()
+        self._interrupted = asyncio.Event()
         self._wake = asyncio.Event()
         self._outbox = asyncio.Queue()
         self._tasks = [asyncio.create_task(self._worker()), asyncio.create_task(self._publish())]
@@ -268,18 +314,24 @@ class FakeComfyUI:
     async def post_prompt(self, request: web.Request) -> web.Response:
         body = await request.json()  # invalid JSON: aiohttp's own 500, as ComfyUI answers
         self.received.append(body)
+        # As ComfyUI does: the number is taken before the body is checked, so a rejected
+        # prompt uses one up too (the recording's numbers skip past each 400).
+        if "number" in body:
+            number: float = float(body["number"])
+        else:
+            number = -self.number if body.get("front") else self.number
+            self.number += 1
         if "prompt" not in body:
             no_prompt = {"type": "no_prompt", "message": "No prompt provided",
                          "details": "No prompt provided", "extra_info": {}}  # fmt: skip
             return web.json_response({"error": no_prompt, "node_errors": {}}, status=400)
         prompt = body["prompt"]
+        # ComfyUI keeps a client's prompt_id as it came (str() of it), else draws a uuid4.
+        prompt_id = str(body.get("prompt_id", uuid.uuid4()))
         nodes = {name: self._definition(name) for name in self.definitions}
         valid, error, outputs, node_errors = validate_prompt(prompt, nodes, self._input_files())
         if not valid:
             return web.json_response({"error": error, "node_errors": node_errors}, status=400)
-        number = self.number
-        self.number += 1
-        prompt_id = str(body.get("prompt_id") or uuid.uuid4())
         extra: dict[str, Any] = dict(body.get("extra_data") or {})
         if "client_id" in body:
             extra["client_id"] = body["client_id"]
@@ -288,6 +340,11 @@ class FakeComfyUI:
         await self._queue_updated()
         assert self._wake is not None
         self._wake.set()
+        if self._holding:
+            assert self._released is not None
+            self.held.append(prompt_id)
+            self.state_changed()
+            await self._released.wait()
         return web.json_response({"prompt_id": prompt_id, "number": number,
                                   "node_errors": node_errors})  # fmt: skip
 
@@ -312,6 +369,8 @@ class FakeComfyUI:
         prompt_id = body.get("prompt_id") if isinstance(body, dict) else None
         if not prompt_id or (self.running and self.running.prompt_id == prompt_id):
             self.interrupt_requested = True
+            if self._interrupted is not None:
+                self._interrupted.set()
         return web.Response(status=200)
 
     async def post_history(self, request: web.Request) -> web.Response:
@@ -321,6 +380,16 @@ class FakeComfyUI:
         for prompt_id in body.get("delete", []):
             self.history.pop(prompt_id, None)
         return web.Response(status=200)
+
+    async def interrupted_within(self, seconds: float) -> bool:
+        """Wait ``seconds`` of "work", cut short by an interrupt; whether one was asked for."""
+        if self._interrupted is not None:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(seconds):
+                    await self._interrupted.wait()
+        else:
+            await asyncio.sleep(seconds)
+        return self.interrupt_requested
 
     # -- the websocket ---------------------------------------------------------------------
 
@@ -404,17 +473,21 @@ class FakeComfyUI:
             item = min(self.pending, key=lambda queued: queued.number)
             self.pending.remove(item)
             self.running = item
+            self.state_changed()
             await self._queue_updated()
             await self._execute(item)
 
     async def _execute(self, item: Queued) -> None:
         run = Run(self, item)
         self.interrupt_requested = False
+        if self._interrupted is not None:
+            self._interrupted.clear()
         self.started[item.prompt_id] = time.perf_counter()
         await run.execute()
         self.history[item.prompt_id] = run.history_entry()
         self.running = None
         self.last_node = None
+        self.state_changed()
         await self._queue_updated()
         self.announced[item.prompt_id] = time.perf_counter()
         await self.send("executing", {"node": None, "prompt_id": item.prompt_id}, item.client_id)

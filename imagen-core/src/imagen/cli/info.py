@@ -8,14 +8,29 @@ import click
 
 
 @click.command()
+@click.option(
+    "--check", is_flag=True, help="Ask each server whether it answers (a few seconds at most)."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_obj
-def backends(app: Any, as_json: bool) -> None:
-    """List backend instances: type, status and price per image."""
-    from imagen.backends_info import describe_backends
+def backends(app: Any, check: bool, as_json: bool) -> None:
+    """List backend instances: type, status and price per image.
+
+    Without --check nothing is sent over the network: a backend that needs a server says
+    "server not checked".
+    """
     from imagen.cli.output import echo_json, table
 
-    rows = describe_backends(app.config())
+    if check:
+        import asyncio
+
+        from imagen.backends_info import check_backends
+
+        rows = asyncio.run(check_backends(app.config()))
+    else:
+        from imagen.backends_info import describe_backends
+
+        rows = describe_backends(app.config())
     if as_json:
         echo_json(rows)
         return
