@@ -22,7 +22,7 @@ from imagen.config import (
     HistoryConfig,
     Instance,
     OutputConfig,
-    QueueConfig,
+    QueueInstance,
     ServerConfig,
     SinkInstance,
     StyleConfig,
@@ -136,7 +136,7 @@ def configs(draw: st.DrawFn) -> Config:
             )
         ),
         server=draw(settings_strategy(ServerConfig)),
-        queue=QueueConfig(url_env=draw(st.none() | ENV_NAMES)),
+        queue=QueueInstance("local", draw(settings_strategy(reg.queues["local"].config_class))),
     )
 
 

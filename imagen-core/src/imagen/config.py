@@ -66,9 +66,14 @@ class ServerConfig:
 
 
 @attrs.frozen
-class QueueConfig:
-    url: str | None = None
-    url_env: str | None = None
+class QueueInstance:
+    """The ``queue:`` block: ``type`` names a registered queue type, which owns the rest.
+
+    ``settings`` is that type's config class (None: its defaults).
+    """
+
+    type: str = "local"
+    settings: Any = None
 
 
 @attrs.frozen
@@ -99,7 +104,7 @@ class Config:
     sinks: Mapping[str, SinkInstance] = attrs.field(factory=dict)
     styles: Mapping[str, StyleConfig] = attrs.field(factory=dict)
     server: ServerConfig = ServerConfig()
-    queue: QueueConfig = QueueConfig()
+    queue: QueueInstance = QueueInstance()
     #: the file this came from; None for the built-in default
     source: str | None = attrs.field(default=None, eq=False)
 
@@ -112,7 +117,7 @@ TOP_LEVEL = {
     "sinks": dict,
     "styles": dict,
     "server": ServerConfig,
-    "queue": QueueConfig,
+    "queue": QueueInstance,
 }
 BACKEND_KEYS = ("type", "concurrency", "cost_per_image")
 SINK_KEYS = ("type", "enabled")
@@ -230,11 +235,15 @@ class _Structurer:
                     f"unknown key{did_you_mean(key, TOP_LEVEL)} (known: {', '.join(TOP_LEVEL)})",
                 )
         fields: dict[str, Any] = {}
-        for key in ("output", "history", "server", "queue"):
+        for key in ("output", "history", "server"):
             if key in data and data[key] is not None:
                 value = self.block(data[key], TOP_LEVEL[key], key)
                 if value is not None:
                     fields[key] = value
+        if data.get("queue") is not None:
+            queue = self.queue(data["queue"], reg)
+            if queue is not None:
+                fields["queue"] = queue
         backends = {
             name: inst
             for name, block in self.mapping(data.get("backends"), "backends").items()
@@ -345,6 +354,18 @@ class _Structurer:
         if settings is None:
             return None
         return SinkInstance(name, kind, settings, enabled)
+
+    def queue(self, block: Any, reg: Any) -> QueueInstance | None:
+        if not isinstance(block, dict):
+            self.problems.error("queue", "expected a mapping with a type (local, postgres, ...)")
+            return None
+        block = {"type": QueueInstance().type, **block}
+        kind = self.kind(block, "queue", reg.queues, "queue")
+        if kind is None:
+            return None
+        own = {k: v for k, v in block.items() if k != "type"}
+        settings = self.block(own, reg.queues[kind].config_class, "queue")
+        return None if settings is None else QueueInstance(kind, settings)
 
     def kind(
         self, block: dict[str, Any], path: str, table: Mapping[str, Any], what: str

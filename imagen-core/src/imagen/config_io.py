@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from imagen.config import Config
-
-_URL_PASSWORD = re.compile(r"(://[^/@:\s]*:)[^/@\s]+@")
 
 
 def unstructure_config(config: Config) -> dict[str, Any]:
@@ -42,18 +39,25 @@ def unstructure_config(config: Config) -> dict[str, Any]:
         },
         "styles": {name: unstructure(style) for name, style in config.styles.items()},
         "server": unstructure(config.server),
-        "queue": unstructure(config.queue),
+        "queue": {
+            "type": config.queue.type,
+            **(unstructure(config.queue.settings) if config.queue.settings is not None else {}),
+        },
     }
 
 
 def redacted(data: Any) -> Any:
-    """``data`` with passwords in URLs replaced (config holds env var names, not secrets)."""
+    """``data`` with token-shaped text and passwords in URLs replaced (by the one rule,
+    :func:`imagen.secrets.redact`; config holds env var names, and loading refuses known token
+    shapes, so what is left to hide here is high-entropy text the loader lets through)."""
+    from imagen.secrets import redact
+
     if isinstance(data, dict):
-        return {key: redacted(value) for key, value in data.items()}
+        return {redact(key): redacted(value) for key, value in data.items()}
     if isinstance(data, list):
         return [redacted(item) for item in data]
     if isinstance(data, str):
-        return _URL_PASSWORD.sub(r"\1***@", data)
+        return redact(data)
     return data
 
 

@@ -60,4 +60,11 @@ def assemble_sample() -> str:
         )
         for sink in sinks:
             parts.append(textwrap.indent(sink.sample.rstrip() + "\n", "  ") + "\n")
+    # One queue block is active (the built-in local one); other types' are shown commented.
+    for queue in sorted(reg.queues.values(), key=lambda k: (k.type != "local", k.type)):
+        if queue.sample.strip():
+            sample = queue.sample.rstrip() + "\n"
+            if queue.type != "local":
+                sample = textwrap.indent(sample, "# ", lambda line: True)
+            parts.append("\n" + sample)
     return "".join(parts).rstrip() + "\n"

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
     from imagen.config import Config
     from imagen.models import Generation
-    from imagen.registry import BackendRegister, SinkRegister, StyleRegister
+    from imagen.registry import BackendRegister, QueueRegister, SinkRegister, StyleRegister
     from imagen.validation import Problems
 
 hookspec = pluggy.HookspecMarker("imagen")
@@ -54,6 +54,19 @@ def register_sinks(register: SinkRegister) -> None:
 
     ``register(type, factory, config_class, sample=...)``; ``factory(name, settings) -> Sink``.
     Sinks run after an image and its history row are written. Return value: ignored.
+    """
+
+
+@hookspec
+def register_queues(register: QueueRegister) -> None:
+    """Add job queue types (what ``queue: {type: ...}`` in config chooses).
+
+    ``register(type, factory, config_class, sample=...)``: ``factory(type, settings) -> Queue``
+    opens the queue (``imagen.jobs.queue.Queue``); ``settings`` is an instance of
+    ``config_class``, the attrs class of the ``queue:`` block minus ``type``. Pass the factory
+    as a ``"package.module:Class"`` string so it is imported only when a queue is opened.
+    Opening must not fail for a missing credential until the queue is used. Called the first
+    time a queue or the ``queue:`` block is needed. Return value: ignored.
     """
 
 

@@ -20,13 +20,14 @@ import pluggy
 from imagen import console, hookspecs
 
 if TYPE_CHECKING:
-    from imagen.registry import BackendType, SinkType
+    from imagen.registry import BackendType, QueueType, SinkType
     from imagen.styles import Style
 
 BUILTIN_MODULES = (
     "imagen.default_plugins.mock",
     "imagen.default_plugins.builtin_styles",
     "imagen.default_plugins.sinks",
+    "imagen.default_plugins.queues",
 )
 BUILTIN = "imagen-core"
 
@@ -154,6 +155,11 @@ class LazyRegistry:
         return self._tables.sinks
 
     @property
+    def queues(self) -> dict[str, QueueType]:
+        self._fill("register_queues", self._tables.queue_register)
+        return self._tables.queues
+
+    @property
     def styles(self) -> dict[str, Style]:
         self._fill("register_styles", self._tables.style_register)
         return self._tables.styles
@@ -161,7 +167,7 @@ class LazyRegistry:
 
 @cache
 def registry() -> LazyRegistry:
-    """Backend types, sink types and styles from every plugin (built once per process)."""
+    """Backend, sink and queue types and styles from every plugin (built once per process)."""
     return LazyRegistry()
 
 

@@ -1,4 +1,4 @@
-"""What plugins registered: backend types, sink types and styles, merged in one place."""
+"""What plugins registered: backend, sink and queue types and styles, merged in one place."""
 
 from __future__ import annotations
 
@@ -28,6 +28,15 @@ class BackendType:
 class SinkType:
     type: str
     factory: Callable[[str, Any], Sink]
+    config_class: builtins.type
+    sample: str
+    plugin: str
+
+
+@attrs.frozen
+class QueueType:
+    type: str
+    factory: Callable[[str, Any], Any]
     config_class: builtins.type
     sample: str
     plugin: str
@@ -80,6 +89,17 @@ class SinkRegister(Protocol):
     ) -> None: ...
 
 
+class QueueRegister(Protocol):
+    def __call__(
+        self,
+        type: str,
+        factory: Callable[[str, Any], Any] | str,
+        config_class: type,
+        *,
+        sample: str = "",
+    ) -> None: ...
+
+
 class StyleRegister(Protocol):
     def __call__(
         self,
@@ -102,6 +122,7 @@ class Registry:
     backends: dict[str, BackendType] = attrs.field(factory=dict)
     sinks: dict[str, SinkType] = attrs.field(factory=dict)
     styles: dict[str, Style] = attrs.field(factory=dict)
+    queues: dict[str, QueueType] = attrs.field(factory=dict)
 
     def backend_register(self, plugin: str) -> BackendRegister:
         def register(
@@ -131,6 +152,20 @@ class Registry:
             if not _claim(self.sinks, type, plugin, "sink type"):
                 return
             self.sinks[type] = SinkType(type, _factory(factory), config_class, sample, plugin)
+
+        return register
+
+    def queue_register(self, plugin: str) -> QueueRegister:
+        def register(
+            type: str,
+            factory: Callable[[str, Any], Any] | str,
+            config_class: type,
+            *,
+            sample: str = "",
+        ) -> None:
+            if not _claim(self.queues, type, plugin, "queue type"):
+                return
+            self.queues[type] = QueueType(type, _factory(factory), config_class, sample, plugin)
 
         return register
 

@@ -23,6 +23,9 @@ CORE_COMMANDS = {
     "log": "imagen.cli.history_cmd:log",
     "usage": "imagen.cli.history_cmd:usage",
     "sync": "imagen.cli.sync_cmd:sync",
+    "submit": "imagen.cli.jobs_cmd:submit",
+    "jobs": "imagen.cli.jobs_cmd:jobs",
+    "worker": "imagen.cli.jobs_cmd:worker",
 }
 
 
