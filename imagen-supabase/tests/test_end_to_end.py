@@ -166,6 +166,11 @@ def closed_port_url() -> str:
     return f"http://127.0.0.1:{port}"
 
 
+def remote(relative: str) -> str:
+    """The object key of an image: the owner's id, then its relative path (Storage's rule)."""
+    return f"{OWNER_ID}/{storage_key(relative)}"
+
+
 def sha256_of(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -173,7 +178,7 @@ def sha256_of(path: Path) -> str:
 # -- 1. a generate with the storage sink ---------------------------------------------------------
 
 
-def test_generate_uploads_the_image_at_its_relative_path_and_records_its_row(
+def test_generate_uploads_the_image_under_its_owner_at_its_relative_path_and_records_its_row(
     project: Project,
 ) -> None:
     project.configure("storage")
@@ -183,13 +188,13 @@ def test_generate_uploads_the_image_at_its_relative_path_and_records_its_row(
     assert ran.code == 0, ran.err
     [printed] = ran.out.splitlines()
     image = Path(printed)
-    relative = project.relative(printed)
-    assert project.fake.objects[(BUCKET, relative)] == (image.read_bytes(), "image/png")
+    key = f"{OWNER_ID}/{project.relative(printed)}"
+    assert project.fake.objects[(BUCKET, key)] == (image.read_bytes(), "image/png")
     [upload] = project.fake.requests("upload")
-    assert upload.path == f"/storage/v1/object/{BUCKET}/{relative}"
+    assert upload.path == f"/storage/v1/object/{BUCKET}/{key}"
     [row] = project.fake.rows("imagen", "images")
     assert row["owner_user_id"] == OWNER_ID
-    assert (row["bucket"], row["storage_path"]) == (BUCKET, relative)
+    assert (row["bucket"], row["storage_path"]) == (BUCKET, key)
     assert row["sha256"] == sha256_of(image)
     assert (row["backend"], row["model"], row["seed"]) == ("mock", "imagen-mock-placeholder", 7)
     assert row["prompt"] == "a lighthouse at dusk"
@@ -225,9 +230,9 @@ def test_a_naming_template_with_spaces_and_punctuation_maps_to_one_object_key(
     assert relative.startswith("mock renders/")
     assert relative.endswith("(take 1 of 1), 7+&.png")
     # "(" is Storage's escape character, so it is escaped itself: one key per local name.
-    assert (BUCKET, storage_key(relative)) in project.fake.objects
+    assert (BUCKET, remote(relative)) in project.fake.objects
     [row] = project.fake.rows("imagen", "images")
-    assert row["storage_path"] == storage_key(relative)
+    assert row["storage_path"] == remote(relative)
 
 
 def test_a_non_ascii_prompt_is_uploaded_under_a_key_storage_accepts(project: Project) -> None:
@@ -241,7 +246,7 @@ def test_a_non_ascii_prompt_is_uploaded_under_a_key_storage_accepts(project: Pro
     assert ran.sink_lines(STORAGE_SINK) == []
     [row] = project.fake.rows("imagen", "images")
     assert (BUCKET, row["storage_path"]) in project.fake.objects
-    assert row["storage_path"] == storage_key(project.relative(printed))
+    assert row["storage_path"] == remote(project.relative(printed))
     assert project.pending() == []
 
 
@@ -275,12 +280,15 @@ def test_storage_answering_503_keeps_the_image_and_sync_delivers_it_later(
     [printed] = ran.out.splitlines()
     assert Path(printed).is_file()
     [line] = ran.err.splitlines()
-    assert line.startswith(f"imagen: {STORAGE_SINK}: upload to {BUCKET}/")
+    key = remote(project.relative(printed))
+    assert line.startswith(
+        f"imagen: {STORAGE_SINK}: recorded {BUCKET}/{key}, but the upload failed: upload to "
+    )
     assert "Storage answered 503" in line
     assert line.endswith("(kept for retry: imagen sync)")
     assert len(project.fake.requests("upload")) > 1  # retried on the spot first
     assert project.fake.objects == {}
-    assert project.fake.rows("imagen", "images") == []
+    assert len(project.fake.rows("imagen", "images")) == 1  # the row holds the key
     listed = project.imagen("sync", "--list")
     assert listed.code == 0, listed.err
     [entry] = [line for line in listed.out.splitlines() if project.relative(printed) in line]
@@ -292,9 +300,10 @@ def test_storage_answering_503_keeps_the_image_and_sync_delivers_it_later(
     assert synced.code == 0, synced.err
     relative = project.relative(printed)
     assert f"synced {relative} -> {STORAGE_SINK}" in synced.out
-    assert project.fake.objects[(BUCKET, relative)][0] == Path(printed).read_bytes()
+    assert project.fake.objects[(BUCKET, key)][0] == Path(printed).read_bytes()
     [row] = project.fake.rows("imagen", "images")
-    assert row["storage_path"] == relative
+    assert row["storage_path"] == key
+    assert len(project.fake.requests("insert")) == 1  # sync only uploaded
     assert project.pending() == []
     emptied = project.imagen("sync", "--list")
     assert (emptied.code, emptied.out) == (0, "")
@@ -320,7 +329,7 @@ def test_unreachable_storage_keeps_the_image_and_sync_delivers_it_when_back(
     synced = project.imagen("sync")
 
     assert synced.code == 0, synced.err
-    assert (BUCKET, project.relative(printed)) in project.fake.objects
+    assert (BUCKET, remote(project.relative(printed))) in project.fake.objects
     assert len(project.fake.rows("imagen", "images")) == 1
     assert project.pending() == []
 
@@ -347,10 +356,10 @@ def test_a_key_missing_from_the_environment_is_kept_and_synced_once_it_is_set(
     assert project.pending() == []
 
 
-# -- 3. uploaded, but the row insert failed -------------------------------------------------------
+# -- 3. the row refused: nothing uploaded, sync delivers both -------------------------------------
 
 
-def test_unexposed_schema_after_upload_is_reported_and_sync_only_inserts_the_row(
+def test_unexposed_schema_is_reported_before_any_upload_and_sync_delivers_both(
     project: Project,
 ) -> None:
     project.configure("storage")
@@ -360,28 +369,28 @@ def test_unexposed_schema_after_upload_is_reported_and_sync_only_inserts_the_row
 
     assert ran.code == 0, ran.err
     [printed] = ran.out.splitlines()
-    relative = project.relative(printed)
     [line] = ran.sink_lines(STORAGE_SINK)
-    assert f"uploaded {BUCKET}/{relative}, but the row was not recorded" in line
+    assert "insert into imagen.images failed" in line
     assert "PGRST106" in line
     assert "imagen sync" in line
-    assert len(project.fake.requests("upload")) == 1
+    assert project.fake.requests("upload") == []
     assert project.fake.rows("imagen", "images") == []
     [kept] = project.pending()
-    assert kept["state"]["uploaded"] is True
+    assert kept["state"] == {}
 
     project.fake.exposed.append("imagen")
     synced = project.imagen("sync")
 
     assert synced.code == 0, synced.err
     [row] = project.fake.rows("imagen", "images")
-    assert row["storage_path"] == relative
+    key = remote(project.relative(printed))
+    assert row["storage_path"] == key
     assert row["sha256"] == sha256_of(Path(printed))
-    assert len(project.fake.requests("upload")) == 1
+    assert project.fake.objects[(BUCKET, key)][0] == Path(printed).read_bytes()
     assert project.pending() == []
 
 
-def test_database_5xx_after_upload_is_reported_and_sync_only_inserts_the_row(
+def test_database_5xx_is_reported_before_any_upload_and_sync_delivers_both(
     project: Project,
 ) -> None:
     project.configure("storage")
@@ -392,16 +401,16 @@ def test_database_5xx_after_upload_is_reported_and_sync_only_inserts_the_row(
     assert ran.code == 0, ran.err
     [printed] = ran.out.splitlines()
     [line] = ran.sink_lines(STORAGE_SINK)
-    assert "but the row was not recorded" in line
+    assert "insert into imagen.images failed" in line
     assert "503" in line
-    assert len(project.fake.requests("upload")) == 1
+    assert project.fake.requests("upload") == []
 
     project.fake.faults.clear()
     synced = project.imagen("sync")
 
     assert synced.code == 0, synced.err
     [row] = project.fake.rows("imagen", "images")
-    assert row["storage_path"] == project.relative(printed)
+    assert row["storage_path"] == remote(project.relative(printed))
     assert len(project.fake.requests("upload")) == 1
     assert project.pending() == []
 

@@ -10,7 +10,14 @@ from typing import Any
 import psycopg
 import pytest
 
-from imagen_supabase.migrate import MigrationError, apply, migrations, script
+from imagen_supabase.migrate import (
+    TRACKING_TABLE,
+    Migration,
+    MigrationError,
+    apply,
+    migrations,
+    script,
+)
 
 OWNER = str(uuid.uuid4())
 STRANGER = str(uuid.uuid4())
@@ -23,7 +30,9 @@ EXPECTED = [
     "005_grants",
     "006_storage",
     "007_expose",
+    "008_lock_down",
 ]
+API_ROLES = ("anon", "authenticated", "service_role")
 
 
 @contextmanager
@@ -73,7 +82,7 @@ def test_migrations_apply_once_and_a_second_run_applies_nothing(supabase_db: str
     assert apply(supabase_db) == []
 
     with connect(supabase_db) as db:
-        recorded = db.execute("SELECT name FROM imagen.schema_migrations ORDER BY name").fetchall()
+        recorded = db.execute(f"SELECT name FROM {TRACKING_TABLE} ORDER BY name").fetchall()
     assert [name for (name,) in recorded] == EXPECTED
 
 
@@ -233,7 +242,7 @@ def test_a_failing_migration_is_named_and_the_ones_before_it_stay_applied(
 
     assert "applied before it: 001_schemas" in str(caught.value)
     with connect(supabase_db) as db:
-        recorded = db.execute("SELECT name FROM imagen.schema_migrations ORDER BY name").fetchall()
+        recorded = db.execute(f"SELECT name FROM {TRACKING_TABLE} ORDER BY name").fetchall()
     assert [name for (name,) in recorded] == EXPECTED[:5]
 
 
@@ -245,3 +254,143 @@ def test_connection_errors_never_show_the_password(postgres_server: Any) -> None
 
     assert "hunter2-secret" not in str(caught.value)
     assert "connecting" in str(caught.value)
+
+
+# -- nothing for anon, no bookkeeping in an exposed schema ---------------------------------------
+
+PROJECT_WIDE_DEFAULTS_FOR_ANON = """
+ALTER DEFAULT PRIVILEGES GRANT ALL ON TABLES TO anon, authenticated, service_role;
+ALTER DEFAULT PRIVILEGES GRANT ALL ON SEQUENCES TO anon, authenticated, service_role;
+ALTER DEFAULT PRIVILEGES GRANT ALL ON FUNCTIONS TO anon, authenticated, service_role;
+ALTER DEFAULT PRIVILEGES GRANT USAGE, CREATE ON SCHEMAS TO anon, authenticated, service_role;
+"""
+
+IMAGEN_SCHEMAS = ("imagen", "mai", "imagen_private")
+
+
+def rights(url: str, role: str) -> set[str]:
+    """Every right ``role`` holds (directly or through PUBLIC) on imagen's schemas and on the
+    tables, sequences and functions in them."""
+    table_rights = "SELECT,INSERT,UPDATE,DELETE,TRUNCATE,REFERENCES,TRIGGER"
+    held: set[str] = set()
+    with connect(url) as db:
+        existing = db.execute(
+            "SELECT nspname FROM pg_namespace WHERE nspname = ANY(%s)", (list(IMAGEN_SCHEMAS),)
+        ).fetchall()
+        for (schema,) in existing:
+            for right in ("USAGE", "CREATE"):
+                if db.execute(
+                    "SELECT has_schema_privilege(%s, %s, %s)", (role, schema, right)
+                ).fetchone() == (True,):
+                    held.add(f"{right} ON SCHEMA {schema}")
+        for name, kind in db.execute(
+            "SELECT c.oid::regclass::text, c.relkind FROM pg_class c "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = ANY(%s) AND c.relkind IN ('r', 'v', 'm', 'S', 'p')",
+            (list(IMAGEN_SCHEMAS),),
+        ).fetchall():
+            for right in table_rights.split(","):
+                check = "has_sequence_privilege" if kind == "S" else "has_table_privilege"
+                wanted = "USAGE" if kind == "S" and right == "SELECT" else right
+                if kind == "S" and right not in ("SELECT", "UPDATE"):
+                    continue
+                if db.execute(f"SELECT {check}(%s, %s, %s)", (role, name, wanted)).fetchone() == (
+                    True,
+                ):
+                    held.add(f"{wanted} ON {name}")
+        for (name,) in db.execute(
+            "SELECT p.oid::regprocedure::text FROM pg_proc p "
+            "JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = ANY(%s)",
+            (list(IMAGEN_SCHEMAS),),
+        ).fetchall():
+            if db.execute(
+                "SELECT has_function_privilege(%s, %s, 'EXECUTE')", (role, name)
+            ).fetchone() == (True,):
+                held.add(f"EXECUTE ON {name}")
+    return held
+
+
+def test_the_bookkeeping_table_is_outside_every_schema_the_api_serves(supabase_db: str) -> None:
+    apply(supabase_db)
+
+    with connect(supabase_db) as db:
+        [(settings,)] = db.execute(
+            "SELECT setconfig FROM pg_db_role_setting s JOIN pg_roles r ON r.oid = s.setrole "
+            "WHERE r.rolname = 'authenticator' AND s.setdatabase = 0"
+        ).fetchall()
+        old = db.execute("SELECT to_regclass('imagen.schema_migrations')").fetchone()
+    exposed = next(s for s in settings if s.startswith("pgrst.db_schemas="))
+    served = {name.strip() for name in exposed.split("=", 1)[1].split(",")}
+    assert TRACKING_TABLE.split(".")[0] not in served
+    assert old == (None,)
+
+
+@pytest.mark.parametrize("defaults", [False, True], ids=["plain", "project-wide-defaults"])
+def test_api_roles_get_only_what_they_use(supabase_db: str, defaults: bool) -> None:
+    # Some projects hand every new object to the API roles (ALTER DEFAULT PRIVILEGES without
+    # IN SCHEMA); the migrations must take that back.
+    if defaults:
+        with connect(supabase_db) as db:
+            db.execute(PROJECT_WIDE_DEFAULTS_FOR_ANON)
+
+    apply(supabase_db)
+
+    assert rights(supabase_db, "anon") == set()
+    assert rights(supabase_db, "authenticated") == {
+        "USAGE ON SCHEMA imagen",
+        "SELECT ON imagen.images",
+    }
+    service = rights(supabase_db, "service_role")
+    assert not {right for right in service if "imagen_private" in right}
+    assert {
+        "USAGE ON SCHEMA imagen",
+        "USAGE ON SCHEMA mai",
+        "INSERT ON imagen.images",
+        "SELECT ON mai.imagen_usage",
+        "INSERT ON mai.imagen_usage",
+    } <= service
+
+
+def test_anon_cannot_read_the_bookkeeping_even_by_name(supabase_db: str) -> None:
+    with connect(supabase_db) as db:
+        db.execute(PROJECT_WIDE_DEFAULTS_FOR_ANON)
+    apply(supabase_db)
+
+    for role in API_ROLES:
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            visible_as(supabase_db, role, None, f"SELECT name FROM {TRACKING_TABLE}")
+
+
+OLD_GRANTS = "GRANT USAGE ON SCHEMA imagen TO anon, authenticated, service_role;"
+
+
+def test_an_older_install_moves_its_bookkeeping_and_takes_back_anons_rights(
+    supabase_db: str,
+) -> None:
+    # As the previous version left a project: 001-007 applied (005 granting anon USAGE on
+    # imagen) and recorded in imagen.schema_migrations, inside the exposed schema.
+    old = [
+        Migration(m.name, OLD_GRANTS + "\n" + m.sql if m.name == "005_grants" else m.sql)
+        for m in migrations()
+        if m.name != "008_lock_down"
+    ]
+    with connect(supabase_db) as db:
+        db.execute(PROJECT_WIDE_DEFAULTS_FOR_ANON)
+        for migration in old:
+            db.execute(migration.sql.encode())
+        db.execute(
+            "CREATE TABLE imagen.schema_migrations (name text PRIMARY KEY, "
+            "applied_at timestamptz NOT NULL DEFAULT now())"
+        )
+        for migration in old:
+            db.execute("INSERT INTO imagen.schema_migrations (name) VALUES (%s)", (migration.name,))
+    assert "USAGE ON SCHEMA imagen" in rights(supabase_db, "anon")
+
+    assert apply(supabase_db) == ["008_lock_down"]
+
+    with connect(supabase_db) as db:
+        recorded = db.execute(f"SELECT name FROM {TRACKING_TABLE} ORDER BY name").fetchall()
+        left = db.execute("SELECT to_regclass('imagen.schema_migrations')").fetchone()
+    assert [name for (name,) in recorded] == EXPECTED
+    assert left == (None,)
+    assert rights(supabase_db, "anon") == set()

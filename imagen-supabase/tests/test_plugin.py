@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -133,8 +134,8 @@ def test_migrate_command_applies_from_the_env_var_then_reports_up_to_date(
 
     assert first.exit_code == 0, first.output
     assert first.output.splitlines()[0] == "applied 001_schemas"
-    assert len(first.output.splitlines()) == 7
-    assert second.output.startswith("up to date: all 7 migrations")
+    assert len(first.output.splitlines()) == 8
+    assert second.output.startswith("up to date: all 8 migrations")
 
 
 def test_migrate_command_without_a_url_names_the_env_var(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -156,11 +157,29 @@ def write_config(tmp_path: Path, url: str, output_dir: str, extra: str = "") -> 
     return str(path)
 
 
+def synced(fake: Any, generation: Generation, key: str, sha256: str | None = None) -> None:
+    """As if the storage sink had delivered ``generation`` under ``key``."""
+    fake.objects[("imagen-generated", key)] = (PNG, "image/png")
+    fake.rows("imagen", "images").append(
+        {
+            "id": str(uuid.uuid4()),
+            "owner_user_id": OWNER_ID,
+            "bucket": "imagen-generated",
+            "storage_path": key,
+            "sha256": sha256 or generation.sha256,
+        }
+    )
+
+
+def signed_key(url: str) -> str:
+    return url.split("/object/sign/imagen-generated/", 1)[1].split("?", 1)[0]
+
+
 def test_url_command_signs_a_synced_image_by_its_local_path(
     supabase: Served, generation: Generation, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("TEST_SUPABASE_KEY", SERVICE_JWT)
-    supabase.fake.objects[("imagen-generated", generation.path)] = (PNG, "image/png")
+    synced(supabase.fake, generation, f"{OWNER_ID}/{generation.path}")
     config = write_config(tmp_path, supabase.url, generation.output_dir)
     local = os.path.join(generation.output_dir, generation.path)
 
@@ -169,8 +188,81 @@ def test_url_command_signs_a_synced_image_by_its_local_path(
     assert result.exit_code == 0, result.output
     signed = result.output.strip()
     assert signed.startswith(f"{supabase.url}/storage/v1/object/sign/imagen-generated/")
-    assert generation.path in signed
+    assert signed_key(signed) == f"{OWNER_ID}/{generation.path}"
     assert json.loads(supabase.fake.requests("sign")[0].body) == {"expiresIn": 90}
+
+
+@pytest.mark.parametrize("where", ["digest", "legacy"])
+def test_url_command_finds_a_local_image_by_its_row_wherever_it_was_stored(
+    supabase: Served,
+    generation: Generation,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    where: str,
+) -> None:
+    # Its own key held by another image of the same owner (digest), or synced before keys
+    # began with the owner (legacy).
+    from imagen_supabase.connection import with_digest
+
+    monkeypatch.setenv("TEST_SUPABASE_KEY", SERVICE_JWT)
+    own = f"{OWNER_ID}/{generation.path}"
+    synced(supabase.fake, generation, own, sha256="another image's digest")
+    key = with_digest(own, generation.sha256) if where == "digest" else generation.path
+    synced(supabase.fake, generation, key)
+    config = write_config(tmp_path, supabase.url, generation.output_dir)
+    local = os.path.join(generation.output_dir, generation.path)
+
+    result = CliRunner().invoke(cli, ["--config", config, "supabase", "url", local])
+
+    assert result.exit_code == 0, result.output
+    assert signed_key(result.output.strip()) == key
+
+
+def test_url_command_says_when_a_local_image_was_never_synced(
+    supabase: Served, generation: Generation, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TEST_SUPABASE_KEY", SERVICE_JWT)
+    config = write_config(tmp_path, supabase.url, generation.output_dir)
+    local = os.path.join(generation.output_dir, generation.path)
+
+    result = CliRunner().invoke(cli, ["--config", config, "supabase", "url", local])
+
+    assert "it was not synced yet (imagen sync)" in str(result.exception)
+    assert supabase.fake.requests("sign") == []
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "../other-bucket/x.png",
+        "2026-11-23/../../other-bucket/x.png",
+        "%2e%2e/other-bucket/x.png",
+        "..%2Fother-bucket%2Fx.png",
+        "%252e%252e/other-bucket/x.png",
+        "..\\other-bucket\\x.png",
+        "./x.png",
+    ],
+)
+def test_url_command_refuses_a_bucket_path_that_leaves_the_bucket(
+    supabase: Served, generation: Generation, tmp_path: Path, path: str
+) -> None:
+    config = write_config(tmp_path, supabase.url, generation.output_dir)
+    env = {**os.environ, "TEST_SUPABASE_KEY": SERVICE_JWT}
+
+    ran = subprocess.run(
+        [sys.executable, "-m", "imagen", "--config", config, "supabase", "url", path],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=60,
+    )
+
+    assert ran.returncode == 2
+    assert ran.stdout == ""
+    [line] = ran.stderr.splitlines()
+    assert line.startswith(f"imagen: error: {path!r} is not an object name inside the bucket")
+    assert supabase.fake.seen == []
 
 
 def test_url_command_needs_sink_when_several_storage_sinks_exist(

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import socket
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -14,7 +16,7 @@ import pytest
 from imagen.errors import SinkError
 from imagen.models import Generation
 from imagen.sink import Delivery, Sink
-from imagen_supabase.connection import storage_key
+from imagen_supabase.connection import storage_key, with_digest
 from imagen_supabase.settings import StorageSettings
 from imagen_supabase.storage import SupabaseStorageSink
 from imagen_supabase.testing import (
@@ -31,7 +33,9 @@ Sleeps = RecordingSleep
 Served = Any  # the ``supabase`` fixture: .fake (FakeSupabase) and .url
 
 BUCKET = "imagen-generated"
-REMOTE = "2026-11-23/150912-a-cat-in-a-fishbowl-42.png"
+LOCAL = "2026-11-23/150912-a-cat-in-a-fishbowl-42.png"
+REMOTE = f"{OWNER_ID}/{LOCAL}"
+RECORDED = {"recorded": True, "bucket": BUCKET, "storage_path": REMOTE}
 
 
 def make_sink(url: str, sleeps: Sleeps | None = None, **overrides: Any) -> SupabaseStorageSink:
@@ -58,7 +62,7 @@ def service_key(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TEST_SUPABASE_KEY", SERVICE_JWT)
 
 
-def test_image_lands_at_the_local_relative_path_and_its_row_is_recorded(
+def test_image_lands_at_its_owner_and_local_relative_path_and_its_row_is_recorded(
     supabase: Served, generation: Generation
 ) -> None:
     error = deliver(make_sink(supabase.url), Delivery(generation, "cloud"))
@@ -67,7 +71,7 @@ def test_image_lands_at_the_local_relative_path_and_its_row_is_recorded(
     assert supabase.fake.objects[(BUCKET, REMOTE)] == (PNG, "image/png")
     [row] = supabase.fake.rows("imagen", "images")
     assert row["owner_user_id"] == OWNER_ID
-    assert row["storage_path"] == REMOTE == generation.path
+    assert row["storage_path"] == REMOTE == f"{OWNER_ID}/{generation.path}"
     assert row["prompt"] == "a cat in a fishbowl, watercolor"
     assert row["negative_prompt"] == "text"
     assert (row["style"], row["backend"], row["model"]) == (
@@ -94,7 +98,10 @@ def test_upload_and_insert_send_the_headers_supabase_expects(
     [insert] = supabase.fake.requests("insert")
     assert insert.path == "/rest/v1/images"
     assert insert.headers["Content-Profile"] == "imagen"
-    assert "return=minimal" in insert.headers["Prefer"]
+    assert insert.headers["Prefer"] == "return=minimal"
+    # The row is the claim on the key: it goes first, and a clash is an error, not ignored.
+    assert supabase.fake.seen.index(insert) < supabase.fake.seen.index(upload)
+    assert "on_conflict" not in insert.query
 
 
 def test_legacy_jwt_key_goes_in_apikey_and_bearer(supabase: Served, generation: Generation) -> None:
@@ -154,10 +161,11 @@ def test_5xx_that_outlasts_the_retries_is_a_retryable_sink_error(
 
     assert error is not None
     assert error.retryable
-    assert error.state == {}
+    assert error.state == RECORDED
+    assert str(error).startswith(f"recorded {BUCKET}/{REMOTE}, but the upload failed: ")
     assert "503" in str(error)
     assert len(supabase.fake.requests("upload")) == 4  # the first try and three retries
-    assert supabase.fake.rows("imagen", "images") == []
+    assert len(supabase.fake.rows("imagen", "images")) == 1
 
 
 def test_client_error_is_never_retried(
@@ -185,12 +193,27 @@ def test_storage_400_is_read_by_the_status_in_its_body(
     assert "imagen supabase migrate" in message
 
 
-def test_storage_refusing_a_non_service_key_says_to_use_the_service_key(
+def test_a_non_service_key_is_refused_by_postgrest_before_any_upload(
     supabase: Served, generation: Generation, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("TEST_SUPABASE_KEY", ANON_JWT)
 
     error = deliver(make_sink(supabase.url), Delivery(generation, "cloud"))
+
+    assert error is not None
+    assert "401 42501" in str(error)
+    assert "service key" in str(error)
+    assert "TEST_SUPABASE_KEY" in str(error)
+    assert not error.retryable
+    assert supabase.fake.requests("upload") == []
+
+
+def test_storage_refusing_a_non_service_key_says_to_use_the_service_key(
+    supabase: Served, generation: Generation, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TEST_SUPABASE_KEY", ANON_JWT)
+
+    error = deliver(make_sink(supabase.url), Delivery(generation, "cloud", state=RECORDED))
 
     assert error is not None
     assert "403" in str(error)
@@ -229,7 +252,7 @@ def test_unreachable_project_is_a_retryable_error_naming_the_host(
     assert SERVICE_JWT not in str(error)
 
 
-def test_row_failure_after_upload_is_reported_as_the_partial_case(
+def test_a_refused_row_stops_the_delivery_before_any_upload(
     supabase: Served, generation: Generation
 ) -> None:
     supabase.fake.users.clear()  # owner_user_id is no longer in auth.users
@@ -237,39 +260,40 @@ def test_row_failure_after_upload_is_reported_as_the_partial_case(
     error = deliver(make_sink(supabase.url), Delivery(generation, "cloud"))
 
     assert error is not None
-    assert error.state == {"uploaded": True, "bucket": BUCKET, "storage_path": REMOTE}
-    assert str(error).startswith(f"uploaded {BUCKET}/{REMOTE}, but the row was not recorded")
+    assert error.state == {}
     assert "23503" in str(error)
     assert "auth.users" in str(error)
     assert not error.retryable
-    assert (BUCKET, REMOTE) in supabase.fake.objects
+    assert supabase.fake.objects == {}
 
 
-def test_retry_with_the_partial_state_inserts_the_row_without_uploading_again(
+def test_retry_with_the_partial_state_uploads_without_recording_again(
     supabase: Served, generation: Generation, sleeps: Sleeps
 ) -> None:
-    supabase.fake.fail("insert", 503, 503, 503, 503)
+    supabase.fake.fail("upload", 503, 503, 503, 503)
     first = deliver(make_sink(supabase.url, sleeps), Delivery(generation, "cloud"))
     assert first is not None
     assert first.retryable
-    assert len(supabase.fake.requests("upload")) == 1
+    assert len(supabase.fake.requests("insert")) == 1
 
     retry = Delivery(generation, "cloud", attempt=2, state=first.state)
     second = deliver(make_sink(supabase.url, sleeps), retry)
 
     assert second is None
-    assert len(supabase.fake.requests("upload")) == 1
+    assert len(supabase.fake.requests("insert")) == 1
     assert len(supabase.fake.rows("imagen", "images")) == 1
+    assert supabase.fake.objects[(BUCKET, REMOTE)] == (PNG, "image/png")
 
 
-def test_partial_state_for_another_bucket_uploads_again(
+def test_partial_state_for_another_bucket_records_again(
     supabase: Served, generation: Generation
 ) -> None:
-    state = {"uploaded": True, "bucket": "old-bucket", "storage_path": REMOTE}
+    state = {**RECORDED, "bucket": "old-bucket"}
 
     error = deliver(make_sink(supabase.url), Delivery(generation, "cloud", state=state))
 
     assert error is None
+    assert len(supabase.fake.requests("insert")) == 1
     assert len(supabase.fake.requests("upload")) == 1
 
 
@@ -296,7 +320,7 @@ def test_unexposed_schema_says_how_to_expose_it(supabase: Served, generation: Ge
     assert "imagen supabase migrate" in message
     assert "pgrst.db_schemas" in message
     assert "Exposed schemas" in message
-    assert error.state["uploaded"] is True
+    assert supabase.fake.objects == {}
 
 
 def test_missing_table_says_to_run_the_migrations(supabase: Served, generation: Generation) -> None:
@@ -310,11 +334,9 @@ def test_missing_table_says_to_run_the_migrations(supabase: Served, generation: 
 def test_row_level_security_denial_for_a_user_key_is_reported(
     supabase: Served, generation: Generation, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    supabase.fake.objects[(BUCKET, REMOTE)] = (PNG, "image/png")
-    state = {"uploaded": True, "bucket": BUCKET, "storage_path": REMOTE}
     monkeypatch.setenv("TEST_SUPABASE_KEY", USER_JWT)
 
-    error = deliver(make_sink(supabase.url), Delivery(generation, "cloud", state=state))
+    error = deliver(make_sink(supabase.url), Delivery(generation, "cloud"))
 
     assert error is not None
     assert "403 42501" in str(error)
@@ -329,10 +351,8 @@ def test_the_key_never_appears_in_an_error(
     wrong = "eyJwrong.key.value-that-the-server-echoes"
     monkeypatch.setenv("TEST_SUPABASE_KEY", wrong)
     supabase.fake.echo_key_in_errors = True
-    supabase.fake.objects[(BUCKET, REMOTE)] = (PNG, "image/png")
-    state = {"uploaded": True, "bucket": BUCKET, "storage_path": REMOTE}
 
-    error = deliver(make_sink(supabase.url), Delivery(generation, "cloud", state=state))
+    error = deliver(make_sink(supabase.url), Delivery(generation, "cloud", state=RECORDED))
 
     assert error is not None
     assert "Invalid API key" in str(error)
@@ -370,6 +390,7 @@ def test_image_gone_from_disk_is_a_clear_error(supabase: Served, generation: Gen
     assert error is not None
     assert "cannot read" in str(error)
     assert not error.retryable
+    assert supabase.fake.seen == []  # no row that would point at nothing
 
 
 def test_row_without_sidecar_has_null_sidecar(supabase: Served, generation: Generation) -> None:
@@ -441,7 +462,117 @@ def test_unicode_and_space_in_the_path_reach_storage_under_its_storage_key(
 
     assert deliver(make_sink(supabase.url), Delivery(moved, "cloud")) is None
 
-    key = "2026-11-23/150912-caf(u00e9) (u00fc)ber-42.png"
-    assert storage_key(relative) == key
+    key = f"{OWNER_ID}/2026-11-23/150912-caf(u00e9) (u00fc)ber-42.png"
+    assert f"{OWNER_ID}/{storage_key(relative)}" == key
     assert (BUCKET, key) in supabase.fake.objects
     assert supabase.fake.rows("imagen", "images")[0]["storage_path"] == key
+
+
+# -- no upload replaces an image another row points at ------------------------------------------
+
+STRANGER_ID = "5b1e2f3a-0c4d-4e5f-8a9b-0c1d2e3f4a5b"
+OTHER_PNG = b"\x89PNG\r\n\x1a\n" + b"another image entirely " * 64
+
+
+def other_image(generation: Generation, tmp_path: Path) -> Generation:
+    """Another image at the same relative path, on another machine (another output folder)."""
+    other = tmp_path / "elsewhere"
+    (other / generation.path).parent.mkdir(parents=True)
+    (other / generation.path).write_bytes(OTHER_PNG)
+    return attrs.evolve(
+        generation, output_dir=str(other), sha256=hashlib.sha256(OTHER_PNG).hexdigest()
+    )
+
+
+def test_two_owners_delivering_the_same_path_each_keep_their_own_image(
+    supabase: Served, generation: Generation, tmp_path: Path
+) -> None:
+    supabase.fake.users.add(STRANGER_ID)
+    theirs = other_image(generation, tmp_path)
+
+    assert deliver(make_sink(supabase.url), Delivery(generation, "cloud")) is None
+    stranger = make_sink(supabase.url, owner_user_id=STRANGER_ID)
+    assert deliver(stranger, Delivery(theirs, "cloud")) is None
+
+    rows = {row["owner_user_id"]: row for row in supabase.fake.rows("imagen", "images")}
+    assert rows[OWNER_ID]["storage_path"] == REMOTE
+    assert rows[STRANGER_ID]["storage_path"] == f"{STRANGER_ID}/{LOCAL}"
+    assert supabase.fake.objects[(BUCKET, REMOTE)][0] == PNG
+    assert supabase.fake.objects[(BUCKET, f"{STRANGER_ID}/{LOCAL}")][0] == OTHER_PNG
+
+
+def test_another_image_at_a_key_already_taken_goes_under_its_digest_and_replaces_nothing(
+    supabase: Served, generation: Generation, tmp_path: Path
+) -> None:
+    second = other_image(generation, tmp_path)
+
+    assert deliver(make_sink(supabase.url), Delivery(generation, "cloud")) is None
+    assert deliver(make_sink(supabase.url), Delivery(second, "cloud")) is None
+
+    moved = with_digest(REMOTE, second.sha256)
+    assert moved == f"{REMOTE.removesuffix('.png')}-{second.sha256[:12]}.png"
+    paths = {row["sha256"]: row["storage_path"] for row in supabase.fake.rows("imagen", "images")}
+    assert paths == {generation.sha256: REMOTE, second.sha256: moved}
+    assert supabase.fake.objects[(BUCKET, REMOTE)][0] == PNG
+    assert supabase.fake.objects[(BUCKET, moved)][0] == OTHER_PNG
+    assert [seen.path.split(f"{BUCKET}/")[1] for seen in supabase.fake.requests("upload")] == [
+        REMOTE,
+        moved,
+    ]
+
+
+def test_the_same_image_delivered_again_without_its_state_keeps_one_row_and_one_key(
+    supabase: Served, generation: Generation
+) -> None:
+    # An outbox entry whose partial state was lost: the row found is this image's own.
+    assert deliver(make_sink(supabase.url), Delivery(generation, "cloud")) is None
+    assert deliver(make_sink(supabase.url), Delivery(generation, "cloud")) is None
+
+    [row] = supabase.fake.rows("imagen", "images")
+    assert row["storage_path"] == REMOTE
+    assert set(supabase.fake.objects) == {(BUCKET, REMOTE)}
+
+
+def test_both_keys_held_by_other_images_is_an_error_that_uploads_nothing(
+    supabase: Served, generation: Generation, tmp_path: Path
+) -> None:
+    for key in (REMOTE, with_digest(REMOTE, generation.sha256)):
+        taken = {"bucket": BUCKET, "storage_path": key, "sha256": "another image's digest"}
+        supabase.fake.rows("imagen", "images").append(
+            {"id": key, "owner_user_id": OWNER_ID, **taken}
+        )
+
+    error = deliver(make_sink(supabase.url), Delivery(generation, "cloud"))
+
+    assert error is not None
+    assert "already hold other images, which imagen never overwrites" in str(error)
+    assert not error.retryable
+    assert supabase.fake.requests("upload") == []
+
+
+def test_a_stored_key_that_would_leave_the_bucket_is_refused_before_any_request(
+    supabase: Served, generation: Generation
+) -> None:
+    # An outbox entry edited by hand, or written by a buggy version.
+    state = {**RECORDED, "storage_path": f"{OWNER_ID}/../other-bucket/x.png"}
+
+    error = deliver(make_sink(supabase.url), Delivery(generation, "cloud", state=state))
+
+    assert error is not None
+    assert "refusing the object name" in str(error)
+    assert supabase.fake.requests("upload") == []
+
+
+@pytest.mark.parametrize(
+    ("setting", "value"),
+    [("bucket", "../other"), ("bucket", "a/b"), ("bucket", "%2e%2e"), ("table", "images/../x")],
+)
+def test_bucket_and_table_settings_cannot_step_out_of_their_url_segment(
+    setting: str, value: str
+) -> None:
+    from imagen.config import parse_config
+
+    block = f"{{type: supabase-storage, url: 'https://x.test', {setting}: '{value}'}}"
+    _, problems = parse_config(f"sinks:\n  cloud: {block}\n")
+    with pytest.raises(Exception, match=rf"sinks\.cloud.*{setting}"):
+        problems.raise_first()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import click
 
@@ -42,8 +42,9 @@ def sql() -> None:
 def migrate(db_url: str | None, db_url_env: str) -> None:
     """Apply the migrations this database lacks.
 
-    Applied migrations are recorded in imagen.schema_migrations; each runs in its own
-    transaction. The URL holds the database password: prefer the environment variable.
+    Applied migrations are recorded in imagen_private.schema_migrations (a schema the API
+    never serves); each runs in its own transaction. The URL holds the database password:
+    prefer the environment variable.
     """
     from imagen_supabase.migrate import TRACKING_TABLE, apply, migrations
 
@@ -69,7 +70,8 @@ def migrate(db_url: str | None, db_url_env: str) -> None:
 def url(ctx: click.Context, path: str, sink_name: str | None, ttl: int | None) -> None:
     """Print a signed URL for a synced image.
 
-    PATH is the image on disk (under output.directory) or its path in the bucket.
+    PATH is the image on disk (under output.directory), or its object name in the bucket
+    (the storage_path column of imagen.images).
     """
     import asyncio
 
@@ -81,15 +83,35 @@ def url(ctx: click.Context, path: str, sink_name: str | None, ttl: int | None) -
     if sink.connection.key() is None:
         env = instance.settings.key_env
         raise NotConfigured(f"sink {instance.name!r} is not configured: set {env}", env_var=env)
-    storage_path = remote_path(path, config.output.directory)
+    target = remote_path(path, config.output.directory)
 
     async def sign() -> str:
         try:
-            return await sink.signed_url(storage_path, ttl)
+            if isinstance(target, LocalImage):
+                key = await sink.key_of(target.relative, target.sha256())
+            else:
+                key = target
+            return await sink.signed_url(key, ttl)
         finally:
             await sink.aclose()
 
     click.echo(asyncio.run(sign()))
+
+
+class LocalImage(NamedTuple):
+    """An image on disk, by its path relative to the output directory."""
+
+    file: Path
+    relative: str
+
+    def sha256(self) -> str:
+        import hashlib
+
+        try:
+            with self.file.open("rb") as handle:
+                return hashlib.file_digest(handle, "sha256").hexdigest()
+        except OSError as error:
+            raise ConfigError(f"cannot read {self.file}: {error.strerror or error}") from None
 
 
 def _config(ctx: click.Context) -> Config:
@@ -129,21 +151,30 @@ def storage_instance(config: Config, name: str | None) -> SinkInstance:
     return next(iter(candidates.values()))
 
 
-def remote_path(path: str, output_directory: str) -> str:
-    """The bucket path of an image: its path relative to the output directory.
+def remote_path(path: str, output_directory: str) -> LocalImage | str:
+    """What ``imagen supabase url PATH`` signs: a local image, or an object name in the bucket.
 
     A path that exists on disk (or is absolute) must lie under the output directory; anything
-    else is taken as the path inside the bucket already (``2026-05-11/1201-cat-42.png``).
+    else is taken as the object name already (``<owner>/2026-11-23/1201-cat-42.png``) and must
+    stay inside the bucket: no ``..`` or ``.`` segment, as given or percent-decoded.
     """
     local = Path(path).expanduser()
     if not (local.is_absolute() or local.exists()):
-        return path.strip("/")
-    from imagen_supabase.connection import storage_key
+        from imagen_supabase.connection import key_problem
 
+        problem = key_problem(path)
+        if problem is not None:
+            raise ConfigError(
+                f"{path!r} is not an object name inside the bucket ({problem}); give the image "
+                "on disk, or its storage_path from imagen.images"
+            )
+        return path
     root = Path(output_directory).expanduser().resolve()
+    resolved = local.resolve()
     try:
-        return storage_key(local.resolve().relative_to(root).as_posix())
+        relative = resolved.relative_to(root).as_posix()
     except ValueError:
         raise ConfigError(
             f"{path} is not under the output directory {root}; give its path in the bucket"
         ) from None
+    return LocalImage(resolved, relative)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 from imagen.errors import SinkError
 from imagen.http import Retry, RetryPolicy, make_client, scrub, send
@@ -57,9 +57,69 @@ def storage_key(path: str) -> str:
     )
 
 
-def object_path(path: str) -> str:
-    """A relative image path as it goes into a Storage URL (each segment percent-encoded)."""
-    return quote(path.strip("/"), safe="/")
+def owner_key(owner_user_id: str, path: str) -> str:
+    """The object key of an image in a shared bucket: its owner's id, then ``storage_key(path)``.
+
+    Owners never share a key, so one owner's upload can never land on another's image.
+    """
+    return f"{owner_user_id.strip()}/{storage_key(path)}"
+
+
+def with_digest(key: str, sha256: str) -> str:
+    """``key`` with the start of the image's sha256 before its extension
+    (``a/cat.png`` -> ``a/cat-1f2e3d4c5b6a.png``): where an image goes when its own key already
+    holds another image."""
+    folder, _, name = key.rpartition("/")
+    stem, dot, extension = name.rpartition(".")
+    if not stem:  # no extension
+        stem, dot, extension = name, "", ""
+    return f"{folder}/{stem}-{sha256[:12]}{dot}{extension}".lstrip("/")
+
+
+def _percent_decoded(text: str) -> str:
+    """``text`` percent-decoded until it no longer changes (``%252e`` -> ``%2e`` -> ``.``)."""
+    for _ in range(8):
+        decoded = unquote(text)
+        if decoded == text:
+            break
+        text = decoded
+    return text
+
+
+def key_problem(key: str) -> str | None:
+    """Why ``key`` could reach outside the bucket (or is no object name at all), or None.
+
+    Checked as given and percent-decoded, since a proxy or Storage itself may decode it again:
+    no ``.`` or ``..`` segment, no leading ``/``, no empty segment, no backslash, no control
+    character.
+    """
+    if not key:
+        return "it is empty"
+    for form in dict.fromkeys((key, _percent_decoded(key))):
+        if form.startswith("/"):
+            return "it is absolute"
+        if "\\" in form:
+            return "it contains a backslash"
+        if any(ord(char) < 32 or ord(char) == 127 for char in form):
+            return "it contains a control character"
+        segments = form.split("/")
+        if any(segment in (".", "..") for segment in segments):
+            return "it has a . or .. segment"
+        if "" in segments:
+            return "it has an empty segment (//, or a trailing /)"
+    return None
+
+
+def object_path(key: str) -> str:
+    """An object key as it goes into a Storage URL (each segment percent-encoded).
+
+    A key that could leave the bucket (``../``, absolute, encoded variants) is a SinkError:
+    no request is ever built for it.
+    """
+    problem = key_problem(key)
+    if problem is not None:
+        raise SinkError(f"refusing the object name {key!r}: {problem}", retryable=False)
+    return quote(key, safe="/")
 
 
 class Connection:
@@ -130,4 +190,13 @@ class Connection:
             self._client = None
 
 
-__all__ = ["RETRY_POLICY", "Connection", "auth_headers", "object_path"]
+__all__ = [
+    "RETRY_POLICY",
+    "Connection",
+    "auth_headers",
+    "key_problem",
+    "object_path",
+    "owner_key",
+    "storage_key",
+    "with_digest",
+]

@@ -2,9 +2,14 @@
 
 Each migration is one ``NNN_name.sql`` file under ``imagen_supabase/migrations`` and is itself
 idempotent (``IF NOT EXISTS``, ``DROP POLICY IF EXISTS``), so pasting them into the SQL editor
-twice is harmless. ``apply`` records what it ran in ``imagen.schema_migrations`` and runs each
-missing migration in its own transaction; an advisory lock keeps two runs from interleaving.
-psycopg is imported inside ``apply`` only.
+twice is harmless. ``apply`` records what it ran in ``imagen_private.schema_migrations`` and runs
+each missing migration in its own transaction; an advisory lock keeps two runs from
+interleaving. psycopg is imported inside ``apply`` only.
+
+The bookkeeping lives in its own schema, never exposed through the API and with no rights for
+any API role (anon, authenticated, service_role), so nobody with a project key can read or
+rewrite which migrations ran. Earlier versions kept it in ``imagen.schema_migrations``, inside
+the exposed schema; ``apply`` moves it.
 """
 
 from __future__ import annotations
@@ -18,15 +23,33 @@ import attrs
 from imagen.errors import ImagenError
 from imagen.http import scrub
 
-TRACKING_TABLE = "imagen.schema_migrations"
+TRACKING_SCHEMA = "imagen_private"
+TRACKING_TABLE = f"{TRACKING_SCHEMA}.schema_migrations"
 _LOCK_KEY = 0x1A6E_5B5E  # pg_advisory_lock key for "imagen migrations"
 
+# Default privileges may hand new schemas and tables to API roles: take every right back.
 _TRACKING_SQL = """\
-CREATE SCHEMA IF NOT EXISTS imagen;
-CREATE TABLE IF NOT EXISTS imagen.schema_migrations (
+CREATE SCHEMA IF NOT EXISTS imagen_private;
+REVOKE ALL ON SCHEMA imagen_private FROM PUBLIC, anon, authenticated, service_role;
+DO $$
+BEGIN
+    IF to_regclass('imagen.schema_migrations') IS NULL THEN
+        RETURN;
+    END IF;
+    IF to_regclass('imagen_private.schema_migrations') IS NULL THEN
+        ALTER TABLE imagen.schema_migrations SET SCHEMA imagen_private;
+    ELSE
+        INSERT INTO imagen_private.schema_migrations SELECT * FROM imagen.schema_migrations
+        ON CONFLICT (name) DO NOTHING;
+        DROP TABLE imagen.schema_migrations;
+    END IF;
+END
+$$;
+CREATE TABLE IF NOT EXISTS imagen_private.schema_migrations (
     name       text PRIMARY KEY,
     applied_at timestamptz NOT NULL DEFAULT now()
 );
+REVOKE ALL ON imagen_private.schema_migrations FROM PUBLIC, anon, authenticated, service_role;
 """
 
 
@@ -102,4 +125,12 @@ def apply(db_url: str, *, shipped: Sequence[Migration] | None = None) -> list[st
     return applied
 
 
-__all__ = ["TRACKING_TABLE", "Migration", "MigrationError", "apply", "migrations", "script"]
+__all__ = [
+    "TRACKING_SCHEMA",
+    "TRACKING_TABLE",
+    "Migration",
+    "MigrationError",
+    "apply",
+    "migrations",
+    "script",
+]

@@ -6,7 +6,27 @@ usage sink may point at different projects. ``type`` and ``enabled`` belong to t
 
 from __future__ import annotations
 
+import re
+from typing import Any
+
 import attrs
+
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _identifier(instance: Any, attribute: Any, value: str) -> None:
+    # It goes into the REST path (/rest/v1/<table>) and a Profile header as it is.
+    if not _IDENTIFIER.fullmatch(value):
+        raise ValueError(
+            f"{attribute.name}: {value!r} is not a plain SQL name (letters, digits and _)"
+        )
+
+
+def _bucket(instance: Any, attribute: Any, value: str) -> None:
+    # It goes into every Storage URL: one path segment, nothing that could step out of it.
+    stepping = any(char in value for char in "/\\%?#") or not value.isprintable()
+    if value in ("", ".", "..") or stepping:
+        raise ValueError(f"bucket: {value!r} is not a bucket name (one name, no / or %)")
 
 
 @attrs.frozen
@@ -16,9 +36,9 @@ class StorageSettings:
     url: str
     key_env: str = "SUPABASE_SERVICE_KEY"
     timeout: float = 30.0
-    bucket: str = "imagen-generated"
-    schema: str = "imagen"
-    table: str = "images"
+    bucket: str = attrs.field(default="imagen-generated", validator=_bucket)
+    schema: str = attrs.field(default="imagen", validator=_identifier)
+    table: str = attrs.field(default="images", validator=_identifier)
     owner_user_id: str = ""
     signed_url_ttl: int = 3600
 
@@ -30,8 +50,8 @@ class UsageSettings:
     url: str
     key_env: str = "SUPABASE_SERVICE_KEY"
     timeout: float = 30.0
-    schema: str = "mai"
-    table: str = "imagen_usage"
+    schema: str = attrs.field(default="mai", validator=_identifier)
+    table: str = attrs.field(default="imagen_usage", validator=_identifier)
 
 
 STORAGE_SAMPLE = """\

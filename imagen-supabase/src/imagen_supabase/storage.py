@@ -1,15 +1,21 @@
-"""The ``supabase-storage`` sink: upload the image to a private bucket, then record it in a table.
+"""The ``supabase-storage`` sink: record the image in a table, then upload it to a private bucket.
 
-Two steps, in this order, each retried on 5xx and transport errors only:
+The object key is the owner's id, then the relative path imagen wrote on disk
+(``<owner>/2026-11-23/1201-cat-42.png``, see ``connection.owner_key``), so two owners never share
+a key. Two steps, in this order, each retried on 5xx and transport errors only:
 
-1. ``POST /storage/v1/object/{bucket}/{path}`` with ``x-upsert: true``, at exactly the relative
-   path imagen wrote on disk, so the remote name mirrors the local one;
-2. ``POST /rest/v1/{table}`` with ``Content-Profile: {schema}``: one row (owner, path, prompt,
-   model, seed, size, sha256, cost estimate, the sidecar as jsonb, created_at). The insert
-   ignores a duplicate (bucket, storage_path), so a retry after a lost answer is harmless.
+1. ``POST /rest/v1/{table}`` with ``Content-Profile: {schema}``: one row (owner, key, prompt,
+   model, seed, size, sha256, cost estimate, the sidecar as jsonb, created_at). The table's
+   unique ``(bucket, storage_path)`` makes the row the claim on the key: when another row
+   already holds it, the sink reads that row; if it is this very image (same owner and sha256:
+   a retry after a lost answer), the claim stands, otherwise the image takes the key with its
+   sha256 in the name (``connection.with_digest``).
+2. ``POST /storage/v1/object/{bucket}/{key}`` with ``x-upsert: true``. Overwriting is safe
+   here: the only row that points at the key is this image's own.
 
-When step 1 landed and step 2 failed, the SinkError says exactly that and carries
-``state={"uploaded": True, ...}``; the next attempt from the outbox skips the upload.
+So an upload never replaces an object another row points at. When step 1 landed and step 2
+failed, the SinkError says so and carries ``state={"recorded": True, ...}``; the next attempt
+from the outbox uploads without recording again.
 """
 
 from __future__ import annotations
@@ -19,14 +25,23 @@ import json
 import os
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from imagen.errors import SinkError
 from imagen.models import Generation
 from imagen.sink import Delivery
-from imagen_supabase.connection import Connection, object_path, storage_key
-from imagen_supabase.errors import postgrest_error, storage_error
+from imagen_supabase.connection import (
+    Connection,
+    object_path,
+    owner_key,
+    storage_key,
+    with_digest,
+)
+from imagen_supabase.errors import PostgrestAnswer, postgrest_error, storage_error
 from imagen_supabase.settings import StorageSettings
+
+if TYPE_CHECKING:
+    import httpx
 
 
 class SupabaseStorageSink:
@@ -58,38 +73,117 @@ class SupabaseStorageSink:
     async def _deliver(self, delivery: Delivery) -> None:
         generation = delivery.generation
         settings = self.settings
-        if not settings.owner_user_id.strip():
+        owner = settings.owner_user_id.strip()
+        if not owner:
             raise SinkError(
                 f"owner_user_id is not set: set sinks.{self.name}.owner_user_id to your user's "
                 "id in auth.users",
                 retryable=False,
             )
         self.connection.require_key()
-        storage_path = storage_key(generation.path)
-        uploaded = {"uploaded": True, "bucket": settings.bucket, "storage_path": storage_path}
-        already = all(delivery.state.get(key) == value for key, value in uploaded.items())
-        if not already:
-            await self._upload(delivery.absolute_path(), storage_path, generation.media_type)
+        state = delivery.state
+        key = state.get("storage_path")
+        recorded = state.get("recorded") is True and state.get("bucket") == settings.bucket
+        # Read first: an image gone from disk must not leave a row that points at nothing.
+        data = await self._read(delivery.absolute_path())
+        if not (recorded and isinstance(key, str)):
+            key = await self._claim(generation, owner)
+        progress = {"recorded": True, "bucket": settings.bucket, "storage_path": key}
         try:
-            await self._insert(self.row(generation))
+            await self._upload(data, key, generation.media_type)
         except SinkError as error:
             raise SinkError(
-                f"uploaded {settings.bucket}/{storage_path}, but the row was not recorded: {error}",
-                state=uploaded,
+                f"recorded {settings.bucket}/{key}, but the upload failed: {error}",
+                state=progress,
                 retryable=error.retryable,
             ) from None
 
-    async def _upload(self, local_path: str, storage_path: str, media_type: str) -> None:
+    async def _claim(self, generation: Generation, owner: str) -> str:
+        """Record the image's row under a key no other image holds; returns that key."""
+        wanted = owner_key(owner, generation.path)
+        candidates = (wanted, with_digest(wanted, generation.sha256))
+        for key in candidates:
+            response = await self._insert(self.row(generation, key))
+            if response.is_success:
+                return key
+            if PostgrestAnswer.of(response).code != "23505":  # not "the key is taken"
+                raise self._postgrest_error(response, "insert into")
+            holder = await self._row_at(key)
+            if holder is not None and self._is_this_image(holder, generation, owner):
+                return key  # recorded by an earlier attempt whose answer was lost
+        raise SinkError(
+            f"{self.settings.bucket}/{candidates[0]} and {candidates[1]} already hold other "
+            "images, which imagen never overwrites; rename the local file and run `imagen sync`",
+            retryable=False,
+        )
+
+    @staticmethod
+    def _is_this_image(row: Mapping[str, Any], generation: Generation, owner: str) -> bool:
+        return row.get("owner_user_id") == owner and row.get("sha256") == generation.sha256
+
+    async def _insert(self, row: Mapping[str, Any]) -> httpx.Response:
+        settings = self.settings
+        return await self.connection.request(
+            "POST",
+            f"/rest/v1/{settings.table}",
+            what=f"insert into {settings.schema}.{settings.table}",
+            headers={
+                "Content-Profile": settings.schema,
+                "Content-Type": "application/json",
+                "Prefer": "return=minimal",
+            },
+            content=json.dumps(row, ensure_ascii=False).encode(),
+        )
+
+    async def _row_at(self, key: str) -> dict[str, Any] | None:
+        """The row that points at ``key`` in the bucket (owner and sha256), or None."""
+        settings = self.settings
+        response = await self.connection.request(
+            "GET",
+            f"/rest/v1/{settings.table}",
+            what=f"reading {settings.schema}.{settings.table}",
+            params={
+                "select": "owner_user_id,sha256",
+                "bucket": f"eq.{settings.bucket}",
+                "storage_path": f"eq.{key}",
+            },
+            headers={"Accept-Profile": settings.schema},
+        )
+        if not response.is_success:
+            raise self._postgrest_error(response, "reading")
         try:
-            data = await asyncio.to_thread(Path(local_path).read_bytes)
+            rows = json.loads(response.text)
+        except ValueError:
+            rows = None
+        if not isinstance(rows, list):
+            raise SinkError(f"reading {settings.schema}.{settings.table}: PostgREST sent no rows")
+        first = rows[0] if rows else None
+        return first if isinstance(first, dict) else None
+
+    def _postgrest_error(self, response: httpx.Response, what: str) -> SinkError:
+        settings = self.settings
+        return postgrest_error(
+            response,
+            what=what,
+            schema=settings.schema,
+            table=settings.table,
+            key_env=settings.key_env,
+        )
+
+    @staticmethod
+    async def _read(local_path: str) -> bytes:
+        try:
+            return await asyncio.to_thread(Path(local_path).read_bytes)
         except OSError as error:
             raise SinkError(
                 f"cannot read {local_path} to upload it: {error.strerror or error}", retryable=False
             ) from None
+
+    async def _upload(self, data: bytes, key: str, media_type: str) -> None:
         bucket = self.settings.bucket
         response = await self.connection.request(
             "POST",
-            f"/storage/v1/object/{bucket}/{object_path(storage_path)}",
+            f"/storage/v1/object/{bucket}/{object_path(key)}",
             what="upload",
             headers={"Content-Type": media_type, "x-upsert": "true"},
             content=data,
@@ -97,43 +191,20 @@ class SupabaseStorageSink:
         if not response.is_success:
             raise storage_error(
                 response,
-                what=f"upload to {bucket}/{storage_path}",
+                what=f"upload to {bucket}/{key}",
                 bucket=bucket,
                 key_env=self.settings.key_env,
                 state={},
             )
 
-    async def _insert(self, row: Mapping[str, Any]) -> None:
-        settings = self.settings
-        response = await self.connection.request(
-            "POST",
-            f"/rest/v1/{settings.table}",
-            what=f"insert into {settings.schema}.{settings.table}",
-            params={"on_conflict": "bucket,storage_path"},
-            headers={
-                "Content-Profile": settings.schema,
-                "Content-Type": "application/json",
-                "Prefer": "return=minimal,resolution=ignore-duplicates",
-            },
-            content=json.dumps(row, ensure_ascii=False).encode(),
-        )
-        if not response.is_success:
-            raise postgrest_error(
-                response,
-                what="insert into",
-                schema=settings.schema,
-                table=settings.table,
-                key_env=settings.key_env,
-            )
-
-    def row(self, generation: Generation) -> dict[str, Any]:
-        """The ``imagen.images`` row for one take."""
+    def row(self, generation: Generation, storage_path: str) -> dict[str, Any]:
+        """The ``imagen.images`` row for one take, pointing at ``storage_path`` in the bucket."""
         request = generation.request
         estimate = generation.cost_estimate
         return {
             "owner_user_id": self.settings.owner_user_id.strip(),
             "bucket": self.settings.bucket,
-            "storage_path": storage_key(generation.path),
+            "storage_path": storage_path,
             "prompt": request.prompt,
             "negative_prompt": request.negative_prompt,
             "style": generation.style or request.style,
@@ -147,6 +218,29 @@ class SupabaseStorageSink:
             "sidecar": read_sidecar(generation),
             "created_at": generation.created_at.isoformat(),
         }
+
+    async def key_of(self, relative_path: str, sha256: str) -> str:
+        """The object key of a synced image, found by its row: the image's own key, its
+        key with the sha256 in the name, or (synced by an imagen before owner prefixes) its
+        bare relative path. SinkError when no row holds this image."""
+        owner = self.settings.owner_user_id.strip()
+        if not owner:
+            raise SinkError(
+                f"owner_user_id is not set: set sinks.{self.name}.owner_user_id, or give the "
+                "image's storage_path from imagen.images"
+            )
+        wanted = owner_key(owner, relative_path)
+        try:
+            for key in (wanted, with_digest(wanted, sha256), storage_key(relative_path)):
+                row = await self._row_at(key)
+                if row is not None and row.get("sha256") == sha256:
+                    return key
+        except SinkError as error:
+            raise self.connection.scrubbed(error) from None
+        raise SinkError(
+            f"{relative_path} is not in {self.settings.schema}.{self.settings.table}: it was "
+            "not synced yet (imagen sync), or the file changed since"
+        )
 
     async def signed_url(self, storage_path: str, ttl: int | None = None) -> str:
         """A time-limited URL that reads ``storage_path`` from the bucket without a key."""

@@ -74,6 +74,17 @@ USAGE_COLUMNS = {
 }
 
 
+COLUMNS = {("imagen", "images"): {"id", *IMAGES_COLUMNS}, ("mai", "imagen_usage"): USAGE_COLUMNS}
+# Each table's unique constraints, the primary key first (as in 002_tables.sql).
+UNIQUE: dict[tuple[str, str], tuple[tuple[str, ...], ...]] = {
+    ("imagen", "images"): (("id",), ("bucket", "storage_path")),
+    ("mai", "imagen_usage"): (("id",),),
+}
+DEFAULTS: dict[tuple[str, str], dict[str, Any]] = {
+    ("imagen", "images"): {"bucket": "imagen-generated"},
+}
+
+
 PNG = b"\x89PNG\r\n\x1a\n" + b"fake image bytes " * 64
 
 
@@ -321,25 +332,58 @@ class FakeSupabase:
         if refused is not None:
             return refused
         prefer = {part.strip() for part in request.headers.get("Prefer", "").split(",")}
-        key = self._unique_key(schema, table, row)
-        if any(self._unique_key(schema, table, other) == key for other in rows):
-            if "resolution=ignore-duplicates" not in prefer:
+        resolution = next((p for p in prefer if p.startswith("resolution=")), None)
+        constraints = UNIQUE[(schema, table)]
+        # PostgREST reads on_conflict only with a resolution; without on_conflict the conflict
+        # target is the primary key (the first constraint).
+        target = constraints[0]
+        if resolution is not None and "on_conflict" in seen.query:
+            target = tuple(part.strip() for part in seen.query["on_conflict"].split(","))
+            if target not in constraints:
                 return self._postgrest_error(
-                    409, "23505", "duplicate key value violates unique constraint"
+                    400,
+                    "42P10",
+                    "there is no unique or exclusion constraint matching the ON CONFLICT "
+                    "specification",
                 )
-        else:
+        row = {**DEFAULTS.get((schema, table), {}), **row}
+        row.setdefault("id", str(uuid.uuid4()))
+        inserted: list[dict[str, Any]] = []
+        clash = self._clash(rows, row, constraints)
+        if clash is None:
             rows.append(row)
+            inserted.append(row)
+        elif clash[0] == target and resolution == "resolution=ignore-duplicates":
+            pass
+        elif clash[0] == target and resolution == "resolution=merge-duplicates":
+            clash[1].update({k: v for k, v in row.items() if k != "id"})
+            inserted.append(clash[1])
+        else:
+            columns, other = clash
+            values = ", ".join(str(other.get(column)) for column in columns)
+            return self._postgrest_error(
+                409,
+                "23505",
+                f'duplicate key value violates unique constraint "{table}_{"_".join(columns)}_key"',
+                details=f"Key ({', '.join(columns)})=({values}) already exists.",
+            )
         if fault == "store-then-503":
             return self._postgrest_error(503, "PGRST000", "Database client error. Retrying.")
         if "return=minimal" in prefer:
             return web.Response(status=201)
-        return web.json_response([row], status=201)
+        return web.json_response(inserted, status=201)
 
     @staticmethod
-    def _unique_key(schema: str, table: str, row: Mapping[str, Any]) -> tuple[Any, ...]:
-        if (schema, table) == ("imagen", "images"):
-            return (row.get("bucket"), row.get("storage_path"))
-        return (row.get("id"),)
+    def _clash(
+        rows: list[dict[str, Any]], row: Mapping[str, Any], constraints: tuple[tuple[str, ...], ...]
+    ) -> tuple[tuple[str, ...], dict[str, Any]] | None:
+        """The first unique constraint ``row`` violates, and the row it clashes with."""
+        for columns in constraints:
+            key = tuple(row.get(column) for column in columns)
+            for other in rows:
+                if tuple(other.get(column) for column in columns) == key:
+                    return columns, other
+        return None
 
     def _check_row(self, schema: str, table: str, row: Mapping[str, Any]) -> web.Response | None:
         columns = IMAGES_COLUMNS if (schema, table) == ("imagen", "images") else USAGE_COLUMNS
@@ -398,6 +442,12 @@ class FakeSupabase:
             return self._postgrest_error(status, "42501", f"permission denied for table {table}")
         query = seen.query
         chosen = list(rows)
+        for column, condition in query.items():
+            if column in COLUMNS[(schema, table)] and condition.startswith("eq."):
+                wanted = condition.removeprefix("eq.")
+                chosen = [
+                    r for r in chosen if r.get(column) is not None and str(r[column]) == wanted
+                ]
         since = query.get("created_at", "")
         if since.startswith("gte."):
             floor = dt.datetime.fromisoformat(since.removeprefix("gte."))

@@ -1,6 +1,7 @@
 -- imagen 005: grants. PostgREST runs each request as anon, authenticated or service_role; RLS
--- (004) then narrows what authenticated sees.
-GRANT USAGE ON SCHEMA imagen TO anon, authenticated, service_role;
+-- (004) then narrows what authenticated sees. anon (no signed-in user) reads nothing of imagen,
+-- so it gets nothing, not even USAGE on the schema.
+GRANT USAGE ON SCHEMA imagen TO authenticated, service_role;
 GRANT USAGE ON SCHEMA mai TO service_role;
 
 REVOKE ALL ON imagen.images FROM anon, authenticated;

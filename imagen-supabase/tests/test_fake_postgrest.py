@@ -1,0 +1,125 @@
+"""The fake refuses what PostgREST refuses: conflicts resolve on the constraint PostgREST uses."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+import pytest
+
+from imagen_supabase.testing import OWNER_ID, SERVICE_JWT
+
+Served = Any  # the ``supabase`` fixture: .fake (FakeSupabase) and .url
+
+ROW = {
+    "owner_user_id": OWNER_ID,
+    "bucket": "imagen-generated",
+    "storage_path": f"{OWNER_ID}/a.png",
+    "prompt": "p",
+    "backend": "b",
+    "model": "m",
+    "width": 1,
+    "height": 1,
+    "sha256": "s",
+}
+
+
+def insert(
+    url: str, row: dict[str, Any], prefer: str = "", table: str = "images", **params: str
+) -> httpx.Response:
+    schema = "imagen" if table == "images" else "mai"
+    headers = {
+        "apikey": SERVICE_JWT,
+        "Authorization": f"Bearer {SERVICE_JWT}",
+        "Content-Profile": schema,
+        "Prefer": ",".join(filter(None, ["return=representation", prefer])),
+    }
+    return httpx.post(f"{url}/rest/v1/{table}", json=row, headers=headers, params=params)
+
+
+def test_a_second_row_for_a_taken_key_is_a_409_unique_violation(supabase: Served) -> None:
+    assert insert(supabase.url, ROW).status_code == 201
+
+    clash = insert(supabase.url, {**ROW, "sha256": "other"})
+
+    assert clash.status_code == 409
+    assert clash.json()["code"] == "23505"
+    assert len(supabase.fake.rows("imagen", "images")) == 1
+
+
+def test_ignore_duplicates_without_on_conflict_targets_the_primary_key_only(
+    supabase: Served,
+) -> None:
+    # PostgREST's ON CONFLICT (id) DO NOTHING does not cover (bucket, storage_path).
+    insert(supabase.url, ROW)
+
+    clash = insert(supabase.url, ROW, "resolution=ignore-duplicates")
+
+    assert (clash.status_code, clash.json()["code"]) == (409, "23505")
+
+
+def test_ignore_duplicates_on_the_named_constraint_skips_the_row(supabase: Served) -> None:
+    insert(supabase.url, ROW)
+
+    again = insert(
+        supabase.url, ROW, "resolution=ignore-duplicates", on_conflict="bucket,storage_path"
+    )
+
+    assert (again.status_code, again.json()) == (201, [])
+    assert len(supabase.fake.rows("imagen", "images")) == 1
+
+
+def test_on_conflict_naming_no_unique_constraint_is_a_400(supabase: Served) -> None:
+    answer = insert(supabase.url, ROW, "resolution=ignore-duplicates", on_conflict="prompt")
+
+    assert (answer.status_code, answer.json()["code"]) == (400, "42P10")
+
+
+def test_merge_duplicates_updates_the_row_it_clashes_with(supabase: Served) -> None:
+    insert(supabase.url, ROW)
+
+    merged = insert(
+        supabase.url,
+        {**ROW, "prompt": "new"},
+        "resolution=merge-duplicates",
+        on_conflict="bucket,storage_path",
+    )
+
+    assert merged.status_code == 201
+    [row] = supabase.fake.rows("imagen", "images")
+    assert row["prompt"] == "new"
+
+
+def test_a_usage_row_with_an_id_already_there_is_ignored_as_a_duplicate(supabase: Served) -> None:
+    usage = {"id": "0b7f7f5e-3c4e-4d1e-9f1a-2b3c4d5e6f70", "backend": "b", "model": "m",
+             "prompt_hash": "h"}  # fmt: skip
+    first = insert(supabase.url, usage, table="imagen_usage")
+    again = insert(supabase.url, usage, "resolution=ignore-duplicates", table="imagen_usage")
+
+    assert (first.status_code, again.status_code) == (201, 201)
+    assert len(supabase.fake.rows("mai", "imagen_usage")) == 1
+
+
+def test_select_filters_by_eq(supabase: Served) -> None:
+    insert(supabase.url, ROW)
+    insert(supabase.url, {**ROW, "storage_path": f"{OWNER_ID}/b.png", "sha256": "t"})
+
+    answer = httpx.get(
+        f"{supabase.url}/rest/v1/images",
+        params={"select": "sha256", "storage_path": f"eq.{OWNER_ID}/b.png"},
+        headers={
+            "apikey": SERVICE_JWT,
+            "Authorization": f"Bearer {SERVICE_JWT}",
+            "Accept-Profile": "imagen",
+        },
+    )
+
+    assert json.loads(answer.text) == [{"sha256": "t"}]
+
+
+@pytest.mark.parametrize("prefer", ["", "resolution=ignore-duplicates"])
+def test_the_fake_gives_each_new_image_row_an_id(supabase: Served, prefer: str) -> None:
+    answer = insert(supabase.url, ROW, prefer)
+
+    assert answer.json()[0]["id"]
