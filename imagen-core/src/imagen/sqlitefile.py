@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
+import stat
 import threading
 from collections.abc import Callable, Iterator
 from typing import Self
@@ -40,6 +41,30 @@ def use_wal(conn: sqlite3.Connection) -> None:
             conn.execute("PRAGMA journal_mode = WAL")
 
 
+def create_private(path: str) -> None:
+    """Create ``path`` empty with mode 0600 (its folder 0700) unless it exists, before SQLite
+    opens it: the files hold every prompt and error. SQLite gives its ``-wal`` and ``-shm``
+    files the database file's mode.
+
+    An existing file (and its ``-wal``/``-shm``) of ours loses any group and other bits, so a
+    file an older imagen created 0644 is closed too; imagen never widens a mode, and it leaves
+    existing folders (``IMAGEN_HISTORY`` may point into a shared one) and others' files alone.
+    """
+    os.makedirs(os.path.dirname(os.path.abspath(path)), mode=0o700, exist_ok=True)
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        if not hasattr(os, "geteuid"):  # Windows: no mode bits to tighten
+            return
+        for existing in (path, path + "-wal", path + "-shm"):
+            with contextlib.suppress(OSError):  # gone, not ours, or a read-only file system
+                status = os.stat(existing)
+                mode = stat.S_IMODE(status.st_mode)
+                ours = status.st_uid == os.geteuid() and stat.S_ISREG(status.st_mode)
+                if ours and mode & 0o077:
+                    os.chmod(existing, mode & 0o700)
+
+
 def open_database(
     path: str, *, what: str, env: str, prepare: Callable[[sqlite3.Connection], None]
 ) -> sqlite3.Connection:
@@ -49,7 +74,7 @@ def open_database(
     Any failure is an OutputError that says what to do; the connection is closed.
     """
     try:
-        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        create_private(path)
         conn = sqlite3.connect(
             path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None, check_same_thread=False
         )
