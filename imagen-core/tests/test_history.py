@@ -495,11 +495,13 @@ def test_a_cache_hit_costs_nothing_in_usage_rows(history: History) -> None:
 # --- imagen log ---------------------------------------------------------------------------
 
 
-def test_format_log_prints_one_aligned_line_per_take(filled: History) -> None:
-    lines = format_log(filled.query()).splitlines()
+def test_format_log_prints_a_header_then_one_aligned_line_per_take(filled: History) -> None:
+    header, *lines = format_log(filled.query()).splitlines()
+    assert header.split("  ")[0] == "CREATED AT"
+    assert header.split()[-2:] == ["PATH", "PROMPT"]
     assert len(lines) == 4
     path_columns = {line.index("/home/m/Pictures/imagen/") for line in lines}
-    assert len(path_columns) == 1
+    assert path_columns == {header.index("PATH")}
 
 
 def test_format_log_shows_local_time_backend_model_seed_cost_cache_path_and_prompt(
@@ -508,7 +510,7 @@ def test_format_log_shows_local_time_backend_model_seed_cost_cache_path_and_prom
     history.record(
         make_generation(cost_estimate=Cost(Decimal("0.025"), "list"), cache_hit=True, seed=7)
     )
-    line = format_log(history.query())
+    line = format_log(history.query()).splitlines()[1]
     local = T0.astimezone().strftime("%Y-%m-%d %H:%M:%S")
     assert line.split("  ")[0] == local
     fields = line.split()
@@ -531,14 +533,14 @@ def test_format_log_truncates_long_prompts_and_marks_unstored_ones(history: Hist
     history.record(
         make_generation("secret", created_at=T0 + dt.timedelta(seconds=1)), store_prompt=False
     )
-    newest, oldest = format_log(history.query()).splitlines()
+    _, newest, oldest = format_log(history.query()).splitlines()
     assert newest.endswith("(prompt not stored)")
     assert oldest.endswith("…")
     assert len(oldest.split("/home/m/Pictures/imagen/")[1].split("  ", 1)[1].strip()) == 60
 
 
-def test_format_log_of_nothing_says_so(history: History) -> None:
-    assert format_log([]) == "no generations recorded"
+def test_format_log_of_nothing_is_empty(history: History) -> None:
+    assert format_log([]) == ""
 
 
 def test_log_json_is_a_list_of_objects_with_money_as_strings(filled: History) -> None:
@@ -569,9 +571,57 @@ def test_a_write_that_cannot_get_the_lock_in_time_is_an_output_error(
         holder = sqlite3.connect(path, isolation_level=None)
         holder.execute("BEGIN EXCLUSIVE")
         try:
-            with pytest.raises(OutputError, match=r"history file .* locked; check the disk"):
+            with pytest.raises(OutputError, match=r"history file .* is locked by another process"):
                 history.record(make_generation())
         finally:
             holder.execute("ROLLBACK")
             holder.close()
         assert history.record(make_generation()) == 1
+
+
+# --- imagen log and imagen usage, as commands -------------------------------------------------
+
+
+def test_log_prints_a_header_row_as_usage_does(imagen_process: Any, tmp_path: Path) -> None:
+    assert imagen_process("generate", "a cat", "-o", str(tmp_path)).code == 0
+    log = imagen_process("log")
+    assert log.lines[0].split() == [
+        "CREATED", "AT", "BACKEND", "MODEL", "SEED", "COST", "CACHE", "PATH", "PROMPT"
+    ]  # fmt: skip
+    assert log.lines[1].endswith("a cat")
+    assert imagen_process("usage").lines[0].split()[0] == "BACKEND"
+
+
+@pytest.mark.parametrize(
+    ("args", "note"),
+    [
+        (["log"], "imagen: no generations recorded"),
+        (["usage"], "imagen: no generations recorded"),
+        (["usage", "--raw"], "imagen: no generations recorded"),
+        (["log", "-q", "wolf"], "imagen: no recorded takes match the filters"),
+    ],
+)
+def test_nothing_recorded_is_an_empty_stdout_and_a_note_on_stderr(
+    imagen_process: Any, args: list[str], note: str
+) -> None:
+    ran = imagen_process(*args)
+    assert (ran.code, ran.out) == (0, "")
+    assert ran.err.splitlines()[-1] == note
+
+
+def test_nothing_recorded_as_json_is_an_empty_list(imagen_process: Any) -> None:
+    ran = imagen_process("log", "--json")
+    assert (ran.code, json.loads(ran.out)) == (0, [])
+    assert ran.err.splitlines()[-1] == "imagen: no generations recorded"
+
+
+def test_usage_notes_takes_of_unknown_cost_on_stderr_not_in_the_table(
+    history: History, imagen: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("IMAGEN_HISTORY", history.path)
+    history.record(make_generation())
+    ran = imagen("usage")
+    assert ran.out.splitlines()[-1].split()[:2] == ["TOTAL", "1"]
+    assert ran.err.splitlines()[-1] == (
+        "imagen: 1 take has no known cost, counted as 0 in COST USD"
+    )

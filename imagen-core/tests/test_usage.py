@@ -17,8 +17,10 @@ from imagen.usage import (
     GROUP_BY_CHOICES,
     UsageGroup,
     format_usage,
+    nothing_recorded,
     parse_since,
     summarize,
+    unknown_cost_note,
     usd_places,
 )
 
@@ -208,18 +210,19 @@ def test_amounts_finer_than_four_places_are_shown_exactly() -> None:
     assert format_usage(rows, by="backend").splitlines()[-1].split()[3] == "0.00050"
 
 
-def test_takes_without_a_known_cost_are_counted_as_zero_and_noted() -> None:
-    report = format_usage([row("a", "m", cost=None), row("a", "m")], by="backend")
-    assert report.splitlines()[-2].split()[3] == "0.0250"
-    assert report.splitlines()[-1] == "note: 1 take has no known cost, counted as 0 in COST USD"
+def test_takes_without_a_known_cost_are_counted_as_zero_and_noted_apart() -> None:
+    rows = [row("a", "m", cost=None), row("a", "m")]
+    assert format_usage(rows, by="backend").splitlines()[-1].split()[3] == "0.0250"
+    assert unknown_cost_note(rows) == "1 take has no known cost, counted as 0 in COST USD"
+    assert unknown_cost_note(ROWS) is None
 
 
-def test_no_rows_is_one_friendly_line_naming_the_start() -> None:
+def test_no_rows_is_an_empty_table_and_a_note_naming_the_start() -> None:
     since = parse_since("2026-11-01")
-    assert format_usage([], by="backend", since=since) == (
-        "no generations recorded since 2026-11-01 00:00"
-    )
-    assert format_usage([], by="backend") == "no generations recorded"
+    assert format_usage([], by="backend") == ""
+    assert nothing_recorded(since) == "no generations recorded since 2026-11-01 00:00"
+    assert nothing_recorded() == "no generations recorded"
+    assert nothing_recorded(filtered=True) == "no recorded takes match the filters"
 
 
 @pytest.mark.parametrize("raw", [False, True])

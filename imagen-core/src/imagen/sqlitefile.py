@@ -23,6 +23,42 @@ def is_busy(error: BaseException) -> bool:
     return isinstance(error, sqlite3.OperationalError) and "locked" in str(error)
 
 
+def _primary_code(error: BaseException) -> int | None:
+    code = getattr(error, "sqlite_errorcode", None)
+    return code & 0xFF if isinstance(code, int) else None  # extended codes keep it in the low byte
+
+
+def is_damage(error: BaseException) -> bool:
+    """True when the file's bytes are not a sound database: a damaged page, not SQLite at all,
+    or text that is not UTF-8 (which SQLite never writes itself)."""
+    if _primary_code(error) in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB):
+        return True
+    return isinstance(error, sqlite3.OperationalError) and "decode" in str(error)
+
+
+def explain(error: BaseException, *, what: str, path: str, env: str) -> str:
+    """One line saying what went wrong with the file at ``path`` and what to do about it.
+
+    ``what`` names the file ("the history file"), ``env`` the variable that moves it.
+    """
+    import shlex
+
+    if is_busy(error):
+        return f"{what} {path} is locked by another process ({error}); try again when it is done"
+    if is_damage(error):
+        aside = f"mv {shlex.quote(path)} {shlex.quote(path + '.damaged')}"
+        return (
+            f"{what} {path} is damaged ({error}); move it aside to start a new one ({aside}) "
+            f"or set {env} to another file"
+        )
+    if _primary_code(error) in (sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR):
+        return f"{what} {path} failed: {error}; check the disk or set {env} to another file"
+    return (
+        f"{what} {path} failed: {error}; check the file and its folder are readable and "
+        f"writable, or set {env} to another file"
+    )
+
+
 def use_wal(conn: sqlite3.Connection) -> None:
     """Switch the file to WAL (a persistent setting), waiting out other processes doing so.
 
@@ -78,7 +114,7 @@ def open_database(
         conn = sqlite3.connect(
             path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None, check_same_thread=False
         )
-    except (OSError, sqlite3.Error) as error:
+    except (OSError, ValueError, sqlite3.Error) as error:  # ValueError: a NUL in the path
         raise OutputError(
             f"cannot open {what} {path}: {error}; check the directory is writable or set {env}"
         ) from error
@@ -86,11 +122,9 @@ def open_database(
         conn.row_factory = sqlite3.Row
         use_wal(conn)
         prepare(conn)
-    except sqlite3.DatabaseError as error:
+    except sqlite3.Error as error:
         conn.close()
-        raise OutputError(
-            f"cannot use {what} {path}: {error}; move it aside or set {env} to another file"
-        ) from error
+        raise OutputError(explain(error, what=what, path=path, env=env)) from error
     except BaseException:
         conn.close()
         raise

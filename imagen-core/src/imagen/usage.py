@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Literal, get_args
 
 import attrs
 
+from imagen.console import align_columns
 from imagen.errors import ConfigError
 from imagen.models import Cost
 from imagen.sink import UsageRow
@@ -151,27 +152,6 @@ def usd_column(amount: Decimal, places: int = 4) -> str:
     return f"{amount.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP):f}"
 
 
-def align_columns(rows: Sequence[Sequence[str]], *, right: Collection[int] = ()) -> str:
-    """Pad cells into columns two spaces apart; ``right`` lists right-aligned column indexes.
-
-    Widths are terminal cells (wide characters count twice); trailing spaces are dropped.
-    """
-    from rich.cells import cell_len
-
-    count = max((len(row) for row in rows), default=0)
-    widths = [
-        max((cell_len(row[i]) for row in rows if i < len(row)), default=0) for i in range(count)
-    ]
-    lines = []
-    for row in rows:
-        cells = []
-        for i, cell in enumerate(row):
-            pad = " " * (widths[i] - cell_len(cell))
-            cells.append(pad + cell if i in right else cell + pad)
-        lines.append("  ".join(cells).rstrip())
-    return "\n".join(lines)
-
-
 def _seconds(latency_ms: float | None) -> str:
     return "-" if latency_ms is None else f"{latency_ms / 1000:.2f}s"
 
@@ -186,9 +166,13 @@ def _group_line(group: UsageGroup, places: int) -> list[str]:
     ]
 
 
-def _unknown_cost_note(count: int) -> str:
+def unknown_cost_note(rows: Iterable[UsageRow]) -> str | None:
+    """The note ``imagen usage`` prints on stderr when some takes have no known cost."""
+    count = sum(1 for row in rows if row.cost_usd is None)
+    if not count:
+        return None
     takes = "take has" if count == 1 else "takes have"
-    return f"note: {count} {takes} no known cost, counted as 0 in COST USD"
+    return f"{count} {takes} no known cost, counted as 0 in COST USD"
 
 
 def _raw_table(rows: Sequence[UsageRow], total: UsageGroup, places: int) -> list[list[str]]:
@@ -214,23 +198,34 @@ def _raw_table(rows: Sequence[UsageRow], total: UsageGroup, places: int) -> list
     return lines
 
 
+def nothing_recorded(since: dt.datetime | None = None, *, filtered: bool = False) -> str:
+    """What ``log`` and ``usage`` say on stderr when no take is found.
+
+    Both commands print data on stdout and notes for the person watching on stderr. An empty
+    result is still a result: stdout gets nothing (``[]`` with ``--json``), so a script reads
+    an empty list instead of a sentence, and this note goes to stderr.
+    """
+    when = f" since {since.astimezone().strftime('%Y-%m-%d %H:%M')}" if since else ""
+    if filtered:
+        return f"no recorded takes{when} match the filters"
+    return f"no generations recorded{when}"
+
+
 def format_usage(
     rows: Sequence[UsageRow],
     *,
     by: str = "backend",
     raw: bool = False,
-    since: dt.datetime | None = None,
 ) -> str:
     """The ``imagen usage`` report (no trailing newline).
 
     Grouped: one line per ``by`` key with takes, cache hits, cost in USD and mean latency of
-    generated takes, then TOTAL. ``raw``: one line per take, then TOTAL. ``since`` is only
-    used to say what an empty report covers.
+    generated takes, then TOTAL. ``raw``: one line per take, then TOTAL. Only the table: the
+    notes (``nothing_recorded``, ``unknown_cost_note``) go to stderr. No rows is "".
     """
     summary = summarize(rows, by=by)
     if not rows:
-        when = f" since {since.astimezone().strftime('%Y-%m-%d %H:%M')}" if since else ""
-        return f"no generations recorded{when}"
+        return ""
     places = usd_places(row.cost_usd for row in rows)
     if raw:
         table = align_columns(_raw_table(rows, summary.total, places), right={4, 5, 6})
@@ -239,8 +234,6 @@ def format_usage(
         lines = [header, *(_group_line(group, places) for group in summary.groups)]
         lines.append(_group_line(summary.total, places))
         table = align_columns(lines, right={1, 2, 3, 4})
-    if summary.total.unknown_cost:
-        table += "\n" + _unknown_cost_note(summary.total.unknown_cost)
     return table
 
 
@@ -253,8 +246,10 @@ __all__ = [
     "format_usage",
     "format_usd",
     "group_key",
+    "nothing_recorded",
     "parse_since",
     "summarize",
+    "unknown_cost_note",
     "usd_column",
     "usd_places",
 ]

@@ -13,6 +13,7 @@ from typing import Any
 import click
 
 from imagen._version import __version__
+from imagen.console import terminal_safe
 
 CORE_COMMANDS = {
     "generate": "imagen.cli.generate:generate",
@@ -192,14 +193,14 @@ def main(argv: list[str] | None = None) -> None:
         if isinstance(error, click.exceptions.NoArgsIsHelpError):
             error.show()  # a group run bare: its help, not an error line
         else:
-            click.echo(usage_error_line(error), err=True)
+            click.echo(terminal_safe(usage_error_line(error)), err=True)
         sys.exit(error.exit_code)
     except ImagenError as error:
         if debug:
             import traceback
 
             traceback.print_exc()
-        click.echo(f"imagen: error: {error}", err=True)
+        click.echo(f"imagen: error: {terminal_safe(str(error))}", err=True)
         sys.exit(error.exit_code)
     except BrokenPipeError:
         # stdout closed early (imagen ... | head): not an error worth a traceback
@@ -211,7 +212,7 @@ def main(argv: list[str] | None = None) -> None:
         if debug:
             raise
         click.echo(
-            f"imagen: error: internal error: {type(error).__name__}: {error} "
+            f"imagen: error: internal error: {type(error).__name__}: {terminal_safe(str(error))} "
             "(run with --debug for the traceback)",
             err=True,
         )

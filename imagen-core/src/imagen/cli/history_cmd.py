@@ -18,19 +18,22 @@ import click
 def log(app: Any, since: str | None, backend: str | None, text: str | None, limit: int,
         as_json: bool) -> None:  # fmt: skip
     """Show recent takes from the local history, newest first."""
+    from imagen import console
     from imagen.history import History, format_log, log_json
-    from imagen.usage import parse_since
+    from imagen.usage import nothing_recorded, parse_since
 
     config = app.config()
     when = parse_since(since) if since else None
     with History.open(config.history.path) as history:
-        entries = history.query(since=when, backend=backend, text=text, limit=limit)
+        entries = history.query(
+            since=when, backend=backend, text=text, limit=limit, on_damage=_warn_damage
+        )
     if as_json:
         click.echo(log_json(entries))
     elif entries:
         click.echo(format_log(entries))
-    else:
-        click.echo("imagen: no generations recorded yet", err=True)
+    if not entries:
+        console.note(nothing_recorded(when, filtered=bool(backend or text)))
 
 
 @click.command()
@@ -45,19 +48,33 @@ def log(app: Any, since: str | None, backend: str | None, text: str | None, limi
 @click.pass_obj
 def usage(app: Any, since: str | None, by: str, raw: bool, source: str | None) -> None:
     """Takes and cost, grouped with totals (tab-aligned table)."""
-    from imagen.usage import format_usage, parse_since
+    from imagen import console
+    from imagen.usage import format_usage, nothing_recorded, parse_since, unknown_cost_note
 
     config = app.config()
     when = parse_since(since) if since else None
     rows = _rows_from_source(config, source, when) if source else _local_rows(config, when)
-    click.echo(format_usage(rows, by=by, raw=raw, since=when))
+    if rows:
+        click.echo(format_usage(rows, by=by, raw=raw))
+    else:
+        console.note(nothing_recorded(when))
+    unknown = unknown_cost_note(rows)
+    if unknown:
+        console.note(unknown)
+
+
+def _warn_damage(damage: Any) -> None:
+    """A damaged history still shows what it can: one warning says what was skipped."""
+    from imagen import console
+
+    console.warn(damage.message())
 
 
 def _local_rows(config: Any, when: Any) -> Any:
     from imagen.history import History
 
     with History.open(config.history.path) as history:
-        return history.usage_rows(when)
+        return history.usage_rows(when, on_damage=_warn_damage)
 
 
 def _rows_from_source(config: Any, source: str, when: Any) -> Any:

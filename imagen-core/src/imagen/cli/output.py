@@ -10,17 +10,13 @@ import click
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    """Columns padded with spaces, two apart; the last column is not padded."""
-    widths = [len(h) for h in headers]
-    for row in rows:
-        for i, cell in enumerate(row):
-            widths[i] = max(widths[i], len(cell))
-    lines = []
-    for row in [headers, *rows]:
-        cells = [cell.ljust(widths[i]) for i, cell in enumerate(row[:-1])] + [row[-1]]
-        lines.append("  ".join(cells).rstrip())
-    return "\n".join(lines)
+    """Columns padded with spaces, two apart, every cell made safe for a terminal."""
+    from imagen.console import align_columns
+
+    return align_columns([headers, *rows])
 
 
 def echo_json(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+    from imagen.console import json_safe
+
+    click.echo(json_safe(json.dumps(data, indent=2, ensure_ascii=False, default=str)))

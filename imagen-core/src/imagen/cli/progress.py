@@ -13,6 +13,7 @@ from typing import Any
 import click
 
 from imagen.cli import stdout
+from imagen.console import terminal_safe
 from imagen.errors import ImagenError
 from imagen.models import Generation
 from imagen.pipeline import Plan, absolute_path
@@ -42,7 +43,7 @@ class PathPrinter:
         return None
 
     def warning(self, message: str) -> None:
-        click.echo(f"imagen: warning: {message}", err=True)
+        click.echo(f"imagen: warning: {terminal_safe(message)}", err=True)
 
     def close(self) -> None:
         return None
@@ -115,7 +116,10 @@ class RichReporter(PathPrinter):
             return
         # Printed above the display: a plain write would be torn by the next redraw.
         self.progress.console.print(
-            f"imagen: warning: {message}", soft_wrap=True, highlight=False, markup=False
+            f"imagen: warning: {terminal_safe(message)}",
+            soft_wrap=True,
+            highlight=False,
+            markup=False,
         )
 
     def close(self) -> None:
