@@ -204,7 +204,8 @@ def test_completion_is_found_by_polling_history_when_there_is_no_websocket(
 def test_a_websocket_dropped_mid_run_is_followed_by_polling(
     make_backend: Callable[..., ComfyUIBackend], run: Callable[..., Result]
 ) -> None:
-    fake = FakeComfyUI(run_time=0.4, drop_socket_after=1)
+    # 1.5 s still to run after the drop: the client polls at least once before it ends.
+    fake = FakeComfyUI(run_time=2.0, drop_socket_after=1)
     seen: list[str] = []
     with serve_app(fake.app()) as url:
         result = run(
