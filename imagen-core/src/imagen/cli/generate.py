@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from imagen.console import terminal_safe
 from imagen.seeds import SEED_RANGE
 
 if TYPE_CHECKING:
@@ -153,7 +154,6 @@ def generate(app: Any, /, prompt: str, **options: Any) -> None:
 
 
 def run(config: Any, request: Request, options: dict[str, Any]) -> None:
-    import asyncio
     from decimal import Decimal
 
     from imagen import cost
@@ -174,9 +174,13 @@ def run(config: Any, request: Request, options: dict[str, Any]) -> None:
         no_cloud=options["no_cloud"],
     )
     if options["dry_run"]:
-        asyncio.run(backend.aclose())
+        from imagen.cli import signals
+
+        signals.run(backend.aclose())
         _print_dry_run(plan, as_json=options["as_json"])
         return
+    from imagen.pipeline import check_ready
+
     takes = len(plan.to_run)
     max_cost = options["max_cost"]
     cost.check_budget(
@@ -185,6 +189,10 @@ def run(config: Any, request: Request, options: dict[str, Any]) -> None:
         plan.instance.name,
         Decimal(str(max_cost)) if max_cost is not None else None,
     )
+    # Refuse before the cost notice and before any spend: not configured, unwritable output.
+    check_ready(plan, backend)
+    if plan.cached:
+        click.echo(f"imagen: {_cached_note(plan)}", err=True)
     notice = cost.notice(plan.cost_estimate, takes, plan.instance.name)
     if notice:
         click.echo(f"imagen: {notice}", err=True)
@@ -203,6 +211,21 @@ def run(config: Any, request: Request, options: dict[str, Any]) -> None:
     _exit_for(outcome)
 
 
+def _cached_note(plan: Plan) -> str:
+    """``cached: no new spend ...``: a cache hit is said, never silent."""
+    cached = sorted(plan.cached)
+    elsewhere = any(g.output_dir != plan.output_dir for g in plan.cached.values())
+    copy = f", copied into {plan.output_dir}" if elsewhere else ""
+    if len(cached) == plan.takes:
+        which = "this seeded request" if plan.takes == 1 else f"all {plan.takes} takes"
+        return f"cached: no new spend ({which} ran before{copy}; --no-cache generates again)"
+    numbers = ", ".join(map(str, cached))
+    return (
+        f"cached: take{'s' if len(cached) > 1 else ''} {numbers} of {plan.takes} ran before, "
+        f"no new spend for {'them' if len(cached) > 1 else 'it'}{copy}"
+    )
+
+
 def _preview(outcome: Outcome, mode: PreviewMode) -> None:
     """Step 10: show the images in tmux when asked; a failure is one warning line."""
     from imagen.preview import PreviewError, inside_tmux, open_preview, should_preview
@@ -218,7 +241,7 @@ def _preview(outcome: Outcome, mode: PreviewMode) -> None:
                 absolute_path(generation), command=outcome.plan.config.output.preview_command
             )
     except PreviewError as error:
-        click.echo(f"imagen: warning: preview: {error}", err=True)
+        click.echo(f"imagen: warning: preview: {terminal_safe(str(error))}", err=True)
 
 
 def _print_dry_run(plan: Plan, *, as_json: bool) -> None:
@@ -263,5 +286,5 @@ def _exit_for(outcome: Outcome) -> None:
             where = (
                 f" (take{'s' if len(takes) > 1 else ''} {', '.join(map(str, takes))} of {total})"
             )
-        click.echo(f"imagen: error: {message}{where}", err=True)
+        click.echo(f"imagen: error: {terminal_safe(message)}{where}", err=True)
     sys.exit(max(failure.error.exit_code for failure in outcome.failures))
