@@ -55,8 +55,8 @@ class UsageSettings:
 
 
 STORAGE_SAMPLE = """\
-# Supabase Storage: upload each image to the private bucket imagen-generated at the same
-# relative path as on disk, and record it in imagen.images. Setup: docs/supabase.md
+# Supabase Storage: record each image in imagen.images, then upload it to the private bucket
+# imagen-generated as <owner_user_id>/<its relative path on disk>. Setup: docs/supabase.md
 # (imagen supabase migrate). Needs the service key (sb_secret_... or the legacy service_role
 # JWT) in SUPABASE_SERVICE_KEY, and owner_user_id: your user's id in auth.users
 # (select id from auth.users where email = 'you@example.com'); only the owner can read the

@@ -1,7 +1,8 @@
 -- imagen 002: the tables the sinks write.
 
--- One row per image uploaded by the supabase-storage sink. storage_path is the image's path
--- inside the bucket, the same relative path imagen wrote on disk.
+-- One row per image uploaded by the supabase-storage sink. storage_path is the image's object
+-- name in the bucket: its owner's id, then the relative path imagen wrote on disk. The unique
+-- (bucket, storage_path) is each row's claim on its object: no upload replaces another's.
 CREATE TABLE IF NOT EXISTS imagen.images (
     id                uuid PRIMARY KEY DEFAULT gen_random_uuid(),
     owner_user_id     uuid NOT NULL REFERENCES auth.users (id) ON DELETE CASCADE,
