@@ -197,7 +197,6 @@ DUMP_ENV = "import json, os, sys; json.dump(dict(os.environ), open(sys.argv[1], 
 ENV_CONFIG = """\
 output: {{directory: {out}}}
 server: {{token_env: MY_SERVER_TOKEN}}
-queue: {{url_env: MY_QUEUE_URL}}
 sinks:
   hook: {{type: webhook, enabled: "off", url: "https://x.test/", secret_env: HOOK_SECRET}}
   rclone: {{type: webhook, enabled: "off", url: "https://x.test/", secret_env: RCLONE_PASS}}
@@ -214,7 +213,6 @@ def test_the_command_gets_imagens_environment_minus_every_variable_a_config_env_
     config.write_text(ENV_CONFIG.format(out=json.dumps(str(tmp_path / "out")), argv=argv))
     secrets = {
         "MY_SERVER_TOKEN": "server-token",
-        "MY_QUEUE_URL": "redis://:pw@host/0",
         "HOOK_SECRET": "hook-secret",
         "IMAGEN_SERVER_TOKEN": "default-name",  # server.token_env's default, now overridden
         "RCLONE_PASS": "wanted-by-the-program",
@@ -226,7 +224,7 @@ def test_the_command_gets_imagens_environment_minus_every_variable_a_config_env_
     ran = imagen("--config", str(config), "generate", "a cat")
     assert ran.code == 0, ran.err
     seen = json.loads(dump.read_text())
-    for withheld in ("MY_SERVER_TOKEN", "MY_QUEUE_URL", "HOOK_SECRET"):
+    for withheld in ("MY_SERVER_TOKEN", "HOOK_SECRET"):
         assert withheld not in seen
     # Passed through by env:, an unnamed variable kept, the replaced default no longer secret.
     assert seen["RCLONE_PASS"] == "wanted-by-the-program"

@@ -12,7 +12,7 @@ import attrs
 import pytest
 
 from imagen.builtin_sinks import CommandSink
-from imagen.config import Config, Instance, OutputConfig, parse_config
+from imagen.config import Config, Instance, OutputConfig, QueueInstance, parse_config
 from imagen.errors import ConfigError, SinkError
 from imagen.models import Generation, Request
 from imagen.outbox import Outbox
@@ -102,15 +102,13 @@ class DataclassSettings:
 
 def test_secret_env_names_finds_every_env_key_of_backends_sinks_server_and_queue() -> None:
     config = attrs.evolve(
-        load(
-            "queue: {url_env: QUEUE_URL}\n"
-            "sinks:\n  hook: {type: webhook, url: 'https://x.test/', secret_env: HOOK_SECRET}\n"
-        ),
+        load("sinks:\n  hook: {type: webhook, url: 'https://x.test/', secret_env: HOOK_SECRET}\n"),
         backends={
             "plugin": Instance("plugin", "p", PluginSettings()),
             "other": Instance("other", "d", DataclassSettings()),
             "unset": Instance("unset", "p", PluginSettings(auth=PluginAuth(headers_env=None))),
         },
+        queue=QueueInstance("postgres", {"dsn_env": "QUEUE_URL"}),
     )
     assert secret_env_names(config) == {
         "QUEUE_URL",
