@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from imagen.errors import ConfigError
-from imagen.naming import NamingTemplate, build_fields, slugify
+from imagen.naming import NamingTemplate, build_fields, outside_output, slugify
 
 WINDOWS_RESERVED = {"CON", "PRN", "AUX", "NUL"} | {
     f"{port}{digit}" for port in ("COM", "LPT") for digit in "123456789"
@@ -119,6 +119,32 @@ def test_slash_in_the_template_creates_folders() -> None:
 )
 def test_hostile_templates_become_safe_relative_paths(template: str, expected: str) -> None:
     assert render(template) == expected
+
+
+@pytest.mark.parametrize(
+    ("template", "reason"),
+    [
+        ("../../etc/{slug}", "goes up with .."),
+        ("{slug}/../..", "goes up with .."),
+        ("a\\..\\{slug}", "goes up with .."),
+        ("/abs/{slug}", "absolute path"),
+        ("\\\\server\\share\\{slug}", "absolute path"),
+        ("C:/images/{slug}", "absolute path"),
+        ("~/{slug}", "home folder"),
+    ],
+)
+def test_a_template_that_would_leave_the_folder_is_reported(template: str, reason: str) -> None:
+    message = outside_output(template)
+    assert message is not None
+    assert reason in message
+
+
+@pytest.mark.parametrize(
+    "template",
+    ["{date}/{time}-{slug}-{seed}", "..{slug}", "{slug}..", "a/..b/{slug}", "{model}:{seed}", "x~"],
+)
+def test_a_template_inside_the_folder_is_not_reported(template: str) -> None:
+    assert outside_output(template) is None
 
 
 def test_leading_dots_are_replaced_so_nothing_is_hidden() -> None:

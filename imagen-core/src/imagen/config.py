@@ -20,6 +20,7 @@ from typing import Any, Literal
 import attrs
 
 from imagen.errors import ConfigError
+from imagen.secrets import has_url_password, looks_like_secret
 from imagen.validation import Problems
 
 DEFAULT_NAMING = "{date}/{time}-{slug}-{seed}"
@@ -127,12 +128,6 @@ _SECRET_KEY = re.compile(
     r"auth_?token|bearer|client_?secret|private_?key|.*_(secret|token|password|key))$",
     re.IGNORECASE,
 )
-_SECRET_VALUE = re.compile(
-    r"(r8_[A-Za-z0-9]{16,}|sk-[A-Za-z0-9_-]{16,}|AIza[0-9A-Za-z_-]{20,}|sb_secret_\w+|"
-    r"eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.|gh[pousr]_[A-Za-z0-9]{20,}|xox[abprs]-[\w-]{10,}|"
-    r"hf_[A-Za-z0-9]{20,})"
-)
-_URL_PASSWORD = re.compile(r"^[a-z][a-z0-9+.-]*://[^/@:\s]*:[^/@\s]+@", re.IGNORECASE)
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -156,7 +151,7 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
 
     Raises ConfigError (with file, line and YAML path) for the first problem found.
     """
-    config, problems = check_config(path)
+    config, problems = _check(path, check_paths=False)
     problems.raise_first()
     assert config is not None
     return config
@@ -167,7 +162,17 @@ def config_exists(path: str | os.PathLike[str] | None = None) -> bool:
 
 
 def check_config(path: str | os.PathLike[str] | None = None) -> tuple[Config | None, Problems]:
-    """Load and validate, collecting every problem (for ``imagen config validate``)."""
+    """Load and validate, collecting every problem (for ``imagen config validate``).
+
+    Unlike :func:`load_config` this also looks at the disk: an ``output.directory`` that is a
+    file, or lies under one, is an error here (other commands do not need the folder).
+    """
+    return _check(path, check_paths=True)
+
+
+def _check(
+    path: str | os.PathLike[str] | None, *, check_paths: bool
+) -> tuple[Config | None, Problems]:
     explicit = path is not None or bool(os.environ.get("IMAGEN_CONFIG"))
     file = Path(path).expanduser() if path is not None else default_path()
     if not file.exists():
@@ -176,24 +181,30 @@ def check_config(path: str | os.PathLike[str] | None = None) -> tuple[Config | N
                 f"config file {file} does not exist; create it with: imagen config init"
             )
         # Nothing user-written to check: plugins' cross-field checks have nothing to see.
-        return builtin_default(), Problems()
+        problems = Problems()
+        if check_paths:
+            _check_directory(builtin_default().output.directory, problems)
+        return builtin_default(), problems
     try:
         text = file.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
         raise ConfigError(f"cannot read config file {file}: {error}") from None
-    return parse_config(text, file=str(file))
+    return parse_config(text, file=str(file), check_paths=check_paths)
 
 
-def parse_config(text: str, *, file: str | None = None) -> tuple[Config | None, Problems]:
+def parse_config(
+    text: str, *, file: str | None = None, check_paths: bool = False
+) -> tuple[Config | None, Problems]:
+    """Parse and validate config text; ``check_paths`` also checks the output folder on disk."""
     from imagen import yamlio
 
     root = yamlio.parse(text, file=file)
     problems = Problems(file=file, line_of=lambda dotted: yamlio.line_of(root, _split(dotted)))
-    data = yamlio.plain(root) if root is not None else {}
+    data = yamlio.plain(root, file=file) if root is not None else {}
     if not isinstance(data, dict):
         problems.error("", "the config file must be a mapping of keys (default_backend, ...)")
         return None, problems
-    config = _Structurer(problems).config(data, source=file)
+    config = _Structurer(problems, check_paths).config(data, source=file)
     if config is not None:
         _validate_hooks(config, problems)
     return config, problems
@@ -222,6 +233,7 @@ def did_you_mean(word: str, choices: Any) -> str:
 @attrs.define
 class _Structurer:
     problems: Problems
+    check_paths: bool = False
 
     def config(self, data: dict[str, Any], *, source: str | None) -> Config | None:
         from imagen.plugins import registry
@@ -263,8 +275,12 @@ class _Structurer:
         raw_backends = data.get("backends")
         defined = raw_backends if isinstance(raw_backends, dict) else {}
         default = data.get("default_backend", MOCK_INSTANCE)
-        if not isinstance(default, str) or not default:
-            self.problems.error("default_backend", "expected the name of a backend instance")
+        if not isinstance(default, str) or not default.strip():
+            self.problems.error(
+                "default_backend",
+                "expected the name of a backend instance (leave the key out for the built-in "
+                f"{MOCK_INSTANCE!r})",
+            )
             default = MOCK_INSTANCE
         elif default not in defined and default != MOCK_INSTANCE:
             known = ", ".join(sorted({*backends, MOCK_INSTANCE}))
@@ -287,12 +303,24 @@ class _Structurer:
         )
 
     def mapping(self, value: Any, path: str) -> dict[str, Any]:
+        """The named blocks under ``path``; a block whose name is empty is reported and left out."""
         if value is None:
             return {}
         if not isinstance(value, dict):
             self.problems.error(path, "expected a mapping of instance names to blocks")
             return {}
-        return value
+        named = {}
+        for name, block in value.items():
+            if name.strip():
+                named[name] = block
+            else:
+                # A blank name cannot be chosen with --backend or told apart in a YAML path.
+                self.problems.error(
+                    path,
+                    f"a name under {path} is empty; give the block a name, "
+                    f'like "my-{path.removesuffix("s")}:"',
+                )
+        return named
 
     def block(self, value: Any, cls: type[Any], path: str) -> Any:
         from imagen.convert import FieldError, structure
@@ -411,9 +439,17 @@ class _Structurer:
         if isinstance(value, dict):
             for key, item in value.items():
                 where = _join(path, key)
+                if looks_like_secret(key):
+                    self.problems.error(
+                        where,
+                        "this key looks like an inline secret (API key or token); keys are "
+                        "names: put the secret in an environment variable and name it with a "
+                        "*_env key",
+                    )
+                    continue
                 if key.endswith("_env"):
                     if isinstance(item, str) and (
-                        not _ENV_NAME.match(item) or _SECRET_VALUE.search(item)
+                        not _ENV_NAME.match(item) or looks_like_secret(item)
                     ):
                         self.problems.error(
                             where,
@@ -432,14 +468,14 @@ class _Structurer:
         elif isinstance(value, list):
             for index, item in enumerate(value):
                 self.secrets(item, _join(path, index))
-        elif isinstance(value, str):
-            if _SECRET_VALUE.search(value):
+        elif isinstance(value, str) and looks_like_secret(value):
+            if not has_url_password(value):
                 self.problems.error(
                     path,
                     "this looks like an inline secret (API key or token); put it in an "
                     "environment variable and name it with a *_env key",
                 )
-            elif _URL_PASSWORD.match(value):
+            else:
                 self.problems.error(
                     path,
                     "this URL contains a password; put the URL in an environment variable "
@@ -447,13 +483,21 @@ class _Structurer:
                 )
 
     def check_output(self, output: OutputConfig | None) -> None:
-        from imagen.naming import NamingTemplate
+        from imagen.naming import NamingTemplate, outside_output
 
-        template = (output or OutputConfig()).naming
+        output = output or OutputConfig()
         try:
-            NamingTemplate.parse(template, naming_field_names())
+            NamingTemplate.parse(output.naming, naming_field_names())
         except ConfigError as error:
             self.problems.error("output.naming", error.message)
+        else:
+            # Rendering keeps names inside the folder anyway; this says so instead of
+            # silently dropping the "..".
+            escape = outside_output(output.naming)
+            if escape:
+                self.problems.error("output.naming", escape)
+        if self.check_paths:
+            _check_directory(output.directory, self.problems)
 
     def check_styles(self, styles: Mapping[str, StyleConfig]) -> None:
         from imagen.sizes import parse_aspect, parse_size
@@ -474,6 +518,37 @@ class _Structurer:
                     f"styles.{name}.prompt",
                     "has no {prompt} placeholder, so the user's prompt is ignored",
                 )
+
+
+def _check_directory(directory: str, problems: Problems) -> None:
+    """Report an ``output.directory`` that is a file or lies under one (it could never be
+    created); a folder that does not exist yet is fine: the first write creates it."""
+    folder = Path(os.path.expanduser(directory))
+    try:
+        for candidate in (folder, *folder.parents):
+            if candidate.is_dir():
+                return
+            if candidate.is_symlink() and not candidate.exists():
+                problems.error(
+                    "output.directory",
+                    f"{candidate} is a link to something that does not exist; point "
+                    "output.directory at a folder, or fix the link",
+                )
+                return
+            if candidate.exists():
+                what = (
+                    f"{folder} is a file, not a folder"
+                    if candidate == folder
+                    else f"{folder} cannot be created: {candidate} is a file"
+                )
+                problems.error(
+                    "output.directory",
+                    f"{what}; point output.directory at a folder (or move that file away)",
+                )
+                return
+    except OSError:
+        # Unreadable parents: the write's own check before any paid work says what is wrong.
+        return
 
 
 def _env_example(key: str) -> str:

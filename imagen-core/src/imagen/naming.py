@@ -22,6 +22,7 @@ from typing import Final
 import attrs
 
 from imagen.errors import ConfigError
+from imagen.secrets import redact
 
 TEXT_FIELDS: Final = frozenset(
     {"date", "time", "datetime", "slug", "backend", "model", "style", "hash"}
@@ -29,6 +30,7 @@ TEXT_FIELDS: Final = frozenset(
 INT_FIELDS: Final = frozenset({"seed", "n", "count", "width", "height"})
 BUILTIN_FIELDS: Final = TEXT_FIELDS | INT_FIELDS
 
+DEFAULT_TEMPLATE: Final = "{date}/{time}-{slug}-{seed}"
 MAX_COMPONENT_BYTES: Final = 200
 # Room for a collision suffix (``-9999``) and an extension (``.jpeg``, ``.json``).
 MAX_LAST_COMPONENT_BYTES: Final = 180
@@ -99,6 +101,35 @@ class NamingTemplate:
         return "image"
 
 
+def outside_output(template: str) -> str | None:
+    """Why ``template`` would name files outside the output folder, or None if it would not.
+
+    Only the template's own text can make folders (a ``/`` inside a field's value becomes
+    ``-``), so the fields are left out. :meth:`NamingTemplate.render` drops such parts and stays
+    inside the folder; this lets config validation say so rather than do it silently.
+    """
+    try:
+        pieces = list(string.Formatter().parse(template))
+    except ValueError:
+        return None  # parse() reports unbalanced braces
+    skeleton = "".join(
+        literal + ("_" if field is not None else "") for literal, field, *_ in pieces
+    )
+    if skeleton.startswith(("/", "\\")) or re.match(r"[A-Za-z]:", skeleton):
+        reason = "it is an absolute path"
+    elif skeleton.startswith("~"):
+        reason = "it starts at the home folder"
+    elif ".." in re.split(r"[/\\]", skeleton):
+        reason = "it goes up with .."
+    else:
+        return None
+    return (
+        f"the naming template {template!r} would write outside the output folder ({reason}); "
+        "names are relative to output.directory: write a relative template like "
+        f"{DEFAULT_TEMPLATE}, and set output.directory to choose the folder"
+    )
+
+
 def _check_field(field: str, spec: str, conversion: str | None, known: frozenset[str]) -> None:
     if field == "" or field.isdigit():
         raise _error(
@@ -149,9 +180,10 @@ def _unknown_field_message(field: str, known: frozenset[str]) -> str:
 
 
 def _error(message: str) -> ConfigError:
-    """A one-line ConfigError: control characters from the template are shown escaped."""
+    """A one-line ConfigError: control characters from the template are shown escaped, and a
+    token pasted into the template is not shown at all."""
     shown = "".join(char if char.isprintable() else repr(char)[1:-1] for char in message)
-    return ConfigError(shown)
+    return ConfigError(redact(shown))
 
 
 def _render_value(field: str, spec: str, fields: Mapping[str, object]) -> str:
@@ -254,4 +286,4 @@ def build_fields(
     return fields
 
 
-__all__ = ["BUILTIN_FIELDS", "NamingTemplate", "build_fields", "slugify"]
+__all__ = ["BUILTIN_FIELDS", "NamingTemplate", "build_fields", "outside_output", "slugify"]

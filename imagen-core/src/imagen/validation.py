@@ -1,4 +1,8 @@
-"""Problems found in a config: errors and warnings, each with its YAML path and line."""
+"""Problems found in a config: errors and warnings, each with its YAML path and line.
+
+Every problem's path and message pass through :func:`imagen.secrets.redact` as they are
+recorded, so no plugin or core check can echo a token a user pasted into a value or a key.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from typing import Literal
 import attrs
 
 from imagen.errors import ConfigError
+from imagen.secrets import redact
 
 
 @attrs.frozen
@@ -32,16 +37,24 @@ class Problems:
     file: str | None = None
     line_of: Callable[[str], int | None] = lambda path: None
     items: list[Problem] = attrs.field(factory=list)
+    # The paths as given (before redaction) that already have an error.
+    _error_paths: set[str] = attrs.field(factory=set, init=False, repr=False)
 
     def error(self, path: str, message: str) -> None:
         # One error per place: the first says what is wrong there (an inline secret is not
         # also an "unknown key").
-        if path and any(p.severity == "error" and p.path == path for p in self.items):
+        if path and path in self._error_paths:
             return
-        self.items.append(Problem("error", path, message, self.line_of(path), self.file))
+        self._error_paths.add(path)
+        self._add("error", path, message)
 
     def warning(self, path: str, message: str) -> None:
-        self.items.append(Problem("warning", path, message, self.line_of(path), self.file))
+        self._add("warning", path, message)
+
+    def _add(self, severity: Literal["error", "warning"], path: str, message: str) -> None:
+        # The line is looked up with the path as written; only what is shown is redacted.
+        line = self.line_of(path)
+        self.items.append(Problem(severity, redact(path), redact(message), line, self.file))
 
     @property
     def errors(self) -> list[Problem]:

@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 import attrs
 
+from imagen.secrets import redact
+
 DEFAULT_BASE_URL = "https://api.replicate.com"
 
 # owner/name, optionally pinned to a version id: owner/name:version
@@ -19,8 +21,9 @@ FALLBACK_TIMEOUT = 180.0
 
 def _check_model(_: Any, __: attrs.Attribute[str], value: str) -> None:
     if not _MODEL_REF.match(value):
+        # A token pasted after the colon is a common slip: never quote it back.
         raise ValueError(
-            f"model {value!r} is not a Replicate model ref: write owner/name "
+            f"model {redact(repr(value))} is not a Replicate model ref: write owner/name "
             "(black-forest-labs/flux-schnell) or owner/name:version"
         )
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from imagen.secrets import redact
+
 if TYPE_CHECKING:
     from imagen.config import Config
     from imagen.validation import Problems
@@ -22,14 +24,14 @@ def check(config: Config, problems: Problems) -> None:
         if owner and not _is_uuid(owner):
             problems.error(
                 f"sinks.{name}.owner_user_id",
-                f"{owner!r} is not a UUID; use your user's id from auth.users "
+                f"{redact(repr(owner))} is not a UUID; use your user's id from auth.users "
                 "(select id from auth.users where email = '...')",
             )
         if not owner and instance.enabled != "off":
             problems.warning(
                 f"sinks.{name}.owner_user_id",
-                f"sink {name!r} is enabled ({instance.enabled}) but owner_user_id is empty, so "
-                "nothing will be uploaded; set it to your user's id in auth.users "
+                f"sink {redact(repr(name))} is enabled ({instance.enabled}) but owner_user_id "
+                "is empty, so nothing will be uploaded; set it to your user's id in auth.users "
                 "(select id from auth.users where email = '...')",
             )
 
