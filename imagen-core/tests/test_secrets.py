@@ -205,3 +205,13 @@ def test_config_show_hides_a_high_entropy_value(imagen_process: Any, tmp_path: P
     assert ran.code == 0, ran.err
     assert token not in ran.out
     assert "model: '***'" in ran.out
+
+
+def test_config_set_does_not_echo_a_token_typed_into_the_key() -> None:
+    from imagen.config_io import set_value
+    from imagen.errors import ConfigError
+
+    token = make_token("openai-project", random.Random(3))
+    with pytest.raises(ConfigError, match=r"so output\.sk-\*\*\* cannot be set") as refused:
+        set_value("output: 1\n", f"output.{token}", 1)
+    assert secret_part(token) not in str(refused.value)

@@ -72,6 +72,7 @@ def set_value(text: str, key: str, value: Any, *, file: str | None = None) -> st
     from imagen import yamlio
     from imagen.config import parse_config
     from imagen.errors import ConfigError
+    from imagen.secrets import redact
 
     root = yamlio.parse(text, file=file)
     if root is None:
@@ -87,7 +88,8 @@ def set_value(text: str, key: str, value: Any, *, file: str | None = None) -> st
         if child is None:
             child = node[part] = CommentedMap()
         if not isinstance(child, CommentedMap):
-            raise ConfigError(f"{part} is not a mapping, so {key} cannot be set", file=file)
+            # The key is echoed: a token typed into it by mistake is not.
+            raise ConfigError(redact(f"{part} is not a mapping, so {key} cannot be set"), file=file)
         node = child
     node[parts[-1]] = value
     new_text = yamlio.dump(root)
