@@ -6,8 +6,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from imagen.adapters import nearest_ratio, parse_ratio
 from imagen.models import Request
-from imagen_gemini.sizes import ASPECT_RATIOS, choose_aspect, nearest_ratio, parse_ratio
+from imagen_gemini.sizes import ASPECT_RATIOS, aspect_metadata, choose_aspect
 
 ratios = st.floats(min_value=0.05, max_value=20.0, allow_nan=False)
 
@@ -16,14 +17,14 @@ ratios = st.floats(min_value=0.05, max_value=20.0, allow_nan=False)
 def test_every_supported_ratio_maps_to_itself(name):
     value = parse_ratio(name)
     assert value is not None
-    assert nearest_ratio(value) == name
+    assert nearest_ratio(value, ASPECT_RATIOS) == name
 
 
 @given(ratios, ratios)
 def test_wider_requests_never_get_narrower_ratios(a, b):
     low, high = sorted((a, b))
-    mapped_low = parse_ratio(nearest_ratio(low))
-    mapped_high = parse_ratio(nearest_ratio(high))
+    mapped_low = parse_ratio(nearest_ratio(low, ASPECT_RATIOS))
+    mapped_high = parse_ratio(nearest_ratio(high, ASPECT_RATIOS))
     assert mapped_low is not None
     assert mapped_high is not None
     assert mapped_low <= mapped_high
@@ -33,17 +34,19 @@ def test_wider_requests_never_get_narrower_ratios(a, b):
 def test_any_size_maps_to_a_supported_ratio_and_is_recorded(width, height):
     choice = choose_aspect(Request("p", width=width, height=height))
     assert choice.ratio in ASPECT_RATIOS
-    assert choice.requested == f"{width}x{height}"
+    assert choice.asked == f"{width}x{height}"
 
 
 def test_unsupported_ratio_maps_to_the_nearest_one():
     choice = choose_aspect(Request("p", aspect_ratio="2:1"))
     assert choice.ratio == "16:9"
-    assert choice.metadata() == {"aspect_ratio": "16:9", "requested_size": "2:1"}
+    assert aspect_metadata(choice) == {"aspect_ratio": "16:9", "requested_size": "2:1"}
 
 
 def test_supported_ratio_is_kept_as_is():
-    assert choose_aspect(Request("p", aspect_ratio="21:9")).metadata() == {"aspect_ratio": "21:9"}
+    assert aspect_metadata(choose_aspect(Request("p", aspect_ratio="21:9"))) == {
+        "aspect_ratio": "21:9"
+    }
 
 
 @pytest.mark.parametrize("text", ["wide", "16x9", "0:9", "16:", ":9", "-1:2", "inf:1"])

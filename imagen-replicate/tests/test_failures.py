@@ -195,7 +195,7 @@ def test_a_failed_download_is_retried_once(replicate: Replicate) -> None:
 
 def test_a_download_dropped_twice_is_backend_unavailable(replicate: Replicate) -> None:
     replicate.play(download_faults=["drop", "drop"])
-    with pytest.raises(BackendUnavailable, match="could not download output"):
+    with pytest.raises(BackendUnavailable, match="could not reach Replicate to download output"):
         replicate.generate()
 
 

@@ -7,9 +7,10 @@ import math
 from hypothesis import given
 from hypothesis import strategies as st
 
+from imagen.adapters import decode_data_uri
 from imagen.models import Request
 from imagen_replicate.inputs import ASPECT_RATIOS, build_input, nearest_aspect_ratio
-from imagen_replicate.outputs import decode_data_url, output_urls
+from imagen_replicate.outputs import output_urls
 
 
 def _log_ratio(text: str) -> float:
@@ -82,4 +83,4 @@ def test_base64_data_urls_round_trip(data: bytes) -> None:
     import base64
 
     url = "data:image/png;base64," + base64.b64encode(data).decode()
-    assert decode_data_url(url) == data
+    assert decode_data_uri(url) == (data, "image/png")

@@ -163,15 +163,30 @@ class Progress:
 
     ``update(done, total, message)``: ``done`` of ``total`` steps (``total`` may be None when the
     provider does not say), and a short message such as ``"sampling"`` or ``"queued"``.
-    Backends must never let a progress callback failure stop a generation.
+    Progress never goes backwards: while ``total`` stays the same, a smaller ``done`` is
+    reported as the largest seen. A callback that raises is logged (``imagen.progress``, at
+    debug level) and otherwise ignored: a broken display must never cost a paid image, so a
+    backend calls ``update`` without guarding it.
     """
 
     def __init__(self, callback: Callable[[float, float | None, str], None] | None = None) -> None:
         self._callback = callback
+        self._done = 0.0
+        self._total: float | None = None
 
     def update(self, done: float, total: float | None = None, message: str = "") -> None:
-        if self._callback is not None:
-            self._callback(done, total, message)
+        if total != self._total:
+            self._total, self._done = total, done
+        else:
+            self._done = max(self._done, done)
+        if self._callback is None:
+            return
+        try:
+            self._callback(self._done, total, message)
+        except Exception:
+            import logging
+
+            logging.getLogger("imagen.progress").debug("progress callback failed", exc_info=True)
 
 
 @attrs.frozen

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
-import io
+import functools
 import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
@@ -11,28 +10,34 @@ from urllib.parse import quote
 
 import attrs
 
+from imagen.adapters import (
+    IMAGE_LIMIT,
+    Deadline,
+    HttpApi,
+    SizeChoice,
+    header,
+    inspect_image,
+    json_or_none,
+    remote_text,
+)
 from imagen.errors import (
     BackendError,
     BackendTimeout,
-    BackendUnavailable,
     ContentBlocked,
     ImagenError,
     InvalidRequest,
 )
-from imagen.http import make_client, scrub, send
 from imagen.models import Cost, Image, Progress, Request, Result, Status
-from imagen.secrets import read_secret, require_secret
+from imagen.secrets import read_secret
 from imagen_gemini import pricing
-from imagen_gemini.failures import RETRY_POLICY, error_for, one_line
+from imagen_gemini.failures import RETRY_POLICY, error_for
 from imagen_gemini.protocol import Answer, InlineImage, MalformedAnswer, read_answer, refs_problem
 from imagen_gemini.protocol import request_body as build_body
 from imagen_gemini.settings import GeminiSettings
-from imagen_gemini.sizes import AspectChoice, choose_aspect
+from imagen_gemini.sizes import aspect_metadata, choose_aspect
 
 if TYPE_CHECKING:
     import httpx
-
-_PIL_MEDIA_TYPES = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp"}
 
 
 @attrs.frozen
@@ -59,8 +64,16 @@ class GeminiBackend:
     ) -> None:
         self.name = name
         self.settings = settings
-        self._policy = RETRY_POLICY if sleep is None else RETRY_POLICY.with_sleep(sleep)
-        self._client: httpx.AsyncClient | None = None
+        self.api = HttpApi(
+            "Gemini",
+            backend=name,
+            base_url=settings.base_url,
+            key_env=settings.api_key_env,
+            auth=header("x-goog-api-key"),
+            policy=RETRY_POLICY if sleep is None else RETRY_POLICY.with_sleep(sleep),
+            timeout=settings.timeout,
+            headers={"Accept": "application/json"},
+        )
 
     @property
     def model(self) -> str:
@@ -75,9 +88,7 @@ class GeminiBackend:
         return pricing.estimate(self.model)
 
     async def aclose(self) -> None:
-        client, self._client = self._client, None
-        if client is not None:
-            await client.aclose()
+        await self.api.aclose()
 
     async def generate(self, request: Request, progress: Progress) -> Result:
         import asyncio
@@ -87,18 +98,32 @@ class GeminiBackend:
         if problem is not None:
             field, message = problem
             raise InvalidRequest(message, backend=self.name, fields={field: message})
-        key = require_secret(self.settings.api_key_env, what=f"gemini backend {self.name!r}")
+        self.api.key()  # NotConfigured before anything is sent
         body = build_body(_prompt_text(request), request.refs, aspect.ratio)
         count = max(1, request.count)
         started = time.monotonic()
         reporter = _Reporter(progress, count)
         reporter.update("sent to Gemini")
-        outcomes = await asyncio.gather(
-            *(self._take(body, key, reporter) for _ in range(count)), return_exceptions=True
-        )
+        # timeout: is the wall-clock bound of the whole take, however slowly bytes arrive.
+        deadline = Deadline.after(self.settings.timeout)
+        try:
+            async with deadline.scope():
+                outcomes = await asyncio.gather(
+                    *(self._take(body, reporter, deadline) for _ in range(count)),
+                    return_exceptions=True,
+                )
+        except TimeoutError:
+            raise self._timed_out() from None
         return self._result(request, aspect, outcomes, time.monotonic() - started)
 
-    def _aspect_for(self, request: Request) -> AspectChoice:
+    def _timed_out(self) -> BackendTimeout:
+        return BackendTimeout(
+            f"Gemini did not answer within {self.settings.timeout:g} s; "
+            "try again or raise timeout: in the config",
+            backend=self.name,
+        )
+
+    def _aspect_for(self, request: Request) -> SizeChoice:
         try:
             return choose_aspect(request)
         except ValueError as error:
@@ -106,61 +131,37 @@ class GeminiBackend:
                 str(error), backend=self.name, fields={"aspect_ratio": str(error)}
             ) from None
 
-    async def _take(self, body: dict[str, Any], key: str, reporter: _Reporter) -> _Take:
-        import httpx
-
+    async def _take(self, body: dict[str, Any], reporter: _Reporter, deadline: Deadline) -> _Take:
         path = f"/v1beta/models/{quote(self.model, safe='')}:generateContent"
         try:
-            response = await send(
-                self._client_for_use(),
-                "POST",
-                path,
-                policy=self._policy,
-                on_retry=reporter.retrying,
-                json=body,
-                headers={"x-goog-api-key": key},
-            )
-        except httpx.TimeoutException:
-            raise BackendTimeout(
-                f"Gemini did not answer within {self.settings.timeout:g} s; "
-                "try again or raise timeout: in the config",
-                backend=self.name,
-            ) from None
-        except httpx.TransportError as error:
-            reason = one_line(scrub(str(error), [key])) or type(error).__name__
-            raise BackendUnavailable(
-                f"could not reach Gemini at {self.settings.base_url} ({reason}); "
-                "check the network or base_url",
-                backend=self.name,
-            ) from None
-        if response.status_code != 200:
-            raise error_for(
-                response,
-                backend=self.name,
-                model=self.model,
-                api_key_env=self.settings.api_key_env,
-                key=key,
-            )
+            # Images come inline as base64: the answer may be as large as an image download.
+            response = await self.api.call(
+                "POST", path, what="generate the image", json=body, deadline=deadline,
+                limit=IMAGE_LIMIT, on_retry=reporter.retrying,
+                errors=functools.partial(error_for, model=self.model),
+            )  # fmt: skip
+        except BackendTimeout:
+            raise self._timed_out() from None
         take = self._read(response)
         reporter.finished()
         return take
 
     def _read(self, response: httpx.Response) -> _Take:
         try:
-            answer = read_answer(response.json())
+            answer = read_answer(json_or_none(response))
         except ValueError as error:  # MalformedAnswer, or a body that is not JSON
             detail = str(error) if isinstance(error, MalformedAnswer) else "it is not JSON"
             raise BackendError(
                 f"Gemini's answer could not be read ({detail}); check base_url",
                 backend=self.name,
             ) from None
-        said = one_line(" ".join(answer.texts))
+        said = remote_text(" ".join(answer.texts))
         blocked = answer.blocked_by
         if not answer.images and blocked is not None:
             explanation = answer.block_message or answer.finish_message or said
             raise ContentBlocked(
                 f"Gemini withheld the image ({blocked})"
-                + (f": {one_line(explanation)}" if explanation else "")
+                + (f": {remote_text(explanation)}" if explanation else "")
                 + "; rephrase the prompt or change the reference images",
                 backend=self.name,
                 reason=blocked,
@@ -180,24 +181,20 @@ class GeminiBackend:
         return _Take(images, answer, cost)
 
     def _decode(self, inline: InlineImage) -> Image:
-        from PIL import Image as PILImage
-        from PIL import UnidentifiedImageError
-
         try:
-            with PILImage.open(io.BytesIO(inline.data)) as decoded:
-                width, height = decoded.size
-                media_type = _PIL_MEDIA_TYPES.get(decoded.format or "", inline.mime_type)
-        except (UnidentifiedImageError, OSError):
+            info = inspect_image(inline.data)
+        except ValueError:
             raise BackendError(
-                f"Gemini returned {inline.mime_type} data that is not an image; try again",
+                f"Gemini returned {remote_text(inline.mime_type, limit=60)} data that is not an "
+                "image; try again",
                 backend=self.name,
             ) from None
-        return Image(inline.data, media_type, width, height, seed=None)
+        return Image(inline.data, info.media_type, info.width, info.height, seed=None)
 
     def _result(
         self,
         request: Request,
-        aspect: AspectChoice,
+        aspect: SizeChoice,
         outcomes: list[_Take | BaseException],
         latency: float,
     ) -> Result:
@@ -213,7 +210,7 @@ class GeminiBackend:
             warnings.append(
                 f"{len(failures)} of {len(outcomes)} Gemini calls returned no image: {failures[0]}"
             )
-        metadata: dict[str, Any] = {**aspect.metadata()}
+        metadata: dict[str, Any] = aspect_metadata(aspect)
         if request.negative_prompt:
             metadata["negative_prompt"] = "appended to the prompt (Gemini has no negative prompt)"
         answers = [take.answer for take in takes]
@@ -236,18 +233,9 @@ class GeminiBackend:
             warnings=tuple(warnings),
         )
 
-    def _client_for_use(self) -> httpx.AsyncClient:
-        if self._client is None:
-            self._client = make_client(
-                base_url=self.settings.base_url,
-                headers={"Accept": "application/json"},
-                timeout=self.settings.timeout,
-            )
-        return self._client
-
 
 class _Reporter:
-    """Progress over ``total`` calls that only moves forward and never breaks a generation."""
+    """Progress over ``total`` calls (``Progress`` keeps it forward and failure-proof)."""
 
     def __init__(self, progress: Progress, total: int) -> None:
         self._progress = progress
@@ -255,9 +243,7 @@ class _Reporter:
         self._done = 0
 
     def update(self, message: str) -> None:
-        # A broken progress display must not cost a paid image.
-        with contextlib.suppress(Exception):
-            self._progress.update(self._done, self._total, message)
+        self._progress.update(self._done, self._total, message)
 
     def finished(self) -> None:
         self._done += 1

@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from imagen.adapters import Failure, Retry, RetryPolicy, json_or_none, remote_text
+from imagen.adapters import retry_after_header as retry_after_header
 from imagen.errors import (
     AuthError,
     BackendError,
@@ -23,14 +25,12 @@ from imagen.errors import (
     InvalidRequest,
     RateLimited,
 )
-from imagen.http import Retry, RetryPolicy, retry_after_header, scrub
 
 if TYPE_CHECKING:
     import httpx
 
 _RETRY_IN = re.compile(r"retry in (\d+(?:\.\d+)?)\s*s", re.IGNORECASE)
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)s$")
-_MESSAGE_LIMIT = 300
 
 RATE_LIMIT_RETRIES = 3
 
@@ -59,15 +59,12 @@ class ErrorBody:
             for violation in request.get("fieldViolations") or ():
                 if isinstance(violation, Mapping):
                     field = str(violation.get("field") or "request")
-                    fields[field] = one_line(str(violation.get("description", "")))
+                    fields[field] = remote_text(violation.get("description", ""))
         return fields
 
 
 def error_body(response: httpx.Response) -> ErrorBody:
-    try:
-        payload = response.json()
-    except ValueError:
-        return ErrorBody(message=response.text)
+    payload = json_or_none(response)
     error = payload.get("error") if isinstance(payload, Mapping) else None
     if not isinstance(error, Mapping):
         return ErrorBody(message=response.text)
@@ -105,13 +102,11 @@ RETRY_RULES: tuple[Retry, ...] = (
 RETRY_POLICY = RetryPolicy(*RETRY_RULES, retry_after=retry_hint)
 
 
-def error_for(
-    response: httpx.Response, *, backend: str, model: str, api_key_env: str, key: str | None
-) -> BackendError:
+def error_for(response: httpx.Response, failure: Failure, *, model: str) -> BackendError | None:
     """The imagen error for a non-200 generateContent answer (the key scrubbed from any text)."""
-    status = response.status_code
+    status, backend, api_key_env = failure.status, failure.backend, failure.key_env
     body = error_body(response)
-    message = one_line(scrub(body.message, [key])) or f"HTTP {status}"
+    message = failure.detail or f"HTTP {status}"
     detail = {"http_status": status, "status": body.status, "message": message}
     if status in (401, 403) or "API_KEY_INVALID" in body.reasons:
         return AuthError(
@@ -136,7 +131,7 @@ def error_for(
             retry_after=retry_hint(response),
             detail=detail,
         )
-    if 400 <= status < 500:
+    if 400 <= status < 500 and status not in (408, 413):
         return InvalidRequest(
             f"Gemini rejected the request: {message}",
             backend=backend,
@@ -150,11 +145,4 @@ def error_for(
             backend=backend,
             detail=detail,
         )
-    return BackendError(f"unexpected HTTP {status} from Gemini: {message}", backend=backend,
-                        detail=detail)  # fmt: skip
-
-
-def one_line(text: str, limit: int = _MESSAGE_LIMIT) -> str:
-    """``text`` on one line, whitespace collapsed, cut at ``limit`` characters."""
-    flat = " ".join(text.split())
-    return flat if len(flat) <= limit else flat[: limit - 3].rstrip() + "..."
+    return None  # 3xx, 408, 413: the toolkit's wording

@@ -1,14 +1,12 @@
 """Gemini picks the pixel size itself; imagen maps a requested size to its nearest aspect ratio.
 
-The table is Gemini 2.5 Flash Image's (each size costs 1290 output tokens).
+The table is Gemini 2.5 Flash Image's (each size costs 1290 output tokens); the snapping is the
+toolkit's (``imagen.adapters.snap_to_table``).
 """
 
 from __future__ import annotations
 
-import math
-
-import attrs
-
+from imagen.adapters import SizeChoice, snap_to_table
 from imagen.models import Request
 
 #: Supported ``imageConfig.aspectRatio`` values and the pixel size Gemini answers with.
@@ -26,61 +24,18 @@ ASPECT_RATIOS: dict[str, tuple[int, int]] = {
 }
 
 
-@attrs.frozen
-class AspectChoice:
-    """The ratio sent to Gemini (None: let Gemini choose) and what it was chosen from."""
-
-    ratio: str | None
-    requested: str | None
-
-    def metadata(self) -> dict[str, str]:
-        chosen = {"aspect_ratio": self.ratio or "model default"}
-        if self.requested is not None and self.requested != self.ratio:
-            chosen["requested_size"] = self.requested
-        return chosen
-
-
-def parse_ratio(text: str) -> float | None:
-    """``"16:9"`` -> 1.777..., or None when ``text`` is not two positive numbers around a colon."""
-    left, sep, right = text.partition(":")
-    try:
-        width, height = float(left), float(right)
-    except ValueError:
-        return None
-    if not sep or width <= 0 or height <= 0 or not math.isfinite(width / height):
-        return None
-    return width / height
-
-
-def nearest_ratio(value: float) -> str:
-    """The supported ratio closest to ``value`` on a log scale (so 2:1 and 1:2 are equally far)."""
-    target = math.log(value)
-    return min(ASPECT_RATIOS, key=lambda name: abs(math.log(_ratio_of(name)) - target))
-
-
-def choose_aspect(request: Request) -> AspectChoice:
+def choose_aspect(request: Request) -> SizeChoice:
     """An explicit aspect ratio wins over width/height; with neither, Gemini decides
     (square for text-to-image, the reference's shape for image-to-image).
 
     Raises ValueError for an aspect ratio that is not ``W:H``.
     """
-    if request.aspect_ratio:
-        if request.aspect_ratio in ASPECT_RATIOS:
-            return AspectChoice(request.aspect_ratio, request.aspect_ratio)
-        value = parse_ratio(request.aspect_ratio)
-        if value is None:
-            raise ValueError(
-                f"aspect ratio {request.aspect_ratio!r} is not W:H; use one of "
-                + ", ".join(ASPECT_RATIOS)
-            )
-        return AspectChoice(nearest_ratio(value), request.aspect_ratio)
-    if request.width and request.height and request.width > 0 and request.height > 0:
-        requested = f"{request.width}x{request.height}"
-        return AspectChoice(nearest_ratio(request.width / request.height), requested)
-    return AspectChoice(None, None)
+    return snap_to_table(request, ASPECT_RATIOS)
 
 
-def _ratio_of(name: str) -> float:
-    value = parse_ratio(name)
-    assert value is not None
-    return value
+def aspect_metadata(choice: SizeChoice) -> dict[str, str]:
+    """``aspect_ratio`` sent (or ``model default``) and, when it differs, ``requested_size``."""
+    chosen = {"aspect_ratio": choice.ratio or "model default"}
+    if choice.asked is not None and choice.asked != choice.ratio:
+        chosen["requested_size"] = choice.asked
+    return chosen

@@ -13,7 +13,6 @@ Retries, backoff and deadlines are declared below, not looped by hand.
 
 from __future__ import annotations
 
-import contextlib
 import math
 import re
 import time
@@ -23,19 +22,26 @@ from urllib.parse import urlsplit
 
 import attrs
 
-from imagen.errors import BackendError, BackendTimeout, BackendUnavailable
-from imagen.http import Retry, RetryPolicy, make_client, send
-from imagen.models import Cost, Image, Progress, Request, Result, Status
-from imagen.secrets import read_secret, require_secret
-from imagen_replicate import problems
-from imagen_replicate.inputs import build_input
-from imagen_replicate.outputs import (
-    decode_data_url,
+from imagen.adapters import (
+    IMAGE_LIMIT,
+    Deadline,
+    Failure,
+    HttpApi,
+    Retry,
+    RetryPolicy,
+    bearer,
+    decode_data_uri,
     describe_url,
     inspect_image,
-    is_data_url,
-    output_urls,
+    is_data_uri,
+    json_or_none,
 )
+from imagen.errors import BackendError, BackendTimeout, BackendUnavailable
+from imagen.models import Cost, Image, Progress, Request, Result, Status
+from imagen.secrets import read_secret
+from imagen_replicate import problems
+from imagen_replicate.inputs import build_input
+from imagen_replicate.outputs import output_urls
 from imagen_replicate.pricing import price_per_image
 from imagen_replicate.settings import ReplicateSettings
 
@@ -112,9 +118,17 @@ class ReplicateBackend:
     ) -> None:
         self.name = name
         self.settings = settings
-        self._client: httpx.AsyncClient | None = None
         # ``sleep`` replaces the retry backoff sleep (tests use a recording no-op).
-        self._api_policy = API_POLICY if sleep is None else API_POLICY.with_sleep(sleep)
+        self.api = HttpApi(
+            "Replicate",
+            backend=name,
+            base_url=settings.base_url,
+            key_env=settings.api_token_env,
+            auth=bearer,
+            policy=API_POLICY if sleep is None else API_POLICY.with_sleep(sleep),
+            timeout=READ_TIMEOUT,
+            retry_after=problems.retry_after,
+        )
         self._download_policy = (
             DOWNLOAD_POLICY if sleep is None else DOWNLOAD_POLICY.with_sleep(sleep)
         )
@@ -131,16 +145,12 @@ class ReplicateBackend:
         return price_per_image(self.settings.model)
 
     async def aclose(self) -> None:
-        if self._client is not None:
-            client, self._client = self._client, None
-            await client.aclose()
+        await self.api.aclose()
 
     # -- generation ------------------------------------------------------------------------
 
     async def generate(self, request: Request, progress: Progress) -> Result:
-        import asyncio
-
-        token = require_secret(self.settings.api_token_env, what=f"backend {self.name!r}")
+        self.api.key()  # NotConfigured before any work is done
         started = time.monotonic()
         prepared = build_input(
             request, output_format=self.settings.output_format, defaults=self.settings.input
@@ -148,18 +158,19 @@ class ReplicateBackend:
         asked = _as_count(prepared.input.get("num_outputs", 1))
         report = _Reporter(progress, asked)
         tracked = _Tracked()
-        deadline = self.settings.deadline
+        # The take's timeout bounds everything it does, the downloads included.
+        deadline = Deadline.after(self.settings.deadline)
         try:
-            async with asyncio.timeout(deadline):
-                prediction = await self._predict(prepared.input, token, tracked, report, asked)
+            async with deadline.scope():
+                prediction = await self._predict(prepared.input, tracked, report, asked, deadline)
+                urls = output_urls(prediction.get("output"))
+                datas = await self._download_all(urls, report, deadline)
         except BaseException as error:
-            canceled = await self._cancel_quietly(tracked, token) if tracked.running else False
-            if isinstance(error, TimeoutError):
-                raise self._timeout_error(tracked, deadline, canceled) from None
+            canceled = await self._cancel_quietly(tracked) if tracked.running else False
+            if isinstance(error, TimeoutError | BackendTimeout):
+                raise self._timeout_error(tracked, self.settings.deadline, canceled) from None
             raise
 
-        urls = output_urls(prediction.get("output"))
-        datas = await self._download_all(urls, report)
         seed = request.seed if request.seed is not None else _seed_from_logs(prediction)
         images = []
         for url, data in zip(urls, datas, strict=True):
@@ -213,7 +224,12 @@ class ReplicateBackend:
         )
 
     async def _predict(
-        self, values: dict[str, Any], token: str, tracked: _Tracked, report: _Reporter, asked: int
+        self,
+        values: dict[str, Any],
+        tracked: _Tracked,
+        report: _Reporter,
+        asked: int,
+        deadline: Deadline,
     ) -> dict[str, Any]:
         """Create the prediction and follow it to a terminal status; raise unless it succeeded."""
         import asyncio
@@ -232,7 +248,7 @@ class ReplicateBackend:
 
         report.update(0, "creating prediction")
         response = await self._call(
-            "POST", path, token, "create the prediction", report, json=body, headers=headers
+            "POST", path, "create the prediction", report, deadline, json=body, headers=headers
         )
         prediction = self._prediction_of(response)
         tracked.update(prediction)
@@ -244,31 +260,31 @@ class ReplicateBackend:
             await asyncio.sleep(pause)
             pause = POLL.next(pause)
             get_url = (prediction.get("urls") or {}).get("get") or f"/v1/predictions/{tracked.id}"
-            response = await self._call("GET", get_url, token, "read the prediction", report)
+            response = await self._call("GET", get_url, "read the prediction", report, deadline)
             prediction = self._prediction_of(response)
             tracked.update(prediction)
         if prediction.get("status") != "succeeded":
-            raise problems.error_for_prediction(prediction, backend=self.name, token=token)
+            raise problems.error_for_prediction(prediction, backend=self.name, token=self.api.key())
         return prediction
 
-    async def _download_all(self, urls: list[str], report: _Reporter) -> list[bytes]:
+    async def _download_all(
+        self, urls: list[str], report: _Reporter, deadline: Deadline
+    ) -> list[bytes]:
         """Every output at once (they expire); progress counts finished downloads."""
         import asyncio
 
         try:
             async with asyncio.TaskGroup() as group:
-                tasks = [group.create_task(self._download(url, report)) for url in urls]
+                tasks = [group.create_task(self._download(url, report, deadline)) for url in urls]
         except ExceptionGroup as failures:
             # The first failure stands for all: the others were cancelled because of it.
             raise failures.exceptions[0] from None
         return [task.result() for task in tasks]
 
-    async def _download(self, url: str, report: _Reporter) -> bytes:
-        import httpx
-
-        if is_data_url(url):
+    async def _download(self, url: str, report: _Reporter, deadline: Deadline) -> bytes:
+        if is_data_uri(url):
             try:
-                data = decode_data_url(url)
+                data, _ = decode_data_uri(url)
             except ValueError as error:
                 raise BackendError(f"unreadable output ({error})", backend=self.name) from None
             report.downloaded()
@@ -278,27 +294,12 @@ class ReplicateBackend:
                 f"output {describe_url(url)} is not an https: or data: URL; not downloaded",
                 backend=self.name,
             )
-        try:
-            # No Authorization header: output files live on another host and need none.
-            response = await send(self._http(), "GET", url, policy=self._download_policy)
-        except httpx.TransportError as error:
-            raise BackendUnavailable(
-                f"could not download output {describe_url(url)} ({type(error).__name__}); "
-                "generate again",
-                backend=self.name,
-            ) from None
-        if response.status_code in (403, 404, 410):
-            raise BackendError(
-                f"output {describe_url(url)} expired before it was downloaded "
-                f"(HTTP {response.status_code}); generate again",
-                backend=self.name,
-            )
-        if not response.is_success:
-            raise BackendUnavailable(
-                f"could not download output {describe_url(url)} (HTTP {response.status_code}); "
-                "generate again",
-                backend=self.name,
-            )
+        # No token: output files live on another host and need none, so a CDN redirect is fine.
+        response = await self.api.call(
+            "GET", url, what=f"download output {describe_url(url)}", errors=_expired,
+            policy=self._download_policy, deadline=deadline, limit=IMAGE_LIMIT,
+            credentials=False, redirects="any",
+        )  # fmt: skip
         report.downloaded()
         return response.content
 
@@ -312,60 +313,26 @@ class ReplicateBackend:
 
     # -- HTTP plumbing ---------------------------------------------------------------------
 
-    def _http(self) -> httpx.AsyncClient:
-        if self._client is None:
-            self._client = make_client(base_url=self.settings.base_url, timeout=READ_TIMEOUT)
-        return self._client
-
     async def _call(
         self,
         method: str,
         url: str,
-        token: str,
         what: str,
         report: _Reporter | None = None,
-        *,
-        headers: Mapping[str, str] | None = None,
+        deadline: Deadline | None = None,
         **kwargs: Any,
     ) -> httpx.Response:
-        """One API call under the retry policy; any failure becomes an imagen error."""
-        import httpx
+        """One API call under the retry policy, with the token on the API's origin only."""
 
         def on_retry(reason: str, seconds: float) -> None:
             if report is not None:
                 report.update(0, f"{reason}, retrying in {seconds:.1f} s")
 
-        try:
-            response = await send(
-                self._http(),
-                method,
-                url,
-                policy=self._api_policy,
-                on_retry=on_retry,
-                headers={"Authorization": f"Bearer {token}", **(headers or {})},
-                **kwargs,
-            )
-        except httpx.TransportError as error:
-            raise BackendUnavailable(
-                f"could not reach Replicate to {what} ({type(error).__name__}); "
-                "check the network and try again",
-                backend=self.name,
-            ) from None
-        if not response.is_success:
-            raise problems.error_for_response(
-                response,
-                backend=self.name,
-                token_env=self.settings.api_token_env,
-                token=token,
-                what=what,
-            )
-        return response
+        return await self.api.call(method, url, what=what, errors=problems.api_errors,
+                                   deadline=deadline, on_retry=on_retry, **kwargs)  # fmt: skip
 
     def _prediction_of(self, response: httpx.Response) -> dict[str, Any]:
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
+        body = json_or_none(response)
         if not isinstance(body, dict) or "status" not in body:
             raise BackendUnavailable(
                 f"Replicate answered HTTP {response.status_code} without a prediction object; "
@@ -374,13 +341,13 @@ class ReplicateBackend:
             )
         return body
 
-    async def _cancel_quietly(self, tracked: _Tracked, token: str) -> bool:
+    async def _cancel_quietly(self, tracked: _Tracked) -> bool:
         """Best effort, bounded: we are already leaving with another error or a cancellation."""
         import asyncio
 
         url = tracked.cancel_url or f"/v1/predictions/{tracked.id}/cancel"
         try:
-            await asyncio.wait_for(self._call("POST", url, token, "cancel"), CANCEL_GRACE)
+            await asyncio.wait_for(self._call("POST", url, "cancel"), CANCEL_GRACE)
         except (BackendError, TimeoutError):
             return False
         tracked.status = "canceled"
@@ -401,7 +368,7 @@ class ReplicateBackend:
 
 
 class _Reporter:
-    """Progress that only moves forward and never lets a callback failure stop a generation."""
+    """Counts finished downloads for ``Progress`` (which itself never goes backwards)."""
 
     def __init__(self, progress: Progress, total: int) -> None:
         self._progress = progress
@@ -410,12 +377,26 @@ class _Reporter:
 
     def update(self, done: int, message: str) -> None:
         self._done = max(self._done, done)
-        # A broken progress bar must not fail a paid generation.
-        with contextlib.suppress(Exception):
-            self._progress.update(self._done, self._total, message)
+        self._progress.update(self._done, self._total, message)
 
     def downloaded(self) -> None:
         self.update(self._done + 1, "downloaded")
+
+
+def _expired(response: httpx.Response, failure: Failure) -> BackendError | None:
+    """Outputs are deleted after an hour: a 403/404/410 on a download means that."""
+    if failure.status in (403, 404, 410):
+        return BackendError(
+            f"{failure.what.removeprefix('download ')} expired before it was downloaded "
+            f"(HTTP {failure.status}); generate again",
+            backend=failure.backend,
+        )
+    if failure.status >= 400:
+        return BackendUnavailable(
+            f"could not {failure.what} (HTTP {failure.status}); generate again",
+            backend=failure.backend,
+        )
+    return None
 
 
 def _as_count(value: Any) -> int:

@@ -2,32 +2,21 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from typing import Any
 
 import attrs
 
+from imagen.adapters import nearest_ratio, parse_ratio
 from imagen.models import Request
 
 # The aspect ratios FLUX models on Replicate accept.
 ASPECT_RATIOS = ("1:1", "16:9", "21:9", "3:2", "2:3", "4:5", "5:4", "3:4", "4:3", "9:16", "9:21")
 
 
-def _ratio(text: str) -> float | None:
-    width, _, height = text.partition(":")
-    try:
-        w, h = float(width), float(height)
-    except ValueError:
-        return None
-    return w / h if w > 0 and h > 0 else None
-
-
 def nearest_aspect_ratio(width: float, height: float) -> str:
-    """The supported ratio closest to ``width``:``height`` (compared on a log scale, so 2:1 and
-    1:2 are equally far from 1:1)."""
-    target = math.log(width / height)
-    return min(ASPECT_RATIOS, key=lambda ratio: abs(math.log(_ratio(ratio) or 1.0) - target))
+    """The supported ratio closest to ``width``:``height`` (the toolkit's log-scale rule)."""
+    return nearest_ratio(width / height, ASPECT_RATIOS)
 
 
 @attrs.frozen
@@ -86,7 +75,7 @@ def _aspect_ratio(request: Request) -> tuple[str, str] | None:
     if request.aspect_ratio:
         if request.aspect_ratio in ASPECT_RATIOS:
             return request.aspect_ratio, request.aspect_ratio
-        ratio = _ratio(request.aspect_ratio)
+        ratio = parse_ratio(request.aspect_ratio)
         # Unreadable text goes through as it is, so Replicate's 422 names the problem.
         chosen = request.aspect_ratio if ratio is None else nearest_aspect_ratio(ratio, 1.0)
         return chosen, request.aspect_ratio

@@ -7,7 +7,7 @@ Replicate answers errors as RFC 7807 problem JSON (``application/problem+json``)
      "invalid_fields": [{"type": "enum", "field": "input.aspect_ratio", "description": "..."}]}
 
 and a failed prediction carries its ``error`` text. Messages here are one line and never
-contain the token.
+contain the token: the toolkit scrubs first and cuts after.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from imagen.adapters import Failure, hint_in_text, remote_text
 from imagen.errors import (
     AuthError,
     BackendError,
@@ -24,7 +25,6 @@ from imagen.errors import (
     InvalidRequest,
     RateLimited,
 )
-from imagen.http import hint_in_text, scrub
 
 if TYPE_CHECKING:
     import httpx
@@ -35,20 +35,6 @@ retry_after = hint_in_text(r"~(\d+(?:\.\d+)?)\s*s")
 # cog-flux: "All generated images contained NSFW content. Try running it again with a different
 # prompt." Older models: "NSFW content detected. Try running it again, or try a different prompt."
 _NSFW = re.compile(r"\bNSFW\b", re.IGNORECASE)
-
-
-def one_line(text: str, limit: int = 300) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def problem_of(response: httpx.Response) -> dict[str, Any]:
-    """The problem JSON of an error response, or ``{"detail": <body text>}`` if it is not JSON."""
-    try:
-        body = response.json()
-    except ValueError:
-        return {"detail": response.text}
-    return body if isinstance(body, dict) else {"detail": str(body)}
 
 
 def invalid_fields(problem: Mapping[str, Any]) -> dict[str, str]:
@@ -65,53 +51,45 @@ def invalid_fields(problem: Mapping[str, Any]) -> dict[str, str]:
     return fields
 
 
-def error_for_response(
-    response: httpx.Response, *, backend: str, token_env: str, token: str | None, what: str
-) -> BackendError:
-    """The imagen error for a non-2xx answer to ``what`` (``"create the prediction"``)."""
-    problem = problem_of(response)
-    status = response.status_code
-    detail = scrub(one_line(str(problem.get("detail") or problem.get("title") or "")), [token])
+def api_errors(response: httpx.Response, failure: Failure) -> BackendError | None:
+    """Replicate's own wording for the answers it explains; the toolkit maps the rest."""
+    problem = failure.body if isinstance(failure.body, Mapping) else {}
+    status, detail, env = failure.status, failure.detail, failure.key_env
     info = {"status": status, "title": problem.get("title"), "detail": detail}
+    common: dict[str, Any] = {"backend": failure.backend, "detail": info}
     if status in (401, 403):
         return AuthError(
-            f"Replicate refused the API token in {token_env} (HTTP {status}: {detail}); "
-            f"set {token_env} to a valid token from replicate.com/account/api-tokens",
-            backend=backend,
-            detail=info,
+            f"Replicate refused the API token in {env} (HTTP {status}: {detail}); "
+            f"set {env} to a valid token from replicate.com/account/api-tokens",
+            **common,
         )
     if status == 422:
-        fields = invalid_fields(problem)
+        fields = {
+            name: remote_text(message, limit=200)
+            for name, message in invalid_fields(problem).items()
+        }
         listed = "; ".join(f"{name}: {message}" for name, message in fields.items()) or detail
         return InvalidRequest(
-            f"Replicate rejected the input: {scrub(one_line(listed), [token])}",
-            backend=backend,
-            fields=fields,
-            detail=info,
+            f"Replicate rejected the input: {remote_text(listed)}", fields=fields, **common
         )
     if status == 404:
         return InvalidRequest(
-            f"Replicate could not {what}: not found (HTTP 404: {detail}); "
+            f"Replicate could not {failure.what}: not found (HTTP 404: {detail}); "
             "check the model name and version",
-            backend=backend,
-            detail=info,
+            **common,
         )
     if status == 429:
         return RateLimited(
             f"Replicate kept throttling requests (HTTP 429: {detail}); wait and try again",
-            backend=backend,
-            retry_after=retry_after(response),
-            detail=info,
+            retry_after=failure.retry_after,
+            **common,
         )
     if status >= 500:
         return BackendUnavailable(
-            f"Replicate could not {what} (HTTP {status}: {detail}); try again later",
-            backend=backend,
-            detail=info,
+            f"Replicate could not {failure.what} (HTTP {status}: {detail}); try again later",
+            **common,
         )
-    return BackendError(
-        f"Replicate could not {what} (HTTP {status}: {detail})", backend=backend, detail=info
-    )
+    return None
 
 
 def error_for_prediction(
@@ -120,7 +98,7 @@ def error_for_prediction(
     """The imagen error for a prediction that ended ``failed``, ``canceled`` or ``aborted``."""
     status = prediction.get("status")
     ident = prediction.get("id", "?")
-    text = scrub(one_line(str(prediction.get("error") or "")), [token])
+    text = remote_text(str(prediction.get("error") or ""), secrets=[token])
     info = {"prediction_id": ident, "status": status, "error": text}
     if status == "failed":
         if _NSFW.search(text):

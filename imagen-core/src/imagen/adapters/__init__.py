@@ -1,0 +1,116 @@
+"""The adapter toolkit: what every backend needs and none should write again.
+
+One import gives an adapter author the whole kit (documented in ``docs/writing-plugins.md``)::
+
+    from imagen.adapters import HttpApi, Deadline, Retry, RetryPolicy, bearer, inspect_image
+
+- **Sending and mapping** (``imagen.adapters.api``): :class:`HttpApi` sends within the take's
+  :class:`Deadline`, retries per a declared :class:`RetryPolicy`, keeps keys on their origin,
+  bounds bodies, and maps HTTP failures to imagen's errors after the adapter's own ``errors``
+  hook has had its say.
+- **The HTTP layer underneath** (``imagen.http``): ``make_client``, ``send``, ``Retry``,
+  ``RetryPolicy``, ``Deadline``, the body limits.
+- **Remote text** (``imagen.adapters.text``): :func:`remote_text` scrubs, flattens, escapes and
+  cuts a provider's message, in that order.
+- **Images in and out** (``imagen.adapters.images``): media type and size from a header,
+  base64 and ``data:`` URIs, image files read with a limit.
+- **Sizes** (``imagen.adapters.sizes``): snap a request to a size table or to size rules,
+  recording what changed.
+- **Progress** is :class:`imagen.models.Progress` itself: it never goes backwards and a failing
+  callback never stops a generation, so an adapter calls ``progress.update`` directly.
+
+Everything here imports without httpx, Pillow or asyncio, so a backend module that uses it
+stays off the path of ``imagen --help``.
+"""
+
+from imagen.adapters.api import (
+    ErrorHook,
+    Failure,
+    HttpApi,
+    bearer,
+    body_message,
+    error_for_status,
+    header,
+    json_object,
+    json_or_none,
+)
+from imagen.adapters.images import (
+    MAX_REF_BYTES,
+    ImageInfo,
+    decode_base64,
+    decode_data_uri,
+    inspect_image,
+    is_data_uri,
+    read_image_file,
+    sniff_media_type,
+)
+from imagen.adapters.sizes import (
+    SizeChoice,
+    nearest_ratio,
+    parse_ratio,
+    snap_to_rules,
+    snap_to_table,
+)
+from imagen.adapters.text import describe_url, one_line, remote_text
+from imagen.http import (
+    ERROR_BODY_LIMIT,
+    IMAGE_LIMIT,
+    JSON_LIMIT,
+    NO_RETRY,
+    Deadline,
+    DeadlineExceeded,
+    ForeignOrigin,
+    ResponseTooLarge,
+    Retry,
+    RetryPolicy,
+    hint_in_text,
+    make_client,
+    retry_after_header,
+    scrub,
+    send,
+)
+from imagen.models import Progress
+
+__all__ = [
+    "ERROR_BODY_LIMIT",
+    "IMAGE_LIMIT",
+    "JSON_LIMIT",
+    "MAX_REF_BYTES",
+    "NO_RETRY",
+    "Deadline",
+    "DeadlineExceeded",
+    "ErrorHook",
+    "Failure",
+    "ForeignOrigin",
+    "HttpApi",
+    "ImageInfo",
+    "Progress",
+    "ResponseTooLarge",
+    "Retry",
+    "RetryPolicy",
+    "SizeChoice",
+    "bearer",
+    "body_message",
+    "decode_base64",
+    "decode_data_uri",
+    "describe_url",
+    "error_for_status",
+    "header",
+    "hint_in_text",
+    "inspect_image",
+    "is_data_uri",
+    "json_object",
+    "json_or_none",
+    "make_client",
+    "nearest_ratio",
+    "one_line",
+    "parse_ratio",
+    "read_image_file",
+    "remote_text",
+    "retry_after_header",
+    "scrub",
+    "send",
+    "snap_to_rules",
+    "snap_to_table",
+    "sniff_media_type",
+]

@@ -1,0 +1,149 @@
+"""Snap a request's size to what a provider accepts, and record what changed.
+
+Two kinds of provider: those with a fixed table (``{"1:1": (1024, 1024), "16:9": ...}``:
+Gemini, FLUX on Replicate) and those with rules (sides a multiple of N, a ratio limit, a
+long-edge limit: ComfyUI, OpenAI-style APIs). Both answer a :class:`SizeChoice`, which keeps
+what the user asked so the adapter can report the change.
+
+    choice = snap_to_table(request, ASPECT_RATIOS)        # table: the nearest ratio
+    choice = snap_to_rules(request, multiple=16)          # rules: sides snapped
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+
+import attrs
+
+from imagen.models import Request
+
+MEGAPIXEL = 1024 * 1024
+MAX_SIDE = 16384
+
+
+@attrs.frozen
+class SizeChoice:
+    """What to send (``ratio``, or ``width`` x ``height``; None for the provider's default) and
+    what the user asked (``asked``: ``"1000x700"`` or ``"7:5"``, None when nothing was)."""
+
+    width: int | None = None
+    height: int | None = None
+    ratio: str | None = None
+    asked: str | None = None
+
+    @property
+    def changed(self) -> bool:
+        """True when what is sent differs from what was asked."""
+        if self.asked is None:
+            return False
+        return self.asked not in (self.ratio, f"{self.width}x{self.height}")
+
+    def metadata(self) -> dict[str, str]:
+        """``{"aspect_ratio": ..., "size": ..., "requested_size": ...}`` for ``Result.metadata``
+        (each only when known; ``requested_size`` only when it was changed)."""
+        chosen: dict[str, str] = {}
+        if self.ratio is not None:
+            chosen["aspect_ratio"] = self.ratio
+        if self.width is not None and self.height is not None:
+            chosen["size"] = f"{self.width}x{self.height}"
+        if self.changed and self.asked is not None:
+            chosen["requested_size"] = self.asked
+        return chosen
+
+
+def parse_ratio(text: str) -> float | None:
+    """``"16:9"`` -> 1.777..., or None when ``text`` is not two positive numbers around a colon."""
+    left, sep, right = text.partition(":")
+    try:
+        width, height = float(left), float(right)
+    except ValueError:
+        return None
+    if not sep or width <= 0 or height <= 0 or not math.isfinite(width / height):
+        return None
+    return width / height
+
+
+def nearest_ratio(value: float, supported: Iterable[str]) -> str:
+    """The supported ``W:H`` closest to ``value`` on a log scale (2:1 and 1:2 equally far)."""
+    target = math.log(value)
+    return min(supported, key=lambda name: abs(math.log(parse_ratio(name) or 1.0) - target))
+
+
+def snap_to_table(
+    request: Request, table: Mapping[str, tuple[int, int]] | Iterable[str]
+) -> SizeChoice:
+    """The table entry nearest the request's aspect ratio (or width:height).
+
+    An aspect ratio wins over width/height; with neither the provider chooses (all None).
+    ValueError for an aspect ratio that is not ``W:H``. With a ``{ratio: (width, height)}``
+    table the pixel size comes along.
+    """
+    sizes = dict(table) if isinstance(table, Mapping) else dict.fromkeys(table, (0, 0))
+    if request.aspect_ratio:
+        asked = request.aspect_ratio
+        value = parse_ratio(asked)
+        if value is None:
+            raise ValueError(f"aspect ratio {asked!r} is not W:H; use one of {', '.join(sizes)}")
+        ratio = asked if asked in sizes else nearest_ratio(value, sizes)
+    elif request.width and request.height and request.width > 0 and request.height > 0:
+        asked = f"{request.width}x{request.height}"
+        ratio = nearest_ratio(request.width / request.height, sizes)
+    else:
+        return SizeChoice()
+    width, height = sizes[ratio]
+    return SizeChoice(width or None, height or None, ratio, asked)
+
+
+def snap_to_rules(
+    request: Request,
+    *,
+    multiple: int = 16,
+    megapixels: float = 1.0,
+    max_long_edge: int = MAX_SIDE,
+    max_ratio: float | None = None,
+) -> SizeChoice:
+    """A pixel size the provider's rules allow, near what was asked.
+
+    An explicit size keeps its shape: the ratio is clamped to ``max_ratio`` (long side over
+    short side), the long edge shrunk to ``max_long_edge``, and both sides snapped to
+    ``multiple``. An aspect ratio alone becomes ``megapixels`` of that shape; one side and a
+    ratio give the other side; nothing at all keeps the provider's default (all None).
+    ValueError for an aspect ratio that is not ``W:H``.
+    """
+    ratio = None
+    if request.aspect_ratio:
+        ratio = parse_ratio(request.aspect_ratio)
+        if ratio is None:
+            raise ValueError(f"aspect ratio {request.aspect_ratio!r} is not W:H, like 16:9")
+    width, height = request.width, request.height
+    if width is None and height is None:
+        if ratio is None:
+            return SizeChoice()
+        tall = math.sqrt(megapixels * MEGAPIXEL / ratio)
+        w, h, asked = tall * ratio, tall, None
+    elif width is None or height is None:
+        known = float(width if width is not None else height or 0)
+        factor = ratio if ratio is not None else 1.0
+        w = known if width is not None else known * factor
+        h = known if height is not None else known / factor
+        asked = None
+    else:
+        w, h, asked = float(width), float(height), f"{width}x{height}"
+    if max_ratio is not None and max(w, h) > max_ratio * min(w, h):
+        if w > h:
+            h = w / max_ratio
+        else:
+            w = h / max_ratio
+    shrink = min(1.0, max_long_edge / max(w, h))
+    largest = max_long_edge - max_long_edge % multiple
+
+    def snap(value: float) -> int:
+        snapped = math.floor(value * shrink / multiple + 0.5) * multiple
+        return min(max(multiple, snapped), largest)
+
+    return SizeChoice(snap(w), snap(h), None, asked)
+
+
+__all__ = ["MEGAPIXEL", "SizeChoice", "nearest_ratio", "parse_ratio", "snap_to_rules",
+           "snap_to_table"]  # fmt: skip
