@@ -7,6 +7,7 @@ credentials, so no secret can reach it. Plugins add fields under ``plugins.<name
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime as dt
 import json
 import math
@@ -75,6 +76,37 @@ def sidecar_bytes(data: Mapping[str, object]) -> bytes:
     except UnicodeEncodeError:
         # Lone surrogates (undecodable command-line bytes) have no UTF-8 form; escape them.
         return (json.dumps(data, indent=2, allow_nan=False) + "\n").encode("ascii")
+
+
+def set_picked(path: str, picked: bool) -> None:
+    """Record in the sidecar at ``path`` whether a person picked its take (``"picked"``).
+
+    The file is replaced whole (written aside, then renamed), so a reader never sees half of
+    it; its mode is kept. Raises OSError or ValueError (not a JSON object) to the caller.
+    """
+    import os
+
+    with open(path, "rb") as file:
+        data = json.loads(file.read())
+    if not isinstance(data, dict):
+        raise ValueError(f"{path} is not a sidecar (a JSON object)")
+    if data.get("picked") is picked:
+        return
+    data["picked"] = picked
+    mode = os.stat(path).st_mode & 0o777
+    folder, name = os.path.split(path)
+    partial = os.path.join(folder, f".{name}.{os.getpid()}.picked.tmp")
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    try:
+        with os.fdopen(fd, "wb") as file:
+            file.write(sidecar_bytes(data))
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(partial, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(partial)
+        raise
 
 
 def _cost(cost: Cost | None) -> dict[str, str] | None:

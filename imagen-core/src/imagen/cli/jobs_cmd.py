@@ -305,8 +305,14 @@ def cancel(app: Any, job_id: str) -> None:
 @click.argument("take", type=click.IntRange(min=1))
 @click.pass_obj
 def pick(app: Any, job_id: str, take: int) -> None:
-    """Pick take TAKE of a job (a done one); print its path."""
-    job = _with_queue(app, lambda queue: queue.pick(job_id, take))
+    """Pick take TAKE of a job (a done one); print its path.
+
+    The pick is recorded in the job, the history and the take's sidecar (``"picked": true``).
+    """
+    from imagen.jobs.submit import pick as pick_take
+
+    config = app.config()
+    job = _with_queue(app, lambda queue: pick_take(queue, config, job_id, take))
     path = job.take(take).path
     if path:
         click.echo(path)

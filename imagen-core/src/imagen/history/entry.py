@@ -68,6 +68,8 @@ class HistoryEntry:
     file_mtime_ns: int | None = None
     file_ctime_ns: int | None = None
     file_inode: int | None = None
+    #: a person picked this take among its job's takes
+    picked: bool = False
 
     def file_unchanged(self) -> bool | None:
         """True if the image file's stat is as recorded, False if not, None if it is gone."""
@@ -176,6 +178,7 @@ def entry_from_row(row: sqlite3.Row) -> HistoryEntry:
         cost_estimate=_money(data, "cost_estimate"),
         cost_actual=_money(data, "cost_actual"),
         cache_hit=bool(data["cache_hit"]),
+        picked=bool(data.get("picked") or 0),
         latency=float(latency),
     )
     try:

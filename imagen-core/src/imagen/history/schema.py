@@ -88,10 +88,16 @@ def _add_file_stat(conn: sqlite3.Connection) -> None:
         conn.execute(f"ALTER TABLE generations ADD COLUMN {column} INTEGER")
 
 
+def _add_picked(conn: sqlite3.Connection) -> None:
+    """Which takes a person picked among a job's takes (``imagen jobs pick``, the studio)."""
+    conn.execute("ALTER TABLE generations ADD COLUMN picked INTEGER NOT NULL DEFAULT 0")
+
+
 MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
     _create_generations,
     _add_prompt_sha256,
     _add_file_stat,
+    _add_picked,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

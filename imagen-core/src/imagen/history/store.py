@@ -185,6 +185,19 @@ class History(SQLiteFile):
         assert row_id is not None  # an INSERT into a rowid table always sets it
         return row_id
 
+    def mark_picked(self, output_dir: str, paths: Sequence[str], *, picked: bool = True) -> int:
+        """Mark the takes written at ``paths`` (relative to ``output_dir``) as picked or not;
+        return how many rows changed."""
+        if not paths:
+            return 0
+        marks = ", ".join("?" for _ in paths)
+        rows, _ = self._run(
+            f"UPDATE generations SET picked = ? WHERE output_dir = ? AND path IN ({marks})"
+            " RETURNING id",
+            [int(picked), output_dir, *paths],
+        )
+        return len(rows)
+
     def find_cached(
         self,
         backend_identity: str,

@@ -58,6 +58,52 @@ async def submit(
     return await queue.submit(new_job(plan, request=request, use_cache=use_cache))
 
 
+async def pick(queue: Queue, config: Config, job_id: str, take: int) -> Job:
+    """Pick take ``take`` of a job: recorded in the job, the history and the takes' sidecars.
+
+    The queue's record comes first (it refuses a take that is not done); the sidecars and the
+    history then say ``picked`` for this take and no longer for the one picked before. A file
+    that cannot be updated is a warning: the pick itself stands.
+    """
+    import asyncio
+
+    before = await queue.get(job_id)
+    job = await queue.pick(job_id, take)
+    await asyncio.to_thread(record_pick, config, job, before.picked)
+    return job
+
+
+def record_pick(config: Config, job: Job, previous: int | None) -> None:
+    """Write ``job.picked`` into its takes' sidecars and history rows (see ``pick``)."""
+    from imagen import console, debug, sidecar
+    from imagen.errors import ImagenError
+
+    changes = [(job.picked, True)] if job.picked is not None else []
+    if previous is not None and previous != job.picked:
+        changes.append((previous, False))
+    for number, picked in changes:
+        images = job.take(number).images
+        for image in images:
+            if image.sidecar_path is None:
+                continue
+            try:
+                sidecar.set_picked(image.sidecar_path, picked)
+            except (OSError, ValueError) as error:
+                debug.log_exception(error)
+                console.warn(f"the sidecar {image.sidecar_path} could not record the pick: {error}")
+        if not config.history.enabled:
+            continue
+        from imagen.history import History
+
+        paths = [
+            os.path.relpath(image.path, job.output_dir).replace(os.sep, "/") for image in images
+        ]
+        try:
+            History.shared(config.history.path).mark_picked(job.output_dir, paths, picked=picked)
+        except ImagenError as error:
+            console.warn(f"history: {error}; the pick is recorded in the job only")
+
+
 async def follow(
     queue: Queue,
     job_id: str,
@@ -86,4 +132,4 @@ async def follow(
         job = await queue.wait(job_id, after=job.version, max_wait=left)
 
 
-__all__ = ["follow", "submit"]
+__all__ = ["follow", "pick", "record_pick", "submit"]
