@@ -16,9 +16,19 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
+from imagen.adapters import (
+    IMAGE_LIMIT,
+    JSON_LIMIT,
+    NO_RETRY,
+    ResponseTooLarge,
+    Retry,
+    RetryPolicy,
+    json_or_none,
+    remote_text,
+    send,
+)
 from imagen.errors import AuthError, BackendError, BackendTimeout, BackendUnavailable
-from imagen.http import NO_RETRY, Retry, RetryPolicy, send
-from imagen_comfyui.failures import one_line, rejected_prompt
+from imagen_comfyui.failures import rejected_prompt
 
 if TYPE_CHECKING:
     import httpx
@@ -40,12 +50,22 @@ class ComfyAPI:
     """The HTTP side of one ComfyUI server, for the backend instance ``backend``."""
 
     def __init__(
-        self, client: httpx.AsyncClient, *, url: str, backend: str, headers_env: str | None
+        self,
+        client: httpx.AsyncClient,
+        *,
+        url: str,
+        backend: str,
+        headers_env: str | None,
+        credentials: Mapping[str, str] | None = None,
     ) -> None:
         self.client = client
         self.url = url
         self.backend = backend
         self.headers_env = headers_env
+        # The proxy's auth headers: sent to the server's own origin only, and scrubbed from
+        # anything the server says back (a proxy may echo them in an error page).
+        self.credentials = dict(credentials or {})
+        self.secrets = list(self.credentials.values())
 
     async def queue_prompt(self, graph: Mapping[str, Any], client_id: str, prompt_id: str) -> str:
         """Queue ``graph`` under ``prompt_id``; the id the server answers with (the same one).
@@ -55,7 +75,9 @@ class ComfyAPI:
         body = {"prompt": graph, "client_id": client_id, "prompt_id": prompt_id}
         response = await self._send("POST", "/prompt", policy=SUBMIT_POLICY, json=body)
         if response.status_code == 400:
-            raise rejected_prompt(_json_or_none(response), backend=self.backend)
+            raise rejected_prompt(
+                json_or_none(response), backend=self.backend, secrets=self.secrets
+            )
         self._check(response, "POST /prompt")
         answered = _json_object(response).get("prompt_id")
         if not isinstance(answered, str):
@@ -97,7 +119,9 @@ class ComfyAPI:
             "subfolder": str(image.get("subfolder", "")),
             "type": str(image.get("type", "output")),
         }
-        response = await self._send("GET", "/view", policy=READ_POLICY, params=params)
+        response = await self._send(
+            "GET", "/view", policy=READ_POLICY, params=params, limit=IMAGE_LIMIT
+        )
         if response.status_code == 404:
             raise BackendError(
                 f"ComfyUI no longer has the output file {params['filename']!r}; try again",
@@ -170,12 +194,16 @@ class ComfyAPI:
     # -- plumbing --------------------------------------------------------------------------
 
     async def _send(
-        self, method: str, path: str, *, policy: RetryPolicy, **kwargs: Any
+        self, method: str, path: str, *, policy: RetryPolicy, limit: int = JSON_LIMIT, **kwargs: Any
     ) -> httpx.Response:
         import httpx
 
         try:
-            return await send(self.client, method, path, policy=policy, **kwargs)
+            return await send(self.client, method, path, policy=policy, limit=limit,
+                              credentials=self.credentials, **kwargs)  # fmt: skip
+        except ResponseTooLarge as error:
+            raise BackendError(f"ComfyUI at {self.url} {error}; not read", backend=self.backend
+                               ) from None  # fmt: skip
         except httpx.ConnectError as error:
             reason = _connect_failure(error)
             raise BackendUnavailable(
@@ -191,7 +219,7 @@ class ComfyAPI:
                 detail={"unreachable": f"no answer to {method} {path} in time"},
             ) from None
         except httpx.TransportError as error:
-            reason = one_line(error, 120) or type(error).__name__
+            reason = remote_text(error, secrets=self.secrets, limit=120) or type(error).__name__
             raise BackendUnavailable(
                 f"lost the connection to ComfyUI at {self.url} during {method} {path}: {reason}",
                 backend=self.backend,
@@ -222,9 +250,10 @@ class ComfyAPI:
                 f"{self.url} has no {what.split()[-1]} (HTTP 404); is url a ComfyUI server?",
                 backend=self.backend,
             )
+        said = remote_text(response.text, secrets=self.secrets, limit=200)
         raise BackendError(
             f"ComfyUI at {self.url} answered {what} with HTTP {status}: "
-            f"{one_line(response.text, 200) or response.reason_phrase}",
+            f"{said or response.reason_phrase}",
             backend=self.backend,
         )
 
@@ -242,16 +271,9 @@ def _connect_failure(error: BaseException) -> str:
         if isinstance(cause, OSError) and isinstance(cause.errno, int):
             return os.strerror(cause.errno) if cause.errno > 0 else str(cause.strerror)
         cause = cause.__cause__ or cause.__context__
-    return one_line(error, 120) or "refused"
-
-
-def _json_or_none(response: httpx.Response) -> Any:
-    try:
-        return response.json()
-    except ValueError:
-        return None
+    return remote_text(error, limit=120) or "refused"
 
 
 def _json_object(response: httpx.Response) -> Mapping[str, Any]:
-    body = _json_or_none(response)
+    body = json_or_none(response)
     return body if isinstance(body, Mapping) else {}

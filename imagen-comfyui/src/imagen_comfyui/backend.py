@@ -96,17 +96,11 @@ class ComfyUIBackend:
         if not status.ok:
             return status
         from imagen.http import make_client
-        from imagen_comfyui.api import ComfyAPI
 
         client = make_client(
-            base_url=self.url,
-            headers=self._headers(),
-            timeout=CHECK_TIMEOUT,
-            connect_timeout=CHECK_TIMEOUT,
+            base_url=self.url, timeout=CHECK_TIMEOUT, connect_timeout=CHECK_TIMEOUT
         )
-        api = ComfyAPI(
-            client, url=self.url, backend=self.name, headers_env=self.settings.headers_env
-        )
+        api = self._api_on(client)
         try:
             version = await api.version()
         except BackendError as error:
@@ -325,14 +319,21 @@ class ComfyUIBackend:
 
     def _api(self) -> ComfyAPI:
         from imagen.http import make_client
-        from imagen_comfyui.api import ComfyAPI
 
         if self._client is None:
-            self._client = make_client(
-                base_url=self.url, headers=self._headers(), timeout=self.settings.timeout
-            )
+            # The proxy's headers are credentials: ComfyAPI sends them to this origin only.
+            self._client = make_client(base_url=self.url, timeout=self.settings.timeout)
+        return self._api_on(self._client)
+
+    def _api_on(self, client: httpx.AsyncClient) -> ComfyAPI:
+        from imagen_comfyui.api import ComfyAPI
+
         return ComfyAPI(
-            self._client, url=self.url, backend=self.name, headers_env=self.settings.headers_env
+            client,
+            url=self.url,
+            backend=self.name,
+            headers_env=self.settings.headers_env,
+            credentials=self._headers(),
         )
 
     def _headers(self) -> dict[str, str]:
@@ -363,28 +364,17 @@ class ComfyUIBackend:
         return headers
 
 
-_MAGIC = (
-    (b"\x89PNG\r\n\x1a\n", "image/png"),
-    (b"\xff\xd8\xff", "image/jpeg"),
-    (b"GIF8", "image/gif"),
-)
-
-
 def _decoded(data: bytes, media_type: str, *, backend: str) -> Image:
-    """The image with its media type and pixel size read from the bytes themselves.
+    """The image with its media type and pixel size read from the bytes themselves (the
+    toolkit's header reader: Pillow stays off the command line's path)."""
+    from imagen.adapters import inspect_image, remote_text
 
-    The size comes from the image header (the core's ``pngmeta``), so Pillow stays off the
-    command line's path.
-    """
-    from imagen.pngmeta import image_size
-
-    sniffed = next((kind for magic, kind in _MAGIC if data.startswith(magic)), None)
-    if sniffed is None and data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        sniffed = "image/webp"
-    size = image_size(data, sniffed) if sniffed else None
-    if sniffed is None or size is None:
+    try:
+        info = inspect_image(data)
+    except ValueError:
         raise BackendError(
-            f"ComfyUI returned an output that is not an image ({media_type or 'no media type'})",
+            "ComfyUI returned an output that is not an image "
+            f"({remote_text(media_type, limit=60) or 'no media type'})",
             backend=backend,
-        )
-    return Image(data, sniffed, size[0], size[1])
+        ) from None
+    return Image(data, info.media_type, info.width, info.height)

@@ -44,12 +44,23 @@ def socket_url(url: str, client_id: str) -> str:
 async def open_socket(
     url: str, client_id: str, headers: Mapping[str, str]
 ) -> ClientConnection | None:
-    """The run's websocket, or None when it cannot be opened (the caller polls instead)."""
+    """The run's websocket, or None when it cannot be opened (the caller polls instead).
+
+    A redirect to another origin is not followed while ``headers`` (the proxy's credentials)
+    are set: websockets drops only ``Authorization`` and cookies when it crosses one.
+    """
     from websockets.asyncio.client import connect
-    from websockets.exceptions import WebSocketException
+    from websockets.exceptions import SecurityError, WebSocketException
+
+    class _SameOrigin(connect):
+        def process_redirect(self, exc: Exception) -> Exception | str:
+            target = super().process_redirect(exc)
+            if isinstance(target, str) and headers and _origin(target) != _origin(self.uri):
+                return SecurityError("a redirect to another origin is not followed with keys")
+            return target
 
     try:
-        return await connect(
+        return await _SameOrigin(
             socket_url(url, client_id),
             additional_headers=dict(headers),
             open_timeout=OPEN_TIMEOUT,
@@ -60,6 +71,12 @@ async def open_socket(
         )
     except (OSError, WebSocketException, TimeoutError):
         return None
+
+
+def _origin(url: str) -> tuple[str, str | None, int | None]:
+    parts = urlsplit(url)
+    secure = parts.scheme in ("wss", "https")
+    return ("s" if secure else "", parts.hostname, parts.port or (443 if secure else 80))
 
 
 async def watch(
@@ -118,7 +135,7 @@ class Reporter:
     """Turns one generation's events into ``Progress`` updates that never go backwards.
 
     With ``takes`` images made one after another, take ``i`` at step ``v`` of ``m`` reports
-    ``i*m + v`` of ``takes*m``; a callback that raises is ignored (progress never stops a run).
+    ``i*m + v`` of ``takes*m``; ``Progress`` itself ignores a callback that raises.
     """
 
     def __init__(self, progress: Progress, takes: int) -> None:
@@ -149,7 +166,4 @@ class Reporter:
         self._emit(message)
 
     def _emit(self, message: str) -> None:
-        try:
-            self.progress.update(self.done, self.total, message)
-        except Exception:  # a progress display must never stop a generation
-            return
+        self.progress.update(self.done, self.total, message)  # Progress swallows a failing callback

@@ -8,20 +8,14 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import attrs
 
+from imagen.adapters import one_line, remote_text, scrub
 from imagen.errors import BackendError, InvalidRequest
-
-_LONGEST_DETAIL = 300
-
-
-def one_line(text: Any, limit: int = _LONGEST_DETAIL) -> str:
-    """``text`` with its whitespace collapsed to single spaces, cut at ``limit`` characters."""
-    flat = " ".join(str(text).split())
-    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
 
 
 @attrs.frozen
@@ -116,8 +110,12 @@ def _has(found: MissingFile) -> str:
     return one_line(", ".join(found.available) if found.available else "none")
 
 
-def rejected_prompt(body: Any, *, backend: str) -> InvalidRequest:
-    """A 400 from ``/prompt``: the error, then each node's errors with its id and type."""
+def rejected_prompt(body: Any, *, backend: str, secrets: Sequence[str] = ()) -> InvalidRequest:
+    """A 400 from ``/prompt``: the error, then each node's errors with its id and type.
+
+    Everything quoted is scrubbed of ``secrets`` (the proxy's headers, which a proxy in front of
+    ComfyUI may echo) before it is cut or kept in ``detail``.
+    """
     error = body.get("error") if isinstance(body, Mapping) else None
     if isinstance(error, Mapping):
         summary = str(error.get("message") or error.get("type") or "invalid workflow")
@@ -136,11 +134,13 @@ def rejected_prompt(body: Any, *, backend: str) -> InvalidRequest:
             fields[f"{node}.{name}" if name else node] = message
             text = f"{message}: {detail}" if detail and detail not in message else message
             parts.append(f"node {node} ({entry.get('class_type', '?')}): {text}")
+    kept = {"error": error, "node_errors": _node_errors(body)}
     return InvalidRequest(
-        "ComfyUI rejected the workflow: " + one_line("; ".join(parts), 600),
+        "ComfyUI rejected the workflow: "
+        + remote_text("; ".join(parts), secrets=secrets, limit=600),
         backend=backend,
-        fields=fields,
-        detail={"error": error, "node_errors": _node_errors(body)},
+        fields={name: remote_text(text, secrets=secrets) for name, text in fields.items()},
+        detail=json.loads(scrub(json.dumps(kept, default=str), secrets)),
     )
 
 

@@ -45,6 +45,7 @@ from imagen.adapters.images import (
     sniff_media_type,
 )
 from imagen.adapters.sizes import (
+    MEGAPIXEL,
     SizeChoice,
     nearest_ratio,
     parse_ratio,
@@ -76,6 +77,7 @@ __all__ = [
     "IMAGE_LIMIT",
     "JSON_LIMIT",
     "MAX_REF_BYTES",
+    "MEGAPIXEL",
     "NO_RETRY",
     "Deadline",
     "DeadlineExceeded",
