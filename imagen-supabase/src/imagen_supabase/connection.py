@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote, urlsplit
 
 from imagen.errors import SinkError
-from imagen.http import Retry, RetryPolicy, make_client, scrub, send
+from imagen.http import ResponseTooLarge, Retry, RetryPolicy, make_client, scrub, send
 from imagen.secrets import read_secret
 
 if TYPE_CHECKING:
@@ -171,12 +171,15 @@ class Connection:
         import httpx
 
         key = self.require_key()
-        headers = {**auth_headers(key), **kwargs.pop("headers", {})}
         if self._client is None:
             self._client = make_client(base_url=self.url, timeout=self.timeout)
         try:
-            return await send(self._client, method, path, policy=self.policy, headers=headers,
-                              **kwargs)  # fmt: skip
+            # The service key goes to the project's origin only; a redirect elsewhere is
+            # answered as it is (an error), never followed with the key or the image.
+            return await send(self._client, method, path, policy=self.policy,
+                              credentials=auth_headers(key), **kwargs)  # fmt: skip
+        except ResponseTooLarge as error:
+            raise SinkError(f"{what}: {self.host} {error}; not read") from None
         except httpx.TransportError as error:
             reason = self.scrub(str(error) or type(error).__name__)
             raise SinkError(

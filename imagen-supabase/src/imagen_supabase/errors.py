@@ -15,7 +15,9 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from imagen.adapters import remote_text
 from imagen.errors import SinkError
+from imagen.secrets import read_secret
 
 if TYPE_CHECKING:
     import httpx
@@ -34,9 +36,9 @@ def _transient(status: int) -> bool:
     return status >= 500 or status in (408, 429)
 
 
-def _one_line(text: str, limit: int = 300) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+def _one_line(text: str, key_env: str) -> str:
+    """Remote text made safe: the key scrubbed first, then flattened, escaped and cut."""
+    return remote_text(text, secrets=[read_secret(key_env)])
 
 
 @attrs.frozen
@@ -48,21 +50,21 @@ class StorageAnswer:
     message: str
 
     @classmethod
-    def of(cls, response: httpx.Response) -> StorageAnswer:
+    def of(cls, response: httpx.Response, key_env: str) -> StorageAnswer:
         body = _json_object(response)
         status = response.status_code
         with contextlib.suppress(ValueError):
             status = int(str(body.get("statusCode", status)))
         error = str(body.get("error") or body.get("code") or "")
         message = str(body.get("message") or error or response.reason_phrase or "")
-        return cls(status, error, _one_line(message))
+        return cls(status, _one_line(error, key_env), _one_line(message, key_env))
 
 
 def storage_error(
     response: httpx.Response, *, what: str, bucket: str, key_env: str, state: Mapping[str, Any]
 ) -> SinkError:
     """The SinkError for a failed Storage call (``what`` names the step, e.g. ``upload``)."""
-    answer = StorageAnswer.of(response)
+    answer = StorageAnswer.of(response, key_env)
     said = f"Storage answered {answer.status}: {answer.message}"
     if answer.error and answer.error.lower() != answer.message.lower():
         said += f" ({answer.error})"
@@ -96,14 +98,15 @@ class PostgrestAnswer:
     hint: str
 
     @classmethod
-    def of(cls, response: httpx.Response) -> PostgrestAnswer:
+    def of(cls, response: httpx.Response, key_env: str) -> PostgrestAnswer:
         body = _json_object(response)
 
         def text(key: str) -> str:
             value = body.get(key)
-            return _one_line(str(value)) if value else ""
+            return _one_line(str(value), key_env) if value else ""
 
-        message = text("message") or text("msg") or response.reason_phrase or "no message"
+        reason = _one_line(response.reason_phrase, key_env)
+        message = text("message") or text("msg") or reason or "no message"
         return cls(response.status_code, text("code"), message, text("details"), text("hint"))
 
 
@@ -117,7 +120,7 @@ def postgrest_error(
     state: Mapping[str, Any] | None = None,
 ) -> SinkError:
     """The SinkError for a failed PostgREST call on ``schema.table``."""
-    answer = PostgrestAnswer.of(response)
+    answer = PostgrestAnswer.of(response, key_env)
     where = f"{schema}.{table}"
     code = f" {answer.code}" if answer.code else ""
     said = f"PostgREST answered {answer.status}{code}: {answer.message}"

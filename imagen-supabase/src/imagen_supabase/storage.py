@@ -106,7 +106,8 @@ class SupabaseStorageSink:
             response = await self._insert(self.row(generation, key))
             if response.is_success:
                 return key
-            if PostgrestAnswer.of(response).code != "23505":  # not "the key is taken"
+            taken = PostgrestAnswer.of(response, self.settings.key_env).code == "23505"
+            if not taken:
                 raise self._postgrest_error(response, "insert into")
             holder = await self._row_at(key)
             if holder is not None and self._is_this_image(holder, generation, owner):
