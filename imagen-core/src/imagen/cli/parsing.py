@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from imagen.errors import ConfigError
@@ -53,11 +52,16 @@ def media_type_of(data: bytes) -> str | None:
 
 
 def load_ref(path: str) -> Ref:
-    """Read a reference image; a clear error if it is missing or not an image."""
+    """Read a reference image; a clear error if it is missing, not a regular file, larger than
+    ``MAX_REF_BYTES`` (checked before reading), or not an image."""
+    from imagen.adapters.images import read_image_file
+
     try:
-        data = Path(path).expanduser().read_bytes()
+        data = read_image_file(path)
     except OSError as error:
         raise ConfigError(f"cannot read --ref {path}: {error.strerror or error}") from None
+    except ValueError as error:
+        raise ConfigError(f"--ref {path} {error}") from None
     media_type = media_type_of(data)
     if media_type is None:
         raise ConfigError(f"--ref {path} is not a PNG, JPEG, WebP or GIF image")
