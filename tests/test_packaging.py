@@ -29,6 +29,7 @@ DISTRIBUTIONS = (
     "imagen-replicate",
     "imagen-gemini",
     "imagen-supabase",
+    "imagen-mcp",
 )
 PLUGIN_DISTRIBUTIONS = DISTRIBUTIONS[1:]
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -154,7 +155,7 @@ def test_help_lists_the_core_commands_and_the_plugins_commands(installed: Instal
     completed = installed.run("imagen", "--help")
     assert completed.returncode == 0, completed.stderr
     assert completed.stdout.startswith("Usage: imagen")
-    for command in ("generate", "backends", "plugins", "styles", "config", "supabase"):
+    for command in ("generate", "backends", "plugins", "styles", "config", "supabase", "mcp"):
         assert f"  {command} " in completed.stdout, command
 
 

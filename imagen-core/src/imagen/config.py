@@ -106,6 +106,8 @@ class Config:
     styles: Mapping[str, StyleConfig] = attrs.field(factory=dict)
     server: ServerConfig = ServerConfig()
     queue: QueueInstance = QueueInstance()
+    #: top-level blocks plugins own (``register_settings``), by key; read with plugin_settings
+    plugin_blocks: Mapping[str, Any] = attrs.field(factory=dict)
     #: the file this came from; None for the built-in default
     source: str | None = attrs.field(default=None, eq=False)
 
@@ -240,13 +242,21 @@ class _Structurer:
 
         reg = registry()
         self.secrets(data, "")
+        keys = [*TOP_LEVEL, *reg.settings]
         for key in data:
-            if key not in TOP_LEVEL:
+            if key not in keys:
                 self.problems.error(
-                    key,
-                    f"unknown key{did_you_mean(key, TOP_LEVEL)} (known: {', '.join(TOP_LEVEL)})",
+                    key, f"unknown key{did_you_mean(key, keys)} (known: {', '.join(keys)})"
                 )
         fields: dict[str, Any] = {}
+        blocks = {
+            key: block
+            for key, kind in reg.settings.items()
+            if data.get(key) is not None
+            and (block := self.block(data[key], kind.config_class, key)) is not None
+        }
+        if blocks:
+            fields["plugin_blocks"] = blocks
         for key in ("output", "history", "server"):
             if key in data and data[key] is not None:
                 value = self.block(data[key], TOP_LEVEL[key], key)
@@ -518,6 +528,21 @@ class _Structurer:
                     f"styles.{name}.prompt",
                     "has no {prompt} placeholder, so the user's prompt is ignored",
                 )
+
+
+def plugin_settings(config: Config, key: str) -> Any:
+    """The block ``key`` a plugin registered with ``register_settings``, as its attrs class;
+    the class's defaults when the file has no such block. ConfigError when no installed plugin
+    owns ``key``."""
+    found = config.plugin_blocks.get(key)
+    if found is not None:
+        return found
+    from imagen.plugins import registry
+
+    kind = registry().settings.get(key)
+    if kind is None:
+        raise ConfigError(f"no installed plugin owns the config block {key!r}")
+    return kind.config_class()
 
 
 def _check_directory(directory: str, problems: Problems) -> None:

@@ -43,6 +43,7 @@ def unstructure_config(config: Config) -> dict[str, Any]:
             "type": config.queue.type,
             **(unstructure(config.queue.settings) if config.queue.settings is not None else {}),
         },
+        **{key: unstructure(block) for key, block in config.plugin_blocks.items()},
     }
 
 
@@ -107,8 +108,11 @@ def setting_type(data: Any, key: str) -> Any:
     from decimal import Decimal
 
     from imagen.config import TOP_LEVEL, StyleConfig
+    from imagen.plugins import registry
 
     parts = [part for part in key.split(".") if part]
+    if parts and parts[0] in registry().settings:
+        return _field_type(registry().settings[parts[0]].config_class, parts[1:])
     if not parts or parts[0] not in TOP_LEVEL:
         return None
     head, rest = parts[0], parts[1:]
@@ -124,8 +128,6 @@ def setting_type(data: Any, key: str) -> Any:
         kind = block.get("type") if isinstance(block, dict) else None
         if not isinstance(kind, str):
             return None
-        from imagen.plugins import registry
-
         table = registry().backends if head == "backends" else registry().sinks
         return _field_type(table[kind].config_class, rest[1:]) if kind in table else None
     if head == "styles":

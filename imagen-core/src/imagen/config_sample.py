@@ -67,4 +67,8 @@ def assemble_sample() -> str:
             if queue.type != "local":
                 sample = textwrap.indent(sample, "# ", lambda line: True)
             parts.append("\n" + sample)
+    # Blocks plugins own (register_settings), each at the top level under its key.
+    for block in sorted(reg.settings.values(), key=lambda k: k.key):
+        if block.sample.strip():
+            parts.append("\n" + block.sample.rstrip() + "\n")
     return "".join(parts).rstrip() + "\n"

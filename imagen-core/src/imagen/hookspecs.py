@@ -19,7 +19,13 @@ if TYPE_CHECKING:
 
     from imagen.config import Config
     from imagen.models import Generation
-    from imagen.registry import BackendRegister, QueueRegister, SinkRegister, StyleRegister
+    from imagen.registry import (
+        BackendRegister,
+        QueueRegister,
+        SettingsRegister,
+        SinkRegister,
+        StyleRegister,
+    )
     from imagen.validation import Problems
 
 hookspec = pluggy.HookspecMarker("imagen")
@@ -67,6 +73,18 @@ def register_queues(register: QueueRegister) -> None:
     as a ``"package.module:Class"`` string so it is imported only when a queue is opened.
     Opening must not fail for a missing credential until the queue is used. Called the first
     time a queue or the ``queue:`` block is needed. Return value: ignored.
+    """
+
+
+@hookspec
+def register_settings(register: SettingsRegister) -> None:
+    """Add top-level config blocks a plugin owns (``mcp:`` for imagen-mcp).
+
+    ``register(key, config_class, sample=...)``: ``key`` is the top-level YAML key, which must
+    not be one of the core's; ``config_class`` an attrs class with a default for every field
+    (a missing block means its defaults); ``sample`` a commented YAML snippet of the block for
+    ``imagen config sample``. Read the block with ``imagen.config.plugin_settings(config,
+    key)``. Called the first time a config is loaded. Return value: ignored.
     """
 
 

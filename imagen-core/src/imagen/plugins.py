@@ -20,7 +20,7 @@ import pluggy
 from imagen import console, hookspecs
 
 if TYPE_CHECKING:
-    from imagen.registry import BackendType, QueueType, SinkType
+    from imagen.registry import BackendType, QueueType, SettingsType, SinkType
     from imagen.styles import Style
 
 BUILTIN_MODULES = (
@@ -158,6 +158,11 @@ class LazyRegistry:
     def queues(self) -> dict[str, QueueType]:
         self._fill("register_queues", self._tables.queue_register)
         return self._tables.queues
+
+    @property
+    def settings(self) -> dict[str, SettingsType]:
+        self._fill("register_settings", self._tables.settings_register)
+        return self._tables.settings
 
     @property
     def styles(self) -> dict[str, Style]:

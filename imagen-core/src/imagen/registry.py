@@ -42,6 +42,16 @@ class QueueType:
     plugin: str
 
 
+@attrs.frozen
+class SettingsType:
+    """A top-level config block a plugin owns (``register_settings``)."""
+
+    key: str
+    config_class: builtins.type
+    sample: str
+    plugin: str
+
+
 Factory = Callable[[str, Any], Any]
 
 
@@ -100,6 +110,10 @@ class QueueRegister(Protocol):
     ) -> None: ...
 
 
+class SettingsRegister(Protocol):
+    def __call__(self, key: str, config_class: type, *, sample: str = "") -> None: ...
+
+
 class StyleRegister(Protocol):
     def __call__(
         self,
@@ -123,6 +137,7 @@ class Registry:
     sinks: dict[str, SinkType] = attrs.field(factory=dict)
     styles: dict[str, Style] = attrs.field(factory=dict)
     queues: dict[str, QueueType] = attrs.field(factory=dict)
+    settings: dict[str, SettingsType] = attrs.field(factory=dict)
 
     def backend_register(self, plugin: str) -> BackendRegister:
         def register(
@@ -166,6 +181,19 @@ class Registry:
             if not _claim(self.queues, type, plugin, "queue type"):
                 return
             self.queues[type] = QueueType(type, _factory(factory), config_class, sample, plugin)
+
+        return register
+
+    def settings_register(self, plugin: str) -> SettingsRegister:
+        def register(key: str, config_class: type, *, sample: str = "") -> None:
+            from imagen.config import TOP_LEVEL
+
+            if key in TOP_LEVEL:
+                console.warn(f"plugin {plugin!r} registers the core's config key {key!r}; ignored")
+                return
+            if not _claim(self.settings, key, plugin, "config block"):
+                return
+            self.settings[key] = SettingsType(key, config_class, sample, plugin)
 
         return register
 

@@ -1,0 +1,87 @@
+"""Top-level config blocks a plugin owns (``register_settings``), like ``mcp:`` of imagen-mcp."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import attrs
+import pytest
+
+from imagen import plugins
+from imagen.config import builtin_default, parse_config, plugin_settings
+from imagen.config_io import setting_type, unstructure_config
+from imagen.config_sample import assemble_sample
+from imagen.errors import ConfigError
+from imagen.hookspecs import hookimpl
+
+
+@attrs.frozen
+class GadgetSettings:
+    limit: int = 3
+    label: str = "gadget"
+
+
+class GadgetPlugin:
+    @hookimpl
+    def register_settings(self, register: Any) -> None:
+        register("gadget", GadgetSettings, sample="gadget:\n  limit: 3   # how many\n")
+        # The core's keys stay the core's: this one is refused with a warning.
+        register("output", GadgetSettings)
+
+
+@pytest.fixture
+def gadget() -> Iterator[None]:
+    plugin = GadgetPlugin()
+    plugins.manager().register(plugin, name="gadget-plugin")
+    plugins.registry.cache_clear()
+    yield
+    plugins.manager().unregister(plugin)
+    plugins.registry.cache_clear()
+
+
+@pytest.mark.usefixtures("gadget")
+def test_a_plugin_block_is_structured_into_the_plugins_class() -> None:
+    config, problems = parse_config("gadget:\n  limit: 7\n")
+    assert not problems.errors
+    assert config is not None
+    assert plugin_settings(config, "gadget") == GadgetSettings(limit=7)
+
+
+@pytest.mark.usefixtures("gadget")
+def test_without_the_block_the_plugin_gets_its_defaults() -> None:
+    config, _ = parse_config("default_backend: mock\n")
+    assert config is not None
+    assert plugin_settings(config, "gadget") == GadgetSettings()
+
+
+@pytest.mark.usefixtures("gadget")
+def test_a_bad_key_in_a_plugin_block_is_reported_at_its_path() -> None:
+    _, problems = parse_config("gadget:\n  limitt: 7\n")
+    [error] = problems.errors
+    assert error.path == "gadget.limitt"
+    assert "did you mean 'limit'" in error.message
+
+
+@pytest.mark.usefixtures("gadget")
+def test_a_plugin_block_round_trips_and_has_typed_keys_and_a_sample() -> None:
+    config, _ = parse_config("gadget:\n  limit: 7\n")
+    assert config is not None
+    assert unstructure_config(config)["gadget"] == {"limit": 7, "label": "gadget"}
+    assert setting_type({}, "gadget.limit") is int
+    assert "gadget:\n  limit: 3" in assemble_sample()
+
+
+@pytest.mark.usefixtures("gadget")
+def test_a_plugin_cannot_take_over_a_core_key(capsys: pytest.CaptureFixture[str]) -> None:
+    assert "output" not in plugins.registry().settings
+    assert "registers the core's config key 'output'" in capsys.readouterr().err
+
+
+def test_without_the_plugin_its_block_is_an_unknown_key() -> None:
+    _, problems = parse_config("gadget:\n  limit: 7\n")
+    [error] = problems.errors
+    assert error.path == "gadget"
+    assert "unknown key" in error.message
+    with pytest.raises(ConfigError, match="no installed plugin owns the config block 'gadget'"):
+        plugin_settings(builtin_default(), "gadget")
