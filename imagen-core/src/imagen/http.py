@@ -35,7 +35,6 @@ re-raises the last transport error once its retries are used up.
 
 from __future__ import annotations
 
-import email.utils
 import re
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
@@ -172,6 +171,8 @@ RetryAfter = Callable[["httpx.Response"], float | None]
 
 def retry_after_header(response: httpx.Response) -> float | None:
     """Seconds from a ``Retry-After`` header (delta-seconds or an HTTP date), else None."""
+    import email.utils  # 8 ms at import time, needed only for the rare HTTP-date form
+
     value = response.headers.get("retry-after")
     if not value:
         return None
