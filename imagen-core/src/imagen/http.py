@@ -278,7 +278,8 @@ async def send(
 
     import httpx
 
-    kwargs.pop("follow_redirects", None)  # send follows redirects itself, by origin
+    if kwargs.pop("follow_redirects", None) is False:  # send follows redirects itself, by origin
+        redirects = "none"
     home = origin_of(
         client.base_url if str(client.base_url) else client.build_request("GET", url).url
     )
