@@ -7,15 +7,14 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from litestar import MediaType, Request, Response, get, post
-from litestar.datastructures import UploadFile
 from litestar.enums import RequestEncodingType
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import Body, Parameter
 from litestar.response import File
 
-from imagen.jobs.model import JOB_STATES, JobState, job_to_dict
+from imagen.jobs.model import JobState, job_to_dict
 from imagen_studio.images import IMMUTABLE
-from imagen_studio.problems import PROBLEM_JSON, ApiProblem
+from imagen_studio.problems import PROBLEM_JSON
 from imagen_studio.schemas import (
     BackendList,
     Estimate,
@@ -27,6 +26,7 @@ from imagen_studio.schemas import (
     PickRequest,
     ProblemBody,
     StyleList,
+    UploadForm,
     UploadList,
 )
 from imagen_studio.service import MAX_WAIT, Studio, label, money
@@ -76,28 +76,15 @@ async def submit_job(studio: Studio, data: JobRequest) -> Response[JobAccepted]:
 async def list_jobs(
     studio: Studio,
     states: Annotated[
-        list[str] | None, Parameter(query="state", description="only jobs in these states")
+        list[JobState] | None, Parameter(query="state", description="only jobs in these states")
     ] = None,
     backend: str | None = None,
     text: Annotated[str | None, Parameter(description="prompt contains this text")] = None,
     limit: Annotated[int, Parameter(ge=1, le=500)] = 50,
 ) -> JobList:
     """Recent jobs, newest first."""
-    states = states or []
-    for name in states:
-        if name not in JOB_STATES:
-            raise ApiProblem(
-                422, f"unknown state {name[:40]!r}; one of: {', '.join(JOB_STATES)}", field="state"
-            )
-    jobs = await studio.jobs([_state(name) for name in states], backend, text, limit)
+    jobs = await studio.jobs(list(states or ()), backend, text, limit)
     return JobList([job_to_dict(job) for job in jobs])
-
-
-def _state(name: str) -> JobState:
-    for known in JOB_STATES:
-        if known == name:
-            return known
-    raise ValueError(name)
 
 
 @get("/v1/jobs/{job_id:str}", tags=["jobs"], responses=_problems(404, 409, 422))
@@ -105,10 +92,11 @@ async def get_job(
     studio: Studio,
     job_id: str,
     wait: Annotated[
-        float | None, Parameter(ge=0, le=MAX_WAIT, description="long-poll up to this many s")
-    ] = None,
+        float, Parameter(ge=0, le=MAX_WAIT, description="long-poll up to this many seconds")
+    ] = 0,
     version: Annotated[
-        int | None, Parameter(ge=0, description="answer once the job's version differs")
+        int | None,
+        Parameter(description="with wait: answer once the job's version differs from this one"),
     ] = None,
 ) -> Response[dict[str, Any]]:
     """The job in its JSON form; with ``wait``, once it changed from ``version`` (long poll)."""
@@ -150,18 +138,14 @@ def styles(studio: Studio) -> StyleList:
 )
 async def upload(
     studio: Studio,
-    data: Annotated[list[UploadFile], Body(media_type=RequestEncodingType.MULTI_PART)],
+    data: Annotated[UploadForm, Body(media_type=RequestEncodingType.MULTI_PART)],
 ) -> UploadList:
-    """Store reference images (PNG, JPEG, WebP, GIF); use the ids as a job's ``refs``."""
+    """Store a reference image (PNG, JPEG, WebP, GIF); use its id in a job's ``refs``."""
     import asyncio
 
-    if not data:
-        raise ApiProblem(422, "send one or more image files as multipart/form-data", field="file")
-    stored = []
-    for part in data:
-        content = await part.read()
-        stored.append(await asyncio.to_thread(studio.uploads.save, content, part.filename))
-    return UploadList(stored)
+    content = await data.file.read()
+    stored = await asyncio.to_thread(studio.uploads.save, content, data.file.filename)
+    return UploadList([stored])
 
 
 @get("/v1/images/{image_id:str}", tags=["images"], responses=_problems(404, 422))

@@ -48,7 +48,27 @@ def build_app(
 ) -> ASGIApp:
     """The ASGI app: the guard in front of the Litestar app serving the API and the page."""
     inner = _litestar(config, data_dir or default_data_dir(), on_ready, log)
-    return Guard(cast("ASGIApp", inner), policy)
+    return Guard(cast("ASGIApp", inner), policy, _methods_by_path(inner))
+
+
+def _methods_by_path(app: Litestar) -> Callable[[str], str | None]:
+    """What ``Allow`` says for a path: the methods of every handler of its route."""
+    import re
+
+    table = []
+    for route in app.routes:
+        pattern = re.sub(r"\\\{[^}]*\\\}", "[^/]+", re.escape(route.path_format))
+        if route.path_format.endswith("{file_path}"):
+            pattern = pattern.removesuffix("[^/]+") + ".+"
+        table.append((re.compile(f"^{pattern}$"), ", ".join(sorted(route.methods))))
+
+    def allow(path: str) -> str | None:
+        for pattern, methods in table:
+            if pattern.match(path):
+                return methods
+        return None
+
+    return allow
 
 
 def _litestar(

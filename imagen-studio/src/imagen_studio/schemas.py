@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import attrs
+from litestar.datastructures import UploadFile
 
 #: the most takes one job may ask for through the API (each may cost money)
 MAX_TAKES = 16
@@ -120,6 +121,13 @@ class StyleInfo:
 @attrs.frozen
 class StyleList:
     styles: list[StyleInfo]
+
+
+@attrs.define
+class UploadForm:
+    """``POST /v1/uploads``: one image file in the multipart field ``file``."""
+
+    file: UploadFile
 
 
 @attrs.frozen

@@ -137,9 +137,13 @@ def _bearer(headers: dict[str, str]) -> str | None:
 class Guard:
     """ASGI middleware enforcing ``policy`` before the app sees the request."""
 
-    def __init__(self, app: ASGIApp, policy: Policy) -> None:
+    def __init__(
+        self, app: ASGIApp, policy: Policy, allow: Callable[[str], str | None] | None = None
+    ) -> None:
         self.app = app
         self.policy = policy
+        #: the methods a path answers (for OPTIONS), None for a path that does not exist
+        self.allow = allow
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -164,12 +168,26 @@ class Guard:
                           "'Authorization: Bearer <token>' with the server's token",
                           auth=True)  # fmt: skip
             return
+        if scope.get("method") == "OPTIONS" and self.allow is not None:
+            # No CORS here (other origins are refused above): OPTIONS only says what a path
+            # answers, for every handler of the path, not just the first one registered.
+            await _options(send, self.allow(path))
+            return
         await self.app(scope, receive, send)
 
 
+async def _options(send: Send, allow: str | None) -> None:
+    if allow is None:
+        await _refuse(send, 404, "no such page or endpoint here; the API is under /v1")
+        return
+    headers = [(b"allow", allow.encode("ascii")), (b"content-length", b"0")]
+    await send({"type": "http.response.start", "status": 204, "headers": headers})
+    await send({"type": "http.response.body", "body": b""})
+
+
 async def _refuse(send: Send, status: int, detail: str, *, auth: bool = False) -> None:
-    title = {401: "Unauthorized", 403: "Forbidden"}[status]
-    kind = title.lower()
+    title = {401: "Unauthorized", 403: "Forbidden", 404: "Not found"}[status]
+    kind = title.lower().replace(" ", "-")
     body = json.dumps(
         {"type": f"urn:imagen:{kind}", "title": title, "status": status, "detail": detail}
     ).encode("utf-8")

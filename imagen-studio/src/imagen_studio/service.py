@@ -215,9 +215,9 @@ class Studio:
             kind="job-not-found",
         )
 
-    async def get(self, job_id: str, *, wait: float | None, version: int | None) -> Job:
+    async def get(self, job_id: str, *, wait: float, version: int | None) -> Job:
         try:
-            if wait is not None and wait > 0:
+            if wait > 0:
                 job = await self.queue.wait(job_id, after=version, max_wait=min(wait, MAX_WAIT))
             else:
                 job = await self.queue.get(job_id)
