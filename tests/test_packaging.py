@@ -23,14 +23,18 @@ from imagen._version import __version__
 pytestmark = pytest.mark.slow
 
 WORKSPACE = Path(__file__).resolve().parents[1]
-DISTRIBUTIONS = (
-    "imagen-core",
-    "imagen-comfyui",
-    "imagen-replicate",
-    "imagen-gemini",
-    "imagen-supabase",
-    "imagen-mcp",
-)
+
+
+def _workspace_members() -> tuple[str, ...]:
+    """Every distribution of the workspace, the core first: a new member is tested as it lands."""
+    import tomllib
+
+    with open(WORKSPACE / "pyproject.toml", "rb") as handle:
+        members = tomllib.load(handle)["tool"]["uv"]["workspace"]["members"]
+    return ("imagen-core", *sorted(set(members) - {"imagen-core"}))
+
+
+DISTRIBUTIONS = _workspace_members()
 PLUGIN_DISTRIBUTIONS = DISTRIBUTIONS[1:]
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -157,6 +161,8 @@ def test_help_lists_the_core_commands_and_the_plugins_commands(installed: Instal
     assert completed.stdout.startswith("Usage: imagen")
     for command in ("generate", "backends", "plugins", "styles", "config", "supabase", "mcp"):
         assert f"  {command} " in completed.stdout, command
+    if "imagen-studio" in DISTRIBUTIONS:
+        assert "  serve " in completed.stdout
 
 
 def test_the_sample_config_of_every_plugin_loads_from_the_wheels(installed: Installed) -> None:
