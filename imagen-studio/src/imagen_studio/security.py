@@ -130,7 +130,9 @@ def _bearer(headers: dict[str, str]) -> str | None:
     for part in headers.get("cookie", "").split(";"):
         name, _, value = part.strip().partition("=")
         if name == TOKEN_COOKIE and value:
-            return value
+            from urllib.parse import unquote
+
+            return unquote(value)
     return None
 
 
