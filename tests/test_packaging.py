@@ -173,7 +173,7 @@ def test_the_sample_config_of_every_plugin_loads_from_the_wheels(installed: Inst
     completed = installed.run("imagen", "--config", str(config), "backends", "--json")
     assert completed.returncode == 0, completed.stderr
     types = {row["type"] for row in json.loads(completed.stdout)}
-    assert {"mock", "comfyui", "replicate", "gemini"} <= types
+    assert {"mock", "comfyui", "replicate", "gemini", "openai"} <= types
 
 
 def test_the_styles_data_files_ship_in_the_wheels(installed: Installed) -> None:

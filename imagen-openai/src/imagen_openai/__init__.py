@@ -1,0 +1,24 @@
+"""imagen plugin for the OpenAI Images API (hookimpls only; heavy parts load lazily)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from imagen.hookspecs import hookimpl
+
+if TYPE_CHECKING:
+    from imagen.registry import BackendRegister
+
+
+@hookimpl
+def register_backends(register: BackendRegister) -> None:
+    from imagen_openai.settings import SAMPLE, OpenAISettings
+
+    # By name: the backend module loads only when an instance is built.
+    register(
+        "openai",
+        "imagen_openai.backend:OpenAIBackend",
+        OpenAISettings,
+        sample=SAMPLE,
+        concurrency=4,
+    )

@@ -1,0 +1,218 @@
+"""What the backend sends: sizes per model family, one request per take, edits, options, Azure."""
+
+from __future__ import annotations
+
+import pytest
+
+from imagen.errors import InvalidRequest
+from imagen.models import Ref, Request
+from imagen_openai.fake_server import FakeOpenAI
+
+from .conftest import KEY, MakeBackend, generate
+
+
+def _png(width: int = 32, height: int = 32) -> bytes:
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (width, height), "red").save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def test_each_take_is_its_own_request_with_n_1(fake: FakeOpenAI, make_backend: MakeBackend):
+    result = generate(make_backend(), Request("a red barn", count=3))
+
+    assert len(result.images) == 3
+    assert [call.fields["n"] for call in fake.calls] == [1, 1, 1]
+    assert all(image.seed is None for image in result.images)
+
+
+def test_batch_sends_one_request_with_n(fake: FakeOpenAI, make_backend: MakeBackend):
+    result = generate(make_backend(batch=True), Request("a red barn", count=3))
+
+    assert len(result.images) == 3
+    assert [call.fields["n"] for call in fake.calls] == [3]
+
+
+def test_batch_can_be_asked_per_request(fake: FakeOpenAI, make_backend: MakeBackend):
+    generate(make_backend(), Request("a red barn", count=2, options={"batch": True}))
+
+    assert [call.fields["n"] for call in fake.calls] == [2]
+
+
+def test_the_key_goes_in_the_bearer_header(fake: FakeOpenAI, make_backend: MakeBackend):
+    generate(make_backend(), Request("a red barn"))
+
+    (call,) = fake.calls
+    assert call.headers["Authorization"] == f"Bearer {KEY}"
+    assert call.path == "/v1/images/generations"
+
+
+@pytest.mark.parametrize(
+    ("size", "sent"),
+    [("1920x1080", "1536x1024"), ("800x1200", "1024x1536"), ("500x500", "1024x1024")],
+)
+def test_the_gpt_image_1_family_snaps_to_its_three_sizes(
+    fake: FakeOpenAI, make_backend: MakeBackend, size: str, sent: str
+):
+    width, height = (int(side) for side in size.split("x"))
+    result = generate(make_backend(model="gpt-image-1.5"), Request("x", width=width, height=height))
+
+    assert fake.calls[0].fields["size"] == sent
+    assert (result.images[0].width, result.images[0].height) == tuple(map(int, sent.split("x")))
+    assert result.metadata["requested_size"] == size
+
+
+@pytest.mark.parametrize(
+    ("width", "height", "sent"),
+    [
+        (1920, 1080, "1920x1088"),  # sides snapped to multiples of 16
+        (64, 64, "816x816"),  # grown to the 655,360-pixel minimum
+        (4000, 1000, "3840x1280"),  # 3:1 at most, long edge 3840
+        (3840, 3840, "2880x2880"),  # shrunk to 8,294,400 pixels at most
+    ],
+)
+def test_gpt_image_2_takes_any_size_within_its_rules(
+    fake: FakeOpenAI, make_backend: MakeBackend, width: int, height: int, sent: str
+):
+    result = generate(make_backend(), Request("x", width=width, height=height))
+
+    assert fake.calls[0].fields["size"] == sent  # and the fake, checking the rules, accepted it
+    image = result.images[0]
+    assert f"{image.width}x{image.height}" == sent
+
+
+def test_an_aspect_ratio_alone_becomes_about_a_megapixel(
+    fake: FakeOpenAI, make_backend: MakeBackend
+):
+    generate(make_backend(), Request("x", aspect_ratio="16:9"))
+
+    assert fake.calls[0].fields["size"] == "1360x768"
+
+
+def test_no_size_sends_the_blocks_size_or_auto(fake: FakeOpenAI, make_backend: MakeBackend):
+    generate(make_backend(size="1536x1024"), Request("x"))
+    generate(make_backend(size="auto"), Request("x"))
+
+    assert [call.fields["size"] for call in fake.calls] == ["1536x1024", "auto"]
+
+
+def test_an_unknown_model_gets_the_newest_rules_and_a_warning(
+    fake: FakeOpenAI, make_backend: MakeBackend
+):
+    backend = make_backend(model="gpt-image-2.5-flare", quality="xhigh")
+
+    assert backend.estimate_cost(Request("x")) is None  # no price is guessed
+    result = generate(backend, Request("x", width=1920, height=1080))
+
+    assert fake.calls[0].fields["size"] == "1920x1088"
+    assert fake.calls[0].fields["quality"] == "xhigh"
+    (warning,) = result.warnings
+    assert "gpt-image-2.5-flare" in warning
+    assert "gpt-image-2" in warning
+    assert result.cost is None
+
+
+def test_a_dated_snapshot_is_its_models_family(fake: FakeOpenAI, make_backend: MakeBackend):
+    result = generate(make_backend(model="gpt-image-2-2026-04-21"), Request("x"))
+
+    assert result.warnings == ()
+    assert result.cost is not None
+
+
+def test_options_from_the_block_and_the_request_are_sent(
+    fake: FakeOpenAI, make_backend: MakeBackend
+):
+    backend = make_backend(output_format="webp", output_compression=80, moderation="low")
+    result = generate(backend, Request("x", options={"quality": "low"}))
+
+    fields = fake.calls[0].fields
+    assert (fields["quality"], fields["output_format"], fields["output_compression"]) == (
+        "low",
+        "webp",
+        80,
+    )
+    assert fields["moderation"] == "low"
+    assert result.images[0].media_type == "image/webp"
+
+
+def test_jpeg_output_is_reported_as_jpeg(fake: FakeOpenAI, make_backend: MakeBackend):
+    result = generate(make_backend(output_format="jpeg"), Request("x"))
+
+    assert result.images[0].media_type == "image/jpeg"
+
+
+def test_transparent_background_on_the_gpt_image_1_family(
+    fake: FakeOpenAI, make_backend: MakeBackend
+):
+    generate(make_backend(model="gpt-image-1", background="transparent"), Request("x"))
+
+    assert fake.calls[0].fields["background"] == "transparent"
+
+
+def test_transparent_background_on_gpt_image_2_is_refused_before_spending(
+    fake: FakeOpenAI, make_backend: MakeBackend
+):
+    with pytest.raises(InvalidRequest, match="transparent"):
+        generate(make_backend(background="transparent"), Request("x"))
+
+    assert fake.calls == []
+
+
+def test_a_bad_option_type_is_refused_before_spending(fake: FakeOpenAI, make_backend: MakeBackend):
+    with pytest.raises(InvalidRequest, match="partial_images"):
+        generate(make_backend(), Request("x", options={"partial_images": 9}))
+
+    assert fake.calls == []
+
+
+def test_references_go_to_edits_as_image_parts(fake: FakeOpenAI, make_backend: MakeBackend):
+    refs = tuple(Ref(f"ref{n}.png", _png(), "image/png", f"{n}" * 64) for n in range(3))
+    result = generate(make_backend(), Request("the same cat, as a watercolour", refs=refs))
+
+    (call,) = fake.calls
+    assert call.path == "/v1/images/edits"
+    assert [kind for _, kind, _ in call.images] == ["image/png"] * 3
+    assert call.fields["prompt"] == "the same cat, as a watercolour"
+    assert call.fields["n"] == 1
+    assert len(result.images) == 1
+    assert result.metadata["usage"][0]["input_tokens_details"]["image_tokens"] == 3 * 323
+
+
+def test_more_than_16_references_are_refused_before_spending(
+    fake: FakeOpenAI, make_backend: MakeBackend
+):
+    refs = tuple(Ref(f"r{n}.png", b"x", "image/png", "0" * 64) for n in range(17))
+
+    with pytest.raises(InvalidRequest, match="at most 16"):
+        generate(make_backend(), Request("x", refs=refs))
+
+    assert fake.calls == []
+
+
+def test_a_negative_prompt_is_appended_and_noted(fake: FakeOpenAI, make_backend: MakeBackend):
+    result = generate(make_backend(), Request("a beach", negative_prompt="people"))
+
+    assert fake.calls[0].fields["prompt"] == "a beach\n\nAvoid: people"
+    assert "negative_prompt" in result.metadata
+
+
+def test_azure_uses_the_deployment_path_api_version_and_api_key_header(
+    fake: FakeOpenAI, make_backend: MakeBackend
+):
+    backend = make_backend(
+        base_url=fake.url,  # type: ignore[attr-defined]
+        azure_deployment="images",
+        api_version="2025-04-01-preview",
+    )
+    result = generate(backend, Request("x"))
+
+    (call,) = fake.calls
+    assert call.path == "/openai/deployments/images/images/generations"
+    assert call.query == {"api-version": "2025-04-01-preview"}
+    assert call.headers["api-key"] == KEY
+    assert "Authorization" not in call.headers
+    assert len(result.images) == 1
+    assert str(backend.status()) == "ok (Azure deployment images)"

@@ -1,0 +1,134 @@
+"""Streamed generations: partial images reported as progress as they arrive."""
+
+from __future__ import annotations
+
+import pytest
+
+from imagen.errors import BackendError, ContentBlocked, RateLimited
+from imagen.models import Progress, Ref, Request
+from imagen_openai.fake_server import FakeOpenAI
+
+from .conftest import MakeBackend, generate
+
+
+def _recorder() -> tuple[Progress, list[tuple[float, float | None, str]]]:
+    seen: list[tuple[float, float | None, str]] = []
+    return Progress(lambda done, total, message: seen.append((done, total, message))), seen
+
+
+def test_partial_images_are_progress_steps_before_the_final_image(
+    fake: FakeOpenAI, make_backend: MakeBackend
+):
+    progress, seen = _recorder()
+    result = generate(make_backend(partial_images=2), Request("x"), progress)
+
+    assert fake.calls[0].fields["stream"] is True
+    assert fake.calls[0].fields["partial_images"] == 2
+    assert seen == [
+        (0, 3, "sent to OpenAI"),
+        (1, 3, "partial image 1 of 2"),
+        (2, 3, "partial image 2 of 2"),
+        (3, 3, "image received"),
+    ]
+    (image,) = result.images
+    assert (image.width, image.height) == (1024, 1024)  # the final image, not a partial
+    assert result.cost is not None  # from the completed event's usage
+
+
+def test_streamed_edits_read_image_edit_events(fake: FakeOpenAI, make_backend: MakeBackend):
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(buffer, "PNG")
+    ref = Ref("cat.png", buffer.getvalue(), "image/png", "0" * 64)
+    progress, seen = _recorder()
+
+    result = generate(make_backend(partial_images=1), Request("x", refs=(ref,)), progress)
+
+    assert fake.calls[0].path == "/v1/images/edits"
+    assert fake.calls[0].fields["stream"] is True
+    assert [message for _, _, message in seen][1:] == ["partial image 1 of 1", "image received"]
+    assert len(result.images) == 1
+
+
+def test_several_streamed_takes_share_one_progress_total(
+    fake: FakeOpenAI, make_backend: MakeBackend
+):
+    progress, seen = _recorder()
+    generate(make_backend(partial_images=1), Request("x", count=2), progress)
+
+    assert seen[-1][:2] == (4, 4)
+    assert [done for done, _, _ in seen] == sorted(done for done, _, _ in seen)
+
+
+def test_a_refusal_in_the_stream_is_content_blocked(fake: FakeOpenAI, make_backend: MakeBackend):
+    fake.then(fake.stream_failure("moderation_blocked", "rejected", "image_generation_user_error"))
+
+    with pytest.raises(ContentBlocked):
+        generate(make_backend(partial_images=1), Request("x"))
+
+
+def test_a_server_failure_in_the_stream_is_a_backend_error(
+    fake: FakeOpenAI, make_backend: MakeBackend
+):
+    fake.then(fake.stream_failure("server_error", "the stream broke"))
+
+    with pytest.raises(BackendError, match="the stream broke"):
+        generate(make_backend(partial_images=1), Request("x"))
+
+
+def test_a_rate_limited_stream_is_retried(fake: FakeOpenAI, make_backend: MakeBackend):
+    fake.then(fake.rate_limited())
+
+    assert len(generate(make_backend(partial_images=1), Request("x")).images) == 1
+    assert len(fake.calls) == 2
+
+
+def test_a_stream_rate_limited_every_time_is_rate_limited(
+    fake: FakeOpenAI, make_backend: MakeBackend
+):
+    fake.then(*(fake.rate_limited() for _ in range(4)))
+
+    with pytest.raises(RateLimited):
+        generate(make_backend(partial_images=1), Request("x"))
+
+
+def test_a_stream_without_a_final_image_is_a_backend_error(
+    fake: FakeOpenAI, make_backend: MakeBackend
+):
+    async def cut(request: object) -> object:
+        from aiohttp import web
+
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)  # type: ignore[arg-type]
+        await response.write(
+            b'event: image_generation.partial_image\ndata: {"type": '
+            b'"image_generation.partial_image", "partial_image_index": 0}\n\n'
+        )
+        return response
+
+    fake.then(cut)  # type: ignore[arg-type]
+
+    with pytest.raises(BackendError, match="ended before the final image"):
+        generate(make_backend(partial_images=1), Request("x"))
+
+
+def test_a_stream_past_the_limit_is_refused(fake: FakeOpenAI, make_backend: MakeBackend):
+    backend = make_backend(partial_images=1)
+    backend.answer_limit = 1000
+
+    with pytest.raises(BackendError, match="more than"):
+        generate(backend, Request("x"))
+
+
+def test_a_slow_stream_past_the_timeout_is_a_backend_timeout(
+    fake: FakeOpenAI, make_backend: MakeBackend
+):
+    from imagen.errors import BackendTimeout
+
+    fake.delay = 30.0
+
+    with pytest.raises(BackendTimeout):
+        generate(make_backend(partial_images=1, timeout=0.3), Request("x"))
