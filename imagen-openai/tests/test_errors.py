@@ -205,3 +205,17 @@ def test_the_key_is_in_no_message_of_any_failure(
 
     assert KEY not in str(raised.value)
     assert KEY not in repr(raised.value.detail)
+
+
+def test_an_answer_with_only_urls_says_the_server_must_answer_b64_json(
+    fake: FakeOpenAI, make_backend: MakeBackend
+):
+    async def urls(request: object) -> object:
+        from aiohttp import web
+
+        return web.json_response({"created": 0, "data": [{"url": "https://cdn.example/a.png"}]})
+
+    fake.then(urls)  # type: ignore[arg-type]
+
+    with pytest.raises(BackendError, match=r"only image URLs.*b64_json"):
+        generate(make_backend(), Request("x"))

@@ -111,28 +111,12 @@ class OpenAIBackend:
             seen += 1
             steps.update(f"partial image {index + 1} of {partials}", 1)
 
+        common = {"what": what, "deadline": deadline, "errors": error_for,
+                  "limit": self.answer_limit, **sent}  # fmt: skip
         if partials:
-            payload = await post_streaming(
-                self.api,
-                path,
-                what=what,
-                deadline=deadline,
-                errors=error_for,
-                on_partial=partial,
-                limit=self.answer_limit,
-                **sent,
-            )
+            payload = await post_streaming(self.api, path, on_partial=partial, **common)
         else:
-            response = await self.api.call(
-                "POST",
-                path,
-                what=what,
-                errors=error_for,
-                deadline=deadline,
-                limit=self.answer_limit,
-                on_retry=steps.retrying,
-                **sent,
-            )
+            response = await self.api.call("POST", path, on_retry=steps.retrying, **common)
             payload = json_or_none(response)
         try:
             answer = read_answer(payload)
@@ -142,9 +126,9 @@ class OpenAIBackend:
                 f"OpenAI's answer could not be read ({error}); check base_url", backend=self.name
             ) from None
         if not images:
-            raise BackendError(
-                "OpenAI answered without an image; check base_url", backend=self.name
-            )
+            found = "only image URLs" if answer.urls else "no image"
+            raise BackendError(f"OpenAI answered with {found}; a server at base_url must answer "
+                               "with b64_json images", backend=self.name)  # fmt: skip
         steps.update("image received", len(images) * (partials + 1) - seen)
         return images, answer
 
