@@ -2,25 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from imagen.models import Progress, Request, Result
 from imagen.testing.servers import serve_app
 from imagen_openai.backend import OpenAIBackend
 from imagen_openai.fake_server import FakeOpenAI
 from imagen_openai.settings import OpenAISettings
-
-KEY = "sk-proj-fakeKeyForTheLoopbackServer0123456789abcdef"
-
-MakeBackend = Callable[..., OpenAIBackend]
-
-
-async def no_wait(seconds: float) -> None:
-    """Retry waits recorded by nobody: tests never wait on time."""
+from imagen_openai.testing import KEY, MakeBackend, no_wait
 
 
 @pytest.fixture
@@ -39,15 +30,3 @@ def make_backend(fake: FakeOpenAI) -> MakeBackend:
         return OpenAIBackend("openai-test", OpenAISettings(**settings), sleep=no_wait)
 
     return make
-
-
-def generate(backend: OpenAIBackend, request: Request, progress: Progress | None = None) -> Result:
-    """One generation in its own event loop, the backend closed after."""
-
-    async def main() -> Result:
-        try:
-            return await backend.generate(request, progress or Progress())
-        finally:
-            await backend.aclose()
-
-    return asyncio.run(main())

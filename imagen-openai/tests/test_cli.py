@@ -11,8 +11,7 @@ from pathlib import Path
 from PIL import Image as PILImage
 
 from imagen_openai.fake_server import FakeOpenAI
-
-from .conftest import KEY
+from imagen_openai.testing import KEY
 
 
 def _imagen(

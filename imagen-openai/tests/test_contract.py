@@ -19,8 +19,7 @@ from imagen.testing import BackendContract
 from imagen_openai.backend import OpenAIBackend
 from imagen_openai.fake_server import FakeOpenAI
 from imagen_openai.settings import OpenAISettings
-
-from .conftest import MakeBackend, no_wait
+from imagen_openai.testing import MakeBackend, no_wait
 
 
 class TestOpenAIContract(BackendContract):

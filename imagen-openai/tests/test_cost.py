@@ -11,8 +11,7 @@ from imagen_openai import pricing
 from imagen_openai.backend import OpenAIBackend
 from imagen_openai.fake_server import FakeOpenAI
 from imagen_openai.settings import OpenAISettings
-
-from .conftest import MakeBackend, generate
+from imagen_openai.testing import MakeBackend, generate
 
 
 def _estimate(request: Request, **settings: object) -> Decimal | None:

@@ -16,8 +16,7 @@ from imagen.errors import (
 )
 from imagen.models import Request
 from imagen_openai.fake_server import FakeOpenAI
-
-from .conftest import KEY, MakeBackend, generate
+from imagen_openai.testing import KEY, MakeBackend, generate
 
 WRONG = "sk-proj-wrongKeyThatMustNeverBePrinted0123456789"
 

@@ -7,8 +7,7 @@ import pytest
 from imagen.errors import InvalidRequest
 from imagen.models import Ref, Request
 from imagen_openai.fake_server import FakeOpenAI
-
-from .conftest import KEY, MakeBackend, generate
+from imagen_openai.testing import KEY, MakeBackend, generate
 
 
 def _png(width: int = 32, height: int = 32) -> bytes:

@@ -7,8 +7,7 @@ import pytest
 from imagen.errors import BackendError, ContentBlocked, RateLimited
 from imagen.models import Progress, Ref, Request
 from imagen_openai.fake_server import FakeOpenAI
-
-from .conftest import MakeBackend, generate
+from imagen_openai.testing import MakeBackend, generate
 
 
 def _recorder() -> tuple[Progress, list[tuple[float, float | None, str]]]:
