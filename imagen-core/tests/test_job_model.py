@@ -5,7 +5,10 @@ from __future__ import annotations
 import datetime as dt
 import json
 import time
+import types
+import typing
 import uuid
+from decimal import Decimal
 
 import attrs
 import pytest
@@ -16,6 +19,7 @@ from imagen.errors import ContentBlocked
 from imagen.jobs.model import (
     FORMAT_VERSION,
     JOB_STATES,
+    JSON_FORM_CLASSES,
     Job,
     Problem,
     Take,
@@ -24,6 +28,7 @@ from imagen.jobs.model import (
     job_from_record,
     job_to_dict,
     job_to_record,
+    json_form_fields,
     new_job_id,
 )
 from imagen.models import Cost, Ref, Request
@@ -172,3 +177,41 @@ def test_an_error_becomes_a_problem_detail_with_a_stable_type() -> None:
     assert problem.detail == "flux: the prompt was refused"
     internal = Problem.of(KeyError("x"))
     assert internal.type == "urn:imagen:internal-error"
+
+
+def _conforms(value: object, kind: object, where: str) -> None:
+    """``value`` (JSON data) has the shape ``json_form_fields`` declares for ``kind``."""
+    origin = typing.get_origin(kind)
+    if origin in (types.UnionType, typing.Union):
+        if value is None:
+            assert type(None) in typing.get_args(kind), where
+            return
+        (kind,) = [arg for arg in typing.get_args(kind) if arg is not type(None)]
+        origin = typing.get_origin(kind)
+    if kind in JSON_FORM_CLASSES:
+        assert isinstance(value, dict), where
+        fields = json_form_fields(typing.cast(type, kind))
+        assert set(value) == set(fields), where
+        for name, field_kind in fields.items():
+            _conforms(value[name], field_kind, f"{where}.{name}")
+    elif origin in (tuple, list):
+        assert isinstance(value, list), where
+        for index, item in enumerate(value):
+            _conforms(item, typing.get_args(kind)[0], f"{where}[{index}]")
+    elif origin is typing.Literal:
+        assert value in typing.get_args(kind), where
+    elif kind in (str, Decimal, dt.datetime):
+        assert isinstance(value, str), where
+    elif kind is float:
+        assert type(value) in (int, float), where
+    elif kind in (int, bool):
+        assert type(value) is kind, where
+    else:  # free-form mappings (request options)
+        assert isinstance(value, dict), where
+
+
+@given(jobs())
+def test_the_json_form_has_exactly_the_declared_fields_and_types(job: Job) -> None:
+    # imagen serve documents its job responses from json_form_fields: a key job_to_dict
+    # adds, drops or changes without declaring it there would break the served schema.
+    _conforms(json.loads(json.dumps(job_to_dict(job))), Job, "job")

@@ -12,7 +12,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import Body, Parameter
 from litestar.response import File
 
-from imagen.jobs.model import JobState, job_to_dict
+from imagen.jobs.model import Job, JobState, job_to_dict
 from imagen_studio.images import IMMUTABLE
 from imagen_studio.problems import PROBLEM_JSON
 from imagen_studio.schemas import (
@@ -44,8 +44,15 @@ def _problems(*codes: int) -> dict[int, ResponseSpec]:
     }
 
 
-def _job(studio: Studio, job: Any, status: int = 200) -> Response[dict[str, Any]]:
-    return Response(job_to_dict(job), status_code=status)
+def _job_answer(*codes: int) -> dict[int, ResponseSpec]:
+    """A route answering with one job: its JSON form, documented from the core's Job class."""
+    job = ResponseSpec(Job, generate_examples=False, description="The job in its JSON form")
+    return {**_problems(*codes), 200: job}
+
+
+def _job(job: Job) -> Response[dict[str, Any]]:
+    # job_to_dict, not Litestar's own encoding of the attrs class: the one JSON form
+    return Response(job_to_dict(job), status_code=200)
 
 
 @get("/v1/health", sync_to_thread=False, tags=["server"])
@@ -72,7 +79,14 @@ async def submit_job(studio: Studio, data: JobRequest) -> Response[JobAccepted]:
     return Response(body, status_code=202, headers={"Location": f"/v1/jobs/{job.id}"})
 
 
-@get("/v1/jobs", tags=["jobs"], responses=_problems(422))
+@get(
+    "/v1/jobs",
+    tags=["jobs"],
+    responses={
+        **_problems(422),
+        200: ResponseSpec(JobList, generate_examples=False, description="Jobs in their JSON form"),
+    },
+)
 async def list_jobs(
     studio: Studio,
     states: Annotated[
@@ -81,13 +95,13 @@ async def list_jobs(
     backend: str | None = None,
     text: Annotated[str | None, Parameter(description="prompt contains this text")] = None,
     limit: Annotated[int, Parameter(ge=1, le=500)] = 50,
-) -> JobList:
+) -> Response[dict[str, Any]]:
     """Recent jobs, newest first."""
     jobs = await studio.jobs(list(states or ()), backend, text, limit)
-    return JobList([job_to_dict(job) for job in jobs])
+    return Response({"jobs": [job_to_dict(job) for job in jobs]})
 
 
-@get("/v1/jobs/{job_id:str}", tags=["jobs"], responses=_problems(404, 409, 422))
+@get("/v1/jobs/{job_id:str}", tags=["jobs"], responses=_job_answer(404, 409, 422))
 async def get_job(
     studio: Studio,
     job_id: str,
@@ -100,21 +114,24 @@ async def get_job(
     ] = None,
 ) -> Response[dict[str, Any]]:
     """The job in its JSON form; with ``wait``, once it changed from ``version`` (long poll)."""
-    return _job(studio, await studio.get(job_id, wait=wait, version=version))
+    return _job(await studio.get(job_id, wait=wait, version=version))
 
 
-@post("/v1/jobs/{job_id:str}/cancel", status_code=200, tags=["jobs"], responses=_problems(404))
+@post("/v1/jobs/{job_id:str}/cancel", status_code=200, tags=["jobs"], responses=_job_answer(404))
 async def cancel_job(studio: Studio, job_id: str) -> Response[dict[str, Any]]:
     """Cancel: a queued job never starts, a running one stops; finished takes stay."""
-    return _job(studio, await studio.cancel(job_id))
+    return _job(await studio.cancel(job_id))
 
 
 @post(
-    "/v1/jobs/{job_id:str}/pick", status_code=200, tags=["jobs"], responses=_problems(404, 409, 422)
+    "/v1/jobs/{job_id:str}/pick",
+    status_code=200,
+    tags=["jobs"],
+    responses=_job_answer(404, 409, 422),
 )
 async def pick_take(studio: Studio, job_id: str, data: PickRequest) -> Response[dict[str, Any]]:
     """Pick a done take: recorded in the job, the history and the take's sidecar."""
-    return _job(studio, await studio.pick(job_id, data.take))
+    return _job(await studio.pick(job_id, data.take))
 
 
 @get("/v1/backends", tags=["catalogue"])

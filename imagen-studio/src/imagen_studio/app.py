@@ -86,6 +86,7 @@ def _litestar(
     from imagen import __version__
     from imagen_studio.api import ROUTES
     from imagen_studio.problems import exception_handlers
+    from imagen_studio.schemas import JobFormSchema
 
     holder: dict[str, Studio] = {}
 
@@ -111,6 +112,8 @@ def _litestar(
         dependencies={"studio": Provide(studio, sync_to_thread=False)},
         exception_handlers=exception_handlers(),
         lifespan=[lifespan],
+        # before Litestar's own attrs plugin: the job classes are documented as their JSON form
+        plugins=[JobFormSchema()],
         openapi_config=OpenAPIConfig(
             title="imagen studio API",
             version=__version__,

@@ -2,15 +2,24 @@
 
 Litestar reads the bodies into these and builds the OpenAPI document from them, so the
 document and the code cannot disagree. A job itself travels in the one JSON form the core
-defines (``imagen.jobs.model.job_to_dict``), the same the CLI's ``--json`` and MCP print.
+defines (``imagen.jobs.model.job_to_dict``), the same the CLI's ``--json`` and MCP print; its
+schema comes from the core's attrs classes (``Job``, ``Take``, ...) through ``JobFormSchema``.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 from litestar.datastructures import UploadFile
+from litestar.plugins import OpenAPISchemaPluginProtocol
+from litestar.typing import FieldDefinition
+
+from imagen.jobs.model import JSON_FORM_CLASSES, Job, json_form_fields
+
+if TYPE_CHECKING:
+    from litestar._openapi.schema_generation import SchemaCreator
+    from litestar.openapi.spec import Schema
 
 #: the most takes one job may ask for through the API (each may cost money)
 MAX_TAKES = 16
@@ -80,9 +89,35 @@ class JobAccepted:
 
 @attrs.frozen
 class JobList:
-    """Jobs newest first, each in the job JSON form."""
+    """``GET /v1/jobs``: jobs newest first, each in the job JSON form."""
 
-    jobs: list[dict[str, Any]]
+    jobs: list[Job]
+
+
+class JobFormSchema(OpenAPISchemaPluginProtocol):
+    """Documents the core's job classes as their JSON form, not as their Python fields.
+
+    The form is cattrs' unstructuring of ``Job`` (every field written, money and times as
+    strings) plus what ``job_to_dict`` derives (``takes_done``, a take's ``path`` ...) less a
+    reference image's bytes: ``json_form_fields`` says which, and the core's tests hold
+    ``job_to_dict`` to it.
+    """
+
+    @staticmethod
+    def is_plugin_supported_type(value: Any) -> bool:
+        return isinstance(value, type) and value in JSON_FORM_CLASSES
+
+    def to_openapi_schema(
+        self, field_definition: FieldDefinition, schema_creator: SchemaCreator
+    ) -> Schema:
+        fields = json_form_fields(field_definition.type_)
+        return schema_creator.create_component_schema(
+            field_definition,
+            required=sorted(fields),
+            property_fields={
+                name: FieldDefinition.from_kwarg(kind, name) for name, kind in fields.items()
+            },
+        )
 
 
 @attrs.frozen
@@ -199,6 +234,7 @@ __all__ = [
     "HistoryItem",
     "HistoryList",
     "JobAccepted",
+    "JobFormSchema",
     "JobList",
     "JobRequest",
     "Money",

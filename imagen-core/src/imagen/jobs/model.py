@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
 
-from imagen.models import Cost, Generation, Request
+from imagen.models import Cost, Generation, Ref, Request
 
 if TYPE_CHECKING:
     import cattrs
@@ -263,8 +263,39 @@ def new_job(plan: Plan, *, request: Request, use_cache: bool = True) -> Job:
 
 # -- the JSON form -----------------------------------------------------------------------------
 
-#: what job_to_dict adds that is derived from the fields (ignored when reading)
-_DERIVED = ("takes_total", "takes_done", "cost_actual", "format_version")
+#: what job_to_dict adds to a class's fields, derived from them (ignored when reading)
+DERIVED_FIELDS: Mapping[type, Mapping[str, Any]] = {
+    Job: {
+        "format_version": int,
+        "takes_total": int,
+        "takes_done": int,
+        "cost_actual": Cost | None,
+    },
+    Take: {"cost": Cost | None, "path": str | None, "generation_id": str | None, "cache_hit": bool},
+}
+#: fields the JSON form leaves out (a reference image's bytes: serialize's converter drops them)
+OMITTED_FIELDS: Mapping[type, tuple[str, ...]] = {Ref: ("data",)}
+#: every class whose instances appear in the JSON form of a job
+JSON_FORM_CLASSES: tuple[type, ...] = (Job, Take, TakeImage, Problem, Request, Ref, Cost)
+_DERIVED = tuple(DERIVED_FIELDS[Job])
+
+
+def json_form_fields(cls: type) -> dict[str, Any]:
+    """The keys ``job_to_dict`` writes for an instance of ``cls`` (one of
+    ``JSON_FORM_CLASSES``) and the type of each value before it is made JSON.
+
+    Every key is always written (null when unset). An API schema built from this, with the
+    converter's conventions (money and ``Decimal`` as strings, times as ISO 8601 text), is the
+    schema of the JSON form: ``imagen serve`` documents its job responses with it.
+    """
+    import typing
+
+    hints = typing.get_type_hints(cls)
+    omitted = OMITTED_FIELDS.get(cls, ())
+    fields = {
+        field.name: hints[field.name] for field in attrs.fields(cls) if field.name not in omitted
+    }
+    return {**fields, **DERIVED_FIELDS.get(cls, {})}
 
 
 @cache
@@ -354,9 +385,12 @@ def job_from_record(data: Mapping[str, Any]) -> Job:
 
 
 __all__ = [
+    "DERIVED_FIELDS",
     "FINISHED",
     "FORMAT_VERSION",
     "JOB_STATES",
+    "JSON_FORM_CLASSES",
+    "OMITTED_FIELDS",
     "Job",
     "JobState",
     "Problem",
@@ -367,6 +401,7 @@ __all__ = [
     "job_from_record",
     "job_to_dict",
     "job_to_record",
+    "json_form_fields",
     "new_job",
     "new_job_id",
 ]
