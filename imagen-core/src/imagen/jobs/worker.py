@@ -97,11 +97,15 @@ class Worker:
         finally:
             await self._hand_back_all()
 
-    def start(self, job: Job, store: JobStore) -> None:
-        """Run ``job`` (claimed for this worker) in the background, recording it in ``store``."""
+    def start(self, job: Job, store: JobStore) -> asyncio.Task[None]:
+        """Run ``job`` (claimed for this worker) in the background, recording it in ``store``.
+
+        Returns the run's task, for a queue whose scheduler awaits each job (``postgres``).
+        """
         control = Control()
         task = asyncio.ensure_future(self._run(job, store, control))
         self._runs[job.id] = (task, control)
+        return task
 
     def cancel(self, job_id: str) -> None:
         """The job's cancel was asked for: cancel its takes (the finished ones stay)."""
