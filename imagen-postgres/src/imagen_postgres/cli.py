@@ -42,6 +42,6 @@ def migrate(app: Any, apply_: bool) -> None:
     url = queue_url(settings or PostgresQueueSettings())
     done = schema.apply(url)
     if done:
-        click.echo(f"created {' and '.join(done)}", err=True)
+        click.echo(f"imagen: created {' and '.join(done)}", err=True)
     else:
-        click.echo("the queue's tables are already there; nothing to do", err=True)
+        click.echo("imagen: the queue's tables are already there; nothing to do", err=True)
