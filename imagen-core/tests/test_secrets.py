@@ -215,3 +215,67 @@ def test_config_set_does_not_echo_a_token_typed_into_the_key() -> None:
     with pytest.raises(ConfigError, match=r"so output\.sk-\*\*\* cannot be set") as refused:
         set_value("output: 1\n", f"output.{token}", 1)
     assert secret_part(token) not in str(refused.value)
+
+
+def mixed_case_word(pairs: int, switches: int) -> str:
+    """A word of ``pairs + 1`` letters whose case changes at its first ``switches`` pairs."""
+    letters, upper = [], False
+    for index in range(pairs + 1):
+        if 1 <= index <= switches:
+            upper = not upper
+        letter = "abcdefghijklmnopqrstuvwxyz"[index % 26]
+        letters.append(letter.upper() if upper else letter)
+    return "".join(letters)
+
+
+@pytest.mark.parametrize(
+    ("run", "hidden"),
+    [
+        (mixed_case_word(31, 11), False),  # 11 of 31 pairs switch: under the 0.36 line
+        (mixed_case_word(31, 12), True),
+        (mixed_case_word(25, 9) + "-a-b-c", True),  # 9 of 25: exactly on the line
+        ("-".join("aBcDeFgHiJkLmNoPq"), False),  # no two letters side by side: nothing random
+        ("aB" + "-c" * 15, True),  # its one pair switches
+    ],
+)
+def test_a_long_run_is_hidden_when_its_case_switches_like_random_text(
+    run: str, hidden: bool
+) -> None:
+    assert len(run) >= 32
+    assert (run not in redact(f"got {run}")) is hidden
+
+
+def test_a_run_longer_than_512_characters_is_hidden_whole() -> None:
+    assert redact("a" * 512) == "a" * 512
+    assert redact("a" * 513) == "***"
+
+
+def test_a_secret_is_read_from_its_environment_variable_trimmed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from imagen.secrets import read_secret, require_secret
+
+    monkeypatch.setenv("IMAGEN_TEST_KEY", "  r8_value \n")
+    assert read_secret("IMAGEN_TEST_KEY") == "r8_value"
+    assert require_secret("IMAGEN_TEST_KEY", what="backend 'x'") == "r8_value"
+
+
+@pytest.mark.parametrize("value", [None, "", "   "])
+def test_an_unset_or_blank_variable_is_no_secret(
+    monkeypatch: pytest.MonkeyPatch, value: str | None
+) -> None:
+    from imagen.errors import NotConfigured
+    from imagen.secrets import read_secret, require_secret
+
+    if value is None:
+        monkeypatch.delenv("IMAGEN_TEST_KEY", raising=False)
+    else:
+        monkeypatch.setenv("IMAGEN_TEST_KEY", value)
+    assert read_secret("IMAGEN_TEST_KEY") is None
+    assert read_secret(None) is None
+    assert read_secret("") is None
+    with pytest.raises(
+        NotConfigured, match=r"^backend 'x' is not configured: set IMAGEN_TEST_KEY$"
+    ) as raised:
+        require_secret("IMAGEN_TEST_KEY", what="backend 'x'")
+    assert raised.value.env_var == "IMAGEN_TEST_KEY"

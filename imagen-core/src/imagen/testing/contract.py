@@ -8,7 +8,9 @@ optionally, the other ``make_*`` methods). Each test runs its own event loop wit
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import io
+import json
 import os
 from collections.abc import Awaitable, Callable, Iterable
 from decimal import Decimal
@@ -50,6 +52,10 @@ class BackendContract:
     reports_seed: ClassVar[bool] = True
     #: Does the backend honour ``width``/``height`` exactly (False for aspect-ratio-only APIs)?
     honours_size: ClassVar[bool] = True
+    #: Does one seed give the same bytes every time (a local renderer, or a fake server that
+    #: stands for a seeded model)? Checked, with the seed each image reports, when the backend
+    #: also reports seeds and does not set ``honors_seeds = False``.
+    same_seed_same_bytes: ClassVar[bool] = True
 
     # -- hooks -----------------------------------------------------------------------------
 
@@ -90,6 +96,18 @@ class BackendContract:
 
     def generate(self, request: Request, progress: Progress | None = None) -> Result:
         return self.run(lambda backend: backend.generate(request, progress or Progress()))
+
+    def _claims_seeds(self) -> bool:
+        if not (self.reports_seed and self.same_seed_same_bytes):
+            return False
+        backend = self.make_backend()
+        asyncio.run(backend.aclose())
+        return getattr(backend, "honors_seeds", True) is not False
+
+    def _seeded_takes(self) -> list[list[Any]]:
+        """``[seed, sha256]`` of each image of one seeded two-take request."""
+        result = self.generate(self.make_request(seed=1234, count=2))
+        return [[image.seed, hashlib.sha256(image.data).hexdigest()] for image in result.images]
 
     # -- the contract ----------------------------------------------------------------------
 
@@ -175,6 +193,80 @@ class BackendContract:
 
                 time.sleep(0.05)
             assert (_open_sockets() or 0) <= baseline, "a connection was left open"
+
+    def test_a_seed_gives_the_same_images_in_this_process(self) -> None:
+        """Also the worker of the cross-process test: with ``BACKEND_CONTRACT_TAKES`` set it
+        writes the takes it saw there."""
+        if not self._claims_seeds():
+            return
+        takes = self._seeded_takes()
+        assert takes == self._seeded_takes(), "the same seed gave different images"
+        out = os.environ.get("BACKEND_CONTRACT_TAKES")
+        if out:
+            with open(out, "w", encoding="utf-8") as file:
+                json.dump(takes, file)
+
+    def test_a_seed_gives_the_same_images_in_another_process(self, request: Any) -> None:
+        """Two fresh processes with differently salted ``hash()`` (``PYTHONHASHSEED``) must
+        make the same images as this one: nothing may depend on per-process state."""
+        import subprocess
+        import sys
+        import tempfile
+
+        if not self._claims_seeds():
+            return
+        here = self._seeded_takes()
+        node = request.node.nodeid.replace(
+            "test_a_seed_gives_the_same_images_in_another_process",
+            "test_a_seed_gives_the_same_images_in_this_process",
+        )
+        # The worker runs with this run's root and settings (a plugin's own project or a
+        # workspace), so it collects the same conftest files and fixtures.
+        config = request.config
+        settings = ["--rootdir", str(config.rootpath)]
+        if config.inipath is not None:
+            settings += ["-c", str(config.inipath)]
+        with tempfile.TemporaryDirectory() as scratch:
+            for salt in ("1", "2"):
+                out = os.path.join(scratch, f"takes-{salt}.json")
+                env = {**os.environ, "PYTHONHASHSEED": salt, "BACKEND_CONTRACT_TAKES": out}
+                done = subprocess.run(
+                    [
+                        sys.executable,
+                        "-m",
+                        "pytest",
+                        "-q",
+                        "-p",
+                        "no:cacheprovider",
+                        *settings,
+                        node,
+                    ],
+                    cwd=config.rootpath,
+                    env=env,
+                    capture_output=True,
+                    text=True,
+                    timeout=300,
+                )
+                assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+                assert os.path.exists(out), f"{node} ran but wrote no takes (env scrubbed?)"
+                with open(out, encoding="utf-8") as file:
+                    there = json.load(file)
+                assert there == here, f"PYTHONHASHSEED={salt} made other images: {there} {here}"
+
+    def test_each_image_comes_back_from_the_seed_it_reports(self) -> None:
+        """The seed a take records must remake its image: regenerating with it alone gives the
+        same bytes (a seedless request included: the seed the provider chose is reported)."""
+        if not self._claims_seeds():
+            return
+        results = [
+            self.generate(self.make_request(seed=1234, count=2)),
+            self.generate(self.make_request(seed=None, count=1)),
+        ]
+        reported = [image for result in results for image in result.images if image.seed]
+        assert reported, "a backend that honours seeds reports the seed of a single take"
+        for image in reported:
+            again = self.generate(self.make_request(seed=image.seed, count=1))
+            assert again.images[0].data == image.data, f"seed {image.seed} made another image"
 
     def test_errors_are_framework_errors(self) -> None:
         import pytest

@@ -1,0 +1,348 @@
+"""Mutation testing (mutmut 3) on the modules where a wrong branch costs a user money, a file or
+a secret; the results go to bench/MUTATION.md.
+
+    uv run python bench/mutation.py --list                 # the modules and the tests each uses
+    uv run python bench/mutation.py imagen.cost            # one module (incremental: only changed
+                                                           # functions' mutants run again)
+    uv run python bench/mutation.py --all                  # every module below, one after another
+    uv run python bench/mutation.py imagen.cost --retest   # run the mutants not killed again, after
+                                                           # adding tests
+    uv run python bench/mutation.py imagen.cost --show     # the diff of each mutant not killed
+
+Why this shape: mutmut derives a mutant's module name from its path relative to where it runs
+(``src/imagen/cost.py`` -> ``imagen.cost``) and imports the mutated copy from ``mutants/src``, which
+does not fit a uv workspace whose packages live in ``imagen-core/src``, ``imagen-replicate/src``...
+So each module gets a sandbox under ``.mutation/<module>/`` (git-ignored): ``src`` is a link to its
+package's ``src``, the test folders are linked at their repo paths (mutmut copies them into
+``mutants/``), and a generated pyproject.toml carries the root's pytest settings (importlib import
+mode, the isolating root conftest.py) and the mutmut settings. ``PYTHONPATH`` points at the mutated
+copy so the CLI tests that start ``python -m imagen`` run the mutant too.
+
+Test selection: each module names the test files that can reach it; mutmut's first pass records
+which of those tests call each function, and a mutant then runs only the tests that reach its
+function (``-x``, forked from an already-imported process). A mutant no selected test reaches is
+counted as "no tests", that is not killed. Two cores are shared, so one worker by default.
+
+Equivalent mutants (no behaviour can tell them from the original) are listed in EQUIVALENT with a
+line of the mutated code and the reason; they are left out of the score and listed in
+MUTATION.md. If the code moves so the name no longer shows that line, it counts as a survivor
+again and the script says so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fnmatch
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tomllib
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SANDBOXES = ROOT / ".mutation"
+RESULTS = ROOT / "bench" / "MUTATION.md"
+BEGIN = "<!-- mutation results: written by bench/mutation.py -->"
+END = "<!-- end of mutation results -->"
+EQ_BEGIN = "<!-- equivalent mutants: written by bench/mutation.py -->"
+EQ_END = "<!-- end of equivalent mutants -->"
+
+CORE_TESTS = "imagen-core/tests"
+
+
+@dataclass(frozen=True)
+class Target:
+    package: str  # the workspace member whose src/ holds the module
+    tests: tuple[str, ...]  # test files (repo paths) that can reach the module
+    # Mutant-name patterns when only part of a large module is in scope (empty: all of it).
+    only: tuple[str, ...] = ()
+
+    def source(self, module: str) -> str:
+        """``src/imagen/jobs/local.py`` for ``imagen.jobs.local``."""
+        return "src/" + module.replace(".", "/") + ".py"
+
+
+def core(*files: str, only: tuple[str, ...] = ()) -> Target:
+    return Target("imagen-core", tuple(f"{CORE_TESTS}/{name}" for name in files), only)
+
+
+TARGETS: dict[str, Target] = {
+    "imagen.cost": core(
+        "test_cost.py", "test_pipeline.py", "test_cli_input.py", "test_paid_takes.py"
+    ),
+    "imagen.cache": core("test_pipeline.py", "test_paid_takes.py"),
+    "imagen.naming": core("test_naming.py", "test_config.py"),
+    "imagen.output": core("test_output.py", "test_paid_takes.py", "test_file_modes.py"),
+    "imagen.write": core("test_output.py", "test_file_modes.py", "test_sidecar.py"),
+    "imagen.secrets": core("test_secrets.py", "test_config.py"),
+    # config.py is mostly structuring; in scope is the inline-secret check.
+    "imagen.config": core(
+        "test_config_secrets.py",
+        "test_config.py",
+        "test_secrets.py",
+        "test_config_validate.py",
+        only=("imagen.config.xǁ_Structurerǁsecrets__mutmut_*", "imagen.config.x__env_example__*"),
+    ),
+    "imagen.pngmeta": core("test_pngmeta.py"),
+    "imagen.outbox": core("test_outbox.py", "test_sync_cli.py", "test_sinks.py"),
+    "imagen.sinks": core("test_sinks.py", "test_outbox.py", "test_sync_cli.py"),
+    "imagen.builtin_sinks": core("test_builtin_sinks.py", "test_sinks.py"),
+    "imagen.mock": core("test_mock.py", "test_determinism.py", "test_generate.py"),
+    "imagen.jobs.local": core("test_jobs_local.py", "test_jobs_pick.py"),
+    "imagen.jobs.runner": core("test_jobs_local.py", "test_jobs_pick.py"),
+}
+
+# mutant name -> (a fragment of the mutated line, why no behaviour can tell it from the original)
+EQUIVALENT: dict[str, tuple[str, str]] = {
+    "imagen.secrets.x__char_class__mutmut_7": (
+        "else 3",
+        "character classes are only compared for equality: any third value works",
+    ),
+    "imagen.secrets.x__known_replacement__mutmut_10": (
+        '"XXXX"',
+        "a match of an alternation of named groups always has a lastgroup: the fallback never runs",
+    ),
+    "imagen.secrets.x__plausible_sk__mutmut_10": (
+        "[a-za-z0-9]{24}",
+        "only reached when the token has no upper-case letter, where A-Z can match nothing",
+    ),
+}
+
+MUTMUT = Path(sys.executable).parent / "mutmut"
+
+
+def run(
+    cmd: list[str], cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, check=False)
+
+
+def pytest_settings() -> dict[str, object]:
+    """The root's pytest settings, less testpaths (the sandbox names its tests)."""
+    settings = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["pytest"]["ini_options"]
+    return {key: value for key, value in settings.items() if key != "testpaths"}
+
+
+def toml_value(value: object) -> str:
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(toml_value(item) for item in value) + "]"
+    raise TypeError(f"no TOML form for {value!r}")
+
+
+def link(target: Path, at: Path) -> None:
+    at.parent.mkdir(parents=True, exist_ok=True)
+    if at.is_symlink() or at.exists():
+        at.unlink()
+    at.symlink_to(target)
+
+
+def prepare(module: str, target: Target) -> Path:
+    """The module's sandbox, set up afresh (the mutants/ folder and its results are kept)."""
+    missing = [test for test in target.tests if not (ROOT / test).exists()]
+    if missing:
+        raise SystemExit(f"{module}: test files not found: {', '.join(missing)}; fix TARGETS")
+    box = SANDBOXES / module
+    box.mkdir(parents=True, exist_ok=True)
+    link(ROOT / target.package / "src", box / "src")
+    test_dirs = sorted({str(Path(test).parent) for test in target.tests})
+    for test_dir in test_dirs:
+        link(ROOT / test_dir, box / test_dir)
+    link(ROOT / "docs", box / "docs")
+    shutil.copy2(ROOT / "conftest.py", box / "conftest.py")
+    package_dir = "src/" + module.split(".")[0]
+    mutmut = {
+        "source_paths": [package_dir],
+        "only_mutate": [target.source(module)],
+        "also_copy": ["conftest.py", "docs", *test_dirs],
+        "pytest_add_cli_args": ["-p", "no:cacheprovider"],
+        "pytest_add_cli_args_test_selection": list(target.tests),
+        # The suite's files are not the code under test: a change to them must not throw the
+        # recorded results away (a new test is picked up by mutmut's new-test check).
+        "use_git_change_detection": False,
+    }
+    lines = ["[tool.mutmut]"]
+    lines += [f"{key} = {toml_value(value)}" for key, value in mutmut.items()]
+    lines += ["", "[tool.pytest.ini_options]"]
+    lines += [f"{key} = {toml_value(value)}" for key, value in pytest_settings().items()]
+    (box / "pyproject.toml").write_text("\n".join(lines) + "\n")
+    # PYTHONPATH names mutants/src before it exists on a first run; Python caches a missing
+    # folder as "nothing here", so it must exist before mutmut starts.
+    (box / "mutants" / "src").mkdir(parents=True, exist_ok=True)
+    return box
+
+
+def mutmut_env(box: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(box / "mutants" / "src")
+    return env
+
+
+def statuses(module: str, target: Target, box: Path) -> dict[str, str]:
+    from mutmut.stats import status_by_exit_code
+
+    meta = box / "mutants" / (target.source(module) + ".meta")
+    if not meta.exists():
+        return {}
+    codes: dict[str, int | None] = json.loads(meta.read_text())["exit_code_by_key"]
+    return {
+        name: status_by_exit_code[code]
+        for name, code in codes.items()
+        if not target.only or any(fnmatch.fnmatchcase(name, pattern) for pattern in target.only)
+    }
+
+
+def diff(box: Path, name: str) -> str:
+    return run([str(MUTMUT), "show", name], box, mutmut_env(box)).stdout
+
+
+def classify(box: Path, found: dict[str, str]) -> tuple[dict[str, int], set[str], list[str]]:
+    """Counts per outcome, the names taken as equivalent, and warnings about stale ones."""
+    counts = {"killed": 0, "survived": 0, "no tests": 0, "timeout": 0, "equivalent": 0, "other": 0}
+    equivalent: set[str] = set()
+    warnings = []
+    for name, status in found.items():
+        if status in ("survived", "no tests") and name in EQUIVALENT:
+            fragment = EQUIVALENT[name][0]
+            if fragment in diff(box, name):
+                counts["equivalent"] += 1
+                equivalent.add(name)
+                continue
+            warnings.append(f"{name} no longer shows {fragment!r}: counted as {status}")
+        counts[status if status in counts else "other"] += 1
+    return counts, equivalent, warnings
+
+
+def revision(target: Target, module: str) -> str:
+    head = run(["git", "rev-parse", "--short", "HEAD"], ROOT).stdout.strip()
+    paths = [f"{target.package}/{target.source(module)}", *target.tests]
+    dirty = run(["git", "status", "--porcelain", "--", *paths], ROOT).stdout.strip()
+    return head + ("+changes" if dirty else "")
+
+
+def record(module: str, counts: dict[str, int], rev: str, command: str) -> None:
+    scored = sum(counts.values()) - counts["equivalent"]
+    caught = counts["killed"] + counts["timeout"]
+    score = f"{100 * caught / scored:.1f}%" if scored else "-"
+    row = (
+        f"| `{module}` | {counts['killed']} | {counts['survived']} | {counts['no tests']} | "
+        f"{counts['timeout']} | {counts['equivalent']} | {score} | {rev} | "
+        f"{datetime.now(UTC):%Y-%m-%d} | `{command}` |"
+    )
+    text = RESULTS.read_text() if RESULTS.exists() else f"{BEGIN}\n{END}\n"
+    head, _, rest = text.partition(BEGIN)
+    table, _, tail = rest.partition(END)
+    header = [
+        "| module | killed | survived | no tests | timeout | equivalent | score | revision | date "
+        "| command |",
+        "|---|---:|---:|---:|---:|---:|---:|---|---|---|",
+    ]
+    rows = [line for line in table.strip().splitlines() if line.startswith("| `")]
+    rows = [line for line in rows if not line.startswith(f"| `{module}` |")] + [row]
+    body = "\n".join(header + sorted(rows))
+    text = f"{head}{BEGIN}\n{body}\n{END}{tail}"
+    equivalents = "\n".join(
+        f"- `{name}` (`{fragment.strip()}`): {why}"
+        for name, (fragment, why) in sorted(EQUIVALENT.items())
+    )
+    head, _, rest = text.partition(EQ_BEGIN)
+    if rest:
+        _, _, tail = rest.partition(EQ_END)
+        text = f"{head}{EQ_BEGIN}\n{equivalents or '(none)'}\n{EQ_END}{tail}"
+    RESULTS.write_text(text)
+
+
+def mutmut_run(module: str, box: Path, children: int, names: list[str]) -> bool:
+    print(
+        f"{module}: mutmut run {' '.join(names[:3])}{' ...' if len(names) > 3 else ''}", flush=True
+    )
+    done = run([str(MUTMUT), "run", "--max-children", str(children), *names], box, mutmut_env(box))
+    log = box / "mutmut-run.log"
+    log.write_text(done.stdout + done.stderr)
+    if done.returncode == 0:
+        return True
+    print(f"{module}: mutmut failed (exit {done.returncode}); see {log}", file=sys.stderr)
+    print("\n".join(done.stdout.replace("\r", "\n").splitlines()[-25:]), file=sys.stderr)
+    return False
+
+
+def mutate(module: str, *, retest: bool, show: bool, children: int, write: bool) -> bool:
+    target = TARGETS[module]
+    box = prepare(module, target)
+    # A plain run tests the mutants not tested yet (new, changed, or reset by new tests);
+    # mutmut runs a mutant with a recorded result again only when it is named.
+    if not mutmut_run(module, box, children, list(target.only)):
+        return False
+    if retest and not target.only:
+        names = [
+            name for name, status in statuses(module, target, box).items() if status != "killed"
+        ]
+        if names and not mutmut_run(module, box, children, names):
+            return False
+    found = statuses(module, target, box)
+    counts, equivalent, warnings = classify(box, found)
+    for warning in warnings:
+        print(f"{module}: {warning}", file=sys.stderr)
+    summary = ", ".join(f"{count} {status}" for status, count in counts.items() if count)
+    print(f"{module}: {summary}")
+    left = sorted(
+        name
+        for name, status in found.items()
+        if status not in ("killed", "timeout") and name not in equivalent
+    )
+    for name in left:
+        print(f"  {found[name]}: {name}")
+        if show:
+            print(diff(box, name))
+    if write:
+        command = f"uv run python bench/mutation.py {module}"
+        if target.only:
+            module = f"{module} ({', '.join(target.only)})"
+        record(module, counts, revision(target, module), command)
+    return True
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("modules", nargs="*", help="dotted module names (see --list)")
+    parser.add_argument("--all", action="store_true", help="every module in the list")
+    parser.add_argument("--list", action="store_true", help="print the modules and their tests")
+    parser.add_argument("--retest", action="store_true", help="run the mutants not killed again")
+    parser.add_argument("--show", action="store_true", help="print each surviving mutant's diff")
+    parser.add_argument("--max-children", type=int, default=1, help="parallel mutants (default 1)")
+    parser.add_argument("--no-record", action="store_true", help="do not update MUTATION.md")
+    args = parser.parse_args(argv)
+    if args.list:
+        for module, target in TARGETS.items():
+            print(f"{module}: {' '.join(target.tests)}")
+        return 0
+    modules = list(TARGETS) if args.all else args.modules
+    unknown = [module for module in modules if module not in TARGETS]
+    if unknown or not modules:
+        parser.error(f"name modules from --list (unknown: {', '.join(unknown) or 'none given'})")
+    ok = True
+    for module in modules:
+        ok = (
+            mutate(
+                module,
+                retest=args.retest,
+                show=args.show,
+                children=args.max_children,
+                write=not args.no_record,
+            )
+            and ok
+        )
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
