@@ -56,6 +56,8 @@ TASK_NAME = "imagen.run_job"
 #: how long a running job's save waits for a server that went away (seconds); after that the
 #: worker gives the job up (the sweeper of a worker that can reach the server takes it over)
 SAVE_PATIENCE = 300.0
+#: the longest a job can wait for a worker with room when its notification was missed (s)
+FETCH_POLL = 1.0
 #: a job written by a newer imagen is offered again this much later (seconds)
 NEWER_RETRY = 60.0
 # procrastinate's NOTIFY channel is "procrastinate_queue_v1#" + the queue name, and PostgreSQL
@@ -303,7 +305,9 @@ class PostgresQueue:
                     wait=not worker.once,
                     install_signal_handlers=False,
                     listen_notify=True,
-                    fetch_job_polling_interval=self.settings.heartbeat,
+                    # LISTEN starts jobs at once; the poll only bounds a notification that
+                    # procrastinate's fetch loop can miss (one arriving while it fetches).
+                    fetch_job_polling_interval=min(self.settings.heartbeat, FETCH_POLL),
                     abort_job_polling_interval=max(self.settings.heartbeat, 5.0),
                     update_heartbeat_interval=self.settings.heartbeat,
                     stalled_worker_timeout=self.settings.stale_after,
