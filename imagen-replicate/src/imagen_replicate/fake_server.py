@@ -48,6 +48,30 @@ MODELS = {
     )
 }
 MAX_STEPS = {"black-forest-labs/flux-schnell": 4}
+# Each model's input properties, from its published schema on Replicate. Anything else is
+# refused the way Replicate refuses it (422, "Additional property X is not allowed"): FLUX 1.1
+# [pro] makes one image per prediction and has neither num_outputs nor num_inference_steps.
+INPUTS = {
+    "black-forest-labs/flux-schnell": frozenset(
+        {
+            "prompt", "seed", "go_fast", "megapixels", "num_outputs", "aspect_ratio",
+            "output_format", "output_quality", "num_inference_steps", "disable_safety_checker",
+        }
+    ),
+    "black-forest-labs/flux-dev": frozenset(
+        {
+            "prompt", "seed", "image", "go_fast", "guidance", "megapixels", "num_outputs",
+            "aspect_ratio", "output_format", "output_quality", "prompt_strength",
+            "num_inference_steps", "disable_safety_checker",
+        }
+    ),
+    "black-forest-labs/flux-1.1-pro": frozenset(
+        {
+            "prompt", "seed", "width", "height", "aspect_ratio", "image_prompt",
+            "output_format", "output_quality", "safety_tolerance", "prompt_upsampling",
+        }
+    ),
+}  # fmt: skip
 
 # A fault is an HTTP status to answer with, or "drop" to close the connection unanswered.
 Fault = int | str
@@ -315,6 +339,10 @@ class FakeReplicate:
 def _validate(model: str, values: Mapping[str, Any]) -> list[dict[str, str]]:
     """Replicate's checks of a FLUX input, as ``invalid_fields`` entries."""
     invalid = []
+    known = INPUTS[model]
+    for name in sorted(set(values) - known):
+        message = f"Additional property {name} is not allowed"
+        invalid.append(_invalid("additional_property_not_allowed", "input", message))
     if not values.get("prompt"):
         invalid.append(_invalid("required", "input.prompt", "prompt is required"))
     if values.get("aspect_ratio", "1:1") not in ASPECT_RATIOS:
@@ -322,11 +350,15 @@ def _validate(model: str, values: Mapping[str, Any]) -> list[dict[str, str]]:
         message = f"aspect_ratio must be one of the following: {allowed}"
         invalid.append(_invalid("enum", "input.aspect_ratio", message))
     outputs = values.get("num_outputs", 1)
-    if not isinstance(outputs, int) or not 1 <= outputs <= 4:
+    if "num_outputs" in known and (not isinstance(outputs, int) or not 1 <= outputs <= 4):
         message = "Must be less than or equal to 4"
         invalid.append(_invalid("number_one_of", "input.num_outputs", message))
     steps, most = values.get("num_inference_steps"), MAX_STEPS.get(model, 50)
-    if steps is not None and (not isinstance(steps, int) or steps > most):
+    if (
+        "num_inference_steps" in known
+        and steps is not None
+        and (not isinstance(steps, int) or steps > most)
+    ):
         message = f"Must be less than or equal to {most}"
         invalid.append(_invalid("number_one_of", "input.num_inference_steps", message))
     if values.get("output_format", "webp") not in FORMATS:
