@@ -278,6 +278,16 @@ def main() -> None:
         "| --- | --- | --- | --- | --- | --- | --- | --- |\n" + "\n".join(rows) + "\n\n"
         "Targets: start p50 <= 50 ms, overhead p50 <= 20 ms, no memory growth.\n"
     )
+    missed = [
+        f"{name} overhead p50 {statistics.median(result['timings']['overhead']) * 1000:.1f} ms"
+        for name, result in results.items()
+        if statistics.median(result["timings"]["overhead"]) > 0.020
+    ] + [
+        f"{name} start p50 {statistics.median(result['timings']['start']) * 1000:.1f} ms"
+        for name, result in results.items()
+        if statistics.median(result["timings"]["start"]) > 0.050
+    ]
+    body += f"Missed: {'; '.join(missed)}.\n" if missed else "All targets met.\n"
     if options.shared:
         body += (
             "\nThe machine was shared with other work while this ran (2 cores): the figures are "
