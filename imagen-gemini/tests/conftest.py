@@ -4,7 +4,8 @@ The fake checks requests the way the real API does (the key in ``x-goog-api-key`
 proto-JSON field names in camelCase or snake_case; unknown names, bad base64 and bad enums
 answered with Google's 400 error shape and BadRequest field violations), answers with real PNGs
 sized by Gemini's aspect-ratio table, and plays scripted answers queued by a test (blocked
-prompts, text-only answers, 429 with retry hints, 5xx, slow answers).
+prompts, text-only answers, 429 with retry hints, 5xx, held answers). The record of calls,
+the key check, the queue of scripted answers and holds come from ``imagen.testing.FakeServer``.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ import io
 import itertools
 import json
 import re
-from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
@@ -24,7 +24,7 @@ import pytest
 from aiohttp import web
 
 from imagen.models import Progress, Request, Result
-from imagen.testing.servers import serve_app
+from imagen.testing import FakeServer, serve_app
 from imagen_gemini.backend import GeminiBackend
 from imagen_gemini.settings import GeminiSettings
 
@@ -83,6 +83,27 @@ SCHEMA: dict[str, dict[str, tuple[str, str | None, bool]]] = {
 }
 
 Reply = Callable[[Mapping[str, Any]], web.Response]
+# Where the handler keeps the checked body for a scripted reply to read.
+BODY = web.RequestKey("gemini-body", dict)
+
+
+def _answer_with(reply: Reply) -> Callable[[web.Request], web.StreamResponse]:
+    return lambda request: reply(request[BODY])
+
+
+def _key_of(request: web.Request) -> str | None:
+    return request.headers.get("x-goog-api-key") or request.query.get("key")
+
+
+def _checked(raw: bytes) -> dict[str, Any] | None:
+    """The body as the handler checked it, or None where it was not valid JSON of the schema."""
+    try:
+        payload = json.loads(raw)
+    except ValueError:
+        return None
+    violations: list[tuple[str, str]] = []
+    body = _normalise(payload, "GenerateContentRequest", "", violations)
+    return None if violations else body
 
 
 def snake(name: str) -> str:
@@ -106,26 +127,34 @@ def png(width: int, height: int, shade: int = 90) -> bytes:
     return buffer.getvalue()
 
 
-class FakeGemini:
+class FakeGemini(FakeServer):
     """The fake's state: what it accepts, what it saw, and what it will answer next."""
 
+    # Scripted answers come after the request's checks, as the real service's errors do.
+    plays_faults_in_handler = True
+
     def __init__(self, *, api_key: str = API_KEY, models: tuple[str, ...] = (MODEL,)) -> None:
+        super().__init__(key=api_key)
         self.api_key = api_key
         self.models = models
-        self.delay = 0.0
         self.caption: str | None = None
         self.images_per_answer = 1
         self.report_usage = True
-        self.replies: deque[Reply] = deque()
-        self.requests: list[dict[str, Any]] = []
-        self.in_flight = 0
-        self.max_in_flight = 0
         self._ids = itertools.count(1)
+
+    @property
+    def requests(self) -> list[dict[str, Any]]:
+        """Every request: path, query, url, headers and its body as checked (None if refused)."""
+        return [
+            {"path": call.path, "query": call.query, "headers": call.headers,
+             "url": call.url, "body": _checked(call.body)}
+            for call in self.calls
+        ]  # fmt: skip
 
     # -- scripting: answers played in order before the normal ones ---------------------------
 
     def then(self, *replies: Reply) -> None:
-        self.replies.extend(replies)
+        self.fail("generate", *(_answer_with(reply) for reply in replies))
 
     def error(
         self, code: int, status: str, message: str, details: list[dict[str, Any]] | None = None
@@ -199,36 +228,14 @@ class FakeGemini:
 
     # -- the server ----------------------------------------------------------------------------
 
-    def app(self) -> web.Application:
-        app = web.Application(client_max_size=64 * 1024 * 1024)
-        app.router.add_post("/v1beta/models/{target}", self._handle)
-        return app
+    def routes(self, app: web.Application) -> None:
+        app.router.add_post("/v1beta/models/{target}", self._answer, name="generate")
 
-    async def _handle(self, request: web.Request) -> web.Response:
-        self.in_flight += 1
-        self.max_in_flight = max(self.max_in_flight, self.in_flight)
-        try:
-            if self.delay:
-                await asyncio.sleep(self.delay)
-            return await self._answer(request)
-        finally:
-            self.in_flight -= 1
+    def authorized(self, request: web.Request) -> bool:
+        return _key_of(request) == self.api_key
 
-    async def _answer(self, request: web.Request) -> web.Response:
-        model, _, method = request.match_info["target"].partition(":")
-        raw = await request.read()
-        seen: dict[str, Any] = {
-            "path": request.path,
-            "query": dict(request.query),
-            "url": str(request.url),
-            "headers": dict(request.headers),
-            "body": None,
-        }
-        self.requests.append(seen)
-        if method != "generateContent":
-            return google_error(404, "NOT_FOUND", f"Method not found: {method}")
-        key = request.headers.get("x-goog-api-key") or request.query.get("key")
-        if not key:
+    def refuse(self, request: web.Request) -> web.StreamResponse:
+        if not _key_of(request):
             return google_error(
                 403,
                 "PERMISSION_DENIED",
@@ -236,20 +243,29 @@ class FakeGemini:
                 "identity). Please use API Key or other form of API consumer identity to call "
                 "this API.",
             )
-        if key != self.api_key:
-            return google_error(
-                400,
-                "INVALID_ARGUMENT",
-                "API key not valid. Please pass a valid API key.",
-                [
-                    {
-                        "@type": "type.googleapis.com/google.rpc.ErrorInfo",
-                        "reason": "API_KEY_INVALID",
-                        "domain": "googleapis.com",
-                        "metadata": {"service": "generativelanguage.googleapis.com"},
-                    }
-                ],
-            )
+        return google_error(
+            400,
+            "INVALID_ARGUMENT",
+            "API key not valid. Please pass a valid API key.",
+            [
+                {
+                    "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                    "reason": "API_KEY_INVALID",
+                    "domain": "googleapis.com",
+                    "metadata": {"service": "generativelanguage.googleapis.com"},
+                }
+            ],
+        )
+
+    def fault(self, status: int, request: web.Request) -> web.StreamResponse:
+        name = {429: "RESOURCE_EXHAUSTED", 500: "INTERNAL", 503: "UNAVAILABLE"}.get(status, "")
+        return google_error(status, name or "UNKNOWN", f"scripted HTTP {status}")
+
+    async def _answer(self, request: web.Request) -> web.StreamResponse:
+        model, _, method = request.match_info["target"].partition(":")
+        raw = await request.read()
+        if method != "generateContent":
+            return google_error(404, "NOT_FOUND", f"Method not found: {method}")
         if model not in self.models:
             return google_error(
                 404,
@@ -281,12 +297,13 @@ class FakeGemini:
                     }
                 ],
             )
-        seen["body"] = body
         problem = _semantic_problem(body)
         if problem is not None:
             return google_error(400, "INVALID_ARGUMENT", problem)
-        if self.replies:
-            return self.replies.popleft()(body)
+        request[BODY] = body
+        scripted = await self.scripted(request)
+        if scripted is not None:
+            return scripted
         return web.json_response(self._images_answer(body))
 
     def _images_answer(self, body: Mapping[str, Any]) -> dict[str, Any]:

@@ -106,7 +106,7 @@ def test_server_error_once_then_an_image(fake, make_backend, generate):
 
 
 def test_slow_answer_past_the_timeout_is_backend_timeout(fake, make_backend, generate):
-    fake.delay = 2.0
+    fake.hold()
     with pytest.raises(BackendTimeout, match=r"within 0\.2 s"):
         generate(make_backend(timeout=0.2), Request("a kite"))
 

@@ -136,7 +136,7 @@ def test_negative_prompt_is_appended_and_recorded(fake, make_backend, generate):
 
 
 def test_count_makes_that_many_calls_at_once(fake, make_backend, generate):
-    fake.delay = 0.3
+    fake.hold("generate").open_when(3)  # answered only once all three are in flight
     result = generate(make_backend(), Request("a fox", count=3))
     assert len(fake.requests) == 3
     assert fake.max_in_flight == 3

@@ -24,7 +24,7 @@ def test_model_ref_creates_through_the_models_endpoint_with_prefer_wait(
     assert create.headers["Authorization"] == f"Bearer {TOKEN}"
     assert create.headers["Prefer"] == "wait=59"
     assert create.headers["Cancel-After"] == "60s"
-    assert create.body == {
+    assert create.json() == {
         "input": {"prompt": "a cat in a fishbowl", "output_format": "png", "seed": 7}
     }
     assert [call.method for call in replicate.fake.calls] == ["POST", "GET"]  # create, download
@@ -39,8 +39,8 @@ def test_version_ref_creates_through_predictions_with_the_version(replicate: Rep
 
     (create,) = replicate.fake.creates()
     assert create.path == "/v1/predictions"
-    assert create.body["version"] == version
-    assert create.body["input"]["prompt"] == "a cat in a fishbowl"
+    assert create.json()["version"] == version
+    assert create.json()["input"]["prompt"] == "a cat in a fishbowl"
     assert create.headers["Prefer"] == "wait=60"  # dev's 120 s deadline allows the full hold
     assert result.metadata["version"] == version
 
@@ -61,7 +61,7 @@ def test_size_is_reduced_to_the_nearest_supported_ratio_and_recorded(replicate: 
     result = replicate.generate(Request("a cat", width=1000, height=1480))
 
     (create,) = replicate.fake.creates()
-    assert create.body["input"]["aspect_ratio"] == "2:3"
+    assert create.json()["input"]["aspect_ratio"] == "2:3"
     assert result.metadata["aspect_ratio"] == "2:3"
     assert result.metadata["aspect_ratio_from"] == "1000x1480"
 
@@ -69,7 +69,7 @@ def test_size_is_reduced_to_the_nearest_supported_ratio_and_recorded(replicate: 
 def test_supported_aspect_ratio_is_sent_as_is(replicate: Replicate) -> None:
     result = replicate.generate(Request("a cat", aspect_ratio="21:9"))
 
-    assert replicate.fake.creates()[0].body["input"]["aspect_ratio"] == "21:9"
+    assert replicate.fake.creates()[0].json()["input"]["aspect_ratio"] == "21:9"
     assert result.metadata["aspect_ratio"] == "21:9"
     assert "aspect_ratio_from" not in result.metadata
 
@@ -77,7 +77,7 @@ def test_supported_aspect_ratio_is_sent_as_is(replicate: Replicate) -> None:
 def test_count_steps_and_output_format_map_to_replicate_inputs(replicate: Replicate) -> None:
     result = replicate.generate(Request("a cat", count=3, steps=4, seed=9), output_format="webp")
 
-    sent = replicate.fake.creates()[0].body["input"]
+    sent = replicate.fake.creates()[0].json()["input"]
     assert sent["num_outputs"] == 3
     assert sent["num_inference_steps"] == 4
     assert sent["output_format"] == "webp"
@@ -93,7 +93,7 @@ def test_instance_input_defaults_merge_and_options_win(replicate: Replicate) -> 
         input={"go_fast": True, "output_quality": 80},
     )
 
-    sent = replicate.fake.creates()[0].body["input"]
+    sent = replicate.fake.creates()[0].json()["input"]
     assert sent["go_fast"] is True
     assert sent["output_quality"] == 95
     assert sent["megapixels"] == "0.25"
@@ -165,7 +165,7 @@ def test_actual_cost_is_the_price_times_images_returned(replicate: Replicate) ->
 def test_negative_prompt_is_not_sent_and_says_so(replicate: Replicate) -> None:
     result = replicate.generate(Request("a cat", negative_prompt="dogs"))
 
-    assert "negative_prompt" not in replicate.fake.creates()[0].body["input"]
+    assert "negative_prompt" not in replicate.fake.creates()[0].json()["input"]
     assert any("negative prompt" in warning for warning in result.warnings)
 
 

@@ -5,26 +5,20 @@ from __future__ import annotations
 import json
 import os
 import random
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from imagen.testing import Ran, run_imagen
 from imagen.testing.tokens import SHAPES, make_token, secret_part
 from imagen_replicate.settings import ReplicateSettings
 
 
-def imagen(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "imagen", "--config", str(config), *args],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "REPLICATE_API_TOKEN": "r8_from_the_environment"},
-        timeout=60,
-    )
+def imagen(config: Path, *args: str) -> Ran:
+    env = {**os.environ, "REPLICATE_API_TOKEN": "r8_from_the_environment"}
+    return run_imagen(*args, config=config, env=env)
 
 
 @settings(max_examples=3, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -44,10 +38,10 @@ def test_the_cli_never_prints_a_token_pasted_into_a_model_ref(
     )
     for command in (["config", "validate"], ["backends"], ["generate", "a cat", "--dry-run"]):
         done = imagen(config, *command)
-        assert done.returncode == 2, done.stderr
-        assert "backends.r-replicate" in done.stderr
+        assert done.code == 2, done.err
+        assert "backends.r-replicate" in done.err
         for token in tokens.values():
-            assert secret_part(token) not in done.stdout + done.stderr
+            assert secret_part(token) not in done.out + done.err
 
 
 def test_the_model_check_itself_does_not_quote_a_token() -> None:

@@ -14,8 +14,6 @@ import json
 import os
 import re
 import socket
-import subprocess
-import sys
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import pytest
 
+from imagen import testing
 from imagen.testing.servers import serve_app
 from imagen_supabase.connection import storage_key
 from imagen_supabase.testing import OWNER_ID, SECRET_KEY, SERVICE_JWT, FakeSupabase
@@ -46,16 +45,11 @@ class KeyCheckingSupabase(FakeSupabase):
         key = request.match_info["path"]
         if VALID_OBJECT_KEY.fullmatch(key):
             return await super()._upload(request)
-        await self._seen("upload", request)
         return self._storage_error("400", "InvalidKey", f"Invalid key: {key}")
 
 
 @attrs.frozen
-class Ran:
-    code: int
-    out: str
-    err: str
-
+class Ran(testing.Ran):
     def sink_lines(self, sink: str) -> list[str]:
         """The ``imagen: <sink>: ...`` lines on stderr."""
         return [line for line in self.err.splitlines() if line.startswith(f"imagen: {sink}: ")]
@@ -110,14 +104,8 @@ class Project:
     def imagen(self, *args: str, env: Mapping[str, str] | None = None) -> Ran:
         """``imagen --config FILE ARGS`` as its own process; the key only in its environment."""
         child_env = {**os.environ, KEY_ENV: self.key, **(env or {})}
-        done = subprocess.run(
-            [sys.executable, "-m", "imagen", "--config", str(self.config_path), *args],
-            capture_output=True,
-            text=True,
-            env=child_env,
-            timeout=60,
-        )
-        ran = Ran(done.returncode, done.stdout, done.stderr)
+        done = testing.run_imagen(*args, config=self.config_path, env=child_env)
+        ran = Ran(done.code, done.out, done.err)
         self.runs.append(ran)
         return ran
 
@@ -294,7 +282,7 @@ def test_storage_answering_503_keeps_the_image_and_sync_delivers_it_later(
     [entry] = [line for line in listed.out.splitlines() if project.relative(printed) in line]
     assert STORAGE_SINK in entry.split()
 
-    project.fake.faults.clear()
+    project.fake.clear_faults()
     synced = project.imagen("sync")
 
     assert synced.code == 0, synced.err
@@ -405,7 +393,7 @@ def test_database_5xx_is_reported_before_any_upload_and_sync_delivers_both(
     assert "503" in line
     assert project.fake.requests("upload") == []
 
-    project.fake.faults.clear()
+    project.fake.clear_faults()
     synced = project.imagen("sync")
 
     assert synced.code == 0, synced.err

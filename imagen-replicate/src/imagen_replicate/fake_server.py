@@ -11,6 +11,9 @@ says what it plays: how long predictions take, how they end, and which faults co
     with serve_app(fake.app()) as url:
         fake.scenario = Scenario(predict_time=1.0, create_faults=[429, 503])
         ...  # point ReplicateSettings(base_url=url) at it; inspect fake.calls afterwards
+
+The record of calls, the token check, the fault queues (steps ``create``, ``poll``,
+``download``) and holds come from ``imagen.testing.FakeServer``; this module is the protocol.
 """
 
 from __future__ import annotations
@@ -30,6 +33,8 @@ from typing import Any
 
 import attrs
 from aiohttp import web
+
+from imagen.testing.fakes import Call, FakeServer, Fault
 
 ASPECT_RATIOS = ("1:1", "16:9", "21:9", "3:2", "2:3", "4:5", "5:4", "3:4", "4:3", "9:16", "9:21")
 FORMATS = {
@@ -73,9 +78,6 @@ INPUTS = {
     ),
 }  # fmt: skip
 
-# A fault is an HTTP status to answer with, or "drop" to close the connection unanswered.
-Fault = int | str
-
 
 @attrs.define
 class Scenario:
@@ -91,7 +93,7 @@ class Scenario:
     # Real sync mode may answer a finished prediction as "processing" with its output already
     # set (the official client's run() notes this); True plays that on the held create.
     held_done_as_processing: bool = False
-    create_faults: list[Fault] = attrs.field(factory=list)
+    create_faults: list[Fault] = attrs.field(factory=list)  # queued when the scenario is set
     poll_faults: list[Fault] = attrs.field(factory=list)
     download_faults: list[Fault] = attrs.field(factory=list)
     retry_after: str | None = None  # Retry-After header on 429 answers
@@ -100,14 +102,6 @@ class Scenario:
         "requests per minute with a burst of 1 requests until you add a payment method. "
         "Your rate limit resets in ~1s."
     )
-
-
-@attrs.define
-class Call:
-    method: str
-    path: str
-    headers: dict[str, str]
-    body: Any = None
 
 
 @attrs.define
@@ -142,63 +136,64 @@ class _Prediction:
         return max(0.0, self.scenario.predict_time - self.elapsed())
 
 
-class FakeReplicate:
+class FakeReplicate(FakeServer):
     """The fake API. ``calls`` records every request; ``canceled`` the ids canceled by POST."""
 
+    public_steps = frozenset({"download"})  # output files are served without the token
+
     def __init__(self, *, token: str = "r8_fake_token", scenario: Scenario | None = None) -> None:
+        super().__init__(key=token)
         self.token = token
-        self.scenario = scenario or Scenario()
-        self.calls: list[Call] = []
         self.canceled: list[str] = []
         self.predictions: dict[str, _Prediction] = {}
         self.expired = False  # answer 404 for every output file
         self._ids = itertools.count(1)
+        self.scenario = scenario or Scenario()
 
-    def app(self) -> web.Application:
-        app = web.Application(middlewares=[self._record])
-        app.router.add_post("/v1/models/{owner}/{name}/predictions", self._create_by_model)
-        app.router.add_post("/v1/predictions", self._create_by_version)
-        app.router.add_get("/v1/predictions/{id}", self._get)
-        app.router.add_post("/v1/predictions/{id}/cancel", self._cancel)
-        app.router.add_get("/files/{id}/{file}", self._file)
-        return app
+    @property
+    def scenario(self) -> Scenario:
+        return self._scenario
+
+    @scenario.setter
+    def scenario(self, scenario: Scenario) -> None:
+        """A new scenario replaces the faults still queued with its own."""
+        self._scenario = scenario
+        self.clear_faults()
+        self.fail("create", *scenario.create_faults)
+        self.fail("poll", *scenario.poll_faults)
+        self.fail("download", *scenario.download_faults)
+
+    def routes(self, app: web.Application) -> None:
+        add = app.router.add_route
+        add("POST", "/v1/models/{owner}/{name}/predictions", self._create_by_model, name="create")
+        add("POST", "/v1/predictions", self._create_by_version, name="create-version")
+        add("GET", "/v1/predictions/{id}", self._get, name="poll")
+        add("POST", "/v1/predictions/{id}/cancel", self._cancel, name="cancel")
+        add("GET", "/files/{id}/{file}", self._file, name="download")
+
+    def step_of(self, request: web.Request) -> str:
+        # Both ways of creating a prediction share the create faults.
+        step = super().step_of(request)
+        return "create" if step == "create-version" else step
 
     def creates(self) -> list[Call]:
         """The create requests received (by model or by version)."""
-        return [c for c in self.calls if c.method == "POST" and c.path.endswith("/predictions")]
+        return self.calls_to("create")
 
-    # -- middleware and helpers ------------------------------------------------------------
+    # -- the scaffold's hooks: Replicate's answers -----------------------------------------
 
-    @web.middleware
-    async def _record(self, request: web.Request, handler: Any) -> web.StreamResponse:
-        body = None
-        if request.can_read_body:
-            try:
-                body = await request.json()
-            except ValueError:
-                body = await request.text()
-        self.calls.append(Call(request.method, request.path, dict(request.headers), body))
-        if not request.path.startswith("/files/"):
-            auth = request.headers.get("Authorization", "")
-            if auth not in (f"Bearer {self.token}", f"Token {self.token}"):
-                detail = "You did not pass a valid authentication token"
-                return _problem(401, "Unauthenticated", detail)
-        response: web.StreamResponse = await handler(request)
-        return response
+    def authorized(self, request: web.Request) -> bool:
+        auth = request.headers.get("Authorization", "")
+        return auth in (f"Bearer {self.token}", f"Token {self.token}")
 
-    async def _fault(self, faults: list[Fault], request: web.Request) -> web.StreamResponse | None:
-        if not faults:
-            return None
-        fault = faults.pop(0)
-        if fault == "drop":
-            assert request.transport is not None
-            request.transport.close()
-            return web.Response(status=500)
-        if fault == 429:
+    def refuse(self, request: web.Request) -> web.StreamResponse:
+        return _problem(401, "Unauthenticated", "You did not pass a valid authentication token")
+
+    def fault(self, status: int, request: web.Request) -> web.StreamResponse:
+        if status == 429:
             retry_after = self.scenario.retry_after
             headers = {"Retry-After": retry_after} if retry_after else {}
             return _problem(429, "Request was throttled", self.scenario.throttle_detail, headers)
-        status = int(fault)
         if request.path.startswith("/files/"):
             return web.Response(status=status, text=f"{status}")
         title = "Internal Server Error" if status >= 500 else "Error"
@@ -272,9 +267,6 @@ class FakeReplicate:
         return await self._create(request, model, version)
 
     async def _create(self, request: web.Request, model: str, version: str) -> web.StreamResponse:
-        fault = await self._fault(self.scenario.create_faults, request)
-        if fault is not None:
-            return fault
         body = await request.json()
         values = body.get("input") if isinstance(body, dict) else None
         if not isinstance(values, dict):
@@ -305,9 +297,6 @@ class FakeReplicate:
         return web.json_response(answer, status=201)
 
     async def _get(self, request: web.Request) -> web.StreamResponse:
-        fault = await self._fault(self.scenario.poll_faults, request)
-        if fault is not None:
-            return fault
         prediction = self.predictions.get(request.match_info["id"])
         if prediction is None:
             return _problem(404, "Not found", "The requested resource could not be found.")
@@ -323,9 +312,6 @@ class FakeReplicate:
         return web.json_response(self._object(prediction, _base(request)))
 
     async def _file(self, request: web.Request) -> web.StreamResponse:
-        fault = await self._fault(self.scenario.download_faults, request)
-        if fault is not None:
-            return fault
         prediction = self.predictions.get(request.match_info["id"])
         match = re.fullmatch(r"out-(\d+)\.\w+", request.match_info["file"])
         if self.expired or prediction is None or match is None:

@@ -11,6 +11,10 @@ client errors as HTTP 400 with the real status in the body, PostgREST's
         ...
     fake.fail("upload", 503, "drop")    # the next two uploads fail, then they work again
 
+The record of calls (``seen``), the fault queues (steps ``upload``, ``insert``, ``select``,
+``sign``, ``download``) and holds come from ``imagen.testing.FakeServer``; the gateway's key
+checks are the protocol's own (a role per key), so they live in the handlers here.
+
 aiohttp is a test dependency; it is imported inside ``app()``.
 """
 
@@ -24,6 +28,8 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import attrs
+
+from imagen.testing.fakes import Call, FakeServer
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -98,20 +104,13 @@ class RecordingSleep:
         self.waits.append(seconds)
 
 
-@attrs.define
-class Seen:
-    """One request as the fake received it."""
-
-    step: str
-    method: str
-    path: str
-    headers: Mapping[str, str]
-    query: Mapping[str, str]
-    body: bytes
+#: One request as the fake received it (``step``, ``method``, ``path``, ``headers``, ``query``,
+#: ``body``).
+Seen = Call
 
 
-@attrs.define
-class FakeSupabase:
+@attrs.define(slots=False)
+class FakeSupabase(FakeServer):
     """State of the fake project: buckets and objects, tables and rows, users, exposed schemas."""
 
     buckets: set[str] = attrs.field(factory=lambda: {"imagen-generated"})
@@ -121,19 +120,35 @@ class FakeSupabase:
     )
     users: set[str] = attrs.field(factory=lambda: {OWNER_ID})
     exposed: list[str] = attrs.field(factory=lambda: ["public", "graphql_public", "imagen", "mai"])
-    seen: list[Seen] = attrs.field(factory=list)
-    faults: dict[str, list[int | str]] = attrs.field(factory=dict)
     tokens: dict[str, tuple[str, str]] = attrs.field(factory=dict)
     echo_key_in_errors: bool = False
 
-    def fail(self, step: str, *actions: int | str) -> None:
+    def __attrs_post_init__(self) -> None:
+        FakeServer.__init__(self)
+
+    @property
+    def seen(self) -> list[Seen]:
+        return self.calls
+
+    def fail(self, step: str, *actions: Any) -> None:
         """Script the next answers of ``step`` (upload, insert, select, sign): a status code,
         ``"drop"`` (close the connection mid-request) or ``"store-then-503"`` (do the work,
         then answer 503 as if the answer was lost)."""
-        self.faults.setdefault(step, []).extend(actions)
+        super().fail(step, *(self._stored_then_lost if a == "store-then-503" else a
+                             for a in actions))  # fmt: skip
 
     def requests(self, step: str) -> list[Seen]:
-        return [seen for seen in self.seen if seen.step == step]
+        return self.calls_to(step)
+
+    def fault(self, status: int, request: web.Request) -> web.StreamResponse:
+        if self.step_of(request) in ("insert", "select"):
+            return self._postgrest_error(status, "XX000", "internal error")
+        return self._storage_error(str(status), "Internal", "upstream storage failed")
+
+    async def _stored_then_lost(self, request: web.Request) -> web.StreamResponse:
+        """The insert is done, then the answer is a 503 as if it was lost on the way."""
+        await self._insert(request)
+        return self._postgrest_error(503, "PGRST000", "Database client error. Retrying.")
 
     def rows(self, schema: str, table: str) -> list[dict[str, Any]]:
         return self.tables[(schema, table)]
@@ -175,35 +190,18 @@ class FakeSupabase:
 
     # -- the app ----------------------------------------------------------------------------
 
-    def app(self) -> web.Application:
-        from aiohttp import web
+    def routes(self, app: web.Application) -> None:
+        add = app.router.add_route
+        add("POST", "/storage/v1/object/sign/{bucket}/{path:.+}", self._sign, name="sign")
+        add("GET", "/storage/v1/object/sign/{bucket}/{path:.+}", self._signed, name="download")
+        add("POST", "/storage/v1/object/{bucket}/{path:.+}", self._upload, name="upload")
+        add("PUT", "/storage/v1/object/{bucket}/{path:.+}", self._upload, name="upload-put")
+        add("POST", "/rest/v1/{table}", self._insert, name="insert")
+        add("GET", "/rest/v1/{table}", self._select, name="select")
 
-        app = web.Application(client_max_size=64 * 1024 * 1024)
-        app.router.add_route("POST", "/storage/v1/object/sign/{bucket}/{path:.+}", self._sign)
-        app.router.add_route("GET", "/storage/v1/object/sign/{bucket}/{path:.+}", self._signed)
-        app.router.add_route("POST", "/storage/v1/object/{bucket}/{path:.+}", self._upload)
-        app.router.add_route("PUT", "/storage/v1/object/{bucket}/{path:.+}", self._upload)
-        app.router.add_route("POST", "/rest/v1/{table}", self._insert)
-        app.router.add_route("GET", "/rest/v1/{table}", self._select)
-        return app
-
-    async def _seen(self, step: str, request: web.Request) -> tuple[Seen, int | str | None]:
-        fault = self.faults[step].pop(0) if self.faults.get(step) else None
-        # "drop" reads the start of the body only, then closes the connection mid-request.
-        body = await request.content.read(16) if fault == "drop" else await request.read()
-        seen = Seen(
-            step, request.method, request.path, dict(request.headers), dict(request.query), body
-        )
-        self.seen.append(seen)
-        return seen, fault
-
-    @staticmethod
-    def _drop(request: web.Request) -> web.Response:
-        from aiohttp import web
-
-        if request.transport is not None:
-            request.transport.close()
-        return web.Response(status=500)
+    def step_of(self, request: web.Request) -> str:
+        step = super().step_of(request)
+        return "upload" if step == "upload-put" else step
 
     @staticmethod
     def _storage_error(status: str, error: str, message: str) -> web.Response:
@@ -232,11 +230,7 @@ class FakeSupabase:
     async def _upload(self, request: web.Request) -> web.StreamResponse:
         from aiohttp import web
 
-        seen, fault = await self._seen("upload", request)
-        if fault == "drop":
-            return self._drop(request)
-        if isinstance(fault, int):
-            return self._storage_error(str(fault), "Internal", "upstream storage failed")
+        body = await request.read()
         role, refusal = self._storage_role(request)
         if refusal is not None:
             return refusal
@@ -251,20 +245,18 @@ class FakeSupabase:
         if (bucket, path) in self.objects and not (upsert or request.method == "PUT"):
             return self._storage_error("409", "Duplicate", "The resource already exists")
         content_type = request.headers.get("Content-Type", "application/octet-stream")
-        self.objects[(bucket, path)] = (seen.body, content_type)
+        self.objects[(bucket, path)] = (body, content_type)
         return web.json_response({"Key": f"{bucket}/{path}", "Id": str(uuid.uuid4())})
 
     async def _sign(self, request: web.Request) -> web.StreamResponse:
         from aiohttp import web
 
-        seen, fault = await self._seen("sign", request)
-        if isinstance(fault, int):
-            return self._storage_error(str(fault), "Internal", "upstream storage failed")
+        body = await request.read()
         role, refusal = self._storage_role(request)
         if refusal is not None:
             return refusal
         bucket, path = request.match_info["bucket"], request.match_info["path"]
-        expires_in = json.loads(seen.body or b"{}").get("expiresIn")
+        expires_in = json.loads(body or b"{}").get("expiresIn")
         if not isinstance(expires_in, int) or expires_in < 1:
             return self._storage_error("400", "Invalid Input", "expiresIn must be >= 1")
         if bucket not in self.buckets:
@@ -278,7 +270,6 @@ class FakeSupabase:
     async def _signed(self, request: web.Request) -> web.StreamResponse:
         from aiohttp import web
 
-        await self._seen("download", request)
         target = self.tokens.get(request.query.get("token", ""))
         bucket, path = request.match_info["bucket"], request.match_info["path"]
         if target != (bucket, path):
@@ -306,11 +297,7 @@ class FakeSupabase:
     async def _insert(self, request: web.Request) -> web.StreamResponse:
         from aiohttp import web
 
-        seen, fault = await self._seen("insert", request)
-        if fault == "drop":
-            return self._drop(request)
-        if isinstance(fault, int):
-            return self._postgrest_error(fault, "XX000", "internal error")
+        body, query = await request.read(), request.query
         role, refusal = self.role(request)
         if refusal is not None:
             return web.json_response(refusal, status=401)
@@ -327,7 +314,7 @@ class FakeSupabase:
             return self._postgrest_error(
                 403, "42501", f'new row violates row-level security policy for table "{table}"'
             )
-        row = json.loads(seen.body)
+        row = json.loads(body)
         refused = self._check_row(schema, table, row)
         if refused is not None:
             return refused
@@ -337,8 +324,8 @@ class FakeSupabase:
         # PostgREST reads on_conflict only with a resolution; without on_conflict the conflict
         # target is the primary key (the first constraint).
         target = constraints[0]
-        if resolution is not None and "on_conflict" in seen.query:
-            target = tuple(part.strip() for part in seen.query["on_conflict"].split(","))
+        if resolution is not None and "on_conflict" in query:
+            target = tuple(part.strip() for part in query["on_conflict"].split(","))
             if target not in constraints:
                 return self._postgrest_error(
                     400,
@@ -367,8 +354,6 @@ class FakeSupabase:
                 f'duplicate key value violates unique constraint "{table}_{"_".join(columns)}_key"',
                 details=f"Key ({', '.join(columns)})=({values}) already exists.",
             )
-        if fault == "store-then-503":
-            return self._postgrest_error(503, "PGRST000", "Database client error. Retrying.")
         if "return=minimal" in prefer:
             return web.Response(status=201)
         return web.json_response(inserted, status=201)
@@ -424,9 +409,6 @@ class FakeSupabase:
     async def _select(self, request: web.Request) -> web.StreamResponse:
         from aiohttp import web
 
-        seen, fault = await self._seen("select", request)
-        if isinstance(fault, int):
-            return self._postgrest_error(fault, "XX000", "internal error")
         role, refusal = self.role(request)
         if refusal is not None:
             return web.json_response(refusal, status=401)
@@ -440,7 +422,7 @@ class FakeSupabase:
         if role != "service_role":
             status = 401 if role == "anon" else 403
             return self._postgrest_error(status, "42501", f"permission denied for table {table}")
-        query = seen.query
+        query = request.query
         chosen = list(rows)
         for column, condition in query.items():
             if column in COLUMNS[(schema, table)] and condition.startswith("eq."):
