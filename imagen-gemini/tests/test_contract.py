@@ -24,7 +24,7 @@ class TestGeminiContract(BackendContract):
         return self.new_backend()
 
     def make_slow_backend(self) -> Any:
-        self.fake.delay = 5.0
+        self.fake.hold()  # answers wait until the server stops
         return self.new_backend()
 
     def make_failing_backends(self) -> Iterator[tuple[str, Any, type[Exception]]]:
