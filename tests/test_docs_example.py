@@ -30,6 +30,13 @@ GUIDE = REPO / "docs" / "writing-plugins.md"
 
 pytestmark = pytest.mark.slow
 
+# uv's cache as the developer's shell has it (read at import, before the tests' scratch HOME):
+# an offline build finds its build backend there.
+_UV_CACHE_ENV = {
+    "UV_CACHE_DIR": os.environ.get("UV_CACHE_DIR")
+    or str(Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "uv")
+}
+
 _BLOCK = re.compile(r"<!-- (file|same-as): (\S+) -->\n```[a-z]*\n(.*?)^```$", re.S | re.M)
 
 
@@ -190,6 +197,49 @@ def test_the_guides_http_adapter_passes_the_guides_tests(tmp_path: Path) -> None
     assert done.returncode == 0, done.stdout + done.stderr
     assert "TestAcmeContract::test_errors_are_framework_errors PASSED" in done.stdout
     assert "test_rate_limit_is_retried_then_succeeds PASSED" in done.stdout
+
+
+def _acme_project(root: Path) -> Path:
+    files = {
+        path: code
+        for path, code in guide_blocks("file").items()
+        if path.startswith(("imagen_acme/", "tests/")) or path == "pyproject.toml"
+    }
+    write_files(root, files)
+    return root
+
+
+def test_the_guides_http_adapter_passes_mypy_strict(tmp_path: Path) -> None:
+    project = _acme_project(tmp_path)
+    done = subprocess.run(
+        [sys.executable, "-m", "mypy", "--strict", "--no-incremental", "imagen_acme"],
+        cwd=project, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_guides_pyproject_builds_a_wheel_with_the_entry_point_as_copied(
+    tmp_path: Path,
+) -> None:
+    uv = shutil.which("uv")
+    if uv is None:
+        pytest.skip("uv is not on PATH (CI installs it; see .ci/run)")
+    project = _acme_project(tmp_path / "imagen-acme")
+    # --offline: the build backend (hatchling) comes from uv's cache, as for the workspace.
+    done = subprocess.run(
+        [uv, "build", "--wheel", "--offline", "--out-dir", str(tmp_path / "dist"), str(project)],
+        env={**os.environ, **_UV_CACHE_ENV},
+        capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    (wheel,) = (tmp_path / "dist").glob("imagen_acme-0.1.0-*.whl")
+    import zipfile
+
+    with zipfile.ZipFile(wheel) as archive:
+        names = archive.namelist()
+        entry_points = archive.read("imagen_acme-0.1.0.dist-info/entry_points.txt").decode()
+    assert "imagen_acme/backend.py" in names
+    assert "[imagen]\nacme = imagen_acme" in entry_points
 
 
 # -- the guide's hook examples, installed as a plugin ----------------------------------------------
