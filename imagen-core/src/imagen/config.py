@@ -206,9 +206,12 @@ def parse_config(
     if not isinstance(data, dict):
         problems.error("", "the config file must be a mapping of keys (default_backend, ...)")
         return None, problems
-    config = _Structurer(problems, check_paths).config(data, source=file)
-    if config is not None:
-        _validate_hooks(config, problems)
+    structurer = _Structurer(problems, check_paths)
+    config = structurer.config(data, source=file)
+    # With schema errors the hooks see the config without the blocks that had them.
+    checked = config if config is not None else structurer.partial
+    if checked is not None:
+        _validate_hooks(checked, problems)
     return config, problems
 
 
@@ -236,6 +239,8 @@ def did_you_mean(word: str, choices: Any) -> str:
 class _Structurer:
     problems: Problems
     check_paths: bool = False
+    #: the config without the blocks that had errors (set when ``config`` returns None)
+    partial: Config | None = None
 
     def config(self, data: dict[str, Any], *, source: str | None) -> Config | None:
         from imagen.plugins import registry
@@ -301,9 +306,7 @@ class _Structurer:
             )
         self.check_output(fields.get("output"))
         self.check_styles(styles)
-        if self.problems.errors:
-            return None
-        return Config(
+        config = Config(
             default_backend=default,
             backends=backends,
             sinks=sinks,
@@ -311,6 +314,12 @@ class _Structurer:
             source=source,
             **fields,
         )
+        if self.problems.errors:
+            # What did load, for plugins' validate_config: their problems are then reported
+            # with the schema errors instead of only once those are fixed.
+            self.partial = config
+            return None
+        return config
 
     def mapping(self, value: Any, path: str) -> dict[str, Any]:
         """The named blocks under ``path``; a block whose name is empty is reported and left out."""

@@ -161,10 +161,26 @@ def _first_leaf(
 
 
 def _validated_field(error: BaseException) -> tuple[str, ...]:
-    """The field an attrs validator refused: they raise ``(message, Attribute, ...)``."""
+    """The field an attrs validator refused, so the error points at the key's own line.
+
+    attrs' own validators raise ``(message, Attribute, ...)``. A plugin's validator usually
+    raises a plain ``ValueError("...")``; attrs calls every validator as
+    ``validator(instance, attribute, value)``, so the first frame of the error's traceback
+    holding an ``Attribute`` is the validator's, and names the field.
+    """
+    import attrs
+
     attribute = error.args[1] if len(error.args) > 1 else None
     name = getattr(attribute, "name", None)
-    return (name,) if isinstance(name, str) and hasattr(attribute, "validator") else ()
+    if isinstance(name, str) and hasattr(attribute, "validator"):
+        return (name,)
+    traceback = error.__traceback__
+    while traceback is not None:
+        for value in traceback.tb_frame.f_locals.values():
+            if isinstance(value, attrs.Attribute) and value.validator is not None:
+                return (value.name,)
+        traceback = traceback.tb_next
+    return ()
 
 
 def _message(error: BaseException) -> str:
