@@ -3,24 +3,11 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from collections.abc import Callable, Mapping
 
-import attrs
 import pytest
 
-
-@attrs.frozen
-class Ran:
-    code: int
-    out: str
-    err: str
-
-    @property
-    def lines(self) -> list[str]:
-        return self.out.splitlines()
-
+from imagen.testing.cli import Ran, run_imagen
 
 Runner = Callable[..., Ran]
 
@@ -57,12 +44,4 @@ def _run(capsys: pytest.CaptureFixture[str], *args: str) -> Ran:
 
 def run_process(*args: str, env: Mapping[str, str] | None = None, timeout: float = 60) -> Ran:
     """``imagen ARGS`` as a separate process (real start-up, plugin loading, signals)."""
-    full_env = {**os.environ, **(env or {})}
-    done = subprocess.run(
-        [sys.executable, "-m", "imagen", *args],
-        capture_output=True,
-        text=True,
-        env=full_env,
-        timeout=timeout,
-    )
-    return Ran(done.returncode, done.stdout, done.stderr)
+    return run_imagen(*args, env={**os.environ, **(env or {})}, timeout=timeout)
