@@ -381,3 +381,17 @@ def test_the_summary_says_what_is_left() -> None:
     assert SyncSummary(synced=1, failed=1, skipped=1).describe() == (
         "1 synced, 2 still pending (see: imagen sync --list)"
     )
+
+
+@pytest.mark.usefixtures("flaky_plugin")
+def test_a_sync_of_chosen_deliveries_delivers_those_and_leaves_the_others(
+    outbox: Outbox, tmp_path: Path
+) -> None:
+    first = outbox.add("cloud", make_generation(tmp_path, "cat 1.png"), error="offline")
+    second = outbox.add("cloud", make_generation(tmp_path, "cat 2.png"), error="offline")
+    results: list[SyncResult] = []
+    config = config_with("  cloud: {type: flaky}\n")
+    summary = asyncio.run(sync(config, outbox, report=results.append, only={second}))
+    assert summary == SyncSummary(synced=1)
+    assert [result.delivery.id for result in results] == [second]
+    assert [pending.id for pending in outbox.pending()] == [first]
