@@ -100,7 +100,7 @@ def test_a_bad_color_in_config_is_reported_with_its_line():
     text = "backends:\n  flat:\n    type: solid\n    color: blue\n"
     _, problems = parse_config(text, file="imagen.yaml")
     (error,) = problems.errors
-    assert "imagen.yaml:2: backends.flat" in str(error)
+    assert "imagen.yaml:4: backends.flat.color" in str(error)
     assert "expected '#rrggbb' or 'prompt'" in str(error)
 
 
