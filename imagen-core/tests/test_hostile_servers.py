@@ -130,7 +130,7 @@ def hostile(recorder: Recorder, elsewhere: str) -> Iterator[str]:
         app.router.add_route("*", path, handler)
     with serve_app(app) as url:
         yield url
-    recorder.release.set()
+        recorder.release.set()
 
 
 def api(url: str, monkeypatch: pytest.MonkeyPatch, **overrides: Any) -> HttpApi:

@@ -23,6 +23,15 @@ class TestGeminiContract(BackendContract):
     def make_backend(self) -> Any:
         return self.new_backend()
 
+    def make_backend_for(self, url: str) -> Any:
+        from imagen_gemini.backend import GeminiBackend
+        from imagen_gemini.settings import GeminiSettings
+
+        async def no_wait(seconds: float) -> None:
+            return None
+
+        return GeminiBackend("gemini-test", GeminiSettings(base_url=url), sleep=no_wait)
+
     def make_slow_backend(self) -> Any:
         self.fake.hold()  # answers wait until the server stops
         return self.new_backend()

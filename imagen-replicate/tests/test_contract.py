@@ -59,6 +59,9 @@ class TestReplicateContract(BackendContract):
     def make_backend(self) -> Backend:
         return self._backend(self._url)
 
+    def make_backend_for(self, url: str) -> Backend | None:
+        return self._backend(url)
+
     def make_slow_backend(self) -> Backend | None:
         return self._backend(self._serve(Scenario(predict_time=3.0)))
 

@@ -12,12 +12,13 @@ import hashlib
 import io
 import json
 import os
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any, ClassVar, TypeVar
 
 from imagen.backend import Backend
-from imagen.errors import ImagenError
+from imagen.errors import AuthError, BackendUnavailable, ImagenError, RateLimited
 from imagen.models import Cost, Progress, Request, Result
 
 T = TypeVar("T")
@@ -56,6 +57,14 @@ class BackendContract:
     #: stands for a seeded model)? Checked, with the seed each image reports, when the backend
     #: also reports seeds and does not set ``honors_seeds = False``.
     same_seed_same_bytes: ClassVar[bool] = True
+    #: The error each HTTP status must become (``make_backend_for`` a server answering it).
+    http_failures: ClassVar[Mapping[int, type[ImagenError]]] = {
+        401: AuthError,
+        403: AuthError,
+        429: RateLimited,
+        500: BackendUnavailable,
+        503: BackendUnavailable,
+    }
 
     # -- hooks -----------------------------------------------------------------------------
 
@@ -81,6 +90,11 @@ class BackendContract:
     def make_failing_backends(self) -> Iterable[tuple[str, Backend, type[ImagenError]]]:
         """``(label, backend, expected error type)`` for each failure your server can play."""
         return ()
+
+    def make_backend_for(self, url: str) -> Backend | None:
+        """A ready backend whose provider API is at ``url`` (for the error-mapping test), or
+        None to skip it. Retry waits should be no-ops (the server sends ``Retry-After: 0``)."""
+        return None
 
     # -- helpers ---------------------------------------------------------------------------
 
@@ -194,6 +208,36 @@ class BackendContract:
                 time.sleep(0.05)
             assert (_open_sockets() or 0) <= baseline, "a connection was left open"
 
+    def test_a_failing_progress_callback_does_not_stop_the_generation(self) -> None:
+        def broken(done: float, total: float | None, message: str) -> None:
+            raise RuntimeError("the progress display broke")
+
+        result = self.generate(self.make_request(), Progress(broken))
+        assert result.images, "a broken progress display must not cost the images"
+
+    def test_a_seedless_backend_reports_no_seed(self) -> None:
+        backend = self.make_backend()
+        if getattr(backend, "honors_seeds", True):
+            asyncio.run(backend.aclose())
+            return
+        result = self.run(lambda b: b.generate(self.make_request(seed=1234), Progress()), backend)
+        seeds = [image.seed for image in result.images]
+        assert seeds == [None] * len(seeds), "honors_seeds = False, yet an image has a seed"
+
+    def test_http_failures_map_to_framework_errors(self) -> None:
+        import pytest
+
+        for status, expected in self.http_failures.items():
+            with _answering(status) as url:
+                backend = self.make_backend_for(url)
+                if backend is None:
+                    return
+                with pytest.raises(ImagenError) as raised:
+                    self.run(lambda b: b.generate(self.make_request(), Progress()), backend)
+            error = raised.value
+            assert isinstance(error, expected), f"HTTP {status}: {type(error).__name__}: {error}"
+            assert "\n" not in str(error), f"HTTP {status}: error message is not one line"
+
     def test_a_seed_gives_the_same_images_in_this_process(self) -> None:
         """Also the worker of the cross-process test: with ``BACKEND_CONTRACT_TAKES`` set it
         writes the takes it saw there."""
@@ -277,3 +321,21 @@ class BackendContract:
             error = raised.value
             assert isinstance(error, expected), f"{label}: {type(error).__name__}: {error}"
             assert "\n" not in str(error), f"{label}: error message is not one line"
+
+
+@contextmanager
+def _answering(status: int) -> Iterator[str]:
+    """A server answering every request with ``status`` and a JSON error (no wait asked)."""
+    from aiohttp import web
+
+    from imagen.testing.servers import serve_app
+
+    async def answer(request: web.Request) -> web.StreamResponse:
+        await request.read()
+        body = {"error": {"code": status, "message": f"scripted HTTP {status}"}}
+        return web.json_response(body, status=status, headers={"Retry-After": "0"})
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", answer)
+    with serve_app(app) as url:
+        yield url
