@@ -23,6 +23,6 @@ def isolated_environment(
             monkeypatch.delenv(name, raising=False)
     yield home
     # Each test has its own HOME, so its own history file: close the one it kept open.
-    from imagen.history import close_shared
+    from imagen.store.history import close_shared
 
     close_shared()

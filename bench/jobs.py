@@ -117,7 +117,7 @@ class Setup:
 
 
 async def _open(setup: Setup) -> tuple[Any, Any]:
-    from imagen.config import load_config
+    from imagen.config.load import load_config
     from imagen.jobs.queue import open_queue
 
     config = load_config(setup.config)

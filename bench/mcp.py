@@ -76,7 +76,7 @@ def time_calls(
     same one-take request, taken in turns so a change in the machine's load hits both."""
     from mcp import Client
 
-    from imagen.config import load_config
+    from imagen.config.load import load_config
     from imagen.models import Request
     from imagen.pipeline import execute, open_backend, prepare
 

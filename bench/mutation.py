@@ -74,10 +74,10 @@ TARGETS: dict[str, Target] = {
     "imagen.cost": core(
         "test_cost.py", "test_pipeline.py", "test_cli_input.py", "test_paid_takes.py"
     ),
-    "imagen.cache": core("test_pipeline.py", "test_paid_takes.py"),
-    "imagen.naming": core("test_naming.py", "test_config.py"),
-    "imagen.output": core("test_output.py", "test_paid_takes.py", "test_file_modes.py"),
-    "imagen.write": core("test_output.py", "test_file_modes.py", "test_sidecar.py"),
+    "imagen.store.cache": core("test_pipeline.py", "test_paid_takes.py"),
+    "imagen.output.naming": core("test_naming.py", "test_config.py"),
+    "imagen.output.files": core("test_output.py", "test_paid_takes.py", "test_file_modes.py"),
+    "imagen.output.write": core("test_output.py", "test_file_modes.py", "test_sidecar.py"),
     "imagen.secrets": core("test_secrets.py", "test_config.py"),
     # config.py is mostly structuring; in scope is the inline-secret check.
     "imagen.config": core(
@@ -85,12 +85,15 @@ TARGETS: dict[str, Target] = {
         "test_config.py",
         "test_secrets.py",
         "test_config_validate.py",
-        only=("imagen.config.xǁ_Structurerǁsecrets__mutmut_*", "imagen.config.x__env_example__*"),
+        only=(
+            "imagen.config.load.xǁ_Structurerǁsecrets__mutmut_*",
+            "imagen.config.load.x__env_example__*",
+        ),
     ),
-    "imagen.pngmeta": core("test_pngmeta.py"),
-    "imagen.outbox": core("test_outbox.py", "test_sync_cli.py", "test_sinks.py"),
-    "imagen.sinks": core("test_sinks.py", "test_outbox.py", "test_sync_cli.py"),
-    "imagen.builtin_sinks": core("test_builtin_sinks.py", "test_sinks.py"),
+    "imagen.output.pngmeta": core("test_pngmeta.py"),
+    "imagen.sinks.outbox": core("test_outbox.py", "test_sync_cli.py", "test_sinks.py"),
+    "imagen.sinks.run": core("test_sinks.py", "test_outbox.py", "test_sync_cli.py"),
+    "imagen.sinks.builtin": core("test_builtin_sinks.py", "test_sinks.py"),
     "imagen.mock": core("test_mock.py", "test_determinism.py", "test_generate.py"),
     "imagen.jobs.local": core("test_jobs_local.py", "test_jobs_pick.py"),
     "imagen.jobs.runner": core("test_jobs_local.py", "test_jobs_pick.py"),

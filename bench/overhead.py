@@ -43,8 +43,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _results import record
 
-from imagen.config import Config, HistoryConfig, Instance, OutputConfig
-from imagen.hookspecs import hookimpl
+from imagen import hookimpl
+from imagen.config.model import Config, HistoryConfig, Instance, OutputConfig
 from imagen.models import Cost, Generation, Image, Progress, Request, Result, Status
 
 BACKEND_TYPE = "bench-instant"
@@ -99,7 +99,7 @@ class BenchPlugin:
 
 
 def install_plugin() -> None:
-    from imagen import plugins
+    from imagen.plugins import loader as plugins
 
     plugins.manager().register(BenchPlugin(), name="bench")
     plugins.registry.cache_clear()
@@ -208,10 +208,12 @@ def time_steps(config: Config, timings: Timings, png: bytes, runs: int) -> dict[
     import hashlib
     from unittest import mock
 
-    from imagen import cache, output, sidecar
-    from imagen.history import History
+    from imagen.output import files as output
+    from imagen.output import sidecar
+    from imagen.output.write import absolute_path, embed_metadata
     from imagen.pipeline import open_backend, prepare
-    from imagen.write import absolute_path, embed_metadata
+    from imagen.store import cache
+    from imagen.store.history import History
 
     generation = timings.written
     data = embed_metadata(generation, png)

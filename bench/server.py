@@ -83,7 +83,7 @@ def rss_mib(pid: int) -> float:
 
 def time_in_process(config_path: Path, runs: int) -> list[float]:
     """ms per in-process prepare() + execute() of the one-take request the jobs make."""
-    from imagen.config import load_config
+    from imagen.config.load import load_config
     from imagen.models import Request
     from imagen.pipeline import execute, open_backend, prepare
 

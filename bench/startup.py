@@ -242,7 +242,7 @@ def phases_child(args: list[str]) -> None:
     import imagen.cli
 
     imported = time.perf_counter()
-    from imagen import plugins
+    from imagen.plugins import loader as plugins
 
     manager = plugins.manager()
     loaded = time.perf_counter()

@@ -13,7 +13,7 @@ WRITES = 10
 # Each worker waits for the start file so that all of them race for the same names.
 WORKER = """
 import json, os, sys, time
-from imagen.output import write_take
+from imagen.output.files import write_take
 
 directory, worker, start = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 while not os.path.exists(start):

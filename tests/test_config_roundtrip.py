@@ -16,8 +16,10 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from imagen import yamlio
-from imagen.config import (
+from imagen.config import yamlio
+from imagen.config.edit import set_value, unstructure_config
+from imagen.config.load import parse_config
+from imagen.config.model import (
     Config,
     HistoryConfig,
     Instance,
@@ -26,10 +28,8 @@ from imagen.config import (
     ServerConfig,
     SinkInstance,
     StyleConfig,
-    parse_config,
 )
-from imagen.config_io import set_value, unstructure_config
-from imagen.plugins import registry
+from imagen.plugins.loader import registry
 
 # Plain words: no characters that could make a value look like a token or a URL password.
 WORDS = st.text(
@@ -187,7 +187,7 @@ def test_config_set_keeps_comments_and_key_order(
 
 
 def test_assembled_sample_is_a_valid_config_with_every_plugin_block() -> None:
-    from imagen.config_sample import assemble_sample
+    from imagen.config.sample import assemble_sample
 
     text = assemble_sample()
     config, problems = parse_config(text)

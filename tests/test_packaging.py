@@ -177,7 +177,7 @@ def test_the_sample_config_of_every_plugin_loads_from_the_wheels(installed: Inst
 
 
 def test_the_styles_data_files_ship_in_the_wheels(installed: Installed) -> None:
-    from imagen.plugins import registry
+    from imagen.plugins.loader import registry
 
     completed = installed.run("imagen", "styles", "--json")
     assert completed.returncode == 0, completed.stderr

@@ -12,7 +12,7 @@ from typing import Any
 
 from click.testing import CliRunner
 
-from imagen.config import parse_config
+from imagen.config.load import parse_config
 from imagen_comfyui import register_backends
 from imagen_comfyui.backend import ComfyUIBackend
 from imagen_comfyui.fake import FakeComfyUI
@@ -100,7 +100,7 @@ def test_an_injection_point_naming_a_missing_node_is_a_config_error_at_its_path(
 
 
 def test_the_registered_factory_builds_a_comfyui_backend() -> None:
-    from imagen.plugins import registry
+    from imagen.plugins.loader import registry
 
     backend = registry().backends["comfyui"].factory("box", ComfyUISettings())
     assert isinstance(backend, ComfyUIBackend)

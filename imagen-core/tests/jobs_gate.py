@@ -19,11 +19,11 @@ from typing import TYPE_CHECKING
 
 import attrs
 
-from imagen.hookspecs import hookimpl
+from imagen import hookimpl
 from imagen.models import Cost, Image, Progress, Request, Result, Status
 
 if TYPE_CHECKING:
-    from imagen.registry import BackendRegister
+    from imagen.plugins.registry import BackendRegister
 
 PRICE = Cost(Decimal("0.01"), "gate test price")
 
@@ -81,8 +81,8 @@ def register_backends(register: BackendRegister) -> None:
 
 
 if __name__ == "__main__":
-    from imagen import plugins
     from imagen.cli import main
+    from imagen.plugins import loader as plugins
 
     plugins.manager().register(sys.modules[__name__], name="jobs-gate")
     main()

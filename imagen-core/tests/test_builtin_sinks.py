@@ -20,7 +20,11 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from imagen.builtin_sinks import (
+from imagen.config.load import parse_config
+from imagen.config.model import Config
+from imagen.errors import ConfigError, SinkError
+from imagen.models import Generation, Request
+from imagen.sinks.builtin import (
     COMMAND_SAMPLE,
     WEBHOOK_SAMPLE,
     CommandSettings,
@@ -28,13 +32,10 @@ from imagen.builtin_sinks import (
     WebhookSettings,
     WebhookSink,
 )
-from imagen.config import Config, parse_config
-from imagen.errors import ConfigError, SinkError
-from imagen.models import Generation, Request
-from imagen.outbox import Outbox
-from imagen.serialize import generation_to_dict
-from imagen.sink import Delivery
-from imagen.sinks import deliver
+from imagen.sinks.outbox import Outbox
+from imagen.sinks.protocol import Delivery
+from imagen.sinks.run import deliver
+from imagen.sinks.serialize import generation_to_dict
 from imagen.testing.servers import serve_app
 
 

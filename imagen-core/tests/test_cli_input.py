@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from imagen.config import parse_config
+from imagen.config.load import parse_config
 from imagen.errors import ConfigError
 from imagen.models import Request
 from imagen.pipeline import prepare

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from imagen.config import Config, load_config, parse_config
+from imagen.config.load import load_config, parse_config
+from imagen.config.model import Config
 from imagen.errors import ConfigError
 
 BROKEN = {

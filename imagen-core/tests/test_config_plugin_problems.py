@@ -12,9 +12,9 @@ from pathlib import Path
 STRICT_CLI = """
 import sys, types
 import attrs
-from imagen import plugins
+from imagen.plugins import loader as plugins
 from imagen.cli import main
-from imagen.hookspecs import hookimpl
+from imagen import hookimpl
 from imagen.mock import MockBackend
 
 def _check_quality(instance, attribute, value):

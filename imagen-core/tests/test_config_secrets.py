@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from imagen.config import parse_config
+from imagen.config.load import parse_config
 
 TOKEN = "r8_AbCdEfGhIjKlMnOpQrStUv"
 VALUE = (

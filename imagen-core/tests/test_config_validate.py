@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from imagen.config import load_config, parse_config
-from imagen.yamlio import MAX_VALUES
+from imagen.config.load import load_config, parse_config
+from imagen.config.yamlio import MAX_VALUES
 
 
 def validate(imagen_process: Any, tmp_path: Path, text: str) -> Any:
@@ -56,7 +56,7 @@ def test_a_python_caller_with_such_a_template_still_writes_inside_the_folder(
     import asyncio
 
     from imagen import Request, generate
-    from imagen.config import Config, OutputConfig
+    from imagen.config.model import Config, OutputConfig
 
     out = tmp_path / "out"
     output = OutputConfig(directory=str(out), naming="../../escaped/{seed}", preview="off")

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from imagen.config import Instance
+from imagen.config.model import Instance
 from imagen.cost import actual_cost, check_budget, estimate_take, notice
 from imagen.errors import ConfigError
 from imagen.mock import MockBackend, MockSettings

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from imagen import entrypoints
+from imagen.plugins import entrypoints
 
 
 @pytest.fixture

@@ -13,12 +13,12 @@ from typing import Any
 import platformdirs
 import pytest
 
-from imagen.config import parse_config
+from imagen.config.load import parse_config
 from imagen.errors import OutputError
 from imagen.models import Request
-from imagen.outbox import Outbox
-from imagen.outbox import default_path as outbox_path
 from imagen.pipeline import execute, prepare, rescue_dir
+from imagen.sinks.outbox import Outbox
+from imagen.sinks.outbox import default_path as outbox_path
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "geteuid"), reason="POSIX file modes")
 
@@ -86,7 +86,7 @@ def test_a_data_file_that_is_not_a_regular_file_is_never_chmodded(tmp_path: Path
 
 
 def test_the_rescued_images_folder_is_0700(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from imagen import output
+    from imagen.output import files as output
 
     real = output.write_take
     out = tmp_path / "out"

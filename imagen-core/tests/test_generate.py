@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from imagen import pngmeta
+from imagen.output import pngmeta
 
 
 def write_config(tmp_path: Path, text: str) -> str:
@@ -214,9 +214,9 @@ def test_dry_run_prints_the_resolved_request_and_writes_nothing(imagen, tmp_path
 
 SEEDLESS_CLI = """
 import sys, types
-from imagen import plugins
+from imagen.plugins import loader as plugins
 from imagen.cli import main
-from imagen.hookspecs import hookimpl
+from imagen import hookimpl
 from imagen.mock import MockBackend, MockSettings
 
 class Seedless(MockBackend):

@@ -18,7 +18,8 @@ import platformdirs
 import pytest
 
 from imagen.errors import ConfigError, OutputError
-from imagen.history import (
+from imagen.models import Cost, Generation, Ref, Request
+from imagen.store.history import (
     SCHEMA_VERSION,
     History,
     HistoryEntry,
@@ -27,7 +28,6 @@ from imagen.history import (
     log_json,
     prompt_sha256,
 )
-from imagen.models import Cost, Generation, Ref, Request
 
 T0 = dt.datetime(2026, 11, 20, 9, 30, 15, 123456, tzinfo=dt.UTC)
 
@@ -316,7 +316,7 @@ def test_store_prompt_false_keeps_only_the_prompt_hash(history: History) -> None
 WRITER = textwrap.dedent(
     """
     import datetime as dt, os, sys, time
-    from imagen.history import History
+    from imagen.store.history import History
     from imagen.models import Generation, Request
 
     path, worker, count, go = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
@@ -555,7 +555,7 @@ def test_log_json_is_a_list_of_objects_with_money_as_strings(filled: History) ->
 
 
 def test_importing_history_loads_neither_pillow_nor_httpx() -> None:
-    code = "import sys, imagen.history; print(sorted({'PIL', 'httpx'} & set(sys.modules)))"
+    code = "import sys, imagen.store.history; print(sorted({'PIL', 'httpx'} & set(sys.modules)))"
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
@@ -565,7 +565,7 @@ def test_importing_history_loads_neither_pillow_nor_httpx() -> None:
 def test_a_write_that_cannot_get_the_lock_in_time_is_an_output_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("imagen.sqlitefile.BUSY_TIMEOUT_SECONDS", 0.05)
+    monkeypatch.setattr("imagen.store.sqlitefile.BUSY_TIMEOUT_SECONDS", 0.05)
     path = str(tmp_path / "history.sqlite3")
     with History.open(path) as history:
         holder = sqlite3.connect(path, isolation_level=None)

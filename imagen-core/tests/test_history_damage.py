@@ -23,8 +23,8 @@ from typing import Any
 import pytest
 
 from imagen.errors import ImagenError, OutputError
-from imagen.history import History, close_shared
 from imagen.models import Generation, Request
+from imagen.store.history import History, close_shared
 
 TAKES = 24
 PAGE = 4096
@@ -248,7 +248,7 @@ def test_a_read_only_history_can_still_be_read(
 def test_a_locked_history_is_one_line_saying_to_try_again(
     history_file: Path, imagen: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("imagen.sqlitefile.BUSY_TIMEOUT_SECONDS", 0.05)
+    monkeypatch.setattr("imagen.store.sqlitefile.BUSY_TIMEOUT_SECONDS", 0.05)
     holder = sqlite3.connect(history_file, isolation_level=None)
     holder.execute("PRAGMA locking_mode = EXCLUSIVE")
     holder.execute("BEGIN EXCLUSIVE")  # in WAL mode, only an exclusive locking mode stops readers
@@ -335,7 +335,7 @@ def test_every_failure_of_a_damaged_history_is_an_imagen_error(
 def test_a_locked_file_is_an_imagen_error_for_the_pipeline_too(
     history_file: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("imagen.sqlitefile.BUSY_TIMEOUT_SECONDS", 0.05)
+    monkeypatch.setattr("imagen.store.sqlitefile.BUSY_TIMEOUT_SECONDS", 0.05)
     close_shared()
     holder = sqlite3.connect(history_file, isolation_level=None)
     holder.execute("PRAGMA locking_mode = EXCLUSIVE")

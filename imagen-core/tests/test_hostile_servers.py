@@ -33,9 +33,9 @@ from imagen.adapters import (
     snap_to_rules,
     snap_to_table,
 )
+from imagen.adapters.http import Deadline as HttpDeadline
+from imagen.adapters.http import ResponseTooLarge, make_client, send
 from imagen.errors import AuthError, BackendError, BackendTimeout, RateLimited
-from imagen.http import Deadline as HttpDeadline
-from imagen.http import ResponseTooLarge, make_client, send
 from imagen.models import Progress, Request
 from imagen.testing.servers import serve_app
 

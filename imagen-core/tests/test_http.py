@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from imagen.http import (
+from imagen.adapters.http import (
     Retry,
     RetryPolicy,
     hint_in_text,

@@ -20,8 +20,7 @@ from typing import TypeVar
 import attrs
 import pytest
 
-from imagen import plugins
-from imagen.config import Config, Instance, QueueInstance
+from imagen.config.model import Config, Instance, QueueInstance
 from imagen.jobs.local import LocalQueue
 from imagen.jobs.model import Job
 from imagen.jobs.queue import JobConflict, JobQuery, open_queue
@@ -29,6 +28,7 @@ from imagen.jobs.settings import LocalQueueSettings
 from imagen.jobs.submit import submit
 from imagen.jobs.worker import Worker
 from imagen.models import Request
+from imagen.plugins import loader as plugins
 
 HERE = Path(__file__).parent
 T = TypeVar("T")

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from imagen.errors import ConfigError
-from imagen.naming import NamingTemplate, build_fields, outside_output, slugify
+from imagen.output.naming import NamingTemplate, build_fields, outside_output, slugify
 
 WINDOWS_RESERVED = {"CON", "PRN", "AUX", "NUL"} | {
     f"{port}{digit}" for port in ("COM", "LPT") for digit in "123456789"

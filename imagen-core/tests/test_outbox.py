@@ -15,14 +15,16 @@ from typing import Any
 import attrs
 import pytest
 
-from imagen import plugins
-from imagen.config import Config, parse_config
+from imagen import hookimpl
+from imagen.config.load import parse_config
+from imagen.config.model import Config
 from imagen.errors import ConfigError, OutputError, SinkError
-from imagen.hookspecs import hookimpl
 from imagen.models import Generation, Request
-from imagen.outbox import Outbox, SyncResult, SyncSummary, default_path, sync
-from imagen.serialize import generation_to_dict
-from imagen.sink import Delivery
+from imagen.plugins import loader as plugins
+from imagen.sinks.outbox import Outbox, default_path
+from imagen.sinks.protocol import Delivery
+from imagen.sinks.serialize import generation_to_dict
+from imagen.sinks.sync import SyncResult, SyncSummary, sync
 
 
 def make_generation(directory: Path, name: str = "cat 1.png", *, write: bool = True) -> Generation:
@@ -149,8 +151,8 @@ def test_a_file_that_is_not_a_database_is_an_output_error(tmp_path: Path) -> Non
 
 ADD_FROM_ANOTHER_PROCESS = """
 import json, sys
-from imagen.outbox import Outbox
-from imagen.serialize import generation_from_dict
+from imagen.sinks.outbox import Outbox
+from imagen.sinks.serialize import generation_from_dict
 path, sink, count, data = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
 with Outbox.open(path) as box:
     for n in range(count):
@@ -179,7 +181,7 @@ def test_processes_adding_at_the_same_time_lose_nothing(tmp_path: Path) -> None:
 
 CLAIM_FROM_ANOTHER_PROCESS = """
 import sys
-from imagen.outbox import Outbox
+from imagen.sinks.outbox import Outbox
 with Outbox.open(sys.argv[1]) as box:
     print(box.claim(int(sys.argv[2]), lease=float(sys.argv[3])))
 """

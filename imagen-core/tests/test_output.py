@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from imagen import output
 from imagen.errors import OutputError
-from imagen.output import write_take
+from imagen.output import files as output
+from imagen.output.files import write_take
 
 
 def files_under(root: Path) -> list[str]:
@@ -210,7 +210,7 @@ def test_paths_outside_the_directory_are_refused(tmp_path: Path, relpath: str) -
 
 KILLED_WRITER = """
 import sys
-from imagen import output
+from imagen.output import files as output
 
 real_claim = output._claim
 calls = 0

@@ -19,12 +19,12 @@ from typing import Any
 import attrs
 import pytest
 
-from imagen import plugins
-from imagen.config import parse_config
-from imagen.hookspecs import hookimpl
+from imagen import hookimpl
+from imagen.config.load import parse_config
 from imagen.mock import MockBackend, MockSettings
 from imagen.models import Progress, Request, Result
 from imagen.pipeline import QuietReporter, execute, prepare, rescue_dir
+from imagen.plugins import loader as plugins
 
 PAID = "backends:\n  paid:\n    type: mock\n    cost_per_image: 0.04\n"
 
@@ -37,7 +37,7 @@ def write_config(tmp_path: Path, text: str = PAID) -> Path:
 
 def recorded_spend() -> tuple[int, Decimal]:
     """Takes in the history and their total actual cost."""
-    from imagen.history import History, default_path
+    from imagen.store.history import History, default_path
 
     entries = History.shared(default_path()).query()
     total = sum((e.cost_actual for e in entries if e.cost_actual is not None), Decimal(0))
@@ -124,7 +124,7 @@ def test_a_write_that_fails_after_the_probe_still_keeps_the_image(
     """The errno mock at the one place files are written: no root needed."""
     import errno
 
-    from imagen import output
+    from imagen.output import files as output
 
     real = output.write_take
     out = tmp_path / "out"
@@ -195,7 +195,7 @@ def test_a_partial_cache_hit_names_the_takes(tmp_path: Path, imagen_process: Any
 def test_an_unreadable_history_does_not_stop_a_seeded_run(
     tmp_path: Path, isolated_environment: Path, imagen_process: Any
 ) -> None:
-    from imagen.history import default_path
+    from imagen.store.history import default_path
 
     first = imagen_process("generate", "x", "--seed", "3", "-o", str(tmp_path))
     assert first.code == 0
@@ -279,7 +279,7 @@ def test_a_take_reported_without_its_seed_is_never_a_cache_hit(shape: Any, tmp_p
     """Even when the backend does not declare it: the recorded seed is the proof."""
     text = "default_backend: s\nbackends:\n  s:\n    type: shape\n    seeds: true\n"
     run(text, Request(prompt="x", seed=4), tmp_path)
-    from imagen.history import History, default_path
+    from imagen.store.history import History, default_path
 
     History.shared(default_path())._conn.execute("UPDATE generations SET seed = NULL")
     run(text, Request(prompt="x", seed=4), tmp_path)
@@ -322,7 +322,7 @@ def test_a_failing_display_cancels_no_take(tmp_path: Path) -> None:
 def test_a_history_that_refuses_a_row_cancels_no_take(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from imagen.history import History
+    from imagen.store.history import History
 
     def overflow(self: Any, generation: Any, **options: Any) -> int:
         raise OverflowError("Python int too large to convert to SQLite INTEGER")
@@ -338,7 +338,7 @@ def test_a_history_that_refuses_a_row_cancels_no_take(
 def test_a_failing_sink_module_cancels_no_take(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from imagen import hookcalls
+    from imagen.plugins import hookcalls
 
     async def broken(generation: Any) -> list[tuple[str, str]]:
         raise RuntimeError("a bug after the write")

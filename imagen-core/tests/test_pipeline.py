@@ -13,12 +13,12 @@ from typing import Any
 import attrs
 import pytest
 
-from imagen import plugins
-from imagen.config import parse_config
-from imagen.hookspecs import hookimpl
+from imagen import hookimpl
+from imagen.config.load import parse_config
 from imagen.mock import MockBackend, MockSettings
 from imagen.models import Progress, Request, Result
 from imagen.pipeline import execute, prepare
+from imagen.plugins import loader as plugins
 
 
 @attrs.frozen
@@ -138,7 +138,7 @@ def test_changed_or_deleted_file_is_not_served_from_cache(counting: Any, tmp_pat
 
 
 def test_output_changing_setting_changes_the_backend_identity(tmp_path: Path) -> None:
-    from imagen.cache import backend_identity
+    from imagen.store.cache import backend_identity
 
     def identity(block: str) -> str:
         config = config_for(f"backends:\n  m:\n    type: mock\n{block}")
@@ -275,7 +275,7 @@ def test_a_file_rewritten_with_its_old_times_is_hashed_again(counting: Any, tmp_
 def test_an_untouched_file_is_served_without_hashing_it(
     counting: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from imagen import cache
+    from imagen.store import cache
 
     config = config_for(COUNTING)
     run(config, Request(prompt="x", seed=1), tmp_path, backend="c")

@@ -8,12 +8,13 @@ from typing import Any
 import attrs
 import pytest
 
-from imagen import plugins
-from imagen.config import builtin_default, parse_config, plugin_settings
-from imagen.config_io import setting_type, unstructure_config
-from imagen.config_sample import assemble_sample
+from imagen import hookimpl
+from imagen.config.edit import setting_type, unstructure_config
+from imagen.config.load import parse_config, plugin_settings
+from imagen.config.model import builtin_default
+from imagen.config.sample import assemble_sample
 from imagen.errors import ConfigError
-from imagen.hookspecs import hookimpl
+from imagen.plugins import loader as plugins
 
 
 @attrs.frozen

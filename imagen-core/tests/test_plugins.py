@@ -30,14 +30,14 @@ def plugin_dir(tmp_path: Path) -> Path:
 
 RAISES_ON_IMPORT = "raise RuntimeError('this plugin is broken on purpose')\n"
 RAISES_IN_HOOK = """
-from imagen.hookspecs import hookimpl
+from imagen import hookimpl
 
 @hookimpl
 def register_backends(register):
     raise ValueError("hook is broken on purpose")
 """
 DUPLICATE_TYPE = """
-from imagen.hookspecs import hookimpl
+from imagen import hookimpl
 
 @hookimpl
 def register_backends(register):

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image, PngImagePlugin, features
 
-from imagen.pngmeta import a1111_parameters, embed, image_size, png_size, read_text_chunks
+from imagen.output.pngmeta import a1111_parameters, embed, image_size, png_size, read_text_chunks
 
 BYTES_PER_PIXEL = {"L": 1, "P": 1, "I;16": 2, "RGB": 3, "RGBA": 4}
 

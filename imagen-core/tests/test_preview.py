@@ -17,7 +17,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from imagen.errors import ConfigError, ImagenError
-from imagen.preview import (
+from imagen.output.preview import (
     PREVIEW_ENV,
     WINDOW_NAME,
     PreviewError,

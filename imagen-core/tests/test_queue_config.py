@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from imagen.config import QueueInstance, builtin_default, parse_config
+from imagen.config.load import parse_config
+from imagen.config.model import QueueInstance, builtin_default
 from imagen.jobs.settings import LocalQueueSettings
-from imagen.plugins import registry
+from imagen.plugins.loader import registry
 
 
 def test_without_a_queue_block_the_local_queue_is_used() -> None:

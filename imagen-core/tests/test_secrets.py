@@ -18,7 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from imagen.config import parse_config
+from imagen.config.load import parse_config
 from imagen.secrets import looks_like_secret, redact
 from imagen.testing.tokens import SHAPES, make_token, secret_part
 
@@ -161,7 +161,7 @@ def test_a_token_used_as_a_key_is_an_inline_secret() -> None:
 
 
 def test_plugins_problems_are_redacted_too() -> None:
-    from imagen.validation import Problems
+    from imagen.config.problems import Problems
 
     problems = Problems()
     problems.error("sinks.r8_AbCdEfGhIjKlMnOpQrStUvWx.url", "bad 'sk-proj-Ab1Cd2Ef3Gh4Ij5Kl6Mn'")
@@ -208,7 +208,7 @@ def test_config_show_hides_a_high_entropy_value(imagen_process: Any, tmp_path: P
 
 
 def test_config_set_does_not_echo_a_token_typed_into_the_key() -> None:
-    from imagen.config_io import set_value
+    from imagen.config.edit import set_value
     from imagen.errors import ConfigError
 
     token = make_token("openai-project", random.Random(3))

@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from imagen.models import Cost, Generation, Ref, Request
-from imagen.serialize import generation_from_dict, generation_json, generation_to_dict
+from imagen.sinks.serialize import generation_from_dict, generation_json, generation_to_dict
 
 text = st.text(max_size=20)
 json_values = st.recursive(

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from imagen._version import __version__
 from imagen.models import Cost, Generation, Ref, Request
-from imagen.sidecar import SCHEMA_VERSION, sidecar_bytes, sidecar_data
+from imagen.output.sidecar import SCHEMA_VERSION, sidecar_bytes, sidecar_data
 
 CREATED = dt.datetime(2026, 3, 4, 5, 6, 7, tzinfo=dt.timezone(dt.timedelta(hours=1)))
 REF_BYTES = b"reference image bytes"

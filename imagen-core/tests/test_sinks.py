@@ -11,13 +11,14 @@ from pathlib import Path
 import attrs
 import pytest
 
-from imagen.builtin_sinks import CommandSink
-from imagen.config import Config, Instance, OutputConfig, QueueInstance, parse_config
+from imagen.config.load import parse_config
+from imagen.config.model import Config, Instance, OutputConfig, QueueInstance
 from imagen.errors import ConfigError, SinkError
 from imagen.models import Generation, Request
-from imagen.outbox import Outbox
-from imagen.sink import Delivery
-from imagen.sinks import (
+from imagen.sinks.builtin import CommandSink
+from imagen.sinks.outbox import Outbox
+from imagen.sinks.protocol import Delivery
+from imagen.sinks.run import (
     build_sinks,
     child_environment,
     close_sinks,

@@ -18,7 +18,7 @@ import pytest
 from aiohttp import web
 
 from imagen.models import Generation, Request
-from imagen.outbox import Outbox
+from imagen.sinks.outbox import Outbox
 from imagen.testing.servers import serve_app
 
 

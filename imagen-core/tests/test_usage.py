@@ -12,8 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from imagen.errors import ConfigError
-from imagen.sink import UsageRow
-from imagen.usage import (
+from imagen.sinks.protocol import UsageRow
+from imagen.store.usage import (
     GROUP_BY_CHOICES,
     UsageGroup,
     format_usage,

@@ -8,8 +8,8 @@ import textwrap
 from decimal import Decimal
 from typing import Any
 
-from imagen.config import parse_config
-from imagen.registry import lazy_factory
+from imagen.config.load import parse_config
+from imagen.plugins.registry import lazy_factory
 from imagen_gemini import register_backends
 from imagen_gemini.backend import GeminiBackend
 from imagen_gemini.settings import SAMPLE, GeminiSettings

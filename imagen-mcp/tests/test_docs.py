@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from imagen.config import builtin_default
+from imagen.config.model import builtin_default
 from imagen.models import Cost
 from imagen_mcp.guards import SpendGuard, SpendRefused
 from imagen_mcp.settings import McpSettings

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from imagen.config import parse_config
-from imagen.registry import lazy_factory
+from imagen.config.load import parse_config
+from imagen.plugins.registry import lazy_factory
 from imagen_openai import register_backends
 from imagen_openai.backend import OpenAIBackend
 from imagen_openai.settings import SAMPLE, OpenAISettings

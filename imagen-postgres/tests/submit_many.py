@@ -15,11 +15,11 @@ sys.path.insert(0, str(Path(__file__).parents[2] / "imagen-core" / "tests"))
 # The core tests' gate backend, found through the path above.
 import jobs_gate
 
-from imagen import plugins
-from imagen.config import load_config
+from imagen.config.load import load_config
 from imagen.jobs.queue import open_queue
 from imagen.jobs.submit import submit
 from imagen.models import Request
+from imagen.plugins import loader as plugins
 
 
 async def main(config_path: str, out: str, takes: list[int]) -> None:

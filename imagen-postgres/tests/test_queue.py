@@ -10,7 +10,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from imagen.config import load_config
+from imagen.config.load import load_config
 from imagen.jobs.queue import JobNotFound, JobQuery, open_queue
 from imagen.jobs.submit import submit
 from imagen.models import Request

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from imagen.config import parse_config
+from imagen.config.load import parse_config
 from imagen.models import Request
-from imagen.registry import lazy_factory
+from imagen.plugins.registry import lazy_factory
 from imagen_replicate import register_backends
 from imagen_replicate.backend import ReplicateBackend
 from imagen_replicate.pricing import PRICE_PER_IMAGE, PRICES_AS_OF

@@ -15,9 +15,9 @@ import pytest
 from click.testing import CliRunner
 
 from imagen.cli import cli
-from imagen.config import parse_config
+from imagen.config.load import parse_config
 from imagen.models import Generation
-from imagen.registry import Registry
+from imagen.plugins.registry import Registry
 from imagen_supabase import register_sinks
 from imagen_supabase.settings import STORAGE_SAMPLE, USAGE_SAMPLE, StorageSettings, UsageSettings
 from imagen_supabase.storage import SupabaseStorageSink

@@ -15,7 +15,7 @@ import pytest
 
 from imagen.errors import SinkError
 from imagen.models import Generation
-from imagen.sink import Delivery, Sink
+from imagen.sinks.protocol import Delivery, Sink
 from imagen_supabase.connection import storage_key, with_digest
 from imagen_supabase.settings import StorageSettings
 from imagen_supabase.storage import SupabaseStorageSink
@@ -570,7 +570,7 @@ def test_a_stored_key_that_would_leave_the_bucket_is_refused_before_any_request(
 def test_bucket_and_table_settings_cannot_step_out_of_their_url_segment(
     setting: str, value: str
 ) -> None:
-    from imagen.config import parse_config
+    from imagen.config.load import parse_config
 
     block = f"{{type: supabase-storage, url: 'https://x.test', {setting}: '{value}'}}"
     _, problems = parse_config(f"sinks:\n  cloud: {block}\n")

@@ -15,7 +15,7 @@ import pytest
 
 from imagen.errors import SinkError
 from imagen.models import Generation
-from imagen.sink import Delivery, Sink, UsageRow, UsageSource
+from imagen.sinks.protocol import Delivery, Sink, UsageRow, UsageSource
 from imagen_supabase import usage
 from imagen_supabase.settings import UsageSettings
 from imagen_supabase.testing import ANON_JWT, SECRET_KEY, RecordingSleep

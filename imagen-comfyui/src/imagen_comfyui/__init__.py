@@ -7,14 +7,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from imagen.hookspecs import hookimpl
+from imagen import hookimpl
 
 if TYPE_CHECKING:
     import click
 
-    from imagen.config import Config
-    from imagen.registry import BackendRegister
-    from imagen.validation import Problems
+    from imagen.config.model import Config
+    from imagen.config.problems import Problems
+    from imagen.plugins.registry import BackendRegister
 
 
 @hookimpl

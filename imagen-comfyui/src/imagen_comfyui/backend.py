@@ -95,7 +95,7 @@ class ComfyUIBackend:
         status = self.status()
         if not status.ok:
             return status
-        from imagen.http import make_client
+        from imagen.adapters.http import make_client
 
         client = make_client(
             base_url=self.url, timeout=CHECK_TIMEOUT, connect_timeout=CHECK_TIMEOUT
@@ -318,7 +318,7 @@ class ComfyUIBackend:
         return None
 
     def _api(self) -> ComfyAPI:
-        from imagen.http import make_client
+        from imagen.adapters.http import make_client
 
         if self._client is None:
             # The proxy's headers are credentials: ComfyAPI sends them to this origin only.

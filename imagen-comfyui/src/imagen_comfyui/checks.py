@@ -9,8 +9,8 @@ from imagen_comfyui.settings import ComfyUISettings
 from imagen_comfyui.workflow import WorkflowMissing, load_workflow
 
 if TYPE_CHECKING:
-    from imagen.config import Config
-    from imagen.validation import Problems
+    from imagen.config.model import Config
+    from imagen.config.problems import Problems
 
 
 def check_workflows(config: Config, problems: Problems) -> None:

@@ -9,7 +9,7 @@ from imagen.errors import ConfigError
 
 async def server_models(config_path: str | None, backend_name: str | None) -> dict[str, list[str]]:
     """The model files per loader of the comfyui instance ``backend_name`` (default: the first)."""
-    from imagen.config import load_config
+    from imagen.config.load import load_config
     from imagen.pipeline import open_backend
     from imagen_comfyui.backend import ComfyUIBackend
 

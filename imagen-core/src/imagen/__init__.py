@@ -18,7 +18,8 @@ from imagen._version import __version__
 
 if TYPE_CHECKING:
     from imagen.backend import Backend
-    from imagen.config import Config, load_config
+    from imagen.config.load import load_config
+    from imagen.config.model import Config
     from imagen.errors import (
         AuthError,
         BackendError,
@@ -33,22 +34,22 @@ if TYPE_CHECKING:
         RateLimited,
         SinkError,
     )
-    from imagen.hookspecs import hookimpl
     from imagen.jobs.model import Job, Take
     from imagen.jobs.queue import JobQuery, Queue, open_queue
     from imagen.models import Cost, Generation, Image, Progress, Ref, Request, Result, Status
     from imagen.pipeline import Outcome, Plan, execute, generate, open_backend, prepare
-    from imagen.sink import Delivery, Sink
+    from imagen.plugins.hookspecs import hookimpl
+    from imagen.sinks.protocol import Delivery, Sink
 
 _EXPORTS = {
     "Backend": "imagen.backend",
     "Config": "imagen.config",
     "load_config": "imagen.config",
-    "hookimpl": "imagen.hookspecs",
+    "hookimpl": "imagen.plugins.hookspecs",
     **dict.fromkeys(["Job", "Take"], "imagen.jobs.model"),
     **dict.fromkeys(["JobQuery", "Queue", "open_queue"], "imagen.jobs.queue"),
-    "Delivery": "imagen.sink",
-    "Sink": "imagen.sink",
+    "Delivery": "imagen.sinks.protocol",
+    "Sink": "imagen.sinks.protocol",
     **dict.fromkeys(
         ["Cost", "Generation", "Image", "Progress", "Ref", "Request", "Result", "Status"],
         "imagen.models",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from imagen.config import MOCK_INSTANCE, Config
+from imagen.config.model import MOCK_INSTANCE, Config
 from imagen.errors import ImagenError
 from imagen.models import Request, Status
 

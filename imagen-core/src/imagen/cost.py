@@ -11,7 +11,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from imagen.backend import Backend
-from imagen.config import Instance
+from imagen.config.model import Instance
 from imagen.errors import ConfigError
 from imagen.models import Cost, Request, Result
 

@@ -6,13 +6,13 @@ Kept apart from the pipeline (which needs asyncio) so listing backends stays che
 from __future__ import annotations
 
 from imagen.backend import Backend
-from imagen.config import MOCK_INSTANCE, Config, Instance
+from imagen.config.model import MOCK_INSTANCE, Config, Instance
 from imagen.errors import ConfigError, ImagenError
 
 
 def instance_for(config: Config, name: str | None) -> Instance:
     """The named instance (default: ``default_backend``); the built-in ``mock`` always exists."""
-    from imagen.config import did_you_mean
+    from imagen.config.problems import did_you_mean
     from imagen.mock import MockSettings
 
     chosen = name or config.default_backend
@@ -29,7 +29,7 @@ def instance_for(config: Config, name: str | None) -> Instance:
 
 def open_backend(config: Config, name: str | None = None) -> Backend:
     """Build the backend for instance ``name`` (no network; fails only on a config problem)."""
-    from imagen.plugins import registry
+    from imagen.plugins.loader import registry
 
     instance = instance_for(config, name)
     kind = registry().backends.get(instance.type)
@@ -47,7 +47,7 @@ def open_backend(config: Config, name: str | None = None) -> Backend:
 
 
 def default_concurrency(instance: Instance) -> int:
-    from imagen.plugins import registry
+    from imagen.plugins.loader import registry
 
     if instance.concurrency is not None:
         return instance.concurrency

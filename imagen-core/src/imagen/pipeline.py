@@ -23,14 +23,14 @@ import attrs
 
 from imagen import console, cost, debug
 from imagen.backend import Backend
-from imagen.config import Config, Instance
+from imagen.config.model import Config, Instance
 from imagen.errors import BackendError, ConfigError, ImagenError
 from imagen.instances import default_concurrency, instance_for, open_backend
 from imagen.models import Cost, Generation, Progress, Request
+from imagen.output.write import Take, absolute_path, write_image
 from imagen.seeds import SEED_RANGE as SEED_RANGE
 from imagen.seeds import seeds_for
 from imagen.styles import Style, lookup
-from imagen.write import Take, absolute_path, write_image
 
 
 class Reporter(Protocol):
@@ -128,7 +128,7 @@ class Outcome:
 
 def styles_for(config: Config) -> dict[str, Style]:
     """Built-in and plugin styles with the user's config styles merged over them."""
-    from imagen.plugins import registry
+    from imagen.plugins.loader import registry
 
     merged: dict[str, Style] = dict(registry().styles)
     for name, style in config.styles.items():
@@ -152,7 +152,7 @@ def prepare(
     Nothing is spent and no file is written. ``estimator`` is the backend to ask for prices
     (built from config when not given).
     """
-    from imagen.cache import backend_identity
+    from imagen.store.cache import backend_identity
 
     instance = instance_for(config, backend)
     if request.count < 1:
@@ -190,8 +190,8 @@ def prepare(
 
 def _cache_hits(plan: Plan) -> dict[int, Generation]:
     """The takes the history already has; a broken history only costs the cache (a warning)."""
-    from imagen import cache
-    from imagen.history import History
+    from imagen.store import cache
+    from imagen.store.history import History
 
     hits: dict[int, Generation] = {}
     try:
@@ -216,7 +216,7 @@ def check_ready(plan: Plan, backend: Backend) -> None:
     Called by ``execute`` and, earlier, by front ends that print a cost notice first.
     """
     from imagen.errors import NotConfigured
-    from imagen.output import probe_directory
+    from imagen.output.files import probe_directory
 
     if plan.to_run:
         status = backend.status()
@@ -258,15 +258,15 @@ class _AfterWrite:
     def open(self) -> None:
         config = self.plan.config
         if config.history.enabled:
-            from imagen.history import History
+            from imagen.store.history import History
 
             try:
                 self.history = History.shared(config.history.path)
             except ImagenError as error:
                 console.warn(f"history: {error}; this run is not recorded")
         if config.sinks:
-            from imagen import sinks
-            from imagen.outbox import Outbox
+            from imagen.sinks import run as sinks
+            from imagen.sinks.outbox import Outbox
 
             self.sinks = sinks.build_sinks(
                 config, sinks.cloud_mode(config, no_cloud=self.plan.no_cloud)
@@ -292,12 +292,12 @@ class _AfterWrite:
             console.warn(f"history: {reason}; {generation.path} is on disk but not recorded")
 
     async def deliver(self, generation: Generation) -> None:
-        from imagen.hookcalls import post_generate
+        from imagen.plugins.hookcalls import post_generate
 
         await post_generate(generation)
         # A cache hit is a file the sinks already have: nothing new to deliver.
         if self.sinks and not generation.cache_hit:
-            from imagen import sinks
+            from imagen.sinks import run as sinks
 
             await sinks.deliver(
                 self.sinks,
@@ -308,7 +308,7 @@ class _AfterWrite:
 
     async def close(self) -> None:
         if self.sinks:
-            from imagen import sinks
+            from imagen.sinks import run as sinks
 
             await sinks.close_sinks(self.sinks)
         if self.outbox is not None:
@@ -408,7 +408,7 @@ def _place_cached(plan: Plan, generation: Generation) -> Generation:
     A copy, not a link: editing one file must not change the other (or the cache's record).
     """
     from imagen.errors import OutputError
-    from imagen.output import write_take
+    from imagen.output.files import write_take
 
     if generation.output_dir == plan.output_dir:
         return generation
@@ -570,7 +570,7 @@ async def generate(
     reporter: Reporter | None = None,
 ) -> Outcome:
     """Prepare and execute in one call: what the CLI, the server and the worker all do."""
-    from imagen.config import load_config
+    from imagen.config.load import load_config
 
     chosen = config if config is not None else load_config()
     plan = prepare(chosen, request, backend=backend, output_dir=output_dir, caller=caller)

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from imagen.hookspecs import hookimpl
+from imagen import hookimpl
 
 if TYPE_CHECKING:
     import click
 
-    from imagen.registry import SettingsRegister
+    from imagen.plugins.registry import SettingsRegister
 
 
 @hookimpl

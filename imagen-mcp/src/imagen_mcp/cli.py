@@ -23,7 +23,7 @@ def mcp(app: Any, /, use_http: bool, host: str | None, port: int | None) -> None
     Paid tools state their price in their description and their cost in every result; the
     caps in the config's mcp: block refuse calls above them. See docs/assistants.md.
     """
-    from imagen.config import plugin_settings
+    from imagen.config.load import plugin_settings
     from imagen_mcp.settings import McpSettings
 
     config = app.config()

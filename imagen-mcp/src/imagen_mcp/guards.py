@@ -14,7 +14,7 @@ import itertools
 from collections.abc import Iterator
 from decimal import Decimal
 
-from imagen.config import Config
+from imagen.config.model import Config
 from imagen.errors import ImagenError
 from imagen.models import Cost
 from imagen_mcp.settings import McpSettings
@@ -33,7 +33,7 @@ class SpendRefused(ImagenError):
 
 def spent_today(config: Config, *, now: dt.datetime | None = None) -> Decimal:
     """What the takes recorded since local midnight cost (cache hits: nothing)."""
-    from imagen.history import History
+    from imagen.store.history import History
 
     if not config.history.enabled:
         return Decimal(0)

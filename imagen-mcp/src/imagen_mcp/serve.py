@@ -13,7 +13,7 @@ import sys
 import anyio
 import click
 
-from imagen.config import Config
+from imagen.config.model import Config
 from imagen_mcp.settings import McpSettings
 
 MCP_PATH = "/mcp"

@@ -33,7 +33,7 @@ from pydantic import AnyUrl, Field, ValidationError
 
 from imagen import debug
 from imagen._version import __version__
-from imagen.config import Config
+from imagen.config.model import Config
 from imagen.errors import ImagenError
 from imagen_mcp.guards import spent_today
 from imagen_mcp.images import inline_image

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from imagen.config import Config
+from imagen.config.model import Config
 from imagen.errors import ConfigError, ImagenError
 from imagen.models import Cost, Generation, Request
 from imagen_mcp.guards import SpendGuard, usd
@@ -254,7 +254,7 @@ class Tools:
 
     def recent(self, limit: int = 10, query: str | None = None) -> list[dict[str, Any]]:
         """The newest recorded takes (``query``: a substring of the prompt), newest first."""
-        from imagen.history import History
+        from imagen.store.history import History
 
         if not self.config.history.enabled:
             return []
@@ -305,7 +305,7 @@ class Tools:
 
 def take_data(generation: Generation) -> dict[str, Any]:
     """One take of a generate result: where it is, its seed and what it cost."""
-    from imagen.write import absolute_path
+    from imagen.output.write import absolute_path
 
     return {
         "take": generation.take,

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from imagen.hookspecs import hookimpl
+from imagen import hookimpl
 
 if TYPE_CHECKING:
-    from imagen.registry import BackendRegister
+    from imagen.plugins.registry import BackendRegister
 
 
 @hookimpl

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from imagen.hookspecs import hookimpl
+from imagen import hookimpl
 
 if TYPE_CHECKING:
     import click

@@ -24,7 +24,7 @@ from imagen_studio.uploads import UploadStore
 if TYPE_CHECKING:
     from litestar import Litestar
 
-    from imagen.config import Config
+    from imagen.config.model import Config
     from imagen.jobs.worker import Worker
 
 #: jobs the in-process runner runs at once (each at its backend's concurrency)

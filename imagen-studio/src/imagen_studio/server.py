@@ -46,7 +46,7 @@ def serve(
     """Serve the API and the page until interrupted (see the module docstring)."""
     import uvicorn
 
-    from imagen.config import Config
+    from imagen.config.model import Config
     from imagen_studio.app import build_app
 
     assert isinstance(config, Config)

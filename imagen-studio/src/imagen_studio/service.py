@@ -28,7 +28,7 @@ from imagen_studio.schemas import (
 from imagen_studio.uploads import UploadStore
 
 if TYPE_CHECKING:
-    from imagen.config import Config
+    from imagen.config.model import Config
     from imagen.jobs.model import Job, JobState
     from imagen.jobs.queue import Queue
     from imagen.models import Cost, Request
@@ -286,7 +286,7 @@ class Studio:
 
     async def history(self, text: str | None, limit: int) -> list[HistoryItem]:
         """Past takes, newest first; a damaged history shows what can be read."""
-        from imagen.history import History
+        from imagen.store.history import History
 
         if not self.config.history.enabled:
             return []

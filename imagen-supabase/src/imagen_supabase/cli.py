@@ -11,7 +11,7 @@ import click
 from imagen.errors import ConfigError, NotConfigured
 
 if TYPE_CHECKING:
-    from imagen.config import Config, SinkInstance
+    from imagen.config.model import Config, SinkInstance
 
 
 @click.group("supabase")
@@ -120,7 +120,7 @@ def _config(ctx: click.Context) -> Config:
     if app is not None and hasattr(app, "config"):
         loaded: Config = app.config()
         return loaded
-    from imagen.config import load_config
+    from imagen.config.load import load_config
 
     return load_config()
 

@@ -1,6 +1,6 @@
 """One Supabase project as the sinks talk to it: the key, the HTTP client and the retry policy.
 
-httpx is imported lazily (through ``imagen.http``), so importing this module stays cheap.
+httpx is imported lazily (through ``imagen.adapters.http``), so importing this module stays cheap.
 """
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote, urlsplit
 
+from imagen.adapters.http import ResponseTooLarge, Retry, RetryPolicy, make_client, scrub, send
 from imagen.errors import SinkError
-from imagen.http import ResponseTooLarge, Retry, RetryPolicy, make_client, scrub, send
 from imagen.secrets import read_secret
 
 if TYPE_CHECKING:

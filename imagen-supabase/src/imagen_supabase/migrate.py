@@ -20,8 +20,8 @@ from urllib.parse import unquote, urlsplit
 
 import attrs
 
+from imagen.adapters.http import scrub
 from imagen.errors import ImagenError
-from imagen.http import scrub
 
 TRACKING_SCHEMA = "imagen_private"
 TRACKING_TABLE = f"{TRACKING_SCHEMA}.schema_migrations"

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from imagen.errors import SinkError
 from imagen.models import Generation
-from imagen.sink import Delivery
+from imagen.sinks.protocol import Delivery
 from imagen_supabase.connection import (
     Connection,
     object_path,

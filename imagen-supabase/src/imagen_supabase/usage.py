@@ -18,7 +18,7 @@ from typing import Any
 
 from imagen.errors import SinkError
 from imagen.models import Generation
-from imagen.sink import Delivery, UsageRow
+from imagen.sinks.protocol import Delivery, UsageRow
 from imagen_supabase.connection import Connection
 from imagen_supabase.errors import postgrest_error
 from imagen_supabase.settings import UsageSettings

@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING
 from imagen.secrets import redact
 
 if TYPE_CHECKING:
-    from imagen.config import Config
-    from imagen.validation import Problems
+    from imagen.config.model import Config
+    from imagen.config.problems import Problems
 
 STORAGE_TYPE = "supabase-storage"
 USAGE_TYPE = "supabase-usage"

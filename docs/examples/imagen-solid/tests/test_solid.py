@@ -16,7 +16,7 @@ from imagen_solid.backend import SolidBackend, prompt_color
 from imagen_solid.settings import SAMPLE, SolidSettings
 from PIL import Image as PILImage
 
-from imagen.config import parse_config
+from imagen.config.load import parse_config
 from imagen.errors import InvalidRequest
 from imagen.models import Progress, Request
 from imagen.testing import BackendContract

@@ -8,7 +8,7 @@ One import gives an adapter author the whole kit (documented in ``docs/writing-p
   :class:`Deadline`, retries per a declared :class:`RetryPolicy`, keeps keys on their origin,
   bounds bodies, and maps HTTP failures to imagen's errors after the adapter's own ``errors``
   hook has had its say.
-- **The HTTP layer underneath** (``imagen.http``): ``make_client``, ``send``, ``Retry``,
+- **The HTTP layer underneath** (``imagen.adapters.http``): ``make_client``, ``send``, ``Retry``,
   ``RetryPolicy``, ``Deadline``, the body limits.
 - **Remote text** (``imagen.adapters.text``): :func:`remote_text` scrubs, flattens, escapes and
   cuts a provider's message, in that order.
@@ -34,6 +34,23 @@ from imagen.adapters.api import (
     json_object,
     json_or_none,
 )
+from imagen.adapters.http import (
+    ERROR_BODY_LIMIT,
+    IMAGE_LIMIT,
+    JSON_LIMIT,
+    NO_RETRY,
+    Deadline,
+    DeadlineExceeded,
+    ForeignOrigin,
+    ResponseTooLarge,
+    Retry,
+    RetryPolicy,
+    hint_in_text,
+    make_client,
+    retry_after_header,
+    scrub,
+    send,
+)
 from imagen.adapters.images import (
     MAX_REF_BYTES,
     ImageInfo,
@@ -53,23 +70,6 @@ from imagen.adapters.sizes import (
     snap_to_table,
 )
 from imagen.adapters.text import describe_url, one_line, remote_text
-from imagen.http import (
-    ERROR_BODY_LIMIT,
-    IMAGE_LIMIT,
-    JSON_LIMIT,
-    NO_RETRY,
-    Deadline,
-    DeadlineExceeded,
-    ForeignOrigin,
-    ResponseTooLarge,
-    Retry,
-    RetryPolicy,
-    hint_in_text,
-    make_client,
-    retry_after_header,
-    scrub,
-    send,
-)
 from imagen.models import Progress
 
 __all__ = [

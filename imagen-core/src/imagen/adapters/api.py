@@ -5,9 +5,9 @@
     response = await api.call("POST", "/v1/images", what="create the image", json=body,
                               deadline=deadline, errors=acme_errors)
 
-``call`` sends within the take's :class:`~imagen.http.Deadline`, retries per the policy, keeps
-the key on its origin, bounds the body, and turns what goes wrong into one line without a
-secret in it:
+``call`` sends within the take's :class:`~imagen.adapters.http.Deadline`, retries per the
+policy, keeps the key on its origin, bounds the body, and turns what goes wrong into one line
+without a secret in it:
 
 =======================  ==========================================================
 401, 403                 AuthError naming the env var
@@ -34,16 +34,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
 
-from imagen.adapters.text import remote_text
-from imagen.errors import (
-    AuthError,
-    BackendError,
-    BackendTimeout,
-    BackendUnavailable,
-    InvalidRequest,
-    RateLimited,
-)
-from imagen.http import (
+from imagen.adapters.http import (
     JSON_LIMIT,
     NO_RETRY,
     Deadline,
@@ -54,6 +45,15 @@ from imagen.http import (
     make_client,
     retry_after_header,
     send,
+)
+from imagen.adapters.text import remote_text
+from imagen.errors import (
+    AuthError,
+    BackendError,
+    BackendTimeout,
+    BackendUnavailable,
+    InvalidRequest,
+    RateLimited,
 )
 from imagen.secrets import require_secret
 

@@ -16,7 +16,7 @@ from urllib.parse import unquote_to_bytes
 
 import attrs
 
-from imagen.pngmeta import image_size
+from imagen.output.pngmeta import image_size
 
 #: The largest reference image read when the backend sets no smaller limit.
 MAX_REF_BYTES = 64 * 1024 * 1024

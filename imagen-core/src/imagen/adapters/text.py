@@ -21,8 +21,8 @@ def remote_text(
 ) -> str:
     """``text`` scrubbed of ``secrets`` and key-shaped runs, on one line, terminal-safe, and at
     most ``limit`` characters (``...`` marks a cut)."""
+    from imagen.adapters.http import scrub
     from imagen.console import terminal_safe
-    from imagen.http import scrub
 
     flat = terminal_safe(" ".join(scrub(str(text), secrets).split()))
     return flat if len(flat) <= limit else flat[: limit - 3].rstrip() + "..."

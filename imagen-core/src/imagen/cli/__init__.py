@@ -39,7 +39,7 @@ class ImagenGroup(click.Group):
         if self._plugins_added:
             return
         self._plugins_added = True
-        from imagen.plugins import call_each
+        from imagen.plugins.loader import call_each
 
         call_each("register_commands", lambda function: function(cli=self))
 
@@ -84,7 +84,8 @@ class App:
         ``IMAGEN_CONFIG``) and is missing is an error, never also "using the built-in" one.
         """
         if self._config is None:
-            from imagen.config import default_path, load_config
+            from imagen.config.load import load_config
+            from imagen.config.model import default_path
 
             config = load_config(self.config_path)
             if config.source is None:

@@ -18,7 +18,7 @@ def path(app: Any) -> None:
     """Print the config file path (and say if it does not exist)."""
     from pathlib import Path
 
-    from imagen.config import default_path
+    from imagen.config.model import default_path
 
     chosen = Path(app.config_path).expanduser() if app.config_path else default_path()
     click.echo(str(chosen))
@@ -30,8 +30,8 @@ def path(app: Any) -> None:
 @click.pass_obj
 def show(app: Any) -> None:
     """Print the effective config as YAML, defaults filled in and secrets redacted."""
-    from imagen import yamlio
-    from imagen.config_io import redacted, unstructure_config
+    from imagen.config import yamlio
+    from imagen.config.edit import redacted, unstructure_config
 
     click.echo(yamlio.dump(redacted(unstructure_config(app.config()))), nl=False)
 
@@ -39,7 +39,7 @@ def show(app: Any) -> None:
 @config.command()
 def sample() -> None:
     """Print a commented sample config with a block for every installed plugin."""
-    from imagen.config_sample import assemble_sample
+    from imagen.config.sample import assemble_sample
 
     click.echo(assemble_sample(), nl=False)
 
@@ -50,7 +50,8 @@ def validate(app: Any) -> None:
     """Check the config: schema errors, and warnings from plugins. Exit 2 on errors."""
     import sys
 
-    from imagen.config import check_config, default_path
+    from imagen.config.load import check_config
+    from imagen.config.model import default_path
 
     source = app.config_path or str(default_path())
     _, problems = check_config(app.config_path)
@@ -72,8 +73,8 @@ def init(app: Any) -> None:
     import os
     from pathlib import Path
 
-    from imagen.config import default_path
-    from imagen.config_sample import assemble_sample
+    from imagen.config.model import default_path
+    from imagen.config.sample import assemble_sample
     from imagen.errors import ConfigError
 
     target = Path(app.config_path).expanduser() if app.config_path else default_path()
@@ -99,9 +100,9 @@ def set_(app: Any, key: str, value: str) -> None:
     import tempfile
     from pathlib import Path
 
-    from imagen import yamlio
-    from imagen.config import default_path
-    from imagen.config_io import parse_value, set_value, setting_type
+    from imagen.config import yamlio
+    from imagen.config.edit import parse_value, set_value, setting_type
+    from imagen.config.model import default_path
 
     target = Path(app.config_path).expanduser() if app.config_path else default_path()
     text = target.read_text(encoding="utf-8") if target.exists() else ""

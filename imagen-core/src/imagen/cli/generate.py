@@ -15,8 +15,8 @@ if TYPE_CHECKING:
     from decimal import Decimal
 
     from imagen.models import Request
+    from imagen.output.preview import PreviewMode
     from imagen.pipeline import Outcome, Plan
-    from imagen.preview import PreviewMode
 
 
 def _options(values: tuple[str, ...]) -> dict[str, Any]:
@@ -158,8 +158,8 @@ def run(config: Any, request: Request, options: dict[str, Any]) -> None:
 
     from imagen import cost
     from imagen.caller import resolve_caller
+    from imagen.output.preview import preview_mode
     from imagen.pipeline import execute, open_backend, prepare
-    from imagen.preview import preview_mode
 
     preview = preview_mode(config.output.preview, flag=options["preview"])
     backend = open_backend(config, options["backend"])
@@ -228,8 +228,8 @@ def _cached_note(plan: Plan) -> str:
 
 def _preview(outcome: Outcome, mode: PreviewMode) -> None:
     """Step 10: show the images in tmux when asked; a failure is one warning line."""
-    from imagen.preview import PreviewError, inside_tmux, open_preview, should_preview
-    from imagen.write import absolute_path
+    from imagen.output.preview import PreviewError, inside_tmux, open_preview, should_preview
+    from imagen.output.write import absolute_path
 
     if not outcome.generations or mode == "off":
         return

@@ -19,8 +19,8 @@ def log(app: Any, since: str | None, backend: str | None, text: str | None, limi
         as_json: bool) -> None:  # fmt: skip
     """Show recent takes from the local history, newest first."""
     from imagen import console
-    from imagen.history import History, format_log, log_json
-    from imagen.usage import nothing_recorded, parse_since
+    from imagen.store.history import History, format_log, log_json
+    from imagen.store.usage import nothing_recorded, parse_since
 
     config = app.config()
     when = parse_since(since) if since else None
@@ -49,7 +49,7 @@ def log(app: Any, since: str | None, backend: str | None, text: str | None, limi
 def usage(app: Any, since: str | None, by: str, raw: bool, source: str | None) -> None:
     """Takes and cost, grouped with totals (tab-aligned table)."""
     from imagen import console
-    from imagen.usage import format_usage, nothing_recorded, parse_since, unknown_cost_note
+    from imagen.store.usage import format_usage, nothing_recorded, parse_since, unknown_cost_note
 
     config = app.config()
     when = parse_since(since) if since else None
@@ -71,7 +71,7 @@ def _warn_damage(damage: Any) -> None:
 
 
 def _local_rows(config: Any, when: Any) -> Any:
-    from imagen.history import History
+    from imagen.store.history import History
 
     with History.open(config.history.path) as history:
         return history.usage_rows(when, on_damage=_warn_damage)
@@ -79,10 +79,10 @@ def _local_rows(config: Any, when: Any) -> Any:
 
 def _rows_from_source(config: Any, source: str, when: Any) -> Any:
     from imagen.cli.signals import run
-    from imagen.config import did_you_mean
+    from imagen.config.problems import did_you_mean
     from imagen.errors import ConfigError
-    from imagen.plugins import registry
-    from imagen.sink import UsageSource
+    from imagen.plugins.loader import registry
+    from imagen.sinks.protocol import UsageSource
 
     instance = config.sinks.get(source)
     if instance is None:

@@ -52,7 +52,7 @@ def plugins(as_json: bool) -> None:
     import attrs
 
     from imagen.cli.output import echo_json, table
-    from imagen.plugins import plugin_infos
+    from imagen.plugins.loader import plugin_infos
 
     infos = plugin_infos()
     if as_json:

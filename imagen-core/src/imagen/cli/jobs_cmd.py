@@ -6,7 +6,6 @@ is the one ``queue:`` in config names (the built-in ``local`` one unless set).
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar, cast
@@ -16,7 +15,7 @@ import click
 from imagen.cli.generate import generate as _generate
 
 if TYPE_CHECKING:
-    from imagen.config import Config
+    from imagen.config.model import Config
     from imagen.jobs.model import Job, JobState
     from imagen.jobs.queue import Queue
     from imagen.jobs.worker import Worker
@@ -376,6 +375,8 @@ def worker(app: Any, concurrency: int, backends: str | None, once: bool) -> None
             "a worker needs at least one"
         )
     runner = Worker(config, backends=ready, concurrency=concurrency, once=once, log=_echo_err)
+    import asyncio
+
     asyncio.run(_serve(config, runner))
     plural = "" if runner.jobs_run == 1 else "s"
     _echo_err(f"worker {runner.id} stopped ({runner.jobs_run} job{plural} run)")
@@ -387,6 +388,8 @@ async def _serve(config: Config, runner: Worker) -> None:
     from imagen.jobs.queue import open_queue
 
     queue = open_queue(config)
+    import asyncio
+
     loop = asyncio.get_running_loop()
     stops = [signal.SIGTERM, signal.SIGINT]
     if hasattr(signal, "SIGHUP"):

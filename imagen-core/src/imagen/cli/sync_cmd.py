@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, Any
 import click
 
 if TYPE_CHECKING:
-    from imagen.outbox import Outbox, PendingDelivery, SyncResult
+    from imagen.sinks.outbox import Outbox, PendingDelivery
+    from imagen.sinks.sync import SyncResult
 
 
 @click.command()
@@ -22,7 +23,7 @@ def sync(app: Any, /, list_only: bool, drop_ids: tuple[int, ...], as_json: bool)
 
     Exits 0 when nothing is left pending, 1 otherwise.
     """
-    from imagen.outbox import Outbox
+    from imagen.sinks.outbox import Outbox
 
     with Outbox.open() as outbox:
         if drop_ids:
@@ -73,7 +74,7 @@ def _sync(app: Any, outbox: Outbox, *, as_json: bool) -> None:
     from imagen import console
     from imagen.cli.output import echo_json
     from imagen.cli.signals import run
-    from imagen.outbox import sync
+    from imagen.sinks.sync import sync
 
     if not outbox.pending() and not as_json:
         console.note("nothing to sync")

@@ -9,11 +9,27 @@ from __future__ import annotations
 import datetime as dt
 import math
 import statistics
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from imagen.config import Config
-    from imagen.jobs.model import Job
+    from imagen.config.model import Config
+
+
+class _Take(Protocol):
+    @property
+    def state(self) -> str: ...
+
+
+class _Job(Protocol):
+    """What the estimate reads of a job (:class:`imagen.jobs.model.Job`, which imports this)."""
+
+    @property
+    def backend(self) -> str: ...
+
+    @property
+    def takes(self) -> Sequence[_Take]: ...
+
 
 #: how many recent takes of the instance the estimate looks at
 RECENT_TAKES = 20
@@ -25,7 +41,7 @@ def recent_latency(config: Config, backend: str) -> float | None:
         return None
     from imagen import debug
     from imagen.errors import ImagenError
-    from imagen.history import History
+    from imagen.store.history import History
 
     try:
         entries = History.shared(config.history.path).query(backend=backend, limit=RECENT_TAKES * 2)
@@ -37,17 +53,15 @@ def recent_latency(config: Config, backend: str) -> float | None:
 
 
 def estimate_eta(
-    config: Config, job: Job, concurrency: int, *, latency: float | None = None
+    config: Config, job: _Job, concurrency: int, *, latency: float | None = None
 ) -> dt.datetime | None:
     """When ``job``'s remaining takes should be done, running ``concurrency`` at a time."""
-    from imagen.jobs.model import now
-
     per_take = latency if latency is not None else recent_latency(config, job.backend)
     if per_take is None:
         return None
     left = sum(1 for take in job.takes if take.state in ("queued", "running"))
     rounds = math.ceil(left / max(concurrency, 1))
-    return now() + dt.timedelta(seconds=rounds * per_take)
+    return dt.datetime.now(dt.UTC) + dt.timedelta(seconds=rounds * per_take)
 
 
 __all__ = ["estimate_eta", "recent_latency"]

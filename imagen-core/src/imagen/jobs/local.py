@@ -33,7 +33,7 @@ from imagen.errors import ConfigError, OutputError
 from imagen.jobs.model import FORMAT_VERSION, Job, Problem, job_from_record, job_to_record, now
 from imagen.jobs.queue import ClaimLost, JobConflict, JobNotFound, JobQuery
 from imagen.jobs.settings import LocalQueueSettings
-from imagen.sqlitefile import SQLiteFile, immediate, open_database
+from imagen.store.sqlitefile import SQLiteFile, immediate, open_database
 
 if TYPE_CHECKING:
     from imagen.jobs.worker import Worker

@@ -113,7 +113,7 @@ class TakeImage:
 
     @classmethod
     def of(cls, generation: Generation) -> TakeImage:
-        from imagen.write import absolute_path
+        from imagen.output.write import absolute_path
 
         sidecar = None
         if generation.sidecar_path:
@@ -302,7 +302,7 @@ def json_form_fields(cls: type) -> dict[str, Any]:
 def _converter() -> cattrs.Converter:
     # serialize's conventions: money as decimal strings, times in ISO 8601 with their offset,
     # reference images without their bytes, free-form mappings as JSON values.
-    from imagen.serialize import _converter as generation_converter
+    from imagen.sinks.serialize import _converter as generation_converter
 
     conv: cattrs.Converter = generation_converter().copy()
     return conv

@@ -21,9 +21,11 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 import attrs
 
 from imagen.errors import ConfigError, ImagenError
+from imagen.jobs.store import ClaimLost as ClaimLost
+from imagen.jobs.store import JobStore as JobStore
 
 if TYPE_CHECKING:
-    from imagen.config import Config
+    from imagen.config.model import Config
     from imagen.jobs.model import Job, JobState
     from imagen.jobs.worker import Worker
 
@@ -42,10 +44,6 @@ class JobConflict(ImagenError):
     exit_code = 2
 
 
-class ClaimLost(ImagenError):
-    """A runner's job was taken over by another runner (this one was thought dead)."""
-
-
 @attrs.frozen
 class JobQuery:
     """Which jobs ``Queue.list`` returns: newest first, filtered by every field that is set.
@@ -58,19 +56,6 @@ class JobQuery:
     backend: str | None = None
     text: str | None = None
     limit: int = 50
-
-
-@runtime_checkable
-class JobStore(Protocol):
-    """Where a runner records the job it holds, at every change."""
-
-    async def save(self, job: Job) -> Job:
-        """Store ``job`` whole; return it as stored (``version`` and ``cancel_requested`` set).
-
-        A job saved as ``queued`` without a worker is handed back for another runner. Raises
-        ``ClaimLost`` when another runner has taken the job over.
-        """
-        ...
 
 
 @runtime_checkable
@@ -114,7 +99,7 @@ class Queue(Protocol):
 
 def open_queue(config: Config) -> Queue:
     """The queue ``config.queue`` names (the built-in ``local`` one unless set)."""
-    from imagen.plugins import registry
+    from imagen.plugins.loader import registry
 
     block = config.queue
     kind = registry().queues.get(block.type)

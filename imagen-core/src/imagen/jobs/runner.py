@@ -24,14 +24,14 @@ import attrs
 from imagen import debug
 from imagen.errors import ImagenError
 from imagen.jobs.model import Job, Problem, Take, TakeImage, now
-from imagen.jobs.queue import ClaimLost, JobStore
+from imagen.jobs.store import ClaimLost, JobStore
 from imagen.pipeline import Plan
 
 if TYPE_CHECKING:
     from imagen.backend import Backend
-    from imagen.config import Config
-    from imagen.history import HistoryEntry
+    from imagen.config.model import Config
     from imagen.models import Generation
+    from imagen.store.history import HistoryEntry
 
 #: progress alone is saved at most this often (seconds); states are saved at once
 PROGRESS_EVERY = 0.25
@@ -232,7 +232,7 @@ def _recovered(config: Config, job: Job, plan: JobPlan) -> Job:
     """
     if job.attempts <= 1 or job.started_at is None or not config.history.enabled:
         return job
-    from imagen.history import History
+    from imagen.store.history import History
 
     since = job.started_at - dt.timedelta(seconds=1)
     try:

@@ -12,7 +12,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from imagen.config import Config
+    from imagen.config.model import Config
     from imagen.jobs.model import Job
     from imagen.jobs.queue import Queue
     from imagen.models import Request
@@ -75,8 +75,9 @@ async def pick(queue: Queue, config: Config, job_id: str, take: int) -> Job:
 
 def record_pick(config: Config, job: Job, previous: int | None) -> None:
     """Write ``job.picked`` into its takes' sidecars and history rows (see ``pick``)."""
-    from imagen import console, debug, sidecar
+    from imagen import console, debug
     from imagen.errors import ImagenError
+    from imagen.output import sidecar
 
     changes = [(job.picked, True)] if job.picked is not None else []
     if previous is not None and previous != job.picked:
@@ -93,7 +94,7 @@ def record_pick(config: Config, job: Job, previous: int | None) -> None:
                 console.warn(f"the sidecar {image.sidecar_path} could not record the pick: {error}")
         if not config.history.enabled:
             continue
-        from imagen.history import History
+        from imagen.store.history import History
 
         paths = [
             os.path.relpath(image.path, job.output_dir).replace(os.sep, "/") for image in images

@@ -16,15 +16,15 @@ import secrets
 import socket
 import time
 from collections.abc import Callable, Collection
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from imagen import debug
 from imagen.jobs.runner import Control, run_job
 
 if TYPE_CHECKING:
-    from imagen.config import Config
+    from imagen.config.model import Config
     from imagen.jobs.model import Job
-    from imagen.jobs.queue import JobStore, Queue
+    from imagen.jobs.store import JobStore
 
 
 def worker_id() -> str:
@@ -38,7 +38,7 @@ def ready_backends(config: Config, names: Collection[str] | None = None) -> list
     Readiness is ``Backend.status()``: credentials present, no network call. An unknown
     name is a ConfigError; a name that is not ready is left out.
     """
-    from imagen.config import MOCK_INSTANCE
+    from imagen.config.model import MOCK_INSTANCE
     from imagen.errors import ImagenError
     from imagen.instances import instance_for, open_backend
 
@@ -52,6 +52,12 @@ def ready_backends(config: Config, names: Collection[str] | None = None) -> list
         except ImagenError as error:
             debug.log_exception(error)
     return ready
+
+
+class _Serves(Protocol):
+    """A queue, as the worker sees it (:class:`imagen.jobs.queue.Queue` names the worker)."""
+
+    async def work(self, worker: Worker) -> None: ...
 
 
 class Worker:
@@ -90,7 +96,7 @@ class Worker:
     def running(self) -> list[str]:
         return list(self._runs)
 
-    async def serve(self, queue: Queue) -> None:
+    async def serve(self, queue: _Serves) -> None:
         """Claim and run jobs from ``queue`` until stopped (or, with ``once``, idle)."""
         try:
             await queue.work(self)
@@ -135,7 +141,7 @@ class Worker:
             await asyncio.gather(*(task for task, _ in self._runs.values()), return_exceptions=True)
 
     async def _run(self, job: Job, store: JobStore, control: Control) -> None:
-        from imagen.jobs.queue import ClaimLost
+        from imagen.jobs.store import ClaimLost
 
         started = time.monotonic()
         try:

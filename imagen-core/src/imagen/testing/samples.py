@@ -6,8 +6,8 @@ from typing import Any
 
 import attrs
 
-from imagen.hookcalls import sample_generation as _stand_in
 from imagen.models import Generation
+from imagen.plugins.hookcalls import sample_generation as _stand_in
 
 
 def sample_generation(**changes: Any) -> Generation:

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from imagen.hookspecs import hookimpl
+from imagen import hookimpl
 
 if TYPE_CHECKING:
     import click
 
-    from imagen.registry import BackendRegister
+    from imagen.plugins.registry import BackendRegister
 
 
 @hookimpl

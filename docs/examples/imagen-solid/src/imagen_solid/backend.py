@@ -2,7 +2,8 @@
 
 It has no provider to call, so it shows only the framework's side of the contract: sizes,
 count and seeds, progress, cost, status, errors and cancellation. A real adapter adds an
-HTTP client here (``imagen.http.make_client``), created on first use and closed in ``aclose``.
+HTTP client here (``imagen.adapters.http.make_client``), created on first use and closed in
+``aclose``.
 """
 
 from __future__ import annotations

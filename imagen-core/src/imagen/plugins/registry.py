@@ -1,0 +1,237 @@
+"""What plugins registered: backend, sink and queue types and styles, merged in one place."""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import attrs
+
+from imagen import console
+from imagen.backend import Backend
+from imagen.sinks.protocol import Sink
+from imagen.styles import Style
+
+
+@attrs.frozen
+class BackendType:
+    type: str
+    factory: Callable[[str, Any], Backend]
+    config_class: builtins.type
+    sample: str
+    concurrency: int
+    plugin: str
+
+
+@attrs.frozen
+class SinkType:
+    type: str
+    factory: Callable[[str, Any], Sink]
+    config_class: builtins.type
+    sample: str
+    plugin: str
+
+
+@attrs.frozen
+class QueueType:
+    type: str
+    factory: Callable[[str, Any], Any]
+    config_class: builtins.type
+    sample: str
+    plugin: str
+
+
+@attrs.frozen
+class SettingsType:
+    """A top-level config block a plugin owns (``register_settings``)."""
+
+    key: str
+    config_class: builtins.type
+    sample: str
+    plugin: str
+
+
+Factory = Callable[[str, Any], Any]
+
+
+def lazy_factory(target: str) -> Factory:
+    """A factory named ``"package.module:Class"``, imported the first time it builds something.
+
+    Registering by name keeps start-up cheap: ``imagen backends`` with no instance of a type
+    never imports that type's backend module.
+    """
+
+    def build(name: str, settings: Any) -> Any:
+        import importlib
+
+        module, _, attribute = target.partition(":")
+        return getattr(importlib.import_module(module), attribute)(name, settings)
+
+    build.__qualname__ = build.__name__ = target
+    return build
+
+
+def _factory(factory: Factory | str) -> Factory:
+    return lazy_factory(factory) if isinstance(factory, str) else factory
+
+
+class BackendRegister(Protocol):
+    def __call__(
+        self,
+        type: str,
+        factory: Callable[[str, Any], Backend] | str,
+        config_class: type,
+        *,
+        sample: str = "",
+        concurrency: int = 1,
+    ) -> None: ...
+
+
+class SinkRegister(Protocol):
+    def __call__(
+        self,
+        type: str,
+        factory: Callable[[str, Any], Sink] | str,
+        config_class: type,
+        *,
+        sample: str = "",
+    ) -> None: ...
+
+
+class QueueRegister(Protocol):
+    def __call__(
+        self,
+        type: str,
+        factory: Callable[[str, Any], Any] | str,
+        config_class: type,
+        *,
+        sample: str = "",
+    ) -> None: ...
+
+
+class SettingsRegister(Protocol):
+    def __call__(self, key: str, config_class: type, *, sample: str = "") -> None: ...
+
+
+class StyleRegister(Protocol):
+    def __call__(
+        self,
+        name: str,
+        prompt: str,
+        *,
+        negative: str | None = None,
+        aspect_ratio: str | None = None,
+        size: str | None = None,
+        steps: int | None = None,
+        description: str = "",
+    ) -> None: ...
+
+
+_RESERVED_TYPES = frozenset({""})
+
+
+@attrs.define
+class Registry:
+    backends: dict[str, BackendType] = attrs.field(factory=dict)
+    sinks: dict[str, SinkType] = attrs.field(factory=dict)
+    styles: dict[str, Style] = attrs.field(factory=dict)
+    queues: dict[str, QueueType] = attrs.field(factory=dict)
+    settings: dict[str, SettingsType] = attrs.field(factory=dict)
+
+    def backend_register(self, plugin: str) -> BackendRegister:
+        def register(
+            type: str,
+            factory: Callable[[str, Any], Backend] | str,
+            config_class: type,
+            *,
+            sample: str = "",
+            concurrency: int = 1,
+        ) -> None:
+            if not _claim(self.backends, type, plugin, "backend type"):
+                return
+            self.backends[type] = BackendType(
+                type, _factory(factory), config_class, sample, max(1, concurrency), plugin
+            )
+
+        return register
+
+    def sink_register(self, plugin: str) -> SinkRegister:
+        def register(
+            type: str,
+            factory: Callable[[str, Any], Sink] | str,
+            config_class: type,
+            *,
+            sample: str = "",
+        ) -> None:
+            if not _claim(self.sinks, type, plugin, "sink type"):
+                return
+            self.sinks[type] = SinkType(type, _factory(factory), config_class, sample, plugin)
+
+        return register
+
+    def queue_register(self, plugin: str) -> QueueRegister:
+        def register(
+            type: str,
+            factory: Callable[[str, Any], Any] | str,
+            config_class: type,
+            *,
+            sample: str = "",
+        ) -> None:
+            if not _claim(self.queues, type, plugin, "queue type"):
+                return
+            self.queues[type] = QueueType(type, _factory(factory), config_class, sample, plugin)
+
+        return register
+
+    def settings_register(self, plugin: str) -> SettingsRegister:
+        def register(key: str, config_class: type, *, sample: str = "") -> None:
+            from imagen.config.model import TOP_LEVEL
+
+            if key in TOP_LEVEL:
+                console.warn(f"plugin {plugin!r} registers the core's config key {key!r}; ignored")
+                return
+            if not _claim(self.settings, key, plugin, "config block"):
+                return
+            self.settings[key] = SettingsType(key, config_class, sample, plugin)
+
+        return register
+
+    def style_register(self, plugin: str) -> StyleRegister:
+        def register(
+            name: str,
+            prompt: str,
+            *,
+            negative: str | None = None,
+            aspect_ratio: str | None = None,
+            size: str | None = None,
+            steps: int | None = None,
+            description: str = "",
+        ) -> None:
+            # Later plugins override earlier styles on purpose (user config overrides both).
+            self.styles[name] = Style(
+                name=name,
+                prompt=prompt,
+                negative=negative,
+                aspect_ratio=aspect_ratio,
+                size=size,
+                steps=steps,
+                description=description,
+                source=plugin,
+            )
+
+        return register
+
+
+def _claim(table: dict[str, Any], key: str, plugin: str, what: str) -> bool:
+    if not key or key in _RESERVED_TYPES:
+        console.warn(f"plugin {plugin!r} registered an empty {what}; ignored")
+        return False
+    existing = table.get(key)
+    if existing is not None:
+        console.warn(
+            f"plugin {plugin!r} registers {what} {key!r}, already registered by "
+            f"{existing.plugin!r}; ignored"
+        )
+        return False
+    return True
