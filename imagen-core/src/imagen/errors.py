@@ -6,6 +6,7 @@
     ├── BackendError              a generation failed at the provider (exit 1)
     │   ├── AuthError             credentials missing or refused
     │   ├── RateLimited           the provider asked us to slow down, and retries ran out
+    │   ├── QuotaExceeded         the account has no credit or hit its spend limit: never retried
     │   ├── ContentBlocked        the provider's safety system refused the prompt or the image
     │   ├── InvalidRequest        the provider rejected a field; carries its field-level detail
     │   ├── BackendUnavailable    the provider could not be reached or answered 5xx
@@ -106,6 +107,14 @@ class RateLimited(BackendError):
         super().__init__(message, backend=backend, detail=detail)
 
 
+class QuotaExceeded(BackendError):
+    """The account has no credit left or reached its spend limit: no wait or retry helps.
+
+    The toolkit never retries an answer that maps to it (see ``imagen.adapters.HttpApi``), and
+    its message says to check the account's billing.
+    """
+
+
 class ContentBlocked(BackendError):
     """The provider's safety system refused; ``reason`` is the provider's own word for it."""
 
@@ -179,6 +188,7 @@ __all__ = [
     "InvalidRequest",
     "NotConfigured",
     "OutputError",
+    "QuotaExceeded",
     "RateLimited",
     "SinkError",
 ]

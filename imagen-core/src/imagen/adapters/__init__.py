@@ -7,7 +7,8 @@ One import gives an adapter author the whole kit (documented in ``docs/writing-p
 - **Sending and mapping** (``imagen.adapters.api``): :class:`HttpApi` sends within the take's
   :class:`Deadline`, retries per a declared :class:`RetryPolicy`, keeps keys on their origin,
   bounds bodies, and maps HTTP failures to imagen's errors after the adapter's own ``errors``
-  hook has had its say.
+  hook has had its say; ``stream`` reads server-sent events as they arrive (``ServerEvent``),
+  ``download`` fetches an image URL from an answer with the key kept on its origin.
 - **The HTTP layer underneath** (``imagen.adapters.http``): ``make_client``, ``send``, ``Retry``,
   ``RetryPolicy``, ``Deadline``, the body limits.
 - **Remote text** (``imagen.adapters.text``): :func:`remote_text` scrubs, flattens, escapes and
@@ -24,6 +25,7 @@ stays off the path of ``imagen --help``.
 """
 
 from imagen.adapters.api import (
+    DOWNLOAD_POLICY,
     ErrorHook,
     Failure,
     HttpApi,
@@ -69,10 +71,12 @@ from imagen.adapters.sizes import (
     snap_to_rules,
     snap_to_table,
 )
+from imagen.adapters.sse import EventParser, EventStream, ServerEvent
 from imagen.adapters.text import describe_url, one_line, remote_text
 from imagen.models import Progress
 
 __all__ = [
+    "DOWNLOAD_POLICY",
     "ERROR_BODY_LIMIT",
     "IMAGE_LIMIT",
     "JSON_LIMIT",
@@ -82,6 +86,8 @@ __all__ = [
     "Deadline",
     "DeadlineExceeded",
     "ErrorHook",
+    "EventParser",
+    "EventStream",
     "Failure",
     "ForeignOrigin",
     "HttpApi",
@@ -90,6 +96,7 @@ __all__ = [
     "ResponseTooLarge",
     "Retry",
     "RetryPolicy",
+    "ServerEvent",
     "SizeChoice",
     "bearer",
     "body_message",

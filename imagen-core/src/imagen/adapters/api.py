@@ -15,6 +15,7 @@ without a secret in it:
 408, timeouts, deadline  BackendTimeout
 413                      InvalidRequest ("the request is too large")
 400, 422, other 4xx      InvalidRequest (400/422), BackendError (others)
+402                      QuotaExceeded ("check the account's billing")
 429                      RateLimited with ``retry_after``
 5xx, transport errors    BackendUnavailable
 a redirect elsewhere     BackendError: not followed, the key stays home
@@ -23,36 +24,50 @@ a body past its limit    BackendError naming the limit
 
 ``errors(response, failure)`` runs first for every non-2xx answer and may return the
 provider's own error (a content filter, a billing failure); returning None leaves it to the
-table. ``failure.detail`` is the body's message, already made safe.
+table. ``failure.detail`` is the body's message, already made safe. An answer that maps to
+:class:`~imagen.errors.QuotaExceeded` is never retried, whatever the policy says: no wait
+brings money back.
+
+``stream`` is ``call`` for server-sent events (read as they arrive), and ``download`` fetches
+an image URL from an answer with the key kept home.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import urlsplit
 
 import attrs
 
 from imagen.adapters.http import (
+    ERROR_BODY_LIMIT,
+    IMAGE_LIMIT,
     JSON_LIMIT,
     NO_RETRY,
     Deadline,
     DeadlineExceeded,
     ForeignOrigin,
     ResponseTooLarge,
+    Retry,
     RetryPolicy,
     make_client,
+    origin_of,
     retry_after_header,
     send,
 )
-from imagen.adapters.text import remote_text
+from imagen.adapters.images import decode_data_uri, is_data_uri
+from imagen.adapters.sse import EventStream
+from imagen.adapters.text import describe_url, remote_text
 from imagen.errors import (
     AuthError,
     BackendError,
     BackendTimeout,
     BackendUnavailable,
     InvalidRequest,
+    QuotaExceeded,
     RateLimited,
 )
 from imagen.secrets import require_secret
@@ -120,6 +135,9 @@ def error_for_status(failure: Failure) -> BackendError:
                               **common)  # fmt: skip
     if status in (400, 422):
         return InvalidRequest(f"{provider} rejected the request (HTTP {status}: {said})", **common)
+    if status == 402:
+        return QuotaExceeded(f"{provider} wants payment (HTTP 402: {said}); check the account's "
+                             "billing", **common)  # fmt: skip
     if status == 429:
         return RateLimited(f"{provider} is rate limiting (HTTP 429: {said}); wait and try again",
                            retry_after=failure.retry_after, **common)  # fmt: skip
@@ -131,6 +149,11 @@ def error_for_status(failure: Failure) -> BackendError:
 
 
 ErrorHook = Callable[["httpx.Response", Failure], BackendError | None]
+
+#: Downloads are GETs: a lost connection or a 5xx is worth one more try.
+DOWNLOAD_POLICY = RetryPolicy(
+    Retry.on_status(500, 502, 503, 504, attempts=1), Retry.on_transport(attempts=1)
+)
 
 
 class HttpApi:
@@ -215,38 +238,214 @@ class HttpApi:
         ``what`` completes "could not ..." in messages. ``credentials=False`` sends no key (an
         output download on another host; then ``redirects="any"`` is safe).
         """
-        import httpx
-
         secrets = self._secrets() if credentials else []
         try:
             response = await send(
-                self.client(), method, url, policy=policy or self.policy, on_retry=on_retry,
-                credentials=self.credentials() if credentials else None, redirects=redirects,
-                limit=limit, deadline=deadline, **kwargs,
+                self.client(), method, url, policy=self._policy(policy, what, errors),
+                on_retry=on_retry, credentials=self.credentials() if credentials else None,
+                redirects=redirects, limit=limit, deadline=deadline, **kwargs,
             )  # fmt: skip
-        except (DeadlineExceeded, httpx.TimeoutException):
-            raise BackendTimeout(
+        except Exception as error:
+            mapped = self._lost(error, what, secrets)
+            if mapped is None:
+                raise
+            raise mapped from None
+        if response.is_success:
+            return response
+        raise self.failure_error(response, what=what, errors=errors, secrets=secrets)
+
+    @contextlib.asynccontextmanager
+    async def stream(
+        self,
+        method: str,
+        url: str,
+        *,
+        what: str,
+        errors: ErrorHook | None = None,
+        policy: RetryPolicy | None = None,
+        deadline: Deadline | None = None,
+        limit: int = JSON_LIMIT,
+        on_retry: Callable[[str, float], None] | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[EventStream]:
+        """Server-sent events, read as they arrive::
+
+            async with api.stream("POST", path, what=..., json=body, deadline=d) as events:
+                async for event in events:  # imagen.adapters.ServerEvent
+                    ...
+
+        Until an answer starts (a 2xx), the request is sent, retried and mapped as by
+        :meth:`call`, with the key on its origin and redirects not followed. Once it has
+        started nothing is retried (the provider is at work, and billing). ``deadline`` bounds
+        the whole block, reading included; a connection lost while reading is
+        BackendUnavailable, a body past ``limit`` bytes BackendError.
+        """
+        import asyncio
+
+        secrets = self._secrets()
+        bound = asyncio.timeout(deadline.remaining()) if deadline else contextlib.nullcontext()
+        try:
+            async with bound:
+                response = await self._open_stream(
+                    method, url, what, errors, self._policy(policy, what, errors), deadline,
+                    on_retry, kwargs,
+                )  # fmt: skip
+                try:
+                    yield EventStream(response, _bounded(response, limit))
+                finally:
+                    await response.aclose()
+        except Exception as error:
+            mapped = self._lost(error, what, secrets)
+            if mapped is None:
+                raise
+            raise mapped from None
+
+    async def _open_stream(
+        self,
+        method: str,
+        url: str,
+        what: str,
+        errors: ErrorHook | None,
+        policy: RetryPolicy,
+        deadline: Deadline | None,
+        on_retry: Callable[[str, float], None] | None,
+        kwargs: dict[str, Any],
+    ) -> httpx.Response:
+        """The first 2xx answer, its body unread; the mapped error when the policy gives up."""
+        import httpx
+
+        from imagen.adapters.http import _read_bounded
+
+        client = self.client()
+        headers = {"Accept": "text/event-stream", **(kwargs.pop("headers", None) or {})}
+        home = origin_of(self.base_url or url)
+        used: dict[Retry, int] = {}
+        while True:
+            request = client.build_request(method, url, headers=headers, **kwargs)
+            if origin_of(request.url) != home:
+                raise ForeignOrigin(str(request.url), home)
+            request.headers.update(self.credentials())
+            outcome: httpx.Response | httpx.TransportError
+            try:
+                response = await client.send(request, stream=True)
+            except httpx.TransportError as error:
+                outcome = error
+            else:
+                if response.is_success:
+                    return response
+                outcome = await _read_bounded(response, ERROR_BODY_LIMIT)
+            rule = policy.rule_for(outcome)
+            count = used.get(rule, 0) + 1 if rule is not None else 0
+            hint = None if isinstance(outcome, BaseException) else policy.retry_after(outcome)
+            wait = (
+                min(hint if hint is not None else rule.delay(count), policy.max_wait) if rule else 0
+            )
+            if rule is None or count > rule.attempts or (deadline and wait >= deadline.remaining()):
+                if isinstance(outcome, BaseException):
+                    raise outcome
+                raise self.failure_error(outcome, what=what, errors=errors)
+            used[rule] = count
+            if on_retry is not None:
+                reason = (type(outcome).__name__ if isinstance(outcome, BaseException)
+                          else f"HTTP {outcome.status_code}")  # fmt: skip
+                on_retry(reason, wait)
+            await policy.sleep(wait)
+
+    async def download(
+        self,
+        url: str,
+        *,
+        what: str = "download the image",
+        deadline: Deadline | None = None,
+        limit: int = IMAGE_LIMIT,
+        policy: RetryPolicy = DOWNLOAD_POLICY,
+        errors: ErrorHook | None = None,
+    ) -> bytes:
+        """The bytes behind an image URL in an answer: a ``data:`` URI decoded, an ``http(s):``
+        URL fetched within ``deadline`` and ``limit`` bytes.
+
+        The key goes only to the API's own origin, and is dropped at a redirect to another
+        (which is followed: a CDN); an ``https:`` API's URL must be ``https:`` too. Errors as for
+        :meth:`call`, naming only the URL's scheme, host and file name.
+        """
+        if is_data_uri(url):
+            try:
+                return decode_data_uri(url)[0]
+            except ValueError as error:
+                raise BackendError(f"{self.provider} answered with an unreadable data: URL "
+                                   f"({error})", backend=self.backend) from None  # fmt: skip
+        scheme = urlsplit(url).scheme.lower()
+        if scheme not in ("http", "https") or (scheme == "http" and self._secure()):
+            raise BackendError(
+                f"{self.provider} answered with {remote_text(describe_url(url), limit=120)}, "
+                "not an https: URL; not downloaded",
+                backend=self.backend,
+            )
+        home = origin_of(url) == origin_of(self.base_url) if self.base_url else False
+        named = remote_text(describe_url(url), limit=120)
+        response = await self.call(
+            "GET", url, what=f"{what} ({named})", errors=errors, policy=policy,
+            deadline=deadline, limit=limit, credentials=home, redirects="any",
+        )  # fmt: skip
+        return response.content
+
+    def _secure(self) -> bool:
+        return urlsplit(self.base_url).scheme.lower() == "https"
+
+    def _policy(
+        self, policy: RetryPolicy | None, what: str, errors: ErrorHook | None
+    ) -> RetryPolicy:
+        """``policy`` (the API's by default) with every rule declining an answer that maps to
+        QuotaExceeded: the provider's word that waiting will not help."""
+        chosen = policy or self.policy
+
+        def worth_it(rule: Retry) -> Retry:
+            def when(response: httpx.Response) -> bool:
+                if rule.when is not None and not rule.when(response):
+                    return False
+                mapped = self.failure_error(response, what=what, errors=errors)
+                return not isinstance(mapped, QuotaExceeded)
+
+            return attrs.evolve(rule, when=when) if rule.statuses else rule
+
+        return RetryPolicy(*map(worth_it, chosen.rules), retry_after=chosen.retry_after,
+                           max_wait=chosen.max_wait, sleep=chosen.sleep)  # fmt: skip
+
+    def _lost(self, error: Exception, what: str, secrets: list[str]) -> BackendError | None:
+        """The imagen error for what stopped a request before an answer was read, or None."""
+        import httpx
+
+        if isinstance(error, DeadlineExceeded | TimeoutError | httpx.TimeoutException):
+            return BackendTimeout(
                 f"{self.provider} did not answer in time to {what}; raise timeout: for "
                 f"{self.backend!r} or try again",
                 backend=self.backend,
-            ) from None
-        except ResponseTooLarge as error:
-            raise BackendError(f"{self.provider} {error} ({what}); not read", backend=self.backend
-                               ) from None  # fmt: skip
-        except ForeignOrigin as error:
-            raise BackendError(f"{self.provider} named a URL to {what} that {error}",
-                               backend=self.backend) from None  # fmt: skip
-        except httpx.TransportError as error:
+            )
+        if isinstance(error, ResponseTooLarge):
+            return BackendError(f"{self.provider} {error} ({what}); not read", backend=self.backend)
+        if isinstance(error, ForeignOrigin):
+            return BackendError(f"{self.provider} named a URL to {what} that {error}",
+                                backend=self.backend)  # fmt: skip
+        if isinstance(error, httpx.TransportError):
             reason = remote_text(str(error) or type(error).__name__, secrets=secrets, limit=120)
-            raise BackendUnavailable(
+            return BackendUnavailable(
                 f"could not reach {self.provider} to {what} ({reason or type(error).__name__}); "
                 "check the network and base_url",
                 backend=self.backend,
                 detail={"unreachable": reason or type(error).__name__},
-            ) from None
-        if response.is_success:
-            return response
-        raise self.failure_error(response, what=what, errors=errors, secrets=secrets)
+            )
+        return None
+
+    def body_error(
+        self, status: int, body: Any, *, what: str, errors: ErrorHook | None = None
+    ) -> BackendError:
+        """The error for a failure reported inside an answer that started well (an ``error``
+        event in a stream), mapped as if ``body`` had come with ``status``."""
+        import httpx
+
+        request = httpx.Request("POST", self.base_url or "http://localhost")
+        response = httpx.Response(status, json=body, request=request)
+        return self.failure_error(response, what=what, errors=errors)
 
     def failure_error(
         self,
@@ -271,6 +470,16 @@ class HttpApi:
         return mapped if mapped is not None else error_for_status(failure)
 
 
+async def _bounded(response: httpx.Response, limit: int) -> AsyncIterator[bytes]:
+    """The body's chunks, ResponseTooLarge once more than ``limit`` bytes came."""
+    size = 0
+    async for chunk in response.aiter_bytes():
+        size += len(chunk)
+        if size > limit:
+            raise ResponseTooLarge(str(response.request.url), limit)
+        yield chunk
+
+
 def json_or_none(response: httpx.Response) -> Any:
     """The body as JSON, or None when it is not JSON."""
     try:
@@ -286,6 +495,7 @@ def json_object(response: httpx.Response) -> dict[str, Any]:
 
 
 __all__ = [
+    "DOWNLOAD_POLICY",
     "ErrorHook",
     "Failure",
     "HttpApi",
