@@ -38,6 +38,9 @@ class TestComfyUIContract(BackendContract):
     def make_backend(self) -> Backend:
         return ComfyUIBackend("local", ComfyUISettings(url=self.quick))
 
+    def make_backend_for(self, url: str) -> Backend | None:
+        return ComfyUIBackend("local", ComfyUISettings(url=url))
+
     def make_slow_backend(self) -> Backend | None:
         return ComfyUIBackend("local", ComfyUISettings(url=self.slow))
 

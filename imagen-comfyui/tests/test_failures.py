@@ -73,7 +73,7 @@ def test_a_missing_model_names_the_file_the_files_there_are_and_the_setting(
     assert caught.value.fields == {
         "30.ckpt_name": "'flux1-schnell-fp8.safetensors' not on the server"
     }
-    assert ("GET", "/object_info/CheckpointLoaderSimple") in [(m, p) for m, p, _ in fake.requests]
+    assert "/object_info/CheckpointLoaderSimple" in [c.path for c in fake.calls_to("object_info")]
 
 
 def test_a_missing_model_in_a_custom_workflow_points_at_the_workflow(
@@ -394,7 +394,7 @@ def test_check_asks_the_server_and_names_its_version(fake: FakeComfyUI, url: str
     status = check(ComfyUIBackend("local", ComfyUISettings(url=url)))
     assert status.ok
     assert str(status) == f"ok ({url}, ComfyUI 0.8.0)"
-    assert [(method, path) for method, path, _ in fake.requests] == [("GET", "/system_stats")]
+    assert [(call.method, call.path) for call in fake.calls] == [("GET", "/system_stats")]
 
 
 def test_check_says_the_server_could_not_be_reached_at_its_url() -> None:

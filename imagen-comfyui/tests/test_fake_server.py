@@ -83,6 +83,34 @@ def test_answers_like_the_recorded_server(url: str, name: str) -> None:
         assert len(response.content) == expected["body_len"]
 
 
+@pytest.mark.parametrize("name", STATELESS)
+def test_answers_are_the_recorded_bytes(url: str, name: str) -> None:
+    # aiohttp's json_response writes json.dumps() as ComfyUI's does: the same bytes, so the
+    # same Content-Length. Tracebacks name the real server's files, so those bodies differ.
+    recorded = capture(name)
+    with httpx.Client(base_url=url) as client:
+        response = replay(client, recorded)
+    expected = recorded["response"]
+    if "traceback" in json.dumps(expected.get("json")):
+        return
+    body = json.dumps(expected["json"]).encode() if "json" in expected else b""
+    assert response.content == body
+    assert response.headers["content-length"] == expected["headers"]["Content-Length"]
+
+
+def test_a_scripted_fault_is_answered_as_aiohttp_answers_it(fake: FakeComfyUI, url: str) -> None:
+    fake.fail("prompt", 429, 503)
+    with httpx.Client(base_url=url) as client:
+        limited = client.post("/api/prompt", json={})
+        down = client.post("/prompt", json={})
+        answered = client.post("/prompt", json={})
+    assert (limited.status_code, limited.text) == (429, "429: Too Many Requests")
+    assert limited.headers["retry-after"] == "0"
+    assert (down.status_code, down.text) == (503, "503: Service Unavailable")
+    assert answered.json()["error"]["type"] == "no_prompt"
+    assert [call.path for call in fake.calls_to("prompt")] == ["/api/prompt", "/prompt", "/prompt"]
+
+
 def test_uploads_dedupe_same_bytes_rename_others_and_need_an_image_field(url: str) -> None:
     first, other = png(32, 24), png(32, 24, (200, 0, 0))
     with httpx.Client(base_url=url) as client:

@@ -196,9 +196,9 @@ def test_completion_is_found_by_polling_history_when_there_is_no_websocket(
     with serve_app(fake.app()) as url:
         result = run(make_backend(url=url), Request("x", width=64, height=64, seed=3))
     assert result.images[0].seed == 3
-    polled = [path for _, path, _ in fake.requests if path.startswith("/history/")]
+    polled = [call.path for call in fake.calls_to("history")]
     assert len(polled) >= 1
-    assert ("GET", "/ws") in [(method, path) for method, path, _ in fake.requests]
+    assert ("GET", "/ws") in [(call.method, call.path) for call in fake.calls]
 
 
 def test_a_websocket_dropped_mid_run_is_followed_by_polling(
@@ -215,7 +215,7 @@ def test_a_websocket_dropped_mid_run_is_followed_by_polling(
         )
     assert len(result.images) == 1
     assert seen.count("sampling") == 1  # one step arrived on the socket, then it was cut
-    assert [path for _, path, _ in fake.requests].count(
+    assert [call.path for call in fake.calls].count(
         f"/history/{result.metadata['prompt_ids'][0]}"
     ) >= 2
 
@@ -265,7 +265,7 @@ def test_headers_from_headers_env_reach_http_and_the_websocket(
     backend = ComfyUIBackend("local", ComfyUISettings(url=url, headers_env="COMFY_PROXY_HEADERS"))
     run(backend, Request("x", width=64, height=64, seed=1))
     for path in ("/ws", "/prompt"):
-        headers = next(h for _, p, h in fake.requests if p == path)
+        headers = next(call.headers for call in fake.calls if call.path == path)
         assert headers["Authorization"] == "Bearer s3cret-token"
         assert headers["X-Team"] == "art"
 

@@ -190,4 +190,4 @@ def test_backends_check_says_ok_with_the_version_when_the_server_answers(  # typ
         unchecked = imagen_process("--config", config, "backends")
     assert f"ok ({url}, ComfyUI 0.8.0)" in status_line(checked.out, "box")
     assert "server not checked" in status_line(unchecked.out, "box")
-    assert [path for _, path, _ in server.requests] == ["/system_stats"]  # only --check asked
+    assert [call.path for call in server.calls] == ["/system_stats"]  # only --check asked

@@ -6,9 +6,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from imagen.adapters import nearest_ratio, parse_ratio
+from imagen.adapters import nearest_ratio, parse_ratio, snap_to_table
 from imagen.models import Request
-from imagen_gemini.sizes import ASPECT_RATIOS, aspect_metadata, choose_aspect
+from imagen_gemini.sizes import ASPECT_RATIOS
 
 ratios = st.floats(min_value=0.05, max_value=20.0, allow_nan=False)
 
@@ -32,24 +32,26 @@ def test_wider_requests_never_get_narrower_ratios(a, b):
 
 @given(st.integers(1, 8000), st.integers(1, 8000))
 def test_any_size_maps_to_a_supported_ratio_and_is_recorded(width, height):
-    choice = choose_aspect(Request("p", width=width, height=height))
+    choice = snap_to_table(Request("p", width=width, height=height), ASPECT_RATIOS)
     assert choice.ratio in ASPECT_RATIOS
     assert choice.asked == f"{width}x{height}"
 
 
 def test_unsupported_ratio_maps_to_the_nearest_one():
-    choice = choose_aspect(Request("p", aspect_ratio="2:1"))
+    choice = snap_to_table(Request("p", aspect_ratio="2:1"), ASPECT_RATIOS)
     assert choice.ratio == "16:9"
-    assert aspect_metadata(choice) == {"aspect_ratio": "16:9", "requested_size": "2:1"}
+    assert choice.metadata() == {
+        "aspect_ratio": "16:9", "size": "1344x768", "requested_size": "2:1"
+    }  # fmt: skip
 
 
 def test_supported_ratio_is_kept_as_is():
-    assert aspect_metadata(choose_aspect(Request("p", aspect_ratio="21:9"))) == {
-        "aspect_ratio": "21:9"
-    }
+    assert snap_to_table(Request("p", aspect_ratio="21:9"), ASPECT_RATIOS).metadata() == {
+        "aspect_ratio": "21:9", "size": "1536x672"
+    }  # fmt: skip
 
 
 @pytest.mark.parametrize("text", ["wide", "16x9", "0:9", "16:", ":9", "-1:2", "inf:1"])
 def test_ratio_that_is_not_w_h_is_refused(text):
     with pytest.raises(ValueError, match="not W:H"):
-        choose_aspect(Request("p", aspect_ratio=text))
+        snap_to_table(Request("p", aspect_ratio=text), ASPECT_RATIOS)

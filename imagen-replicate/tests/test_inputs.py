@@ -9,13 +9,19 @@ from hypothesis import strategies as st
 
 from imagen.adapters import decode_data_uri
 from imagen.models import Request
-from imagen_replicate.inputs import ASPECT_RATIOS, build_input, nearest_aspect_ratio
+from imagen_replicate.inputs import ASPECT_RATIOS, build_input
 from imagen_replicate.outputs import output_urls
 
 
 def _log_ratio(text: str) -> float:
     width, height = (float(part) for part in text.split(":"))
     return math.log(width / height)
+
+
+def nearest_aspect_ratio(width: int, height: int) -> str:
+    prepared = build_input(Request("p", width=width, height=height), output_format="png",
+                           defaults={})  # fmt: skip
+    return str(prepared.input["aspect_ratio"])
 
 
 @given(st.integers(1, 10_000), st.integers(1, 10_000))

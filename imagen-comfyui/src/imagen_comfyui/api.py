@@ -9,6 +9,10 @@ GET  /object_info/{cls} {cls: {"input": {"required": {name: [[choices...], {...}
 POST /queue             {"delete": [id]} removes a prompt that has not started
 POST /interrupt         {"prompt_id": id} stops it if it is the one running
 GET  /system_stats      {"system": {"comfyui_version", ...}, "devices": [...]}
+
+A failed answer is mapped by the toolkit's table (429 RateLimited, 408 BackendTimeout, 413 and
+400 InvalidRequest...) after ComfyUI's own wording: a proxy's 401/403 names ``headers_env``, a
+404 asks whether ``url`` is a ComfyUI server, a 5xx points at the server's log.
 """
 
 from __future__ import annotations
@@ -20,10 +24,13 @@ from imagen.adapters import (
     IMAGE_LIMIT,
     JSON_LIMIT,
     NO_RETRY,
+    ErrorHook,
+    Failure,
+    HttpApi,
     ResponseTooLarge,
     Retry,
     RetryPolicy,
-    json_or_none,
+    json_object,
     remote_text,
     send,
 )
@@ -66,6 +73,8 @@ class ComfyAPI:
         # anything the server says back (a proxy may echo them in an error page).
         self.credentials = dict(credentials or {})
         self.secrets = list(self.credentials.values())
+        # Only its failure mapping is used: requests go through ``send`` on the shared client.
+        self.mapping = HttpApi(f"ComfyUI at {url}", backend=backend, base_url=url)
 
     async def queue_prompt(self, graph: Mapping[str, Any], client_id: str, prompt_id: str) -> str:
         """Queue ``graph`` under ``prompt_id``; the id the server answers with (the same one).
@@ -74,12 +83,14 @@ class ComfyAPI:
         """
         body = {"prompt": graph, "client_id": client_id, "prompt_id": prompt_id}
         response = await self._send("POST", "/prompt", policy=SUBMIT_POLICY, json=body)
-        if response.status_code == 400:
-            raise rejected_prompt(
-                json_or_none(response), backend=self.backend, secrets=self.secrets
-            )
-        self._check(response, "POST /prompt")
-        answered = _json_object(response).get("prompt_id")
+
+        def rejected(response: httpx.Response, failure: Failure) -> BackendError | None:
+            if failure.status != 400:
+                return None
+            return rejected_prompt(failure.body, backend=self.backend, secrets=self.secrets)
+
+        self._check(response, "queue the workflow", rejected)
+        answered = json_object(response).get("prompt_id")
         if not isinstance(answered, str):
             raise BackendError(
                 f"ComfyUI at {self.url} answered POST /prompt without a prompt_id",
@@ -90,15 +101,15 @@ class ComfyAPI:
     async def history(self, prompt_id: str) -> Mapping[str, Any] | None:
         """The finished run's history entry, or None while it is queued or running."""
         response = await self._send("GET", f"/history/{prompt_id}", policy=READ_POLICY)
-        self._check(response, "GET /history")
-        entry = _json_object(response).get(prompt_id)
+        self._check(response, "read the run's history")
+        entry = json_object(response).get(prompt_id)
         return entry if isinstance(entry, Mapping) else None
 
     async def queue_state(self, prompt_id: str) -> Literal["running", "pending"] | None:
         """Whether ``prompt_id`` is running or waiting on the server (None: neither)."""
         response = await self._send("GET", "/queue", policy=READ_POLICY)
-        self._check(response, "GET /queue")
-        body = _json_object(response)
+        self._check(response, "read the queue")
+        body = json_object(response)
         states: tuple[tuple[Literal["running", "pending"], str], ...] = (
             ("running", "queue_running"),
             ("pending", "queue_pending"),
@@ -122,12 +133,16 @@ class ComfyAPI:
         response = await self._send(
             "GET", "/view", policy=READ_POLICY, params=params, limit=IMAGE_LIMIT
         )
-        if response.status_code == 404:
-            raise BackendError(
+
+        def gone(response: httpx.Response, failure: Failure) -> BackendError | None:
+            if failure.status != 404:
+                return None
+            return BackendError(
                 f"ComfyUI no longer has the output file {params['filename']!r}; try again",
                 backend=self.backend,
             )
-        self._check(response, "GET /view")
+
+        self._check(response, "download an output image", gone)
         media_type = response.headers.get("content-type", "").split(";")[0].strip()
         return response.content, media_type
 
@@ -142,8 +157,8 @@ class ComfyAPI:
         response = await self._send(
             "POST", "/upload/image", policy=SUBMIT_POLICY, files=files, data={"type": "input"}
         )
-        self._check(response, "POST /upload/image")
-        body = _json_object(response)
+        self._check(response, "upload the reference image")
+        body = json_object(response)
         uploaded = str(body.get("name") or name)
         subfolder = str(body.get("subfolder") or "")
         return f"{subfolder}/{uploaded}" if subfolder else uploaded
@@ -151,8 +166,8 @@ class ComfyAPI:
     async def object_info(self, class_type: str) -> Mapping[str, Any]:
         """The node definition of ``class_type`` ({} when the server has no such node)."""
         response = await self._send("GET", f"/object_info/{class_type}", policy=READ_POLICY)
-        self._check(response, "GET /object_info")
-        info = _json_object(response).get(class_type)
+        self._check(response, "read the node definitions")
+        info = json_object(response).get(class_type)
         return info if isinstance(info, Mapping) else {}
 
     async def choices(self, class_type: str, input_name: str) -> list[str]:
@@ -176,8 +191,8 @@ class ComfyAPI:
         Sent once, without retries: ``imagen backends --check`` wants a quick answer.
         """
         response = await self._send("GET", "/system_stats", policy=NO_RETRY)
-        self._check(response, "GET /system_stats")
-        system = _json_object(response).get("system")
+        self._check(response, "read the server's version")
+        system = json_object(response).get("system")
         version = system.get("comfyui_version") if isinstance(system, Mapping) else None
         return str(version) if version else None
 
@@ -226,36 +241,43 @@ class ComfyAPI:
                 detail={"unreachable": reason},
             ) from None
 
-    def _check(self, response: httpx.Response, what: str) -> None:
-        status = response.status_code
-        if status < 400:
+    def _check(self, response: httpx.Response, what: str, errors: ErrorHook | None = None) -> None:
+        """Nothing for a 2xx answer; else the error for it: ``errors``, ComfyUI's wording, then
+        the toolkit's table. ``what`` completes "could not ...".
+        """
+        if response.is_success:
             return
+
+        def mapped(response: httpx.Response, failure: Failure) -> BackendError | None:
+            own = errors(response, failure) if errors is not None else None
+            return own if own is not None else self._errors(response, failure)
+
+        raise self.mapping.failure_error(response, what=what, errors=mapped, secrets=self.secrets)
+
+    def _errors(self, response: httpx.Response, failure: Failure) -> BackendError | None:
+        status = failure.status
+        common: dict[str, Any] = {"backend": self.backend, "detail": failure.info}
         if status in (401, 403):
             fix = (
                 f"check the headers in ${self.headers_env}"
                 if self.headers_env
                 else "set headers_env to the env var holding the proxy's auth headers"
             )
-            raise AuthError(
-                f"ComfyUI at {self.url} refused {what} (HTTP {status}); {fix}",
-                backend=self.backend,
-            )
-        if status >= 500:
-            raise BackendUnavailable(
-                f"ComfyUI at {self.url} failed on {what} (HTTP {status}); see the server's log",
-                backend=self.backend,
+            return AuthError(
+                f"ComfyUI at {self.url} refused to {failure.what} (HTTP {status}); {fix}", **common
             )
         if status == 404:
-            raise BackendUnavailable(
-                f"{self.url} has no {what.split()[-1]} (HTTP 404); is url a ComfyUI server?",
-                backend=self.backend,
+            path = remote_text(response.request.url.path, limit=120)
+            return BackendUnavailable(
+                f"{self.url} has no {path} (HTTP 404); is url a ComfyUI server?", **common
             )
-        said = remote_text(response.text, secrets=self.secrets, limit=200)
-        raise BackendError(
-            f"ComfyUI at {self.url} answered {what} with HTTP {status}: "
-            f"{said or response.reason_phrase}",
-            backend=self.backend,
-        )
+        if status >= 500:
+            return BackendUnavailable(
+                f"ComfyUI at {self.url} could not {failure.what} (HTTP {status}); "
+                "see the server's log",
+                **common,
+            )
+        return None
 
 
 def _connect_failure(error: BaseException) -> str:
@@ -272,8 +294,3 @@ def _connect_failure(error: BaseException) -> str:
             return os.strerror(cause.errno) if cause.errno > 0 else str(cause.strerror)
         cause = cause.__cause__ or cause.__context__
     return remote_text(error, limit=120) or "refused"
-
-
-def _json_object(response: httpx.Response) -> Mapping[str, Any]:
-    body = json_or_none(response)
-    return body if isinstance(body, Mapping) else {}

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from imagen.adapters import TakeProgress, run_takes
 from imagen.errors import (
     BackendError,
     BackendTimeout,
@@ -129,29 +130,33 @@ class ComfyUIBackend:
         plan = plan_request(request, workflow, backend=self.name)
         values = dict(plan.values)
         api = self._api()
-        reporter = events.Reporter(progress, request.count)
         if request.refs:
             values["image"] = await api.upload(request.refs[0])
         first_seed = request.seed if request.seed is not None else random.randrange(2**32)
-        images: list[Image] = []
         prompt_ids: list[str] = []
-        for take in range(request.count):
-            seed = first_seed + take if "seed" in workflow.points else None
-            reporter.start_take(take)
+
+        async def take(part: TakeProgress) -> list[Image]:
+            seed = first_seed + part.index if "seed" in workflow.points else None
+            count = part.count
+            part.note("queued" if count == 1 else f"queued image {part.index + 1}/{count}")
             graph = workflow.build({**values, "seed": seed}, plan.overrides)
             try:
                 async with asyncio.timeout(self.settings.timeout):
-                    take_images = await self._run(api, graph, reporter, prompt_ids)
+                    images = await self._run(api, graph, part, prompt_ids)
             except TimeoutError:
                 raise BackendTimeout(
                     f"ComfyUI at {self.url} did not finish an image within "
                     f"{self.settings.timeout:g} s; raise timeout or check the server's queue",
                     backend=self.name,
                 ) from None
-            images.extend(attrs.evolve(image, seed=seed) for image in take_images)
-        reporter.note("done")
+            return [attrs.evolve(image, seed=seed) for image in images]
+
+        # One server works through one queue: the takes go one after another, and the first
+        # failure ends the generation.
+        takes = await run_takes(request.count, take, progress, limit=1, keep_going=False,
+                                received="done")  # fmt: skip
         return Result(
-            images=tuple(images),
+            images=tuple(image for images in takes.results for image in images),
             model=workflow.model,
             latency=time.perf_counter() - started,
             cost=FREE,
@@ -181,7 +186,7 @@ class ComfyUIBackend:
         self,
         api: ComfyAPI,
         graph: Mapping[str, Any],
-        reporter: events.Reporter,
+        progress: TakeProgress,
         prompt_ids: list[str],
     ) -> list[Image]:
         import asyncio
@@ -211,14 +216,14 @@ class ComfyUIBackend:
                 return not await api.in_queue(queued) and await api.history(queued) is None
 
             finished = socket is not None and await events.watch(
-                socket, prompt_id, reporter, backend=self.name, vanished=vanished
+                socket, prompt_id, progress, backend=self.name, vanished=vanished
             )
             if finished:
-                reporter.note("fetching images")
+                progress.note("fetching images")
                 entry = await api.history(prompt_id)
             else:
                 entry = await self._poll(api, prompt_id)
-                reporter.note("fetching images")
+                progress.note("fetching images")
             if entry is None:
                 raise BackendError(
                     f"ComfyUI finished prompt {prompt_id} but has no history of it; try again",

@@ -23,7 +23,7 @@ from imagen_comfyui.failures import execution_error, execution_interrupted, vani
 if TYPE_CHECKING:
     from websockets.asyncio.client import ClientConnection
 
-    from imagen.models import Progress
+    from imagen.adapters import TakeProgress
 
 #: Seconds to wait for the websocket handshake before falling back to polling /history.
 OPEN_TIMEOUT = 5.0
@@ -82,7 +82,7 @@ def _origin(url: str) -> tuple[str, str | None, int | None]:
 async def watch(
     socket: ClientConnection,
     prompt_id: str,
-    reporter: Reporter,
+    take: TakeProgress,
     *,
     backend: str,
     vanished: Callable[[], Awaitable[bool]],
@@ -109,9 +109,11 @@ async def watch(
                 return True
             if kind == "execution_start":
                 started = True
-                reporter.note("running")
+                take.note("running")
             elif kind == "progress":
-                reporter.step(data.get("value"), data.get("max"))
+                value, maximum = data.get("value"), data.get("max")
+                if isinstance(value, int | float) and isinstance(maximum, int | float):
+                    take.update(value, maximum, "sampling")  # the sampler's step of its steps
             elif kind == "execution_error":
                 raise execution_error(data, backend=backend)
             elif kind == "execution_interrupted":
@@ -129,41 +131,3 @@ def _parse(message: str) -> tuple[str, Mapping[str, Any]]:
     if not isinstance(event, dict) or not isinstance(event.get("data"), dict):
         return "", {}
     return str(event.get("type", "")), event["data"]
-
-
-class Reporter:
-    """Turns one generation's events into ``Progress`` updates that never go backwards.
-
-    With ``takes`` images made one after another, take ``i`` at step ``v`` of ``m`` reports
-    ``i*m + v`` of ``takes*m``; ``Progress`` itself ignores a callback that raises.
-    """
-
-    def __init__(self, progress: Progress, takes: int) -> None:
-        self.progress = progress
-        self.takes = max(1, takes)
-        self.take = 0
-        self.done = 0.0
-        self.total: float | None = None
-
-    def start_take(self, index: int) -> None:
-        self.take = index
-        self.note("queued" if self.takes == 1 else f"queued image {index + 1}/{self.takes}")
-
-    def step(self, value: Any, maximum: Any) -> None:
-        if (
-            not isinstance(value, int | float)
-            or not isinstance(maximum, int | float)
-            or maximum <= 0
-        ):
-            return
-        done = self.take * maximum + value
-        if done < self.done:
-            return
-        self.done, self.total = float(done), float(self.takes * maximum)
-        self._emit("sampling")
-
-    def note(self, message: str) -> None:
-        self._emit(message)
-
-    def _emit(self, message: str) -> None:
-        self.progress.update(self.done, self.total, message)  # Progress swallows a failing callback

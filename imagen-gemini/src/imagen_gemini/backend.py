@@ -15,18 +15,16 @@ from imagen.adapters import (
     Deadline,
     HttpApi,
     SizeChoice,
+    TakeProgress,
+    Takes,
     header,
     inspect_image,
     json_or_none,
     remote_text,
+    run_takes,
+    snap_to_table,
 )
-from imagen.errors import (
-    BackendError,
-    BackendTimeout,
-    ContentBlocked,
-    ImagenError,
-    InvalidRequest,
-)
+from imagen.errors import BackendError, BackendTimeout, ContentBlocked, InvalidRequest
 from imagen.models import Cost, Image, Progress, Request, Result, Status
 from imagen.secrets import read_secret
 from imagen_gemini import pricing
@@ -34,7 +32,7 @@ from imagen_gemini.failures import RETRY_POLICY, error_for
 from imagen_gemini.protocol import Answer, InlineImage, MalformedAnswer, read_answer, refs_problem
 from imagen_gemini.protocol import request_body as build_body
 from imagen_gemini.settings import GeminiSettings
-from imagen_gemini.sizes import aspect_metadata, choose_aspect
+from imagen_gemini.sizes import ASPECT_RATIOS
 
 if TYPE_CHECKING:
     import httpx
@@ -91,8 +89,6 @@ class GeminiBackend:
         await self.api.aclose()
 
     async def generate(self, request: Request, progress: Progress) -> Result:
-        import asyncio
-
         aspect = self._aspect_for(request)
         problem = refs_problem(request.refs)
         if problem is not None:
@@ -100,21 +96,17 @@ class GeminiBackend:
             raise InvalidRequest(message, backend=self.name, fields={field: message})
         self.api.key()  # NotConfigured before anything is sent
         body = build_body(_prompt_text(request), request.refs, aspect.ratio)
-        count = max(1, request.count)
         started = time.monotonic()
-        reporter = _Reporter(progress, count)
-        reporter.update("sent to Gemini")
         # timeout: is the wall-clock bound of the whole take, however slowly bytes arrive.
         deadline = Deadline.after(self.settings.timeout)
         try:
             async with deadline.scope():
-                outcomes = await asyncio.gather(
-                    *(self._take(body, reporter, deadline) for _ in range(count)),
-                    return_exceptions=True,
+                takes = await run_takes(
+                    request.count, functools.partial(self._take, body, deadline), progress
                 )
         except TimeoutError:
             raise self._timed_out() from None
-        return self._result(request, aspect, outcomes, time.monotonic() - started)
+        return self._result(request, aspect, takes, time.monotonic() - started)
 
     def _timed_out(self) -> BackendTimeout:
         return BackendTimeout(
@@ -125,26 +117,25 @@ class GeminiBackend:
 
     def _aspect_for(self, request: Request) -> SizeChoice:
         try:
-            return choose_aspect(request)
+            return snap_to_table(request, ASPECT_RATIOS)
         except ValueError as error:
             raise InvalidRequest(
                 str(error), backend=self.name, fields={"aspect_ratio": str(error)}
             ) from None
 
-    async def _take(self, body: dict[str, Any], reporter: _Reporter, deadline: Deadline) -> _Take:
+    async def _take(self, body: dict[str, Any], deadline: Deadline, part: TakeProgress) -> _Take:
         path = f"/v1beta/models/{quote(self.model, safe='')}:generateContent"
+        part.note("sent to Gemini")
         try:
             # Images come inline as base64: the answer may be as large as an image download.
             response = await self.api.call(
                 "POST", path, what="generate the image", json=body, deadline=deadline,
-                limit=IMAGE_LIMIT, on_retry=reporter.retrying,
+                limit=IMAGE_LIMIT, on_retry=part.retrying,
                 errors=functools.partial(error_for, model=self.model),
             )  # fmt: skip
         except BackendTimeout:
             raise self._timed_out() from None
-        take = self._read(response)
-        reporter.finished()
-        return take
+        return self._read(response)
 
     def _read(self, response: httpx.Response) -> _Take:
         try:
@@ -195,22 +186,11 @@ class GeminiBackend:
         self,
         request: Request,
         aspect: SizeChoice,
-        outcomes: list[_Take | BaseException],
+        outcome: Takes[_Take],
         latency: float,
     ) -> Result:
-        takes = [outcome for outcome in outcomes if isinstance(outcome, _Take)]
-        failures = [outcome for outcome in outcomes if not isinstance(outcome, _Take)]
-        for failure in failures:
-            if not isinstance(failure, ImagenError):
-                raise failure  # a bug, not a provider answer: never hide it
-        if not takes:
-            raise failures[0]
-        warnings = []
-        if failures:
-            warnings.append(
-                f"{len(failures)} of {len(outcomes)} Gemini calls returned no image: {failures[0]}"
-            )
-        metadata: dict[str, Any] = aspect_metadata(aspect)
+        takes = outcome.results
+        metadata: dict[str, Any] = {"aspect_ratio": "model default", **aspect.metadata()}
         if request.negative_prompt:
             metadata["negative_prompt"] = "appended to the prompt (Gemini has no negative prompt)"
         answers = [take.answer for take in takes]
@@ -230,27 +210,8 @@ class GeminiBackend:
             latency=latency,
             cost=_total([take.cost for take in takes]),
             metadata=metadata,
-            warnings=tuple(warnings),
+            warnings=outcome.warnings("Gemini calls returned no image"),
         )
-
-
-class _Reporter:
-    """Progress over ``total`` calls (``Progress`` keeps it forward and failure-proof)."""
-
-    def __init__(self, progress: Progress, total: int) -> None:
-        self._progress = progress
-        self._total = total
-        self._done = 0
-
-    def update(self, message: str) -> None:
-        self._progress.update(self._done, self._total, message)
-
-    def finished(self) -> None:
-        self._done += 1
-        self.update("image received")
-
-    def retrying(self, reason: str, seconds: float) -> None:
-        self.update(f"{reason}; retrying in {seconds:g} s")
 
 
 def _prompt_text(request: Request) -> str:

@@ -1,13 +1,12 @@
 """Gemini picks the pixel size itself; imagen maps a requested size to its nearest aspect ratio.
 
 The table is Gemini 2.5 Flash Image's (each size costs 1290 output tokens); the snapping is the
-toolkit's (``imagen.adapters.snap_to_table``).
+toolkit's: ``snap_to_table(request, ASPECT_RATIOS)``. An explicit aspect ratio wins over
+width/height; with neither, Gemini decides (square for text-to-image, the reference's shape for
+image-to-image).
 """
 
 from __future__ import annotations
-
-from imagen.adapters import SizeChoice, snap_to_table
-from imagen.models import Request
 
 #: Supported ``imageConfig.aspectRatio`` values and the pixel size Gemini answers with.
 ASPECT_RATIOS: dict[str, tuple[int, int]] = {
@@ -22,20 +21,3 @@ ASPECT_RATIOS: dict[str, tuple[int, int]] = {
     "16:9": (1344, 768),
     "21:9": (1536, 672),
 }
-
-
-def choose_aspect(request: Request) -> SizeChoice:
-    """An explicit aspect ratio wins over width/height; with neither, Gemini decides
-    (square for text-to-image, the reference's shape for image-to-image).
-
-    Raises ValueError for an aspect ratio that is not ``W:H``.
-    """
-    return snap_to_table(request, ASPECT_RATIOS)
-
-
-def aspect_metadata(choice: SizeChoice) -> dict[str, str]:
-    """``aspect_ratio`` sent (or ``model default``) and, when it differs, ``requested_size``."""
-    chosen = {"aspect_ratio": choice.ratio or "model default"}
-    if choice.asked is not None and choice.asked != choice.ratio:
-        chosen["requested_size"] = choice.asked
-    return chosen

@@ -35,6 +35,7 @@ from imagen.adapters import (
     inspect_image,
     is_data_uri,
     json_or_none,
+    run_takes,
 )
 from imagen.errors import BackendError, BackendTimeout, BackendUnavailable
 from imagen.models import Cost, Image, Progress, Request, Result, Status
@@ -156,7 +157,10 @@ class ReplicateBackend:
             request, output_format=self.settings.output_format, defaults=self.settings.input
         )
         asked = _as_count(prepared.input.get("num_outputs", 1))
-        report = _Reporter(progress, asked)
+
+        def report(message: str) -> None:  # while no image is in: 0 of those asked for
+            progress.update(0, asked, message)
+
         tracked = _Tracked()
         # The take's timeout bounds everything it does, the downloads included.
         deadline = Deadline.after(self.settings.deadline)
@@ -164,7 +168,7 @@ class ReplicateBackend:
             async with deadline.scope():
                 prediction = await self._predict(prepared.input, tracked, report, asked, deadline)
                 urls = output_urls(prediction.get("output"))
-                datas = await self._download_all(urls, report, deadline)
+                datas = await self._download_all(urls, progress, deadline)
         except BaseException as error:
             canceled = await self._cancel_quietly(tracked) if tracked.running else False
             if isinstance(error, TimeoutError | BackendTimeout):
@@ -227,7 +231,7 @@ class ReplicateBackend:
         self,
         values: dict[str, Any],
         tracked: _Tracked,
-        report: _Reporter,
+        report: Callable[[str], None],
         asked: int,
         deadline: Deadline,
     ) -> dict[str, Any]:
@@ -246,7 +250,7 @@ class ReplicateBackend:
         if wait >= 1:
             headers["Prefer"] = f"wait={wait}"
 
-        report.update(0, "creating prediction")
+        report("creating prediction")
         response = await self._call(
             "POST", path, "create the prediction", report, deadline, json=body, headers=headers
         )
@@ -256,7 +260,7 @@ class ReplicateBackend:
             return prediction
         pause = POLL.first
         while prediction.get("status") not in TERMINAL:
-            report.update(0, str(prediction.get("status") or "waiting"))
+            report(str(prediction.get("status") or "waiting"))
             await asyncio.sleep(pause)
             pause = POLL.next(pause)
             get_url = (prediction.get("urls") or {}).get("get") or f"/v1/predictions/{tracked.id}"
@@ -268,26 +272,24 @@ class ReplicateBackend:
         return prediction
 
     async def _download_all(
-        self, urls: list[str], report: _Reporter, deadline: Deadline
+        self, urls: list[str], progress: Progress, deadline: Deadline
     ) -> list[bytes]:
-        """Every output at once (they expire); progress counts finished downloads."""
-        import asyncio
+        """Every output at once (they expire), progress counting finished downloads; the first
+        failure stands for all."""
+        if not urls:
+            return []
+        downloads = await run_takes(
+            len(urls), lambda part: self._download(urls[part.index], deadline), progress,
+            keep_going=False, received="downloaded",
+        )  # fmt: skip
+        return list(downloads.results)
 
-        try:
-            async with asyncio.TaskGroup() as group:
-                tasks = [group.create_task(self._download(url, report, deadline)) for url in urls]
-        except ExceptionGroup as failures:
-            # The first failure stands for all: the others were cancelled because of it.
-            raise failures.exceptions[0] from None
-        return [task.result() for task in tasks]
-
-    async def _download(self, url: str, report: _Reporter, deadline: Deadline) -> bytes:
+    async def _download(self, url: str, deadline: Deadline) -> bytes:
         if is_data_uri(url):
             try:
                 data, _ = decode_data_uri(url)
             except ValueError as error:
                 raise BackendError(f"unreadable output ({error})", backend=self.name) from None
-            report.downloaded()
             return data
         if not self._may_download(url):
             raise BackendError(
@@ -300,7 +302,6 @@ class ReplicateBackend:
             policy=self._download_policy, deadline=deadline, limit=IMAGE_LIMIT,
             credentials=False, redirects="any",
         )  # fmt: skip
-        report.downloaded()
         return response.content
 
     def _may_download(self, url: str) -> bool:
@@ -318,7 +319,7 @@ class ReplicateBackend:
         method: str,
         url: str,
         what: str,
-        report: _Reporter | None = None,
+        report: Callable[[str], None] | None = None,
         deadline: Deadline | None = None,
         **kwargs: Any,
     ) -> httpx.Response:
@@ -326,7 +327,7 @@ class ReplicateBackend:
 
         def on_retry(reason: str, seconds: float) -> None:
             if report is not None:
-                report.update(0, f"{reason}, retrying in {seconds:.1f} s")
+                report(f"{reason}, retrying in {seconds:.1f} s")
 
         return await self.api.call(method, url, what=what, errors=problems.api_errors,
                                    deadline=deadline, on_retry=on_retry, **kwargs)  # fmt: skip
@@ -365,22 +366,6 @@ class ReplicateBackend:
             backend=self.name,
             detail={"prediction_id": tracked.id, "timeout": deadline},
         )
-
-
-class _Reporter:
-    """Counts finished downloads for ``Progress`` (which itself never goes backwards)."""
-
-    def __init__(self, progress: Progress, total: int) -> None:
-        self._progress = progress
-        self._total = total
-        self._done = 0
-
-    def update(self, done: int, message: str) -> None:
-        self._done = max(self._done, done)
-        self._progress.update(self._done, self._total, message)
-
-    def downloaded(self) -> None:
-        self.update(self._done + 1, "downloaded")
 
 
 def _expired(response: httpx.Response, failure: Failure) -> BackendError | None:

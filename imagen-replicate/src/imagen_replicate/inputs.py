@@ -7,16 +7,11 @@ from typing import Any
 
 import attrs
 
-from imagen.adapters import nearest_ratio, parse_ratio
+from imagen.adapters import snap_to_table
 from imagen.models import Request
 
 # The aspect ratios FLUX models on Replicate accept.
 ASPECT_RATIOS = ("1:1", "16:9", "21:9", "3:2", "2:3", "4:5", "5:4", "3:4", "4:3", "9:16", "9:21")
-
-
-def nearest_aspect_ratio(width: float, height: float) -> str:
-    """The supported ratio closest to ``width``:``height`` (the toolkit's log-scale rule)."""
-    return nearest_ratio(width / height, ASPECT_RATIOS)
 
 
 @attrs.frozen
@@ -72,16 +67,12 @@ def build_input(
 
 def _aspect_ratio(request: Request) -> tuple[str, str] | None:
     """(supported ratio, what it was chosen from), or None to leave the model's default."""
-    if request.aspect_ratio:
-        if request.aspect_ratio in ASPECT_RATIOS:
-            return request.aspect_ratio, request.aspect_ratio
-        ratio = parse_ratio(request.aspect_ratio)
+    try:
+        choice = snap_to_table(request, ASPECT_RATIOS)
+    except ValueError:
         # Unreadable text goes through as it is, so Replicate's 422 names the problem.
-        chosen = request.aspect_ratio if ratio is None else nearest_aspect_ratio(ratio, 1.0)
-        return chosen, request.aspect_ratio
-    if request.width and request.height:
-        return (
-            nearest_aspect_ratio(request.width, request.height),
-            f"{request.width}x{request.height}",
-        )
-    return None
+        text = request.aspect_ratio or ""
+        return text, text
+    if choice.ratio is None or choice.asked is None:
+        return None
+    return choice.ratio, choice.asked

@@ -23,7 +23,6 @@ from imagen.errors import (
     BackendUnavailable,
     ContentBlocked,
     InvalidRequest,
-    RateLimited,
 )
 
 if TYPE_CHECKING:
@@ -52,7 +51,8 @@ def invalid_fields(problem: Mapping[str, Any]) -> dict[str, str]:
 
 
 def api_errors(response: httpx.Response, failure: Failure) -> BackendError | None:
-    """Replicate's own wording for the answers it explains; the toolkit maps the rest."""
+    """Replicate's own wording where it says more than the toolkit's table (where to get a
+    token, each invalid field, a model version); the table maps the rest (429, 5xx...)."""
     problem = failure.body if isinstance(failure.body, Mapping) else {}
     status, detail, env = failure.status, failure.detail, failure.key_env
     info = {"status": status, "title": problem.get("title"), "detail": detail}
@@ -76,17 +76,6 @@ def api_errors(response: httpx.Response, failure: Failure) -> BackendError | Non
         return InvalidRequest(
             f"Replicate could not {failure.what}: not found (HTTP 404: {detail}); "
             "check the model name and version",
-            **common,
-        )
-    if status == 429:
-        return RateLimited(
-            f"Replicate kept throttling requests (HTTP 429: {detail}); wait and try again",
-            retry_after=failure.retry_after,
-            **common,
-        )
-    if status >= 500:
-        return BackendUnavailable(
-            f"Replicate could not {failure.what} (HTTP {status}: {detail}); try again later",
             **common,
         )
     return None

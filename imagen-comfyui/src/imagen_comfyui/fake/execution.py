@@ -102,7 +102,7 @@ class Run:
                     raise Interrupted
                 await self.progress_state(node)
                 self.server.last_node = node
-                self.server.state_changed()
+                self.server.changed()
                 await self.message("executing", {"node": node, "display_node": node,
                                                  "prompt_id": prompt_id})  # fmt: skip
                 await self.run_node(node)
@@ -209,7 +209,7 @@ class Run:
             if self.server.previews:
                 await self.server.send_binary(_PREVIEW_FRAME, self.sid)
             self.steps_sent += 1
-            self.server.state_changed()
+            self.server.changed()
             if (
                 self.server.drop_socket_after is not None
                 and self.steps_sent >= self.server.drop_socket_after

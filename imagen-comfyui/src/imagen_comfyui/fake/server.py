@@ -11,15 +11,18 @@ an uploaded file, and ``SaveImage`` writes a real PNG of the size the graph asks
     with serve_app(fake.app()) as url:
         ...
 
+It is built on ``imagen.testing.FakeServer``, which gives it the record of calls
+(``fake.calls``, ``fake.calls_to("prompt")``), scripted faults and holds per step (the route
+names below; ``/api/...`` is the same step as ``/...``), and ``wait_until(condition)``, which
+blocks the test until the server's state satisfies ``condition``, woken by each change rather
+than by polling. A scripted status is answered as aiohttp answers it for ComfyUI: plain text.
+
 Misbehaviours for tests: ``websocket=False`` (no ``/ws`` route: clients must poll),
 ``drop_socket_after`` (cut the running prompt's socket, without a close frame, after that many
-sampler steps), ``silent=True`` (accept connections and never answer), and
+sampler steps), ``silent=True`` (accept connections and never answer: every step held), and
 ``hold_prompt_answers()`` (queue each ``POST /prompt`` but keep its answer until
 ``release_prompt_answers()``: the moment a client's cancel can come while the answer is on its
 way).
-
-The server runs in another thread than the test; ``wait_until(condition)`` blocks the test
-until the server's state satisfies ``condition``, woken by each change rather than by polling.
 """
 
 from __future__ import annotations
@@ -27,7 +30,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import threading
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
@@ -37,6 +39,7 @@ from typing import Any
 import attrs
 from aiohttp import WSMsgType, web
 
+from imagen.testing.fakes import FakeServer
 from imagen_comfyui.fake.execution import Run, now_ms
 from imagen_comfyui.fake.validation import validate_prompt
 
@@ -77,7 +80,7 @@ class Queued:
         return str(value) if value is not None else None
 
 
-class FakeComfyUI:
+class FakeComfyUI(FakeServer):
     """One fake ComfyUI server's state; ``app()`` is the aiohttp application serving it."""
 
     def __init__(
@@ -90,17 +93,18 @@ class FakeComfyUI:
         silent: bool = False,
         previews: bool = True,
     ) -> None:
+        super().__init__()
         self.run_time = run_time
         self.models = {**DEFAULT_MODELS, **(models or {})}
         self.websocket = websocket
         self.drop_socket_after = drop_socket_after
         self.silent = silent
+        if silent:
+            self.hold()  # a server that accepted the connection and hangs: never opened
         self.previews = previews
         definitions = resources.files("imagen_comfyui.fake") / "object_info.json"
         self.definitions: dict[str, Any] = json.loads(definitions.read_text(encoding="utf-8"))
-        # What clients did, for tests to inspect.
-        self.requests: list[tuple[str, str, dict[str, str]]] = []
-        self.received: list[dict[str, Any]] = []
+        # What clients did, for tests to inspect (beside ``calls``).
         self.interrupts: list[dict[str, Any]] = []
         self.deleted: list[str] = []
         #: perf_counter() when each prompt started running and when its end was announced
@@ -121,22 +125,16 @@ class FakeComfyUI:
         self.held: list[str] = []
         self._holding = False
         self._released: asyncio.Event | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._changed = threading.Condition()
         self._wake: asyncio.Event | None = None
         self._outbox: asyncio.Queue[Callable[[], Awaitable[None]]] = asyncio.Queue()
-        self._tasks: list[asyncio.Task[None]] = []
 
     # -- for tests, from their own thread --------------------------------------------------
 
-    def wait_until(self, condition: Callable[[], bool], timeout: float = 30.0) -> None:
-        """Block until ``condition()`` holds for this server's state (checked at each change).
-
-        ``timeout`` only stops a broken test from hanging; nothing waits for it to pass.
-        """
-        with self._changed:
-            if not self._changed.wait_for(condition, timeout):
-                raise AssertionError(f"the fake ComfyUI never got there in {timeout:g} s")
+    @property
+    def received(self) -> list[dict[str, Any]]:
+        """The JSON bodies of every ``POST /prompt``, in order."""
+        bodies = (call.json() for call in self.calls_to("prompt"))
+        return [body for body in bodies if isinstance(body, dict)]
 
     def hold_prompt_answers(self) -> None:
         """From now on, queue each ``POST /prompt`` but hold its answer (ids in ``held``)."""
@@ -145,72 +143,55 @@ class FakeComfyUI:
     def release_prompt_answers(self) -> None:
         """Send the held answers, and answer later prompts at once again."""
         self._holding = False
-        if self._loop is not None and self._released is not None:
-            self._loop.call_soon_threadsafe(self._released.set)
-
-    def state_changed(self) -> None:
-        """Wake ``wait_until`` callers (the server calls it after each change it makes)."""
-        with self._changed:
-            self._changed.notify_all()
+        if self.loop is not None and self._released is not None:
+            self.loop.call_soon_threadsafe(self._released.set)
 
     # -- the application -------------------------------------------------------------------
 
-    def app(self) -> web.Application:
-        app = web.Application(middlewares=[self._record, *([self._silence] if self.silent else [])])
-        routes = [
-            web.get("/system_stats", self.system_stats),
-            web.get("/features", self.features),
-            web.get("/prompt", self.get_prompt),
-            web.post("/prompt", self.post_prompt),
-            web.get("/queue", self.get_queue),
-            web.post("/queue", self.post_queue),
-            web.post("/interrupt", self.post_interrupt),
-            web.get("/history", self.get_history),
-            web.get("/history/{prompt_id}", self.get_history_item),
-            web.post("/history", self.post_history),
-            web.get("/view", self.view),
-            web.post("/upload/image", self.upload_image),
-            web.get("/object_info", self.object_info),
-            web.get("/object_info/{node_class}", self.object_info_one),
+    def routes(self, app: web.Application) -> None:
+        Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+        routes: list[tuple[str, str, Handler, str]] = [  # (method, path, handler, step)
+            ("GET", "/system_stats", self.system_stats, "system_stats"),
+            ("GET", "/features", self.features, "features"),
+            ("GET", "/prompt", self.get_prompt, "queue_remaining"),
+            ("POST", "/prompt", self.post_prompt, "prompt"),
+            ("GET", "/queue", self.get_queue, "queue"),
+            ("POST", "/queue", self.post_queue, "queue_edit"),
+            ("POST", "/interrupt", self.post_interrupt, "interrupt"),
+            ("GET", "/history", self.get_history, "history_all"),
+            ("GET", "/history/{prompt_id}", self.get_history_item, "history"),
+            ("POST", "/history", self.post_history, "history_edit"),
+            ("GET", "/view", self.view, "view"),
+            ("POST", "/upload/image", self.upload_image, "upload"),
+            ("GET", "/object_info", self.object_info, "object_info_all"),
+            ("GET", "/object_info/{node_class}", self.object_info_one, "object_info"),
         ]
         if self.websocket:
-            routes.append(web.get("/ws", self.ws))
-        app.add_routes(routes)
-        app.add_routes([web.route(r.method, "/api" + r.path, r.handler) for r in routes])
-        app.on_startup.append(self._start_worker)
-        app.on_cleanup.append(self._stop_worker)
-        return app
+            routes.append(("GET", "/ws", self.ws, "ws"))
+        for method, path, handler, step in routes:
+            app.router.add_route(method, path, handler, name=step)
+            # ComfyUI serves every route under /api too; route names are unique, so the alias
+            # is "api:<step>" and step_of counts it as the same step.
+            app.router.add_route(method, "/api" + path, handler, name=f"api:{step}")
 
-    @web.middleware
-    async def _record(
-        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-    ) -> web.StreamResponse:
-        self.requests.append((request.method, request.path, dict(request.headers)))
-        try:
-            return await handler(request)
-        finally:
-            self.state_changed()
+    def step_of(self, request: web.Request) -> str:
+        return super().step_of(request).removeprefix("api:")
 
-    @web.middleware
-    async def _silence(
-        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-    ) -> web.StreamResponse:
-        await asyncio.Event().wait()  # a server that accepted the connection and hangs
-        return await handler(request)
+    def fault(self, status: int, request: web.Request) -> web.StreamResponse:
+        """aiohttp's own plain-text answer, as ComfyUI (or a proxy before it) gives it."""
+        from http import HTTPStatus
 
-    async def _start_worker(self, app: web.Application) -> None:
-        self._loop = asyncio.get_running_loop()
+        headers = {"Retry-After": "0"} if status == 429 else {}
+        return web.Response(status=status, text=f"{status}: {HTTPStatus(status).phrase}",
+                            headers=headers)  # fmt: skip
+
+    async def on_start(self) -> None:
         self._released = asyncio.Event()
         self._interrupted = asyncio.Event()
         self._wake = asyncio.Event()
         self._outbox = asyncio.Queue()
-        self._tasks = [asyncio.create_task(self._worker()), asyncio.create_task(self._publish())]
-
-    async def _stop_worker(self, app: web.Application) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for socket, _ in list(self.sockets.values()):
-            await socket.close()
+        self.spawn(self._worker())
+        self.spawn(self._publish())
 
     # -- simple reads ----------------------------------------------------------------------
 
@@ -293,14 +274,19 @@ class FakeComfyUI:
     # -- changes ---------------------------------------------------------------------------
 
     async def upload_image(self, request: web.Request) -> web.Response:
-        post = await request.post()
-        image = post.get("image")
-        if not isinstance(image, web.FileField) or not image.filename:
+        form = self.call_of(request).form()
+        image = form.get("image")
+        if image is None or not image.filename:
             return web.Response(status=400)
-        name, data = image.filename, image.file.read()
-        kind = str(post.get("type") or "input")
-        subfolder = str(post.get("subfolder") or "")
-        overwrite = str(post.get("overwrite") or "").lower() in ("true", "1")
+        name, data = image.filename, image.data
+
+        def text(field: str) -> str:
+            value = form.get(field)
+            return value.text if value is not None else ""
+
+        kind = text("type") or "input"
+        subfolder = text("subfolder")
+        overwrite = text("overwrite").lower() in ("true", "1")
         stem, dot, ext = name.rpartition(".")
         index = 1
         while (kind, subfolder, name) in self.files and not overwrite:
@@ -313,7 +299,6 @@ class FakeComfyUI:
 
     async def post_prompt(self, request: web.Request) -> web.Response:
         body = await request.json()  # invalid JSON: aiohttp's own 500, as ComfyUI answers
-        self.received.append(body)
         # As ComfyUI does: the number is taken before the body is checked, so a rejected
         # prompt uses one up too (the recording's numbers skip past each 400).
         if "number" in body:
@@ -343,7 +328,7 @@ class FakeComfyUI:
         if self._holding:
             assert self._released is not None
             self.held.append(prompt_id)
-            self.state_changed()
+            self.changed()
             await self._released.wait()
         return web.json_response({"prompt_id": prompt_id, "number": number,
                                   "node_errors": node_errors})  # fmt: skip
@@ -394,8 +379,7 @@ class FakeComfyUI:
     # -- the websocket ---------------------------------------------------------------------
 
     async def ws(self, request: web.Request) -> web.WebSocketResponse:
-        socket = web.WebSocketResponse()
-        await socket.prepare(request)
+        socket = await self.accept_websocket(request)
         sid = request.query.get("clientId") or uuid.uuid4().hex
         self.sockets[sid] = (socket, request)
         try:
@@ -447,8 +431,8 @@ class FakeComfyUI:
 
         async def deliver() -> None:
             target = self.sockets.pop(sid, None) if sid else None
-            if target is not None and target[1].transport is not None:
-                target[1].transport.close()
+            if target is not None:
+                self.drop(target[1])
 
         self._outbox.put_nowait(deliver)
 
@@ -473,7 +457,7 @@ class FakeComfyUI:
             item = min(self.pending, key=lambda queued: queued.number)
             self.pending.remove(item)
             self.running = item
-            self.state_changed()
+            self.changed()
             await self._queue_updated()
             await self._execute(item)
 
@@ -487,7 +471,7 @@ class FakeComfyUI:
         self.history[item.prompt_id] = run.history_entry()
         self.running = None
         self.last_node = None
-        self.state_changed()
+        self.changed()
         await self._queue_updated()
         self.announced[item.prompt_id] = time.perf_counter()
         await self.send("executing", {"node": None, "prompt_id": item.prompt_id}, item.client_id)

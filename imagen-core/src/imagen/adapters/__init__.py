@@ -15,8 +15,10 @@ One import gives an adapter author the whole kit (documented in ``docs/writing-p
   cuts a provider's message, in that order.
 - **Images in and out** (``imagen.adapters.images``): media type and size from a header,
   base64 and ``data:`` URIs, image files read with a limit.
-- **Sizes** (``imagen.adapters.sizes``): snap a request to a size table or to size rules,
-  recording what changed.
+- **Sizes** (``imagen.adapters.sizes``): snap a request to a size table or to size rules
+  (multiples, ratio, long edge, pixel range), recording what changed.
+- **Takes** (``imagen.adapters.takes``): :func:`run_takes` runs several takes of one request
+  together, their progress added up.
 - **Progress** is :class:`imagen.models.Progress` itself: it never goes backwards and a failing
   callback never stops a generation, so an adapter calls ``progress.update`` directly.
 
@@ -72,6 +74,7 @@ from imagen.adapters.sizes import (
     snap_to_table,
 )
 from imagen.adapters.sse import EventParser, EventStream, ServerEvent
+from imagen.adapters.takes import TakeProgress, Takes, run_takes
 from imagen.adapters.text import describe_url, one_line, remote_text
 from imagen.models import Progress
 
@@ -98,6 +101,8 @@ __all__ = [
     "RetryPolicy",
     "ServerEvent",
     "SizeChoice",
+    "TakeProgress",
+    "Takes",
     "bearer",
     "body_message",
     "decode_base64",
@@ -117,6 +122,7 @@ __all__ = [
     "read_image_file",
     "remote_text",
     "retry_after_header",
+    "run_takes",
     "scrub",
     "send",
     "snap_to_rules",

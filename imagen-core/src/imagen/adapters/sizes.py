@@ -2,17 +2,19 @@
 
 Two kinds of provider: those with a fixed table (``{"1:1": (1024, 1024), "16:9": ...}``:
 Gemini, FLUX on Replicate) and those with rules (sides a multiple of N, a ratio limit, a
-long-edge limit: ComfyUI, OpenAI-style APIs). Both answer a :class:`SizeChoice`, which keeps
-what the user asked so the adapter can report the change.
+long-edge limit, a total pixel range: ComfyUI, OpenAI-style APIs). Both answer a
+:class:`SizeChoice`, which keeps what the user asked, and which rules changed it, so the
+adapter can report the change.
 
     choice = snap_to_table(request, ASPECT_RATIOS)        # table: the nearest ratio
     choice = snap_to_rules(request, multiple=16)          # rules: sides snapped
+    choice = snap_to_rules(request, min_pixels=655_360, max_pixels=8_294_400)
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 import attrs
 
@@ -31,6 +33,9 @@ class SizeChoice:
     height: int | None = None
     ratio: str | None = None
     asked: str | None = None
+    #: The rules that changed the size, in words, in the order applied ("sides snapped to
+    #: multiples of 16", "at least 655,360 pixels"); empty when none did.
+    adjusted: tuple[str, ...] = ()
 
     @property
     def changed(self) -> bool:
@@ -102,14 +107,19 @@ def snap_to_rules(
     megapixels: float = 1.0,
     max_long_edge: int = MAX_SIDE,
     max_ratio: float | None = None,
+    min_pixels: int | None = None,
+    max_pixels: int | None = None,
 ) -> SizeChoice:
     """A pixel size the provider's rules allow, near what was asked.
 
     An explicit size keeps its shape: the ratio is clamped to ``max_ratio`` (long side over
-    short side), the long edge shrunk to ``max_long_edge``, and both sides snapped to
-    ``multiple``. An aspect ratio alone becomes ``megapixels`` of that shape; one side and a
-    ratio give the other side; nothing at all keeps the provider's default (all None).
-    ValueError for an aspect ratio that is not ``W:H``.
+    short side), the area scaled into ``min_pixels``..``max_pixels`` (width times height), the
+    long edge shrunk to ``max_long_edge``, and both sides snapped to ``multiple`` (rounded
+    outwards or inwards where the nearest multiple would leave the pixel range). An aspect
+    ratio alone becomes ``megapixels`` of that shape; one side and a ratio give the other side;
+    nothing at all keeps the provider's default (all None). ``adjusted`` names each rule that
+    changed the size. Where the rules cannot all hold (a long, thin size with no ``max_ratio``)
+    the long edge wins over ``min_pixels``. ValueError for an aspect ratio that is not ``W:H``.
     """
     ratio = None
     if request.aspect_ratio:
@@ -130,19 +140,42 @@ def snap_to_rules(
         asked = None
     else:
         w, h, asked = float(width), float(height), f"{width}x{height}"
+    adjusted: list[str] = []
     if max_ratio is not None and max(w, h) > max_ratio * min(w, h):
+        adjusted.append(f"ratio at most {max_ratio:g}:1")
         if w > h:
             h = w / max_ratio
         else:
             w = h / max_ratio
-    shrink = min(1.0, max_long_edge / max(w, h))
+    scale = 1.0
+    if max_pixels is not None and w * h > max_pixels:
+        adjusted.append(f"at most {max_pixels:,} pixels")
+        scale = math.sqrt(max_pixels / (w * h))
+    elif min_pixels is not None and w * h < min_pixels:
+        adjusted.append(f"at least {min_pixels:,} pixels")
+        scale = math.sqrt(min_pixels / (w * h))
+    if max(w, h) * scale > max_long_edge:
+        adjusted.append(f"long edge at most {max_long_edge}")
+        scale = max_long_edge / max(w, h)
     largest = max_long_edge - max_long_edge % multiple
 
-    def snap(value: float) -> int:
-        snapped = math.floor(value * shrink / multiple + 0.5) * multiple
+    def snap(value: float, rounding: Callable[[float], float]) -> int:
+        snapped = int(rounding(value * scale / multiple)) * multiple
         return min(max(multiple, snapped), largest)
 
-    return SizeChoice(snap(w), snap(h), None, asked)
+    sides = snap(w, _nearest), snap(h, _nearest)
+    # The nearest multiples may step out of the pixel range: round both sides the other way.
+    if min_pixels is not None and sides[0] * sides[1] < min_pixels:
+        sides = snap(w, math.ceil), snap(h, math.ceil)
+    elif max_pixels is not None and sides[0] * sides[1] > max_pixels:
+        sides = snap(w, math.floor), snap(h, math.floor)
+    if asked is not None and sides != (round(w * scale), round(h * scale)):
+        adjusted.append(f"sides multiples of {multiple}")
+    return SizeChoice(sides[0], sides[1], None, asked, tuple(adjusted))
+
+
+def _nearest(value: float) -> float:
+    return math.floor(value + 0.5)
 
 
 __all__ = ["MEGAPIXEL", "SizeChoice", "nearest_ratio", "parse_ratio", "snap_to_rules",

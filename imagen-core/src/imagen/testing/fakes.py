@@ -16,7 +16,18 @@ shapes. The scaffold gives it:
 - **a hold gated on events, not sleeps**: ``gate = fake.hold("create")`` keeps every create
   waiting until ``gate.open()``; ``gate.wait_for(2)`` blocks the test until two are waiting,
   and ``fake.hold("create").open_when(3)`` lets them go once three are in flight at once.
-  A held request the client gave up on is cancelled when ``serve_app`` stops the server.
+  A held request the client gave up on is cancelled when ``serve_app`` stops the server;
+- **waiting on the server's state**: ``fake.wait_until(lambda: len(fake.calls) == 2)`` blocks
+  the test until the condition holds, checked at each request, each answer and each
+  ``fake.changed()`` the fake calls after changing its own state;
+- **server-side machinery**: ``on_start()`` runs on the server's loop before the first
+  request (make loop-bound state there), ``spawn(coroutine)`` runs a worker that is cancelled
+  when the server stops, ``await self.accept_websocket(request)`` opens a websocket that is
+  closed then too, and ``self.drop(request)`` cuts a connection without an answer or a close
+  frame;
+- **forms**: ``call.form()`` reads a ``multipart/form-data`` body (the scaffold has read the
+  body already, so ``request.post()`` would find it empty); ``self.call_of(request)`` is the
+  handler's own call.
 
     class FakeAcme(FakeServer):
         def routes(self, app: web.Application) -> None:
@@ -40,7 +51,7 @@ import inspect
 import json
 import threading
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -80,6 +91,44 @@ class Call:
             return json.loads(self.body) if self.body else None
         except ValueError:
             return None
+
+    def form(self) -> dict[str, FormField]:
+        """The fields of a ``multipart/form-data`` body by name ({} for any other body); a
+        name sent twice keeps its last value."""
+        from email.parser import BytesParser
+        from email.policy import HTTP
+
+        kind = next((v for k, v in self.headers.items() if k.lower() == "content-type"), "")
+        if not kind.lower().startswith("multipart/form-data"):
+            return {}
+        message = BytesParser(policy=HTTP).parsebytes(
+            b"Content-Type: " + kind.encode("latin-1") + b"\r\n\r\n" + self.body
+        )
+        fields: dict[str, FormField] = {}
+        for part in message.iter_parts():
+            name = part.get_param("name", header="content-disposition")
+            if not isinstance(name, str):
+                continue
+            data = part.get_payload(decode=True)
+            fields[name] = FormField(
+                name, data if isinstance(data, bytes) else b"", part.get_filename(),
+                part.get_content_type() if part.get("content-type") else None,
+            )  # fmt: skip
+        return fields
+
+
+@attrs.frozen
+class FormField:
+    """One field of a form: a file when it has a ``filename``."""
+
+    name: str
+    data: bytes
+    filename: str | None = None
+    content_type: str | None = None
+
+    @property
+    def text(self) -> str:
+        return self.data.decode("utf-8", "replace")
 
 
 class Gate:
@@ -158,6 +207,12 @@ class FakeServer:
         self.max_in_flight = 0
         self._faults: dict[str, deque[Fault]] = {}
         self._gates: dict[str, Gate] = {}
+        self._changed = threading.Condition()
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._sockets: list[web.WebSocketResponse] = []
+        self._handling: dict[int, Call] = {}  # the call of each request being answered
+        #: The server's event loop, once it has started.
+        self.loop: asyncio.AbstractEventLoop | None = None
 
     # -- scripting ---------------------------------------------------------------------------
 
@@ -180,6 +235,51 @@ class FakeServer:
 
     def calls_to(self, step: str) -> list[Call]:
         return [call for call in self.calls if call.step == step]
+
+    def wait_until(self, condition: Callable[[], bool], timeout: float = 30.0) -> None:
+        """Block the test until ``condition()`` holds, checked at each change of the server's
+        state (AssertionError after ``timeout`` seconds: a bound for a broken test, not a
+        measurement)."""
+        with self._changed:
+            if not self._changed.wait_for(condition, timeout):
+                raise AssertionError(f"{type(self).__name__} never got there in {timeout:g} s")
+
+    def changed(self) -> None:
+        """Wake ``wait_until`` callers: call it after changing the fake's own state."""
+        with self._changed:
+            self._changed.notify_all()
+
+    # -- server-side machinery ---------------------------------------------------------------
+
+    async def on_start(self) -> None:
+        """Runs on the server's loop before the first request: make events, queues and
+        workers (``spawn``) there."""
+
+    def spawn(self, work: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        """Run ``work`` on the server's loop until it ends or the server stops."""
+        task = asyncio.get_running_loop().create_task(work)
+        self._tasks.append(task)
+        return task
+
+    async def accept_websocket(self, request: web.Request, **options: Any) -> web.WebSocketResponse:
+        """Accept ``request`` as a websocket (``options`` go to ``WebSocketResponse``); it is
+        closed when the server stops."""
+        from aiohttp import web
+
+        socket = web.WebSocketResponse(**options)
+        await socket.prepare(request)
+        self._sockets = [open_ for open_ in self._sockets if not open_.closed]
+        self._sockets.append(socket)
+        return socket
+
+    def drop(self, request: web.Request) -> None:
+        """Cut ``request``'s connection: no answer, no close frame (a crash, a lost network)."""
+        if request.transport is not None:
+            request.transport.close()
+
+    def call_of(self, request: web.Request) -> Call:
+        """The recorded call of ``request`` (its body, already read)."""
+        return self._handling[id(request)]
 
     # -- what a provider overrides -----------------------------------------------------------
 
@@ -215,7 +315,26 @@ class FakeServer:
 
         app = web.Application(middlewares=[scaffold], client_max_size=self.client_max_size)
         self.routes(app)
+        app.on_startup.append(self._start)
+        app.on_shutdown.append(self._close_sockets)
+        app.on_cleanup.append(self._stop)
         return app
+
+    async def _start(self, app: web.Application) -> None:
+        self.loop = asyncio.get_running_loop()
+        await self.on_start()
+
+    async def _close_sockets(self, app: web.Application) -> None:
+        sockets, self._sockets = self._sockets, []
+        for socket in sockets:
+            if not socket.closed:
+                await socket.close()
+
+    async def _stop(self, app: web.Application) -> None:
+        tasks, self._tasks = self._tasks, []
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     def step_of(self, request: web.Request) -> str:
         name = request.match_info.route.name
@@ -236,8 +355,7 @@ class FakeServer:
             answer = fault(request)
             return await answer if inspect.isawaitable(answer) else answer
         if fault == "drop":
-            if request.transport is not None:
-                request.transport.close()
+            self.drop(request)
             return web.Response(status=500)
         return self.fault(int(fault), request)
 
@@ -255,14 +373,15 @@ class FakeServer:
             body = await request.content.read(16)
         else:
             body = await request.read() if request.can_read_body else b""
-        self.calls.append(
-            Call(step, request.method, request.path, dict(request.query), dict(request.headers),
-                 body, str(request.url))
-        )  # fmt: skip
+        call = Call(step, request.method, request.path, dict(request.query),
+                    dict(request.headers), body, str(request.url))  # fmt: skip
+        self.calls.append(call)
+        self.changed()
         if dropping and queue:
             return await self._play(queue.popleft(), request)
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        self._handling[id(request)] = call
         try:
             gate = self._gates.get(step) or self._gates.get(ANY)
             if gate is not None:
@@ -276,7 +395,9 @@ class FakeServer:
             response: web.StreamResponse = await handler(request)
             return response
         finally:
+            del self._handling[id(request)]
             self.in_flight -= 1
+            self.changed()
 
 
-__all__ = ["ANY", "Call", "FakeServer", "Fault", "Gate"]
+__all__ = ["ANY", "Call", "FakeServer", "Fault", "FormField", "Gate"]
