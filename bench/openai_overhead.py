@@ -1,72 +1,136 @@
 """How much time the openai backend adds to an image, beside OpenAI's own client.
 
 A local fake OpenAI Images API (imagen_openai.fake_server, real loopback HTTP) holds each answer
-for 1.0 s, as a render would, then answers with a real base64 PNG and its token usage. Measured,
-median of several runs each, on the same fake in the same run:
+for 1.0 s, as a render would, then answers with a 1024x1024 PNG of fine noise (2.3 MB, 3.2 MB
+as base64: the size of a detailed render) made once before timing, and its token usage. The
+fake runs in a process of its own; its handlers' time is measured there (bench/_overhead.py)
+and taken off each run, so the overhead is the client's alone. Measured on the same fake in
+the same run:
 
 - imagen's ``OpenAIBackend.generate()`` in-process (client warm, as in a server or worker);
 - the official ``openai`` client's ``images.generate()`` plus decoding the base64 image;
+- the floor: a bare ``httpx.AsyncClient`` POST, ``json.loads`` and ``base64.b64decode``, which
+  any Python client of this API spends on moving and decoding the answer;
 - ``imagen generate`` as a subprocess (cold: interpreter start, plugin loading, file writing),
   with ``imagen generate --backend mock`` beside it for the CLI's own fixed cost.
 
 Target: generate() adds at most 10 ms to the server's time.
 
-    uv run --with openai python bench/openai_overhead.py [--runs 7]
+    uv run --with openai python bench/openai_overhead.py [--runs 7] [--profile 30]
+
+``--profile N`` also runs generate() under cProfile and prints its N costliest functions.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import base64
+import io
 import os
+import random
 import statistics
 import sys
 import tempfile
-import time
+from collections.abc import Callable, Coroutine
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _results import cli_available, median_ms, record, time_generate
+from _overhead import (
+    Clock,
+    Comparison,
+    Sample,
+    cli_available,
+    load,
+    sample_async,
+    sample_cli,
+    sample_sync,
+    serve_fake,
+)
 
-from imagen.testing.servers import serve_app
-from imagen_openai.fake_server import FakeOpenAI
+if TYPE_CHECKING:
+    from aiohttp import web
+
+    from imagen_openai.backend import OpenAIBackend
 
 RENDER_TIME = 1.0
 TARGET_MS = 10.0
 KEY = "sk-bench-key-not-secret"
 MODEL = "gpt-image-1"
 PROMPT = "a cat in a fishbowl"
+SIZE = 1024
 
 
-def time_imagen_backend(base_url: str, runs: int) -> list[float]:
+def detailed_png() -> str:
+    """A 1024x1024 PNG of fine noise (6 bits a channel), base64: as large as a detailed render."""
+    from PIL import Image
+
+    noise = bytes(b & 0xFC for b in random.Random(0).randbytes(SIZE * SIZE * 3))
+    buffer = io.BytesIO()
+    Image.frombytes("RGB", (SIZE, SIZE), noise).save(buffer, format="PNG")
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def fake_app() -> web.Application:
+    """The fake Images API the benchmark talks to (built in the fake's own process), answering
+    with the detailed PNG."""
+    from imagen_openai.fake_server import FakeOpenAI
+
+    image = detailed_png()
+    fake = FakeOpenAI(key=KEY, render=lambda width, height, fmt, transparent: image)
+    fake.delay = RENDER_TIME
+    return fake.app()
+
+
+def flat_fake_app() -> web.Application:
+    """The same fake answering with a one-colour PNG of the asked size (a few kilobytes)."""
+    from imagen_openai.fake_server import FakeOpenAI
+
+    fake = FakeOpenAI(key=KEY)
+    fake.delay = RENDER_TIME
+    return fake.app()
+
+
+def imagen_generate(base_url: str) -> tuple[Callable[[], Coroutine[Any, Any, None]], OpenAIBackend]:
+    """(one generate() coroutine factory, the backend) for the fake at ``base_url``."""
     from imagen.models import Progress, Request
     from imagen_openai.backend import OpenAIBackend
     from imagen_openai.settings import OpenAISettings
 
-    settings = OpenAISettings(model=MODEL, base_url=base_url, quality="low")
+    backend = OpenAIBackend("bench", OpenAISettings(model=MODEL, base_url=base_url, quality="low"))
 
-    async def main() -> list[float]:
-        backend = OpenAIBackend("bench", settings)
-        samples = []
-        try:
-            await backend.generate(Request(PROMPT, width=1024, height=1024), Progress())
-            for _ in range(runs):
-                start = time.perf_counter()
-                result = await backend.generate(
-                    Request(PROMPT, width=1024, height=1024), Progress()
-                )
-                samples.append(time.perf_counter() - start)
-                assert len(result.images) == 1
-        finally:
-            await backend.aclose()
-        return samples
+    async def once() -> None:
+        result = await backend.generate(Request(PROMPT, width=SIZE, height=SIZE), Progress())
+        assert len(result.images) == 1
 
-    return asyncio.run(main())
+    return once, backend
 
 
-def time_official_client(base_url: str, runs: int) -> list[float] | None:
+def time_imagen_backend(base_url: str, clock: Clock, runs: int) -> list[Sample]:
+    once, backend = imagen_generate(base_url)
+    return sample_async(once, clock, runs, teardown=backend.aclose)
+
+
+def time_floor(base_url: str, clock: Clock, runs: int) -> list[Sample]:
+    import json
+
+    import httpx
+
+    client = httpx.AsyncClient(base_url=base_url, timeout=60)
+    body = {"model": MODEL, "prompt": PROMPT, "size": "1024x1024", "quality": "low", "n": 1}
+
+    async def once() -> None:
+        response = await client.post(
+            "/images/generations", json=body, headers={"Authorization": f"Bearer {KEY}"}
+        )
+        response.raise_for_status()
+        assert base64.b64decode(json.loads(response.content)["data"][0]["b64_json"])
+
+    return sample_async(once, clock, runs, teardown=client.aclose)
+
+
+def time_official_client(base_url: str, clock: Clock, runs: int) -> list[Sample] | None:
     try:
         import openai
     except ImportError:
@@ -82,101 +146,110 @@ def time_official_client(base_url: str, runs: int) -> list[float] | None:
         assert data
         assert base64.b64decode(data)
 
-    once()
-    samples = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        once()
-        samples.append(time.perf_counter() - start)
-    client.close()
-    return samples
+    try:
+        return sample_sync(once, clock, runs)
+    finally:
+        client.close()
 
 
-def time_cli(base_url: str, runs: int, backend: str, work: Path) -> list[float]:
-    config_text = (
-        f"default_backend: bench\n"
-        f"output: {{directory: '{work / 'out'}', preview: 'off', cloud_sync: 'off'}}\n"
-        f"backends:\n"
-        f"  bench: {{type: openai, model: {MODEL}, quality: low, base_url: '{base_url}'}}\n"
-        f"  mock: {{type: mock}}\n"
-    )
-    return time_generate(
-        config_text,
-        work,
-        backend=backend,
-        prompt=PROMPT,
-        options=["--size", "1024x1024"],
-        runs=runs,
-        env={"OPENAI_API_KEY": KEY},
-    )
+def profile(base_url: str, runs: int, top: int) -> None:
+    """generate() under cProfile, the server's thread not included: where the client's time goes."""
+    import asyncio
+    import cProfile
+    import pstats
 
+    once, backend = imagen_generate(base_url)
 
-def row(label: str, samples: list[float], base: float = RENDER_TIME) -> str:
-    median = median_ms(samples)
-    spread = f"{min(samples) * 1000:.0f}-{max(samples) * 1000:.0f}"
-    return f"| {label} | {median:.1f} | {median - base * 1000:+.1f} | {spread} |"
+    async def main() -> None:
+        await once()
+        profiler = cProfile.Profile()
+        profiler.enable()
+        for _ in range(runs):
+            await once()
+        profiler.disable()
+        await backend.aclose()
+        stats = pstats.Stats(profiler).sort_stats("tottime")
+        stats.print_stats(top)
+
+    asyncio.run(main())
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--profile", type=int, default=0, metavar="N")
     args = parser.parse_args()
 
     os.environ["OPENAI_API_KEY"] = KEY  # the fake's key, for imagen and the official client
-    fake = FakeOpenAI(key=KEY)
-    fake.delay = RENDER_TIME
-    lines = [
-        f"Render time on the fake server: {RENDER_TIME:.1f} s (gpt-image-1, low, 1024x1024 PNG); "
-        f"median of {args.runs} runs after one warm-up; overhead = median - render time.",
-        "",
-        "| what | median ms | overhead ms | range ms |",
-        "| --- | --- | --- | --- |",
-    ]
-    measured: dict[str, list[float]] = {}
-    with serve_app(fake.app()) as url:
+    image = detailed_png()  # the fake's process makes the same one: its size for the record
+    load_before = load()
+    with serve_fake(fake_app) as (url, clock):
         base_url = f"{url}/v1"
-        measured["imagen OpenAIBackend.generate() (in-process)"] = time_imagen_backend(
-            base_url, args.runs
-        )
-        official = time_official_client(base_url, args.runs)
-        if official is not None:
-            measured["openai.OpenAI().images.generate() + decode (official client)"] = official
+        if args.profile:
+            profile(base_url, args.runs, args.profile)
+        ours = time_imagen_backend(base_url, clock, args.runs)
+        official = time_official_client(base_url, clock, args.runs)
+        floor = time_floor(base_url, clock, args.runs)
+        cli: tuple[list[Sample], list[Sample]] | None = None
         if cli_available():
             with tempfile.TemporaryDirectory() as work:
-                measured["`imagen generate` subprocess, openai backend"] = time_cli(
-                    base_url, args.runs, "bench", Path(work)
+                config = (
+                    f"default_backend: bench\n"
+                    f"output: {{directory: '{Path(work) / 'out'}', preview: 'off', "
+                    "cloud_sync: 'off'}\n"
+                    f"backends:\n"
+                    f"  bench: {{type: openai, model: {MODEL}, quality: low, "
+                    f"base_url: '{base_url}'}}\n"
+                    f"  mock: {{type: mock}}\n"
                 )
-                measured["`imagen generate` subprocess, mock backend (CLI fixed cost)"] = time_cli(
-                    base_url, args.runs, "mock", Path(work)
+                bench, mock = (
+                    sample_cli(
+                        config,
+                        Path(work),
+                        clock,
+                        backend=name,
+                        prompt=PROMPT,
+                        options=["--size", "1024x1024"],
+                        runs=args.runs,
+                        env={"OPENAI_API_KEY": KEY},
+                    )
+                    for name in ("bench", "mock")
                 )
-    for label, samples in measured.items():
-        base = 0.0 if "mock" in label else RENDER_TIME
-        lines.append(row(label, samples, base))
-
-    ours = median_ms(measured["imagen OpenAIBackend.generate() (in-process)"])
-    overhead = ours - RENDER_TIME * 1000
-    verdict = "met" if overhead <= TARGET_MS else "NOT met"
-    lines += [
-        "",
-        f"Target (generate() adds at most {TARGET_MS:.0f} ms): {verdict}, {overhead:+.1f} ms.",
-    ]
-    if official is None:
-        lines.append("The official client was not installed: run with `uv run --with openai`.")
-    else:
-        theirs = median_ms(official) - RENDER_TIME * 1000
-        lines.append(f"The official client on the same fake: {theirs:+.1f} ms.")
-    cli = [label for label in measured if "subprocess" in label]
-    if len(cli) == 2:
-        extra = statistics.median(measured[cli[0]]) - statistics.median(measured[cli[1]])
-        lines.append(
-            f"CLI: openai minus mock = {extra * 1000:.0f} ms, of which "
-            f"{RENDER_TIME * 1000:.0f} ms is the render itself."
-        )
-    record(
-        "openai_overhead",
-        "uv run --with openai python bench/openai_overhead.py",
-        "\n".join(lines),
+                cli = (bench, mock)
+    with serve_fake(flat_fake_app) as (url, clock):
+        small = time_imagen_backend(f"{url}/v1", clock, args.runs)
+        small_floor = time_floor(f"{url}/v1", clock, args.runs)
+    mine, least = (
+        statistics.median(s.overhead for s in series) * 1000 for series in (small, small_floor)
     )
+    Comparison(
+        name="openai_overhead",
+        command="uv run --with openai python bench/openai_overhead.py",
+        setup=(
+            f"The fake holds each answer {RENDER_TIME:.1f} s (gpt-image-1, low, 1024x1024), then "
+            f"sends a {len(image) * 3 // 4 / 2**20:.1f} MB PNG as {len(image) / 2**20:.1f} MB of "
+            "base64 in its JSON, made before timing."
+        ),
+        target_ms=TARGET_MS,
+        ours=("imagen OpenAIBackend.generate() (in-process)", ours),
+        official=(
+            ("openai.OpenAI().images.generate() + b64decode (official client)", official)
+            if official is not None
+            else None
+        ),
+        official_hint="run with `uv run --with openai`",
+        floor=("bare httpx POST + json.loads + b64decode (the floor)", floor),
+        more=(
+            ("imagen OpenAIBackend.generate(), a one-colour PNG (a few KB)", small),
+            ("the floor, a one-colour PNG (a few KB)", small_floor),
+        ),
+        notes=(
+            f"With a small answer (a one-colour PNG, as the fake draws by default) generate() adds "
+            f"{mine:+.1f} ms ({'met' if mine <= TARGET_MS else 'NOT met'}), the floor "
+            f"{least:+.1f} ms: what a large answer adds is moving and decoding its megabytes.",
+        ),
+        cli=cli,
+    ).write(args.runs, load_before)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,9 @@
 """How much time the replicate backend adds to a prediction, beside Replicate's own client.
 
-A local fake Replicate (imagen_replicate.fake_server, real loopback HTTP) runs a prediction
-that takes 1.0 s and honours ``Prefer: wait``. Measured, median of several runs each:
+A local fake Replicate (imagen_replicate.fake_server, real loopback HTTP, in a process of its
+own) runs a prediction that takes 1.0 s and honours ``Prefer: wait``; its handlers' time is
+measured there (bench/_overhead.py) and taken off each run, so the overhead is the client's
+alone. Measured, median of several runs each:
 
 - imagen's ``ReplicateBackend.generate()`` in-process (client warm, as in a server or worker);
 - the official ``replicate`` client's ``Client.run()`` plus reading every output, same server;
@@ -16,21 +18,31 @@ Target: generate() adds at most 50 ms to the 1.0 s prediction.
 from __future__ import annotations
 
 import argparse
-import asyncio
+import itertools
 import os
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _results import cli_available, median_ms, record, time_generate
+from _overhead import (
+    Clock,
+    Comparison,
+    Sample,
+    cli_available,
+    load,
+    sample_async,
+    sample_cli,
+    sample_sync,
+    serve_fake,
+)
 
-from imagen.testing.servers import serve_app
-from imagen_replicate.fake_server import FakeReplicate, Scenario
+if TYPE_CHECKING:
+    from aiohttp import web
 
 PREDICT_TIME = 1.0
 TARGET_MS = 50.0
@@ -39,75 +51,57 @@ MODEL = "black-forest-labs/flux-schnell"
 PROMPT = "a cat in a fishbowl"
 
 
-def time_imagen_backend(url: str, runs: int) -> list[float]:
+def fake_app() -> web.Application:
+    """The fake Replicate the benchmark talks to (built in the fake's own process)."""
+    from imagen.testing.fakes import _call_key
+    from imagen_replicate.fake_server import FakeReplicate, Scenario
+
+    # aiohttp names a RequestKey after the first module frame on the stack and fails without
+    # one, as on the server's thread: make the scaffold's key here, on the main thread.
+    _call_key()
+    return FakeReplicate(token=TOKEN, scenario=Scenario(predict_time=PREDICT_TIME)).app()
+
+
+def time_imagen_backend(url: str, clock: Clock, runs: int) -> list[Sample]:
     from imagen.models import Progress, Request
     from imagen_replicate.backend import ReplicateBackend
     from imagen_replicate.settings import ReplicateSettings
 
-    async def main() -> list[float]:
-        backend = ReplicateBackend("bench", ReplicateSettings(model=MODEL, base_url=url))
-        samples = []
-        try:
-            await backend.generate(Request(PROMPT, aspect_ratio="1:1", seed=0), Progress())
-            for seed in range(1, runs + 1):
-                start = time.perf_counter()
-                result = await backend.generate(
-                    Request(PROMPT, aspect_ratio="1:1", seed=seed), Progress()
-                )
-                samples.append(time.perf_counter() - start)
-                assert len(result.images) == 1
-        finally:
-            await backend.aclose()
-        return samples
+    backend = ReplicateBackend("bench", ReplicateSettings(model=MODEL, base_url=url))
+    seeds = itertools.count()
 
-    return asyncio.run(main())
+    async def once() -> None:
+        request = Request(PROMPT, aspect_ratio="1:1", seed=next(seeds))
+        assert len((await backend.generate(request, Progress())).images) == 1
+
+    return sample_async(once, clock, runs, teardown=backend.aclose)
 
 
-def time_official_client(url: str, runs: int) -> list[float] | None:
+def time_official_client(url: str, clock: Clock, runs: int) -> list[Sample] | None:
     try:
         import replicate
     except ImportError:
         return None
     client = replicate.Client(api_token=TOKEN, base_url=url)
+    seeds = itertools.count()
 
-    def once(seed: int) -> None:
+    def once() -> None:
         output = client.run(
             MODEL,
-            input={"prompt": PROMPT, "aspect_ratio": "1:1", "output_format": "png", "seed": seed},
+            input={
+                "prompt": PROMPT,
+                "aspect_ratio": "1:1",
+                "output_format": "png",
+                "seed": next(seeds),
+            },
         )
-        items = output if isinstance(output, list) else [output]
-        for item in items:
+        for item in output if isinstance(output, list) else [output]:
             # FileOutput wraps only https:/data: URLs; the fake serves http://127.0.0.1, so
             # read those with the client's own HTTP session, as FileOutput.read() would.
             data = item.read() if hasattr(item, "read") else client._client.get(item).content
             assert data
 
-    once(0)
-    samples = []
-    for seed in range(1, runs + 1):
-        start = time.perf_counter()
-        once(seed)
-        samples.append(time.perf_counter() - start)
-    return samples
-
-
-def time_cli(url: str, runs: int, backend: str, work: Path) -> list[float]:
-    config_text = (
-        f"default_backend: bench\n"
-        f"output: {{directory: '{work / 'out'}', preview: 'off', cloud_sync: 'off'}}\n"
-        f"backends:\n"
-        f"  bench: {{type: replicate, model: {MODEL}, base_url: '{url}'}}\n"
-        f"  mock: {{type: mock}}\n"
-    )
-    return time_generate(
-        config_text,
-        work,
-        backend=backend,
-        prompt=PROMPT,
-        options=["--aspect", "1:1"],
-        runs=runs,
-        env={"REPLICATE_API_TOKEN": TOKEN},
-    )
+    return sample_sync(once, clock, runs)
 
 
 def time_http_imports(runs: int) -> list[float]:
@@ -123,12 +117,6 @@ def time_http_imports(runs: int) -> list[float]:
     return samples
 
 
-def row(label: str, samples: list[float], base: float = PREDICT_TIME) -> str:
-    median = median_ms(samples)
-    spread = f"{min(samples) * 1000:.0f}-{max(samples) * 1000:.0f}"
-    return f"| {label} | {median:.1f} | {median - base * 1000:+.1f} | {spread} |"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=7)
@@ -137,56 +125,59 @@ def main() -> None:
     os.environ["REPLICATE_API_TOKEN"] = (
         TOKEN  # the fake's token, for imagen and the official client
     )
-    fake = FakeReplicate(token=TOKEN, scenario=Scenario(predict_time=PREDICT_TIME))
-    lines = [
-        f"Prediction time on the fake server: {PREDICT_TIME:.1f} s; median of {args.runs} runs "
-        "after one warm-up; overhead = median - prediction time.",
-        "",
-        "| what | median ms | overhead ms | range ms |",
-        "| --- | --- | --- | --- |",
-    ]
-    measured: dict[str, list[float]] = {}
-    with serve_app(fake.app()) as url:
-        measured["imagen ReplicateBackend.generate() (in-process)"] = time_imagen_backend(
-            url, args.runs
-        )
-        official = time_official_client(url, args.runs)
-        if official is not None:
-            measured["replicate.Client.run() + read outputs (official client)"] = official
+    load_before = load()
+    notes: list[str] = []
+    with serve_fake(fake_app) as (url, clock):
+        ours = time_imagen_backend(url, clock, args.runs)
+        official = time_official_client(url, clock, args.runs)
+        cli: tuple[list[Sample], list[Sample]] | None = None
         if cli_available():
             with tempfile.TemporaryDirectory() as work:
-                measured["`imagen generate` subprocess, replicate backend"] = time_cli(
-                    url, args.runs, "bench", Path(work)
+                config = (
+                    f"default_backend: bench\n"
+                    f"output: {{directory: '{Path(work) / 'out'}', preview: 'off', "
+                    "cloud_sync: 'off'}\n"
+                    f"backends:\n"
+                    f"  bench: {{type: replicate, model: {MODEL}, base_url: '{url}'}}\n"
+                    f"  mock: {{type: mock}}\n"
                 )
-                measured["`imagen generate` subprocess, mock backend (CLI fixed cost)"] = time_cli(
-                    url, args.runs, "mock", Path(work)
+                bench, mock = (
+                    sample_cli(
+                        config,
+                        Path(work),
+                        clock,
+                        backend=name,
+                        prompt=PROMPT,
+                        options=["--aspect", "1:1"],
+                        runs=args.runs,
+                        env={"REPLICATE_API_TOKEN": TOKEN},
+                    )
+                    for name in ("bench", "mock")
                 )
-            imports = time_http_imports(args.runs)
-    for label, samples in measured.items():
-        base = 0.0 if "mock" in label else PREDICT_TIME
-        lines.append(row(label, samples, base))
-
-    ours = median_ms(measured["imagen ReplicateBackend.generate() (in-process)"])
-    overhead = ours - PREDICT_TIME * 1000
-    verdict = "met" if overhead <= TARGET_MS else "NOT met"
-    target = f"generate() adds at most {TARGET_MS:.0f} ms"
-    lines += ["", f"Target ({target}): {verdict}, {overhead:+.1f} ms."]
-    if official is None:
-        lines.append("The official client was not installed: run with `uv run --with replicate`.")
-    cli = [label for label in measured if "subprocess" in label]
-    if len(cli) == 2:
-        extra = statistics.median(measured[cli[0]]) - statistics.median(measured[cli[1]])
-        lines.append(
-            f"CLI: replicate minus mock = {extra * 1000:.0f} ms, of which "
-            f"{PREDICT_TIME * 1000:.0f} ms is the prediction itself and about "
-            f"{median_ms(imports):.0f} ms the cold `import httpx, tenacity` of the core's HTTP "
-            "layer (the mock backend needs neither)."
-        )
-    record(
-        "replicate_overhead",
-        "uv run --with replicate python bench/replicate_overhead.py",
-        "\n".join(lines),
-    )
+                cli = (bench, mock)
+            imports = statistics.median(time_http_imports(args.runs)) * 1000
+            notes.append(
+                f"Of the CLI's extra, about {imports:.0f} ms is the cold `import httpx, tenacity` "
+                "of the core's HTTP layer (the mock backend needs neither)."
+            )
+    Comparison(
+        name="replicate_overhead",
+        command="uv run --with replicate python bench/replicate_overhead.py",
+        setup=(
+            f"The fake runs each prediction {PREDICT_TIME:.1f} s (held by `Prefer: wait`), "
+            "then serves its PNG output for download."
+        ),
+        target_ms=TARGET_MS,
+        ours=("imagen ReplicateBackend.generate() (in-process)", ours),
+        official=(
+            ("replicate.Client.run() + read outputs (official client)", official)
+            if official is not None
+            else None
+        ),
+        official_hint="run with `uv run --with replicate`",
+        cli=cli,
+        notes=tuple(notes),
+    ).write(args.runs, load_before)
 
 
 if __name__ == "__main__":

@@ -6,19 +6,23 @@ adapter's table, so the two check each other): the key (``Authorization: Bearer`
 ``api-key`` and ``api-version`` on Azure), known parameters and values, sizes per model family,
 ``n``, formats and compression, transparent backgrounds, multipart edits with ``image[]``. It
 answers with real images of the asked size and format, ``usage`` tokens, and server-sent events
-(partial images, then the final image) when ``stream`` is true. Errors have the API's shape,
-``{"error": {"message", "type", "param", "code"}}``. Scripted faults (``fake.then(...)``) play
-429s with ``Retry-After``, ``insufficient_quota``, 5xx, dropped connections, oversized and slow
-answers, and errors in the middle of a stream.
+(partial images, then the final image) when ``stream`` is true; or, as some compatible servers
+do, with image URLs (``fake.serve_urls()``) on its own origin or on a file host beside it
+(``fake.files_app()`` on another port), recording the headers each download came with.
+Errors have the API's shape, ``{"error": {"message", "type", "param", "code"}}``. Scripted
+faults (``fake.then(...)``) play 429s with ``Retry-After``, ``insufficient_quota``, 5xx,
+dropped connections, oversized and slow answers, and errors in the middle of a stream.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import io
 import json
 import re
+import threading
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -58,6 +62,8 @@ KNOWN = {
 OUTPUT_TOKENS = {"low": 272, "medium": 1056, "high": 4160, "xhigh": 8320, "max": 16640}
 
 Answer = Callable[["web.Request"], Awaitable["web.StreamResponse"]]
+#: ``render(width, height, output_format, transparent)`` -> the image, base64-encoded.
+Render = Callable[[int, int, str, bool], str]
 
 
 @attrs.define
@@ -93,13 +99,22 @@ def error(
 
 class FakeOpenAI:
     """The fake. ``calls`` records every request; ``then(*answers)`` queues scripted answers
-    played before the real one; ``delay`` holds each real answer that many seconds."""
+    played before the real one; ``delay`` holds each real answer that many seconds; ``render``
+    draws the images (a benchmark passes one that hands back images made in advance)."""
 
-    def __init__(self, *, key: str, deployments: tuple[str, ...] = ("images",)) -> None:
+    def __init__(
+        self, *, key: str, deployments: tuple[str, ...] = ("images",), render: Render | None = None
+    ) -> None:
         self.key, self.deployments = key, deployments
         self.calls: list[Call] = []
         self.scripted: deque[Answer] = deque()
         self.delay = 0.0
+        self.render: Render = render or _render
+        self.urls: str | None = None  # answer with URLs under this base ("" for the own origin)
+        self.files: dict[str, bytes] = {}
+        self.redirect_files: str | None = None  # the own origin's files redirect there
+        self.downloads: list[dict[str, str]] = []  # the headers of each file request
+        self.files_held: threading.Event | None = None  # files wait until it is set
 
     def app(self) -> web.Application:
         from aiohttp import web
@@ -107,10 +122,38 @@ class FakeOpenAI:
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_post("/v1/images/{kind}", self.openai)
         app.router.add_post("/openai/deployments/{deployment}/images/{kind}", self.azure)
+        app.router.add_get("/files/{name}", self.file)
         return app
+
+    def files_app(self) -> web.Application:
+        """The same files on their own (serve it on another port: another origin, a CDN)."""
+        from aiohttp import web
+
+        app = web.Application()
+        app.router.add_get("/files/{name}", self.file)
+        return app
+
+    def serve_urls(self, at: str = "") -> None:
+        """Answer with ``data: [{"url": ...}]`` under ``at`` (this server's origin if empty)."""
+        self.urls = at
 
     def then(self, *answers: Answer) -> None:
         self.scripted.extend(answers)
+
+    async def file(self, request: web.Request) -> web.StreamResponse:
+        from aiohttp import web
+
+        self.downloads.append(dict(request.headers))
+        if self.files_held is not None:
+            await asyncio.get_running_loop().run_in_executor(None, self.files_held.wait, 30)
+        name = request.match_info["name"]
+        elsewhere = self.redirect_files
+        if elsewhere is not None and str(request.url.origin()) != elsewhere.rstrip("/"):
+            raise web.HTTPFound(f"{self.redirect_files}/files/{name}")
+        if name not in self.files:
+            return web.Response(status=404, text="no such file")
+        kind = {"jpeg": "image/jpeg", "webp": "image/webp"}.get(name.rpartition(".")[2])
+        return web.Response(body=self.files[name], content_type=kind or "image/png")
 
     # -- scripted answers -------------------------------------------------------------------
 
@@ -282,7 +325,7 @@ class FakeOpenAI:
         width, height = _pixels(fields["size"])
         fmt, transparent = fields["output_format"], fields["background"] == "transparent"
         images = [
-            await asyncio.to_thread(_render, width, height, fmt, transparent)
+            await asyncio.to_thread(self.render, width, height, fmt, transparent)
             for _ in range(fields["n"])
         ]
         quality = "medium" if fields["quality"] == "auto" else fields["quality"]
@@ -298,6 +341,12 @@ class FakeOpenAI:
         if fields["stream"]:
             return await self._stream(request, kind, fields, images, usage)
         data = [{"b64_json": image, "revised_prompt": fields["prompt"]} for image in images]
+        if self.urls is not None:
+            base = self.urls or str(request.url.origin())
+            for item in data:
+                name = f"img-{len(self.files)}.{fmt}"
+                self.files[name] = base64.b64decode(item.pop("b64_json"))
+                item["url"] = f"{base}/files/{name}"
         return web.json_response(
             {
                 "created": 1767225600,
@@ -326,7 +375,9 @@ class FakeOpenAI:
         width, height = _pixels(fields["size"])
         for image in images:
             for index in range(fields["partial_images"]):
-                partial = await asyncio.to_thread(_render, width // 4, height // 4, "png", False)
+                partial = await asyncio.to_thread(
+                    self.render, width // 4, height // 4, "png", False
+                )
                 await _event(
                     response,
                     f"{prefix}.partial_image",
@@ -499,8 +550,10 @@ def _pixels(size: str) -> tuple[int, int]:
     return int(width), int(height)
 
 
+@functools.lru_cache(maxsize=64)
 def _render(width: int, height: int, fmt: str, transparent: bool) -> str:
-    """A real image of that size and format, base64-encoded."""
+    """A real image of that size and format, base64-encoded (drawn once per kind: the fake's
+    answers cost little time, so tests and benchmarks measure the client, not Pillow)."""
     from PIL import Image
 
     mode = "RGBA" if transparent else "RGB"
