@@ -77,18 +77,20 @@ class App:
         self.debug = debug
         self._config: Any = None
 
-    def config(self) -> Any:
+    def config(self, *, hint: bool = True) -> Any:
         """The loaded config; without a config file, the built-in default and a one-line hint.
 
         The hint comes after loading: a file that was asked for (``--config``,
         ``IMAGEN_CONFIG``) and is missing is an error, never also "using the built-in" one.
+        Commands that only read what was made (``log``, ``usage``) pass ``hint=False``: no
+        backend runs there, so which one would is beside the point.
         """
         if self._config is None:
             from imagen.config.load import load_config
             from imagen.config.model import default_path
 
             config = load_config(self.config_path)
-            if config.source is None:
+            if config.source is None and hint:
                 click.echo(
                     f"imagen: no config file at {default_path()}; using the built-in mock "
                     "backend (create one with: imagen config init)",

@@ -22,7 +22,7 @@ def log(app: Any, since: str | None, backend: str | None, text: str | None, limi
     from imagen.store.history import History, format_log, log_json
     from imagen.store.usage import nothing_recorded, parse_since
 
-    config = app.config()
+    config = app.config(hint=False)
     when = parse_since(since) if since else None
     with History.open(config.history.path) as history:
         entries = history.query(
@@ -51,7 +51,7 @@ def usage(app: Any, since: str | None, by: str, raw: bool, source: str | None) -
     from imagen import console
     from imagen.store.usage import format_usage, nothing_recorded, parse_since, unknown_cost_note
 
-    config = app.config()
+    config = app.config(hint=False)
     when = parse_since(since) if since else None
     rows = _rows_from_source(config, source, when) if source else _local_rows(config, when)
     if rows:
