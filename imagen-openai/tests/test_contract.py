@@ -9,10 +9,10 @@ import pytest
 
 from imagen.errors import (
     AuthError,
-    BackendError,
     ContentBlocked,
     InvalidRequest,
     NotConfigured,
+    QuotaExceeded,
     RateLimited,
 )
 from imagen.testing import BackendContract
@@ -52,7 +52,7 @@ class TestOpenAIContract(BackendContract):
         fake.then(*(fake.rate_limited() for _ in range(4)))
         yield "rate limited", self.new_backend(), RateLimited
         fake.then(fake.out_of_quota())
-        yield "no quota", self.new_backend(), BackendError
+        yield "no quota", self.new_backend(), QuotaExceeded
         yield "unknown quality", self.new_backend(quality="ultra"), InvalidRequest
         yield (
             "transparent on gpt-image-2",

@@ -12,6 +12,7 @@ from imagen.errors import (
     ContentBlocked,
     InvalidRequest,
     NotConfigured,
+    QuotaExceeded,
     RateLimited,
 )
 from imagen.models import Request
@@ -102,15 +103,14 @@ def test_a_rate_limit_that_persists_is_rate_limited_after_three_retries(
     assert len(fake.calls) == 4
 
 
-def test_insufficient_quota_is_a_billing_error_that_is_never_retried(
+def test_insufficient_quota_is_quota_exceeded_and_never_retried(
     fake: FakeOpenAI, make_backend: MakeBackend
 ):
     fake.then(fake.out_of_quota(), fake.out_of_quota())
 
-    with pytest.raises(BackendError) as raised:
+    with pytest.raises(QuotaExceeded) as raised:
         generate(make_backend(), Request("x"))
 
-    assert not isinstance(raised.value, RateLimited)
     assert "quota" in str(raised.value)
     assert "billing" in str(raised.value)
     assert len(fake.calls) == 1
@@ -204,17 +204,3 @@ def test_the_key_is_in_no_message_of_any_failure(
 
     assert KEY not in str(raised.value)
     assert KEY not in repr(raised.value.detail)
-
-
-def test_an_answer_with_only_urls_says_the_server_must_answer_b64_json(
-    fake: FakeOpenAI, make_backend: MakeBackend
-):
-    async def urls(request: object) -> object:
-        from aiohttp import web
-
-        return web.json_response({"created": 0, "data": [{"url": "https://cdn.example/a.png"}]})
-
-    fake.then(urls)  # type: ignore[arg-type]
-
-    with pytest.raises(BackendError, match=r"only image URLs.*b64_json"):
-        generate(make_backend(), Request("x"))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from imagen.errors import BackendError, ContentBlocked, RateLimited
+from imagen.errors import BackendError, ContentBlocked, QuotaExceeded, RateLimited
 from imagen.models import Progress, Ref, Request
 from imagen_openai.fake_server import FakeOpenAI
 from imagen_openai.testing import MakeBackend, generate
@@ -131,3 +131,70 @@ def test_a_slow_stream_past_the_timeout_is_a_backend_timeout(
 
     with pytest.raises(BackendTimeout):
         generate(make_backend(partial_images=1, timeout=0.3), Request("x"))
+
+
+def test_a_stream_out_of_quota_is_quota_exceeded_and_not_retried(
+    fake: FakeOpenAI, make_backend: MakeBackend
+):
+    fake.then(fake.out_of_quota(), fake.out_of_quota())
+
+    with pytest.raises(QuotaExceeded, match="billing"):
+        generate(make_backend(partial_images=1), Request("x"))
+
+    assert len(fake.calls) == 1
+
+
+def test_a_server_that_answers_a_stream_request_with_json_still_gives_the_image(
+    fake: FakeOpenAI, make_backend: MakeBackend
+):
+    from imagen_openai.fake_server import _render
+
+    async def unstreamed(request: object) -> object:
+        from aiohttp import web
+
+        image = _render(64, 32, "png", False)
+        return web.json_response({"created": 0, "data": [{"b64_json": image}]})
+
+    fake.then(unstreamed)  # type: ignore[arg-type]
+
+    (image,) = generate(make_backend(partial_images=2), Request("x")).images
+
+    assert (image.width, image.height) == (64, 32)
+
+
+def test_partial_images_arrive_as_progress_before_the_stream_ends(
+    fake: FakeOpenAI, make_backend: MakeBackend
+):
+    import threading
+
+    shown = threading.Event()
+
+    async def held_after_partial(request: object) -> object:
+        import asyncio
+
+        from aiohttp import web
+
+        from imagen_openai.fake_server import _event, _render
+
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)  # type: ignore[arg-type]
+        kind = "image_generation.partial_image"
+        partial = {"type": kind, "partial_image_index": 0, "b64_json": _render(8, 8, "png", False)}
+        await _event(response, kind, partial)
+        # The final image only comes once the client has shown the partial one.
+        if await asyncio.get_running_loop().run_in_executor(None, shown.wait, 30):
+            done = "image_generation.completed"
+            final = {"type": done, "b64_json": _render(64, 64, "png", False), "usage": None}
+            await _event(response, done, final)
+        return response
+
+    fake.then(held_after_partial)  # type: ignore[arg-type]
+
+    def on_progress(done: float, total: float | None, message: str) -> None:
+        if message.startswith("partial image"):
+            shown.set()
+
+    result = generate(make_backend(partial_images=1), Request("x"), Progress(on_progress))
+
+    assert shown.is_set()
+    assert len(result.images) == 1

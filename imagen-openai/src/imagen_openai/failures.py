@@ -4,7 +4,8 @@
                "code": "invalid_value"}}
 
 A 429 is either a rate limit (retried after ``Retry-After``) or ``insufficient_quota``: the
-account has no credit or hit its spend limit, which no wait fixes, so it is never retried.
+account has no credit or hit its spend limit, which no wait fixes. That one is QuotaExceeded,
+which the toolkit never retries.
 """
 
 from __future__ import annotations
@@ -12,9 +13,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from imagen.adapters import Failure, Retry, RetryPolicy, json_object, remote_text
+from imagen.adapters import Failure, HttpApi, Retry, RetryPolicy, remote_text
 from imagen.adapters import retry_after_header as retry_after_header
-from imagen.errors import BackendError, ContentBlocked, InvalidRequest, RateLimited
+from imagen.errors import (
+    BackendError,
+    BackendUnavailable,
+    ContentBlocked,
+    InvalidRequest,
+    QuotaExceeded,
+    RateLimited,
+)
 
 if TYPE_CHECKING:
     import httpx
@@ -51,11 +59,6 @@ def error_fields(body: Any) -> dict[str, str]:
     return {key: str(error.get(key) or "") for key in ("message", "type", "param", "code")}
 
 
-def is_billing(response: httpx.Response) -> bool:
-    fields = error_fields(json_object(response))
-    return fields["type"] in BILLING or fields["code"] in BILLING
-
-
 def retry_hint(response: httpx.Response) -> float | None:
     """Seconds to wait: OpenAI's ``retry-after-ms``, else ``Retry-After``."""
     try:
@@ -64,15 +67,11 @@ def retry_hint(response: httpx.Response) -> float | None:
         return retry_after_header(response)
 
 
-#: 429 three times unless it is about money; 5xx once; a lost connection is not retried,
-#: because a POST whose answer was lost may still have been billed.
+#: 429 three times (not when it is about money: :func:`error_for` makes that QuotaExceeded,
+#: which is never retried); 5xx once; a lost connection is not retried, because a POST whose
+#: answer was lost may still have been billed.
 POLICY = RetryPolicy(
-    Retry.on_status(
-        429,
-        attempts=RATE_LIMIT_RETRIES,
-        backoff=2.0,
-        when=lambda response: not is_billing(response),
-    ),
+    Retry.on_status(429, attempts=RATE_LIMIT_RETRIES, backoff=2.0),
     Retry.on_status(*range(500, 600), attempts=1, backoff=1.0),
     retry_after=retry_hint,
 )
@@ -85,10 +84,10 @@ def error_for(response: httpx.Response, failure: Failure) -> BackendError | None
     detail = {"status": failure.status, "type": kind, "code": code, "message": said}
     common: dict[str, Any] = {"backend": failure.backend, "detail": detail}
     if code in BILLING or kind in BILLING:
-        return BackendError(
-            f"OpenAI has no quota left for this key ({code or kind}: {said}); add credit or "
-            "raise the spend limit at https://platform.openai.com/settings/organization/billing"
-            " (retrying will not help)",
+        return QuotaExceeded(
+            f"OpenAI has no quota left for this key ({code or kind}: {said}); check the "
+            "account's billing: add credit or raise the spend limit at "
+            "https://platform.openai.com/settings/organization/billing (retrying will not help)",
             **common,
         )
     if code in BLOCKED or kind in BLOCKED:
@@ -109,3 +108,16 @@ def error_for(response: httpx.Response, failure: Failure) -> BackendError | None
         param = remote_text(fields["param"], limit=60)
         return InvalidRequest(f"OpenAI rejected {param}: {said}", fields={param: said}, **common)
     return None
+
+
+def stream_failure(api: HttpApi, event: Any, what: str) -> BackendError:
+    """An ``error`` event in a stream: a refusal or a bad value mapped as its 400 answer would
+    be; anything else the server's failure, worth another try."""
+    fields = error_fields(event)
+    if fields["code"] in BLOCKED or fields["type"].endswith(("user_error", "request_error")):
+        return api.body_error(400, event, what=what, errors=error_for)
+    return BackendUnavailable(
+        f"OpenAI's stream failed ({api.clean(fields['message']) or 'no message'}); try again",
+        backend=api.backend,
+        detail={"code": fields["code"], "type": fields["type"]},
+    )
