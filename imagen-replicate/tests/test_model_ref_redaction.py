@@ -54,3 +54,18 @@ def test_the_model_check_itself_does_not_quote_a_token() -> None:
 def test_an_ordinary_bad_model_ref_is_quoted_as_written() -> None:
     with pytest.raises(ValueError, match="model 'black-forest-labs flux' is not a Replicate"):
         ReplicateSettings(model="black-forest-labs flux")
+
+
+@pytest.mark.parametrize(
+    "version",
+    ["5599ed30", "5599ED30" * 8, "5599ed30" * 8 + "0", "5599ed3g" * 8],
+    ids=["short", "upper-case", "65 digits", "not hex"],
+)
+def test_a_version_that_is_not_64_hex_digits_is_refused(version: str) -> None:
+    with pytest.raises(ValueError, match="64-digit version id"):
+        ReplicateSettings(model=f"owner/name:{version}")
+
+
+def test_a_64_hex_digit_version_pins_the_model() -> None:
+    version = "5599ed30" * 8
+    assert ReplicateSettings(model=f"owner/name:{version}").model == f"owner/name:{version}"

@@ -80,7 +80,7 @@ def test_an_inline_token_is_rejected() -> None:
     ("model", "deadline"),
     [
         ("black-forest-labs/flux-schnell", 60.0),
-        ("black-forest-labs/flux-schnell:5599ed30", 60.0),
+        ("black-forest-labs/flux-schnell:" + "5599ed30" * 8, 60.0),
         ("black-forest-labs/flux-dev", 120.0),
         ("black-forest-labs/flux-dev-lora", 120.0),
         ("black-forest-labs/flux-1.1-pro", 180.0),
@@ -117,7 +117,7 @@ def test_status_is_ok_with_the_token_in_the_named_env_var(monkeypatch: pytest.Mo
         ("black-forest-labs/flux-schnell", "0.003"),
         ("black-forest-labs/flux-dev", "0.025"),
         ("black-forest-labs/flux-1.1-pro", "0.04"),
-        ("black-forest-labs/flux-dev:6e4a938f85952bda", "0.025"),
+        ("black-forest-labs/flux-dev:" + "6e4a938f85952bda" * 4, "0.025"),
     ],
 )
 def test_estimate_is_the_dated_list_price_of_one_image(model: str, price: str) -> None:

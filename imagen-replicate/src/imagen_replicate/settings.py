@@ -11,8 +11,9 @@ from imagen.secrets import redact
 
 DEFAULT_BASE_URL = "https://api.replicate.com"
 
-# owner/name, optionally pinned to a version id: owner/name:version
-_MODEL_REF = re.compile(r"^[\w.-]+/[\w.-]+(:[0-9a-zA-Z]+)?$")
+# owner/name, optionally pinned to a version id: owner/name:version, where a version id is
+# 64 lower-case hex digits (what the API's versions endpoint lists and predictions accept)
+_MODEL_REF = re.compile(r"^[\w.-]+/[\w.-]+(:[0-9a-f]{64})?$")
 
 # Whole-prediction deadlines by model family (seconds), longest match wins over the fallback.
 _TIMEOUTS_BY_FAMILY = (("schnell", 60.0), ("dev", 120.0))
@@ -24,7 +25,8 @@ def _check_model(_: Any, __: attrs.Attribute[str], value: str) -> None:
         # A token pasted after the colon is a common slip: never quote it back.
         raise ValueError(
             f"model {redact(repr(value))} is not a Replicate model ref: write owner/name "
-            "(black-forest-labs/flux-schnell) or owner/name:version"
+            "(black-forest-labs/flux-schnell) or owner/name:version with the model's 64-digit "
+            "version id"
         )
 
 
