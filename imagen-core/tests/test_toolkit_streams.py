@@ -1,4 +1,4 @@
-"""The toolkit's server-sent events, image downloads and billing failures (issue 16).
+"""The toolkit's server-sent events, image downloads, billing failures and base64 (issue 16).
 
 Servers run on real loopback sockets; what they saw (headers, request counts) is recorded, and
 a stream's second event is only sent once the client has acted on the first, so "read as they
@@ -494,3 +494,29 @@ def test_an_error_reported_inside_an_answer_is_mapped_like_an_error_answer(
     assert isinstance(broken, BackendUnavailable)
     assert "stream broke" in str(broken)
     assert KEY not in str(broken)
+
+
+# -- base64 answers ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "aGVsbG8gd29ybGQ=",  # clean: the one-pass path
+        b"aGVsbG8gd29ybGQ=",
+        "aGVsbG8gd29ybGQ",  # no padding
+        "aGVs bG8g\nd29y bGQ=",  # wrapped
+    ],
+)
+def test_base64_in_every_usual_shape_decodes_alike(text: str | bytes) -> None:
+    from imagen.adapters import decode_base64
+
+    assert decode_base64(text) == b"hello world"
+
+
+def test_url_safe_base64_decodes_and_garbage_is_refused() -> None:
+    from imagen.adapters import decode_base64
+
+    assert decode_base64(base64.urlsafe_b64encode(b"\xfb\xff\xbf")) == b"\xfb\xff\xbf"
+    with pytest.raises(ValueError, match="not valid base64"):
+        decode_base64("héllo!")
