@@ -16,11 +16,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import math
 import os
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -32,35 +30,21 @@ sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != HE
 sys.path.append(str(HERE))
 
 from _results import record  # noqa: E402 (after the path is set)
+from _servers import (  # noqa: E402
+    PROMPT,
+    SIZE,
+    TABLE_HEAD,
+    InProcess,
+    load_average,
+    row,
+    scratch_home,
+    verdict,
+)
 
 if TYPE_CHECKING:
     from mcp import StdioServerParameters
 
-PROMPT = "a lighthouse on a cliff at dusk"
-SIZE = "256x256"
 CALL_TARGET_MS = 10.0
-
-CONFIG = """\
-default_backend: bench
-output:
-  directory: {out}
-  preview: "off"
-backends:
-  bench:
-    type: mock
-"""
-
-
-def percentile(samples: list[float], share: float) -> float:
-    ordered = sorted(samples)
-    return ordered[max(0, math.ceil(share * len(ordered)) - 1)]
-
-
-def row(label: str, samples: list[float], target: str = "-", verdict: str = "-") -> str:
-    return (
-        f"| {label} | {len(samples)} | {percentile(samples, 0.5):.2f} | "
-        f"{percentile(samples, 0.99):.2f} | {max(samples):.2f} | {target} | {verdict} |"
-    )
 
 
 def _params(env: dict[str, str]) -> StdioServerParameters:
@@ -76,35 +60,24 @@ def time_calls(
     same one-take request, taken in turns so a change in the machine's load hits both."""
     from mcp import Client
 
-    from imagen.config.load import load_config
-    from imagen.models import Request
-    from imagen.pipeline import execute, open_backend, prepare
-
-    config = load_config(config_path)
-    width, height = (int(side) for side in SIZE.split("x"))
     arguments = {"prompt": PROMPT, "backend": "bench", "size": SIZE}
 
     async def main() -> tuple[list[float], list[float]]:
         inner, calls = [], []
-        backend = open_backend(config, "bench")
-        try:
-            async with Client(_params(env), cache=None, read_timeout_seconds=60) as client:
-                for run in range(runs + 1):
-                    start = time.perf_counter()
-                    request = Request(PROMPT, width=width, height=height)
-                    plan = prepare(config, request, estimator=backend)
-                    outcome = await execute(plan, backend=backend)
-                    middle = time.perf_counter()
-                    result = await client.call_tool("generate_image", arguments)
-                    end = time.perf_counter()
-                    assert outcome.ok, outcome.failures
-                    if result.is_error:
-                        raise SystemExit(f"generate_image failed: {result.content}")
-                    if run:  # the first of each is the warm-up
-                        inner.append((middle - start) * 1000)
-                        calls.append((end - middle) * 1000)
-        finally:
-            await backend.aclose()
+        async with (
+            InProcess(config_path) as in_process,
+            Client(_params(env), cache=None, read_timeout_seconds=60) as client,
+        ):
+            for run in range(runs + 1):
+                here = await in_process.timed()
+                start = time.perf_counter()
+                result = await client.call_tool("generate_image", arguments)
+                there = (time.perf_counter() - start) * 1000
+                if result.is_error:
+                    raise SystemExit(f"generate_image failed: {result.content}")
+                if run:  # the first of each is the warm-up
+                    inner.append(here)
+                    calls.append(there)
         return inner, calls
 
     return asyncio.run(main())
@@ -131,27 +104,19 @@ def main() -> None:
     parser.add_argument("--starts", type=int, default=7, help="start-ups timed")
     args = parser.parse_args()
 
-    with tempfile.TemporaryDirectory(prefix="imagen-bench-mcp-") as folder:
-        root = Path(folder)
-        for name, sub in (("HOME", "home"), ("XDG_CONFIG_HOME", "config"),
-                          ("XDG_DATA_HOME", "data"), ("XDG_CACHE_HOME", "cache")):  # fmt: skip
-            os.environ[name] = str(root / sub)
-        for name in [name for name in os.environ if name.startswith("IMAGEN_")]:
-            del os.environ[name]
-        config = root / "imagen.yaml"
-        config.write_text(CONFIG.format(out=root / "out"))
+    loads = [load_average()]
+    with scratch_home("imagen-bench-mcp-") as config:
         env = {**os.environ, "IMAGEN_CONFIG": str(config)}
-
         in_process, calls = time_calls(config, env, args.runs)
         starts = time_starts(env, args.starts)
+    loads.append(load_average())
 
     overhead = statistics.median(calls) - statistics.median(in_process)
-    verdict = "met" if overhead <= CALL_TARGET_MS else f"NOT met ({overhead:.1f} ms)"
     rows = [
         row("in-process `prepare()` + `execute()`, same request", in_process),
         row("`generate_image` over stdio (request to result)", calls),
         f"| call overhead over in-process execute() (p50 - p50) | - | {overhead:.2f} | - | - "
-        f"| <= {CALL_TARGET_MS:.0f} ms p50 | {verdict} |",
+        f"| <= {CALL_TARGET_MS:.0f} ms p50 | {verdict(overhead, CALL_TARGET_MS)} |",
         row("`imagen mcp` start-up: spawn to the tools/list answer", starts),
     ]
     table = "\n".join(rows)
@@ -159,11 +124,10 @@ def main() -> None:
 `imagen mcp` subprocess over stdio with the MCP SDK's client in this process; mock backend at \
 {SIZE}, one take per call, no seed (never a cache hit); the result carries the image content \
 (a PNG within `mcp.image_max_px`), its path and the cost. In-process runs and calls are \
-taken in turns, so a change in load hits both. The machine is shared: other \
-agents' builds and tests were running during this run.
+taken in turns, so a change in load hits both. The machine is shared: load average (1, 5, \
+15 min) {loads[0]} at the start and {loads[1]} at the end, on 2 cores.
 
-| what | n | p50 ms | p99 ms | max ms | target | verdict |
-| --- | --- | --- | --- | --- | --- | --- |
+{TABLE_HEAD}
 {table}
 """
     record("mcp", f"uv run python bench/mcp.py --runs {args.runs} --starts {args.starts}", body)

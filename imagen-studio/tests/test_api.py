@@ -3,15 +3,20 @@ uploads as refs, and the problems for bad input."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import signal
 from pathlib import Path
 from typing import Any
 
+import httpx
 from PIL import Image
 
 from imagen_studio.testing import UNSET_KEY, Server
+
+#: studio pages long-polling one job at once
+LONG_POLLS = 20
 
 
 def png(width: int = 8, height: int = 8) -> bytes:
@@ -73,6 +78,27 @@ def test_a_long_poll_answers_at_the_next_change(start_server: Any) -> None:
         assert job["version"] != seen[-1]  # answered because it changed, not at the deadline
         seen.append(job["version"])
     assert seen == sorted(seen)
+
+
+def test_every_long_poll_parked_on_a_job_answers_its_next_change(start_server: Any) -> None:
+    server = start_server(latency=60.0)
+    accepted = submit(server, backend="slow", takes=1)
+    running = server.until(accepted["job_id"], lambda job: job["takes"][0]["state"] == "running")
+    path = f"/v1/jobs/{accepted['job_id']}"
+
+    async def poll_then_cancel() -> list[dict[str, Any]]:
+        limits = httpx.Limits(max_connections=LONG_POLLS + 1)  # one more for the cancel
+        async with httpx.AsyncClient(base_url=server.url, timeout=60, limits=limits) as client:
+            params = {"wait": 60, "version": running["version"]}
+            polls = [
+                asyncio.ensure_future(client.get(path, params=params)) for _ in range(LONG_POLLS)
+            ]
+            await client.post(f"{path}/cancel")
+            return [answer.json() for answer in await asyncio.gather(*polls)]
+
+    answers = asyncio.run(poll_then_cancel())
+    assert len(answers) == LONG_POLLS
+    assert all(job["version"] > running["version"] for job in answers)
 
 
 def test_a_long_poll_without_change_answers_the_same_job_after_wait(start_server: Any) -> None:

@@ -50,9 +50,9 @@ def _job_answer(*codes: int) -> dict[int, ResponseSpec]:
     return {**_problems(*codes), 200: job}
 
 
-def _job(job: Job) -> Response[dict[str, Any]]:
+def _job(studio: Studio, job: Job) -> Response[bytes]:
     # job_to_dict, not Litestar's own encoding of the attrs class: the one JSON form
-    return Response(job_to_dict(job), status_code=200)
+    return Response(studio.job_body(job), status_code=200, media_type=MediaType.JSON)
 
 
 @get("/v1/health", sync_to_thread=False, tags=["server"])
@@ -112,15 +112,15 @@ async def get_job(
         int | None,
         Parameter(description="with wait: answer once the job's version differs from this one"),
     ] = None,
-) -> Response[dict[str, Any]]:
+) -> Response[bytes]:
     """The job in its JSON form; with ``wait``, once it changed from ``version`` (long poll)."""
-    return _job(await studio.get(job_id, wait=wait, version=version))
+    return _job(studio, await studio.get(job_id, wait=wait, version=version))
 
 
 @post("/v1/jobs/{job_id:str}/cancel", status_code=200, tags=["jobs"], responses=_job_answer(404))
-async def cancel_job(studio: Studio, job_id: str) -> Response[dict[str, Any]]:
+async def cancel_job(studio: Studio, job_id: str) -> Response[bytes]:
     """Cancel: a queued job never starts, a running one stops; finished takes stay."""
-    return _job(await studio.cancel(job_id))
+    return _job(studio, await studio.cancel(job_id))
 
 
 @post(
@@ -129,9 +129,9 @@ async def cancel_job(studio: Studio, job_id: str) -> Response[dict[str, Any]]:
     tags=["jobs"],
     responses=_job_answer(404, 409, 422),
 )
-async def pick_take(studio: Studio, job_id: str, data: PickRequest) -> Response[dict[str, Any]]:
+async def pick_take(studio: Studio, job_id: str, data: PickRequest) -> Response[bytes]:
     """Pick a done take: recorded in the job, the history and the take's sidecar."""
-    return _job(await studio.pick(job_id, data.take))
+    return _job(studio, await studio.pick(job_id, data.take))
 
 
 @get("/v1/backends", tags=["catalogue"])

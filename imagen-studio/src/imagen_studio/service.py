@@ -28,6 +28,7 @@ from imagen_studio.schemas import (
 from imagen_studio.uploads import UploadStore
 
 if TYPE_CHECKING:
+    from imagen.backend import Backend
     from imagen.config.model import Config
     from imagen.jobs.model import Job, JobState
     from imagen.jobs.queue import Queue
@@ -38,6 +39,8 @@ if TYPE_CHECKING:
 CALLER = "studio"
 #: the longest a long poll is held open (seconds)
 MAX_WAIT = 60.0
+#: jobs whose last JSON answer is kept for the next asker (open pages follow a few at most)
+BODIES_KEPT = 256
 
 
 def money(cost: Cost | None) -> Money | None:
@@ -75,6 +78,8 @@ class Studio:
         self.uploads = uploads
         #: True when this process runs the jobs (the local queue); else workers elsewhere do
         self.runs_jobs = runs_jobs
+        #: each job's last answer: the Job read and its JSON bytes (see ``job_body``)
+        self._bodies: dict[str, tuple[Job, bytes]] = {}
 
     # -- estimates and jobs ------------------------------------------------------------------
 
@@ -142,16 +147,28 @@ class Studio:
 
         ``ready``: the backend must be able to run now (503 saying what to set otherwise).
         """
+        request, name = self._request(body)
+        opened: list[Backend] = []
+        try:
+            # One trip off the event loop for all of it: building a backend and estimating
+            # may read files (the history, for cached takes); every poller waits meanwhile.
+            plan = await asyncio.to_thread(self._prepare, request, name, ready, opened)
+        finally:
+            for backend in opened:
+                await backend.aclose()
+        return plan, request
+
+    def _prepare(self, request: Request, name: str, ready: bool, opened: list[Backend]) -> Plan:
         from imagen.instances import open_backend
         from imagen.pipeline import prepare
 
-        request, name = self._request(body)
         try:
-            backend = await asyncio.to_thread(open_backend, self.config, name)
+            backend = open_backend(self.config, name)
         except ImagenError as error:
             raise ApiProblem(
                 503, f"backend {name} cannot be built: {error}", field="backend"
             ) from None
+        opened.append(backend)
         try:
             status = backend.status()
             if ready and not status.ok:
@@ -162,16 +179,11 @@ class Studio:
                     field="backend",
                     kind="backend-not-configured",
                 )
-            plan = await asyncio.to_thread(
-                prepare, self.config, request, backend=name, caller=CALLER, estimator=backend
-            )
+            return prepare(self.config, request, backend=name, caller=CALLER, estimator=backend)
         except ConfigError as error:
             raise _problem_from(error, None) from None
         except ImagenError as error:
             raise ApiProblem(503, f"backend {name}: {error}", field="backend") from None
-        finally:
-            await backend.aclose()
-        return plan, request
 
     async def estimate(self, body: JobRequest) -> Estimate:
         plan, _ = await self.plan(body, ready=False)
@@ -225,8 +237,28 @@ class Studio:
             raise self._not_found(job_id) from None
         except JobConflict as error:
             raise ApiProblem(409, str(error)) from None
-        self.remember(job)
         return job
+
+    def job_body(self, job: Job) -> bytes:
+        """``job``'s JSON form, encoded once per read of it; its images made servable.
+
+        The queue hands every asker of an unchanged job the same Job (fifty long polls woken
+        by one change share one read), so they share these bytes too.
+        """
+        known = self._bodies.get(job.id)
+        if known is not None and known[0] is job:
+            return known[1]
+        from litestar.serialization import encode_json
+
+        from imagen.jobs.model import job_to_dict
+
+        self.remember(job)
+        body = encode_json(job_to_dict(job))
+        self._bodies.pop(job.id, None)
+        if len(self._bodies) >= BODIES_KEPT:
+            self._bodies.pop(next(iter(self._bodies)))
+        self._bodies[job.id] = (job, body)
+        return body
 
     async def jobs(
         self, states: list[JobState], backend: str | None, text: str | None, limit: int

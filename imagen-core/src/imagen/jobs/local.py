@@ -10,7 +10,10 @@ is ``interrupted`` with the takes it has.
 
 Waiting for a change costs nothing per waiter: this process's own writes wake its waiters at
 once, and one small task per queue reads SQLite's ``PRAGMA data_version`` (which changes when
-another connection commits) every ``POLL_SECONDS`` while anyone waits.
+another connection commits) every ``POLL_SECONDS`` while anyone waits. Reading a job costs one
+read per change of the file, however many ask: everyone asking for a job while it is being
+read shares that read, and the job read is kept until the file's ``data_version`` moves, so
+fifty long polls woken by one change, or fifty pages polling an unchanged job, read it once.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import builtins
 import contextlib
+import functools
 import json
 import os
 import socket
@@ -188,13 +192,6 @@ class JobFile(SQLiteFile):
     def get(self, job_id: str) -> Job:
         with self._lock:
             return self._job(self._row(job_id))
-
-    def version_of(self, job_id: str) -> int:
-        with self._lock:
-            row = self._conn.execute("SELECT version FROM jobs WHERE id = ?", (job_id,)).fetchone()
-        if row is None:
-            raise JobNotFound(job_id)
-        return int(row[0])
 
     def query(self, query: JobQuery) -> list[Job]:
         where: list[str] = []
@@ -394,45 +391,66 @@ class _Changes:
         self._path = path
         self._conn: sqlite3.Connection | None = None
         self.counter = 0
-        self._condition: asyncio.Condition | None = None
+        #: resolved (and replaced) at every change: one future all waiters share
+        self._changed: asyncio.Future[None] | None = None
         self._poller: asyncio.Task[None] | None = None
         self._waiters = 0
 
-    def _cond(self) -> asyncio.Condition:
-        if self._condition is None:
-            self._condition = asyncio.Condition()
-        return self._condition
+    @property
+    def waiting(self) -> int:
+        """How many wait for a change now."""
+        return self._waiters
+
+    def _next_change(self) -> asyncio.Future[None]:
+        if self._changed is None:
+            self._changed = asyncio.get_running_loop().create_future()
+        return self._changed
+
+    def _watcher(self) -> sqlite3.Connection:
+        # Its own connection: data_version moves for the commits of every other connection,
+        # this process's JobFile included. Used from the event loop only.
+        if self._conn is None:
+            self._conn = sqlite3.connect(self._path, isolation_level=None, timeout=0.5)
+        return self._conn
+
+    def stamp(self) -> int | None:
+        """The file's ``data_version`` now: the same number means nobody committed since.
+
+        One pragma (microseconds, no disk read); None when SQLite is busy for a moment.
+        """
+        try:
+            return int(self._watcher().execute("PRAGMA data_version").fetchone()[0])
+        except sqlite3.OperationalError:
+            return None
 
     async def bump(self) -> None:
         """This process changed the file: wake its waiters now."""
-        condition = self._cond()
-        async with condition:
-            self.counter += 1
-            condition.notify_all()
+        self.counter += 1
+        changed, self._changed = self._changed, None
+        if changed is not None:
+            changed.set_result(None)
 
     async def wait(self, seen: int, within: float) -> int:
         """Return once ``counter`` differs from ``seen`` or ``within`` seconds passed."""
-        condition = self._cond()
+        if self.counter != seen:
+            return self.counter
+        changed = self._next_change()
         self._waiters += 1
         if self._poller is None or self._poller.done():
             self._poller = asyncio.get_running_loop().create_task(self._poll())
         try:
-            async with condition:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(condition.wait_for(lambda: self.counter != seen), within)
+            # asyncio.wait, not wait_for: a waiter timing out must not cancel the shared future
+            await asyncio.wait((changed,), timeout=within)
         finally:
             self._waiters -= 1
         return self.counter
 
     async def _poll(self) -> None:
-        if self._conn is None:
-            self._conn = sqlite3.connect(self._path, isolation_level=None, timeout=0.5)
-        last = self._conn.execute("PRAGMA data_version").fetchone()[0]
+        last = self.stamp()
         while self._waiters > 0:
             await asyncio.sleep(POLL_SECONDS)
-            try:
-                current = self._conn.execute("PRAGMA data_version").fetchone()[0]
-            except sqlite3.OperationalError:
+            current = self.stamp()
+            if current is None:
                 continue  # busy for a moment: look again at the next tick
             if current != last:
                 last = current
@@ -446,6 +464,60 @@ class _Changes:
         if self._conn is not None:
             self._conn.close()
             self._conn = None
+
+
+class _Reads:
+    """Reads of jobs, shared: one read per job per change of the file, however many ask.
+
+    Everyone asking for a job while it is being read awaits that read; the job read is kept
+    until the file's ``data_version`` moves, so an unchanged job is not read again. Nothing
+    older than the asking is ever answered: a read is shared or kept only under the stamp
+    taken before it began, and a new stamp drops everything read before it.
+    """
+
+    #: jobs kept for one unchanged file: every open page's job, never a whole busy file
+    KEEP = 256
+
+    def __init__(self, file: JobFile, changes: _Changes) -> None:
+        self._file = file
+        self._changes = changes
+        self._stamp: int | None = None
+        self._kept: dict[str, Job] = {}
+        self._pending: dict[str, asyncio.Future[Job]] = {}
+        #: reads that reached the file (what sharing saves shows in tests)
+        self.count = 0
+
+    async def get(self, job_id: str) -> Job:
+        stamp = self._changes.stamp()
+        if stamp is None:  # cannot tell whether the file changed: read afresh, alone
+            return await self._start(job_id)
+        if stamp != self._stamp:
+            self._stamp = stamp
+            self._kept.clear()
+            self._pending.clear()
+        kept = self._kept.get(job_id)
+        if kept is not None:
+            return kept
+        pending = self._pending.get(job_id)
+        if pending is None:
+            pending = self._start(job_id)
+            self._pending[job_id] = pending
+            pending.add_done_callback(functools.partial(self._landed, job_id, stamp))
+        # shielded: one asker going away (a closed page) must not cancel the others' read
+        return await asyncio.shield(pending)
+
+    def _start(self, job_id: str) -> asyncio.Future[Job]:
+        self.count += 1
+        return asyncio.get_running_loop().run_in_executor(None, self._file.get, job_id)
+
+    def _landed(self, job_id: str, stamp: int, read: asyncio.Future[Job]) -> None:
+        if self._pending.get(job_id) is read:
+            del self._pending[job_id]
+        if read.cancelled() or read.exception() is not None or stamp != self._stamp:
+            return
+        if len(self._kept) >= self.KEEP:
+            self._kept.pop(next(iter(self._kept)))
+        self._kept[job_id] = read.result()
 
 
 class _Store:
@@ -469,6 +541,7 @@ class LocalQueue:
         path = os.path.expanduser(settings.path) if settings.path else default_path()
         self.file = JobFile.open(path)
         self.changes = _Changes(path)
+        self.reads = _Reads(self.file, self.changes)
 
     @property
     def path(self) -> str:
@@ -483,8 +556,7 @@ class LocalQueue:
         return stored
 
     async def get(self, job_id: str) -> Job:
-        job: Job = await self._call(self.file.get, job_id)
-        return job
+        return await self.reads.get(job_id)
 
     async def list(self, query: JobQuery) -> builtins.list[Job]:
         jobs: builtins.list[Job] = await self._call(self.file.query, query)
@@ -502,7 +574,7 @@ class LocalQueue:
 
     async def wait(self, job_id: str, *, after: int | None = None, max_wait: float = 30.0) -> Job:
         seen = self.changes.counter
-        version = after if after is not None else await self._call(self.file.version_of, job_id)
+        version = after if after is not None else (await self.get(job_id)).version
         deadline = time.monotonic() + max(max_wait, 0.0)
         while True:
             job = await self.get(job_id)

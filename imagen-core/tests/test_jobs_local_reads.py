@@ -1,0 +1,162 @@
+"""The local queue's shared reads: one read of a job per change of the file however many ask,
+and never an answer older than the asking.
+
+"Another process" is a second LocalQueue on the same file: its commits reach this queue only
+through SQLite, as another process's would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TypeVar
+
+import pytest
+
+from imagen.config.model import Config, QueueInstance
+from imagen.jobs.local import LocalQueue
+from imagen.jobs.model import Job
+from imagen.jobs.queue import JobNotFound
+from imagen.jobs.settings import LocalQueueSettings
+from imagen.jobs.submit import submit
+from imagen.models import Request
+
+T = TypeVar("T")
+WAITERS = 50
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Config:
+    settings = LocalQueueSettings(path=str(tmp_path / "jobs.sqlite3"))
+    return Config(queue=QueueInstance("local", settings))
+
+
+def run(config: Config, work: Callable[[LocalQueue, LocalQueue], Awaitable[T]]) -> T:
+    """``work(queue, other)``: two queues on one file, as two processes would have."""
+
+    async def main() -> T:
+        settings = config.queue.settings
+        assert isinstance(settings, LocalQueueSettings)
+        queue, other = LocalQueue("local", settings), LocalQueue("local", settings)
+        try:
+            return await work(queue, other)
+        finally:
+            await queue.aclose()
+            await other.aclose()
+
+    return asyncio.run(main())
+
+
+async def queued(queue: LocalQueue, config: Config) -> Job:
+    return await submit(queue, config, Request("a cat"), backend="mock")
+
+
+async def parked(queue: LocalQueue, count: int) -> None:
+    """Return once ``count`` long polls wait for a change (yielding to them, no sleeping)."""
+    while queue.changes.waiting < count:
+        await asyncio.sleep(0)
+
+
+def test_long_polls_woken_by_one_change_share_one_read(config: Config) -> None:
+    async def work(queue: LocalQueue, other: LocalQueue) -> tuple[list[Job], int]:
+        job = await queued(queue, config)
+        await queue.get(job.id)
+        polls = [
+            asyncio.ensure_future(queue.wait(job.id, after=job.version, max_wait=60))
+            for _ in range(WAITERS)
+        ]
+        await parked(queue, WAITERS)
+        before = queue.reads.count
+        await queue.cancel(job.id)
+        answers = await asyncio.gather(*polls)
+        return answers, queue.reads.count - before
+
+    answers, reads = run(config, work)
+    assert {(job.state, job.version) for job in answers} == {("canceled", 2)}
+    assert reads == 1
+
+
+def test_an_unchanged_job_is_read_once(config: Config) -> None:
+    async def work(queue: LocalQueue, other: LocalQueue) -> int:
+        job = await queued(queue, config)
+        before = queue.reads.count
+        for _ in range(10):
+            assert (await queue.get(job.id)).version == job.version
+        return queue.reads.count - before
+
+    assert run(config, work) == 1
+
+
+def test_a_job_changed_by_another_process_is_read_again(config: Config) -> None:
+    async def work(queue: LocalQueue, other: LocalQueue) -> tuple[Job, Job]:
+        job = await queued(queue, config)
+        first = await queue.get(job.id)
+        await other.cancel(job.id)  # this queue's change counter never hears of it
+        return first, await queue.get(job.id)
+
+    first, second = run(config, work)
+    assert (first.state, first.version) == ("queued", 1)
+    assert (second.state, second.version) == ("canceled", 2)
+
+
+def test_who_asks_after_a_change_does_not_share_a_read_begun_before_it(config: Config) -> None:
+    async def work(queue: LocalQueue, other: LocalQueue) -> tuple[Job, Job, int]:
+        job = await queued(queue, config)
+        release, reading = threading.Event(), threading.Event()
+        read = queue.file.get
+
+        def held_read(job_id: str) -> Job:
+            found = read(job_id)  # read now, answered once released: a slow read
+            if not reading.is_set():
+                reading.set()
+                assert release.wait(60)
+            return found
+
+        queue.file.get = held_read  # type: ignore[method-assign]
+        before = queue.reads.count
+        early = asyncio.ensure_future(queue.get(job.id))
+        await asyncio.to_thread(reading.wait, 60)
+        await other.cancel(job.id)
+        late = await queue.get(job.id)
+        release.set()
+        return await early, late, queue.reads.count - before
+
+    early, late, reads = run(config, work)
+    assert early.state == "queued"
+    assert (late.state, late.version) == ("canceled", 2)
+    assert reads == 2
+
+
+def test_an_asker_going_away_leaves_the_shared_read_to_the_others(config: Config) -> None:
+    async def work(queue: LocalQueue, other: LocalQueue) -> Job:
+        job = await queued(queue, config)
+        release, reading = threading.Event(), threading.Event()
+        read = queue.file.get
+
+        def held_read(job_id: str) -> Job:
+            reading.set()
+            assert release.wait(60)
+            return read(job_id)
+
+        queue.file.get = held_read  # type: ignore[method-assign]
+        leaving = asyncio.ensure_future(queue.get(job.id))
+        staying = asyncio.ensure_future(queue.get(job.id))
+        await asyncio.to_thread(reading.wait, 60)
+        leaving.cancel()
+        release.set()
+        with pytest.raises(asyncio.CancelledError):
+            await leaving
+        return await staying
+
+    assert run(config, work).state == "queued"
+
+
+def test_a_missing_job_is_not_found_by_everyone_asking(config: Config) -> None:
+    async def work(queue: LocalQueue, other: LocalQueue) -> list[BaseException | Job]:
+        return await asyncio.gather(
+            *(queue.get("no-such-job") for _ in range(3)), return_exceptions=True
+        )
+
+    assert all(isinstance(answer, JobNotFound) for answer in run(config, work))
