@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import subprocess
 import sys
 from pathlib import Path
 
+import attrs
 import psycopg
 import pytest
 
 from imagen.config.load import load_config
 from imagen.jobs.queue import JobNotFound, JobQuery, open_queue
+from imagen.jobs.store import ClaimLost
 from imagen.jobs.submit import submit
 from imagen.models import Request
 from imagen.testing.postgres import Postgres
+from imagen_postgres.fetcher import AnnouncedJobManager
 from imagen_postgres.queue import PostgresQueue, queue_name
 from imagen_postgres.schema import apply, script
 
@@ -148,3 +152,159 @@ def test_submit_get_list_cancel_and_a_long_poll_in_one_process(
             await queue.aclose()
 
     asyncio.run(scenario())
+
+
+def test_a_submit_names_its_procrastinate_job_and_a_cancel_drops_it(
+    tmp_path: Path, queue_db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("IMAGEN_QUEUE_URL", queue_db)
+    config = load_config(postgres_config(tmp_path))
+
+    async def scenario() -> str:
+        queue = open_queue(config)
+        try:
+            job = await submit(queue, config, Request("a cat"), backend="mock")
+            await queue.cancel(job.id)
+            return job.id
+        finally:
+            await queue.aclose()
+
+    job_id = asyncio.run(scenario())
+    with psycopg.connect(queue_db) as conn:
+        row = conn.execute(
+            "SELECT j.task_id, t.status, t.queue_name, t.lock FROM imagen.jobs j"
+            " JOIN imagen_queue.procrastinate_jobs t ON t.id = j.task_id WHERE j.id = %s",
+            (job_id,),
+        ).fetchone()
+    assert row is not None
+    assert row[1:] == ("cancelled", "imagen/mock", job_id)
+
+
+def test_a_save_by_a_worker_that_lost_the_job_changes_nothing(
+    tmp_path: Path, queue_db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("IMAGEN_QUEUE_URL", queue_db)
+    config = load_config(postgres_config(tmp_path))
+
+    async def scenario() -> None:
+        from imagen_postgres import records
+
+        queue = open_queue(config)
+        assert isinstance(queue, PostgresQueue)
+        try:
+            job = await submit(queue, config, Request("a cat"), backend="mock")
+            first = await queue._once(lambda conn: records.claim(conn, job.id, "a:1:x", 3))
+            assert not isinstance(first, str)
+            saved = await queue._once(lambda conn: records.save(conn, first, "a:1:x"))
+            assert saved.version == first.version + 1
+            # Worker b takes the job over (a went silent): a's next save is refused.
+            async with queue._transaction() as conn:
+                await conn.execute("UPDATE imagen.jobs SET worker = 'b:2:y' WHERE id = %s",
+                                   (job.id,))  # fmt: skip
+            with pytest.raises(ClaimLost, match="taken over by another worker"):
+                await queue._once(lambda conn: records.save(conn, saved, "a:1:x"))
+            after = await queue.get(job.id)
+            assert after.version == saved.version
+            assert after.state == "running"
+            with pytest.raises(JobNotFound):
+                await queue._once(
+                    lambda conn: records.save(conn, attrs.evolve(saved, id="nope"), "a:1:x")
+                )
+        finally:
+            await queue.aclose()
+
+    asyncio.run(scenario())
+
+
+def test_the_pool_checks_only_a_connection_the_server_wrote_to(
+    tmp_path: Path, queue_db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A loan costs no round trip of its own; a connection the server ended (a restart, a
+    # terminated backend) is found out before it is lent, and replaced.
+    from psycopg_pool import AsyncConnectionPool
+
+    checked: list[object] = []
+    real_check = AsyncConnectionPool.check_connection
+
+    async def counting(connection: psycopg.AsyncConnection[object]) -> None:
+        checked.append(connection)
+        await real_check(connection)
+
+    monkeypatch.setattr(AsyncConnectionPool, "check_connection", staticmethod(counting))
+    monkeypatch.setenv("IMAGEN_QUEUE_URL", queue_db)
+    config = load_config(postgres_config(tmp_path))
+
+    async def scenario() -> None:
+        queue = open_queue(config)
+        try:
+            job = await submit(queue, config, Request("a cat"), backend="mock")
+            for _ in range(3):
+                assert (await queue.get(job.id)).id == job.id
+            assert checked == []
+            with psycopg.connect(queue_db, autocommit=True) as admin:
+                admin.execute(
+                    # Each backend waited for until it is gone (it said why and closed).
+                    "SELECT pg_terminate_backend(pid, 60000) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            assert (await queue.get(job.id)).id == job.id
+            assert len(checked) >= 1
+        finally:
+            await queue.aclose()
+
+    asyncio.run(scenario())
+
+
+def test_a_job_announced_while_a_fetch_is_under_way_is_fetched_by_that_fetch(
+    tmp_path: Path, queue_db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # procrastinate's worker forgets an announcement that arrives during a fetch; the job
+    # would then wait for the next polling tick.
+    monkeypatch.setenv("IMAGEN_QUEUE_URL", queue_db)
+    config = load_config(postgres_config(tmp_path))
+    channel = f"procrastinate_queue_v1#{queue_name('mock')}"
+    announcement = '{"type": "job_inserted", "job_id": 0}'
+
+    async def scenario() -> tuple[str, str | None]:
+        queue = open_queue(config)
+        assert isinstance(queue, PostgresQueue)
+        app = await queue._open()
+        manager = app.job_manager
+        assert isinstance(manager, AnnouncedJobManager)
+        heard = asyncio.Event()
+
+        async def on_notification(**_: object) -> None:
+            heard.set()
+
+        listener = asyncio.ensure_future(
+            manager.listen_for_jobs(on_notification=on_notification, queues=[queue_name("mock")])
+        )
+        try:
+            while not heard.is_set():  # until the listener is in place
+                async with queue._transaction() as conn:
+                    await conn.execute("SELECT pg_notify(%s, %s)", (channel, announcement))
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(heard.wait(), 0.5)
+            worker = await manager.register_worker()
+            fetch = manager.connector.execute_query_one_async
+            raced: list[str] = []
+
+            async def racing(query: str, **arguments: object) -> dict[str, object]:
+                row: dict[str, object] = await fetch(query, **arguments)
+                if not raced:  # the fetch looked (nothing queued); a job lands before it returns
+                    heard.clear()
+                    job = await submit(queue, config, Request("a cat"), backend="mock")
+                    raced.append(job.id)
+                    await asyncio.wait_for(heard.wait(), 60)
+                return row
+
+            monkeypatch.setattr(manager.connector, "execute_query_one_async", racing)
+            fetched = await manager.fetch_job([queue_name("mock")], worker)
+            return raced[0], None if fetched is None else fetched.task_kwargs["job_id"]
+        finally:
+            listener.cancel()
+            await asyncio.gather(listener, return_exceptions=True)
+            await queue.aclose()
+
+    submitted, fetched = asyncio.run(scenario())
+    assert fetched == submitted

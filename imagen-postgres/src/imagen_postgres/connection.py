@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
 from imagen.errors import ConfigError, ImagenError
@@ -10,6 +10,7 @@ from imagen.secrets import redact
 
 if TYPE_CHECKING:
     import psycopg
+    import psycopg_pool
 
     from imagen_postgres.settings import PostgresQueueSettings
 
@@ -65,4 +66,40 @@ async def set_search_path(connection: psycopg.AsyncConnection[object]) -> None:
         await connection.commit()
 
 
-__all__ = ["QueueUnavailable", "describe_error", "queue_url", "set_search_path"]
+async def check_if_disturbed(connection: psycopg.AsyncConnection[Any]) -> None:
+    """The pool's check of a connection it lends, with a round trip only when one can tell.
+
+    procrastinate's pool sends an empty query before every loan: a round trip per statement
+    the queue runs. A connection sitting idle in the pool has nothing to read unless the
+    server wrote to it meanwhile, which is what a dying connection looks like (a restart or a
+    terminated backend sends its error and closes the socket). Only such a connection gets
+    the empty query, which fails for a dead one, so the pool replaces it before lending.
+    """
+    import select
+
+    import psycopg
+    from psycopg_pool import AsyncConnectionPool
+
+    try:
+        disturbed = bool(select.select([connection.fileno()], [], [], 0)[0])
+    except (OSError, ValueError, psycopg.Error):
+        disturbed = True
+    if disturbed or connection.broken:
+        await AsyncConnectionPool.check_connection(connection)
+
+
+def pool(**options: Any) -> psycopg_pool.AsyncConnectionPool[Any]:
+    """procrastinate's pool factory: its pool, with ``check_if_disturbed`` as the check."""
+    from psycopg_pool import AsyncConnectionPool
+
+    return AsyncConnectionPool(**{**options, "check": check_if_disturbed})
+
+
+__all__ = [
+    "QueueUnavailable",
+    "check_if_disturbed",
+    "describe_error",
+    "pool",
+    "queue_url",
+    "set_search_path",
+]

@@ -39,7 +39,8 @@ from imagen import debug
 from imagen.jobs.queue import JobQuery
 from imagen_postgres import records
 from imagen_postgres.changes import RECONNECT_DELAYS, Changes
-from imagen_postgres.connection import QueueUnavailable, describe_error, queue_url
+from imagen_postgres.connection import QueueUnavailable, describe_error, pool, queue_url
+from imagen_postgres.fetcher import AnnouncedJobManager
 from imagen_postgres.schema import CHANNEL, QUEUE_SCHEMA
 from imagen_postgres.settings import PostgresQueueSettings
 
@@ -152,8 +153,11 @@ class PostgresQueue:
                 # was away (psycopg_pool's own backoff would grow to minutes).
                 timeout=5.0,
                 reconnect_timeout=5.0,
+                # A connection is checked before a loan only when the server wrote to it.
+                pool_factory=pool,
             )
             app = procrastinate.App(connector=connector)
+            app.job_manager = AnnouncedJobManager(connector)
             self._task = app.task(name=TASK_NAME, pass_context=True, retry=_RequeueStrategy())(
                 self._run_task
             )
@@ -231,8 +235,9 @@ class PostgresQueue:
     # -- the Queue contract --------------------------------------------------------------------
 
     async def submit(self, job: Job) -> Job:
+        # One transaction, two statements: procrastinate's job, then the record that names it.
+        # Workers see both at the commit (procrastinate's NOTIFY goes out then too).
         async with self._transaction() as conn:
-            stored = await records.insert(conn, job)
             task_id = await self._task.configure(
                 queue=queue_name(job.backend),
                 lock=job.id,
@@ -240,8 +245,7 @@ class PostgresQueue:
                 task_kwargs={"job_id": job.id},
                 connection=conn,
             ).defer_async()
-            await records.set_task(conn, job.id, task_id)
-        return stored
+            return await records.insert(conn, job, task_id)
 
     async def get(self, job_id: str) -> Job:
         return await self._once(lambda conn: records.get(conn, job_id))
@@ -305,8 +309,9 @@ class PostgresQueue:
                     wait=not worker.once,
                     install_signal_handlers=False,
                     listen_notify=True,
-                    # LISTEN starts jobs at once; the poll only bounds a notification that
-                    # procrastinate's fetch loop can miss (one arriving while it fetches).
+                    # LISTEN starts jobs at once (a job announced during a fetch too: see
+                    # fetcher.py); the poll bounds the wait for one whose announcement was
+                    # lost with the LISTEN connection.
                     fetch_job_polling_interval=min(self.settings.heartbeat, FETCH_POLL),
                     abort_job_polling_interval=max(self.settings.heartbeat, 5.0),
                     update_heartbeat_interval=self.settings.heartbeat,

@@ -72,20 +72,16 @@ async def _write(conn: psycopg.AsyncConnection[Any], job: Job, *, worker: str | 
     return attrs.evolve(job, version=row["version"], cancel_requested=row["cancel_requested"])
 
 
-async def insert(conn: psycopg.AsyncConnection[Any], job: Job) -> Job:
+async def insert(conn: psycopg.AsyncConnection[Any], job: Job, task_id: int) -> Job:
+    """Store a new job, run by procrastinate's job ``task_id`` (deferred in this transaction)."""
     job = attrs.evolve(job, version=1)
     await conn.execute(
         "INSERT INTO imagen.jobs (id, state, backend, caller, prompt, record, format_version,"
-        " version, created_at) VALUES (%s, %s, %s, %s, %s, %s, %s, 1, %s)",
+        " version, task_id, created_at) VALUES (%s, %s, %s, %s, %s, %s, %s, 1, %s, %s)",
         (job.id, job.state, job.backend, job.caller, job.request.prompt, _jsonb(job),
-         FORMAT_VERSION, job.created_at),
+         FORMAT_VERSION, task_id, job.created_at),
     )  # fmt: skip
     return job
-
-
-async def set_task(conn: psycopg.AsyncConnection[Any], job_id: str, task_id: int) -> None:
-    # Not a change anyone waits for: the version stays.
-    await conn.execute("UPDATE imagen.jobs SET task_id = %s WHERE id = %s", (task_id, job_id))
 
 
 async def get(conn: psycopg.AsyncConnection[Any], job_id: str) -> Job:
@@ -227,10 +223,20 @@ async def claim(
 
 
 async def save(conn: psycopg.AsyncConnection[Any], job: Job, worker: str) -> Job:
-    row = await _row(conn, job.id, lock=True)
-    if row["worker"] != worker:
+    """Store ``job`` whole, held by ``worker``: one statement (the row is still ``worker``'s,
+    or nothing is written and ``ClaimLost`` says another worker took the job over)."""
+    cursor = await conn.execute(
+        "UPDATE imagen.jobs SET state = %s, record = %s, format_version = %s,"
+        " version = version + 1, worker = %s, updated_at = now()"
+        " WHERE id = %s AND worker = %s RETURNING version, cancel_requested",
+        (job.state, _jsonb(job), FORMAT_VERSION, worker if job.state == "running" else None,
+         job.id, worker),
+    )  # fmt: skip
+    row = await cursor.fetchone()
+    if row is None:
+        await _row(conn, job.id)  # JobNotFound when there is no such job at all
         raise ClaimLost(f"job {job.id} was taken over by another worker")
-    return await _write(conn, job, worker=worker)
+    return attrs.evolve(job, version=row["version"], cancel_requested=row["cancel_requested"])
 
 
 async def cancel_requests(
@@ -255,5 +261,4 @@ __all__ = [
     "pick",
     "query",
     "save",
-    "set_task",
 ]

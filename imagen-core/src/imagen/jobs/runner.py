@@ -33,8 +33,12 @@ if TYPE_CHECKING:
     from imagen.models import Generation
     from imagen.store.history import HistoryEntry
 
-#: progress alone is saved at most this often (seconds); states are saved at once
+#: progress alone is saved at most this often (seconds)
 PROGRESS_EVERY = 0.25
+#: a take's change of state is saved this much later (seconds), together with whatever else
+#: changed meanwhile: a take that ends within it costs no save of its own (the job's last
+#: save has it), and a burst of changes is one save
+SAVE_BATCH = 0.05
 
 CANCELED = Problem("urn:imagen:canceled", "Canceled", "the job was canceled while this take ran")
 
@@ -69,6 +73,8 @@ class _Recorder:
         self.latency: float | None = None
         self._dirty = asyncio.Event()
         self._last_progress = 0.0
+        self._saving = False
+        self._closing = False
 
     def _set(self, take: Take) -> None:
         self.job = self.job.with_take(take)
@@ -116,12 +122,28 @@ class _Recorder:
         console.warn(f"job {self.job.id}: {message}")
 
     async def keep_saving(self) -> None:
-        """Save the job whenever it changed, the latest state only (runs until cancelled)."""
-        while True:
+        """Save the job whenever it changed, the latest state only (runs until ``close``)."""
+        while not self._closing:
             await self._dirty.wait()
+            await asyncio.sleep(SAVE_BATCH)
             self._dirty.clear()
-            stored = await self.store.save(self.job)
+            self._saving = True
+            try:
+                stored = await self.store.save(self.job)
+            finally:
+                self._saving = False
             self.job = attrs.evolve(self.job, version=stored.version)
+
+    async def close(self, saver: asyncio.Future[None]) -> None:
+        """Stop ``saver`` (the ``keep_saving`` task): a save under way is finished, not cut off.
+
+        Cutting a save off would cost more than finishing it (the driver has to cancel the
+        statement on the server) and leave unknown whether it was stored.
+        """
+        self._closing = True
+        if not self._saving:
+            saver.cancel()
+        await asyncio.gather(saver, return_exceptions=True)
 
     async def save(self, job: Job) -> Job:
         self.job = await self.store.save(job)
@@ -151,7 +173,9 @@ async def run_job(
         try:
             backend, plan = _plan(config, job)
             recorder.latency = _recent_latency(config, job)
-            job = await recorder.save(_recovered(config, job, plan))
+            recovered = _recovered(config, job, plan)
+            if recovered is not job:  # the claim stored the job as it is otherwise
+                job = await recorder.save(recovered)
             plan = attrs.evolve(
                 plan,
                 done=frozenset(t.number for t in job.takes if t.state == "done"),
@@ -213,9 +237,9 @@ async def _execute(plan: JobPlan, backend: Backend, recorder: _Recorder) -> None
         run.result()
     finally:
         # Cancelling ``run`` cancels the backend's work; a finished task ignores it.
-        for task in (run, saver):
-            task.cancel()
-        await asyncio.gather(run, saver, return_exceptions=True)
+        run.cancel()
+        await asyncio.gather(run, return_exceptions=True)
+        await recorder.close(saver)
 
 
 def _recent_latency(config: Config, job: Job) -> float | None:
