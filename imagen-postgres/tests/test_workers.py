@@ -2,148 +2,70 @@
 
 Every process is real (``python jobs_gate.py ...`` is ``imagen`` with the core tests' ``gate``
 backend type registered, which logs ``start``/``paid`` per backend call and holds a take until
-released), so the tests wait on those events and on job states, never on time.
+released; ``imagen.testing.workers`` starts them), so the tests wait on those events and on job
+states, never on time.
 """
 
 from __future__ import annotations
 
-import json
+import contextlib
 import signal
 import subprocess
 import sys
-import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any
 
-import attrs
 import pytest
 
 from imagen.testing.postgres import Postgres, PostgresUnavailable, postgres_cluster
+from imagen.testing.workers import PATIENCE, WorkerBox, eventually, worker_box
 
 from .conftest import fresh_database
 
 GATE = str(Path(__file__).parents[2] / "imagen-core" / "tests" / "jobs_gate.py")
 SUBMIT_MANY = str(Path(__file__).with_name("submit_many.py"))
-#: bound on every wait for an event (a busy CI box is slow, never this slow)
-PATIENCE = 120.0
 
 pytestmark = pytest.mark.slow
 
 
-@attrs.define
-class Box:
-    root: Path
-    config: Path
-    log: Path
-    hold: Path
-    out: Path
-    workers: list[subprocess.Popen[bytes]] = attrs.field(factory=list)
-
-    def imagen(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        done = subprocess.run(
-            [sys.executable, GATE, "--config", str(self.config), *args],
-            capture_output=True,
-            text=True,
-            timeout=PATIENCE,
-        )
-        if check:
-            assert done.returncode == 0, done.stderr
-        return done
-
-    def worker(self, *args: str) -> subprocess.Popen[bytes]:
-        index = len(self.workers)
-        stderr: IO[bytes] = (self.root / f"worker-{index}.err").open("wb")
-        process = subprocess.Popen(
-            [sys.executable, GATE, "--config", str(self.config), "worker", "--backends", "g",
-             *args],
-            stdout=subprocess.DEVNULL,
-            stderr=stderr,
-        )  # fmt: skip
-        stderr.close()
-        self.workers.append(process)
-        return process
-
-    def stderr_of(self, process: subprocess.Popen[bytes]) -> str:
-        return (self.root / f"worker-{self.workers.index(process)}.err").read_text()
-
-    def events(self, kind: str) -> list[tuple[int, int]]:
-        """``(pid, seed)`` of every gate event of ``kind`` (start, paid), in order."""
-        if not self.log.exists():
-            return []
-        rows = [line.split() for line in self.log.read_text().splitlines()]
-        return [(int(pid), int(seed)) for event, pid, seed in rows if event == kind]
-
-    def submit(self, *args: str) -> str:
-        return self.imagen("submit", "a cat", "-b", "g", "-o", str(self.out), *args).stdout.strip()
-
-    def submit_many(self, takes: list[int]) -> list[str]:
-        done = subprocess.run(
-            [sys.executable, SUBMIT_MANY, str(self.config), str(self.out), *map(str, takes)],
-            capture_output=True,
-            text=True,
-            timeout=PATIENCE,
-        )
-        assert done.returncode == 0, done.stderr
-        return done.stdout.split()
-
-    def jobs(self) -> list[dict[str, Any]]:
-        listed = self.imagen("jobs", "--json", "--limit", "1000").stdout
-        data: list[dict[str, Any]] = json.loads(listed)
-        return data
-
-    def job(self, job_id: str) -> dict[str, Any]:
-        data: dict[str, Any] = json.loads(self.imagen("jobs", "show", job_id, "--json").stdout)
-        return data
-
-
-def eventually(check: Callable[[], Any], what: str) -> Any:
-    """Poll ``check`` until it returns something truthy (bounded by PATIENCE)."""
-    deadline = time.monotonic() + PATIENCE
-    while True:
-        value = check()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"gave up waiting for {what}"
-        time.sleep(0.05)
-
-
-def make_box(root: Path, url: str, monkeypatch: pytest.MonkeyPatch, queue: str) -> Box:
-    monkeypatch.setenv("IMAGEN_QUEUE_URL", url)
-    hold = root / "hold"
-    hold.mkdir()
-    config = root / "imagen.yaml"
-    log = root / "calls.log"
-    config.write_text(
-        "default_backend: g\n"
-        f"queue: {{type: postgres, {queue}}}\n"
-        f"backends:\n  g: {{type: gate, log: {log}, hold: {hold}, concurrency: 1}}\n"
+def submit_many(box: WorkerBox, takes: list[int]) -> list[str]:
+    """One job per number in ``takes`` (that many takes), queued from one process; the ids."""
+    done = subprocess.run(
+        [sys.executable, SUBMIT_MANY, str(box.config), str(box.out), *map(str, takes)],
+        capture_output=True,
+        text=True,
+        timeout=PATIENCE,
     )
-    return Box(root, config, log, hold, root / "out")
+    assert done.returncode == 0, done.stderr
+    return done.stdout.split()
 
 
-def stop_all(box: Box) -> None:
-    for process in box.workers:
-        if process.poll() is None:
-            process.kill()
-        process.wait(timeout=PATIENCE)
+@contextlib.contextmanager
+def postgres_box(
+    root: Path, url: str, monkeypatch: pytest.MonkeyPatch, queue: str
+) -> Iterator[WorkerBox]:
+    """A box on the queue at ``url`` (``queue``: more settings); its workers die on the way out."""
+    monkeypatch.setenv("IMAGEN_QUEUE_URL", url)
+    queue_block = f"{{type: postgres, {queue}}}"
+    program = [sys.executable, GATE]
+    with worker_box(root, program, queue_block, worker_args=["--backends", "g"]) as box:
+        yield box
 
 
 @pytest.fixture
-def box(tmp_path: Path, queue_db: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Box]:
-    made = make_box(tmp_path, queue_db, monkeypatch, "heartbeat: 0.3, stale_after: 3")
-    yield made
-    stop_all(made)
+def box(tmp_path: Path, queue_db: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[WorkerBox]:
+    with postgres_box(tmp_path, queue_db, monkeypatch, "heartbeat: 0.3, stale_after: 3") as made:
+        yield made
 
 
-def test_two_workers_run_every_job_once_with_every_take_once(box: Box) -> None:
+def test_two_workers_run_every_job_once_with_every_take_once(box: WorkerBox) -> None:
     # 200 jobs of 1 to 3 takes (400 takes): two worker processes share them.
     takes = [1 + index % 3 for index in range(200)]
     first, second = box.worker(), box.worker()
     for worker in (first, second):
-        eventually(lambda w=worker: "claiming jobs" in box.stderr_of(w), "the workers to start")
-    ids = box.submit_many(takes)
+        box.started(worker)
+    ids = submit_many(box, takes)
     assert len(set(ids)) == len(takes)
     jobs = eventually(
         lambda: (found := box.jobs()) and all(job["state"] == "done" for job in found) and found,
@@ -173,7 +95,9 @@ def test_two_workers_run_every_job_once_with_every_take_once(box: Box) -> None:
     assert " done: " in box.stderr_of(second)
 
 
-def test_a_worker_killed_mid_job_leaves_it_to_the_other_without_paying_twice(box: Box) -> None:
+def test_a_worker_killed_mid_job_leaves_it_to_the_other_without_paying_twice(
+    box: WorkerBox,
+) -> None:
     first, second = box.worker(), box.worker()
     (box.hold / "hold-101").touch()
     job_id = box.submit("-n", "3", "--seed", "100")
@@ -207,7 +131,7 @@ def test_a_worker_killed_mid_job_leaves_it_to_the_other_without_paying_twice(box
     assert survivor.wait(timeout=PATIENCE) == 0
 
 
-def test_sigterm_lets_the_running_job_finish_then_exits_0(box: Box) -> None:
+def test_sigterm_lets_the_running_job_finish_then_exits_0(box: WorkerBox) -> None:
     worker = box.worker()
     (box.hold / "hold-201").touch()
     job_id = box.submit("-n", "2", "--seed", "200")
@@ -224,7 +148,7 @@ def test_sigterm_lets_the_running_job_finish_then_exits_0(box: Box) -> None:
     assert [seed for _, seed in box.events("paid")] == [200, 201]
 
 
-def test_a_second_signal_hands_the_job_back_and_another_worker_finishes_it(box: Box) -> None:
+def test_a_second_signal_hands_the_job_back_and_another_worker_finishes_it(box: WorkerBox) -> None:
     worker = box.worker()
     (box.hold / "hold-401").touch()
     job_id = box.submit("-n", "2", "--seed", "400")
@@ -243,7 +167,7 @@ def test_a_second_signal_hands_the_job_back_and_another_worker_finishes_it(box: 
     assert sorted(seed for _, seed in box.events("paid")) == [400, 401]
 
 
-def test_a_queued_job_canceled_never_reaches_the_backend(box: Box) -> None:
+def test_a_queued_job_canceled_never_reaches_the_backend(box: WorkerBox) -> None:
     job_id = box.submit("--seed", "700")
     canceled = box.imagen("jobs", "cancel", job_id)
     assert f"job {job_id} canceled" in canceled.stderr
@@ -252,7 +176,7 @@ def test_a_queued_job_canceled_never_reaches_the_backend(box: Box) -> None:
     assert box.events("start") == []
 
 
-def test_a_running_job_canceled_stops_and_keeps_its_finished_takes(box: Box) -> None:
+def test_a_running_job_canceled_stops_and_keeps_its_finished_takes(box: WorkerBox) -> None:
     worker = box.worker()
     (box.hold / "hold-801").touch()
     job_id = box.submit("-n", "2", "--seed", "800")
@@ -279,8 +203,7 @@ def own_server() -> Iterator[Postgres]:
 def test_a_worker_goes_on_after_postgresql_restarts_under_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, own_server: Postgres
 ) -> None:
-    made = make_box(tmp_path, fresh_database(own_server), monkeypatch, "heartbeat: 0.3")
-    try:
+    with postgres_box(tmp_path, fresh_database(own_server), monkeypatch, "heartbeat: 0.3") as made:
         worker = made.worker()
         (made.hold / "hold-901").touch()
         running = made.submit("-n", "2", "--seed", "900")
@@ -307,5 +230,3 @@ def test_a_worker_goes_on_after_postgresql_restarts_under_it(
         assert made.job(again)["state"] == "done"
         worker.send_signal(signal.SIGTERM)
         assert worker.wait(timeout=PATIENCE) == 0
-    finally:
-        stop_all(made)

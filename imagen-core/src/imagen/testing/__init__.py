@@ -18,6 +18,8 @@ backend. The rest (aiohttp is needed only by the fake-server parts: ``imagen-cor
 - ``sample_generation()`` (``imagen.testing.samples``): a finished take for hook and sink tests.
 - ``imagen.testing.processes`` starts real server programs so that they die with the test run,
   even one killed by SIGKILL.
+- ``WorkerBox``, ``worker_box``, ``eventually`` (``imagen.testing.workers``): real
+  ``imagen worker`` processes on a queue, with a gate backend whose calls a test counts.
 """
 
 from imagen.testing.cli import Ran, ScratchHome, run_imagen, scratch_env
