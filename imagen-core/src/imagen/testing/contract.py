@@ -177,9 +177,12 @@ class BackendContract:
         assert seen == sorted(seen), f"progress went backwards: {seen}"
 
     def test_cancellation_leaves_no_task_or_connection_behind(self) -> None:
+        import pytest
+
         backend = self.make_slow_backend()
         if backend is None:
-            return
+            # Skipped, not passed: the report then says which part of the contract never ran.
+            pytest.skip("make_slow_backend() is not given: cancellation is not tested")
         baseline = _open_sockets()
 
         async def main() -> None:
@@ -231,7 +234,9 @@ class BackendContract:
             with _answering(status) as url:
                 backend = self.make_backend_for(url)
                 if backend is None:
-                    return
+                    pytest.skip(
+                        "make_backend_for(url) is not given: the HTTP error mapping is not tested"
+                    )
                 with pytest.raises(ImagenError) as raised:
                     self.run(lambda b: b.generate(self.make_request(), Progress()), backend)
             error = raised.value
