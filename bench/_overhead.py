@@ -9,7 +9,8 @@ The adapter benchmarks (``openai_overhead.py``, ``replicate_overhead.py``) share
   **overhead** is its wall time minus that server time, so the fake's own work is never counted
   as the client's. Moving the bytes over the socket is the client's share: every client pays
   it, the official one included.
-- :func:`sample_sync` / :func:`sample_async`, which time a call ``runs`` times after a warm-up;
+- :func:`sample_turns`, which times several calls taking turns, ``runs`` rounds after a warm-up
+  (:class:`Loop` keeps an async client's event loop open across them);
   :func:`sample_cli`, which times ``imagen generate`` subprocesses (cold) for a backend;
 - :func:`report`, which writes the table and the verdict into ``bench/RESULTS.md``.
 """
@@ -24,7 +25,7 @@ import os
 import statistics
 import threading
 import time
-from collections.abc import Callable, Coroutine, Iterator, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -124,14 +125,19 @@ def serve_fake(make_app: Callable[[], web.Application]) -> Iterator[tuple[str, R
     ours, theirs = context.Pipe()
     process = context.Process(target=_serve, args=(make_app, theirs), daemon=True)
     process.start()
+    theirs.close()  # the child's end: if the child dies, recv() below sees the pipe close
     try:
         if not ours.poll(60):
             raise SystemExit("the fake server did not start within 60 s")
-        url = ours.recv()
+        try:
+            url = ours.recv()
+        except EOFError:
+            raise SystemExit("the fake server failed to start (its traceback is above)") from None
         yield url, RemoteClock(url)
     finally:
-        ours.send("stop")
-        process.join(10)
+        if process.is_alive():
+            ours.send("stop")
+            process.join(10)
         if process.is_alive():
             process.kill()
 
@@ -149,37 +155,40 @@ class Sample:
         return self.wall - self.server
 
 
-def sample_sync(once: Callable[[], object], clock: Clock, runs: int) -> list[Sample]:
-    """``once()`` timed ``runs`` times after one warm-up call, with the server's share of each."""
-    once()
-    samples = []
-    for _ in range(runs):
-        clock.reset()
-        start = time.perf_counter()
-        once()
-        wall = time.perf_counter() - start
-        samples.append(Sample(wall, clock.read()[0]))
+def sample_turns(
+    calls: Mapping[str, Callable[[], object]], clock: Clock, runs: int
+) -> dict[str, list[Sample]]:
+    """Each call timed ``runs`` times, the calls taking turns (one round of warm-up first), with
+    the server's share of each run: load that comes and goes on a shared machine falls on every
+    series alike, so they can be compared."""
+    samples: dict[str, list[Sample]] = {label: [] for label in calls}
+    for round_number in range(runs + 1):
+        for label, once in calls.items():
+            clock.reset()
+            start = time.perf_counter()
+            once()
+            wall = time.perf_counter() - start
+            if round_number:
+                samples[label].append(Sample(wall, clock.read()[0]))
     return samples
 
 
-def sample_async(
-    once: Callable[[], Coroutine[Any, Any, object]],
-    clock: Clock,
-    runs: int,
-    *,
-    setup: Callable[[], Coroutine[Any, Any, object]] | None = None,
-    teardown: Callable[[], Coroutine[Any, Any, object]] | None = None,
-) -> list[Sample]:
-    """:func:`sample_sync` for a coroutine, every run in one event loop (the client stays warm,
-    as in a server or worker)."""
-    with asyncio.Runner() as runner:
-        if setup is not None:
-            runner.run(setup())
-        try:
-            return sample_sync(lambda: runner.run(once()), clock, runs)
-        finally:
-            if teardown is not None:
-                runner.run(teardown())
+class Loop:
+    """One event loop kept open across calls, so an async client stays warm between runs (as in
+    a server or worker): ``loop.call(make_coroutine)`` is a plain callable for
+    :func:`sample_turns`."""
+
+    def __init__(self) -> None:
+        self.runner = asyncio.Runner()
+
+    def call(self, once: Callable[[], Coroutine[Any, Any, object]]) -> Callable[[], object]:
+        return lambda: self.runner.run(once())
+
+    def __enter__(self) -> Loop:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.runner.close()
 
 
 def sample_cli(
@@ -245,8 +254,9 @@ class Comparison:
         lines = [
             self.setup,
             "",
-            f"Median of {runs} runs after one warm-up. Server ms is the time the fake's handlers "
-            "spent (held render included); overhead = wall - server, per run.",
+            f"Median of {runs} runs after one warm-up, the in-process clients taking turns. Server "
+            "ms is the time the fake's handlers spent (held render included); overhead = wall - "
+            "server, per run.",
             f"Load average (1, 5, 15 min) before: {load_before}; after: {load()} (2 cores, "
             "shared with other work: the spread is noise).",
             "",
@@ -294,13 +304,13 @@ class Comparison:
 __all__ = [
     "Clock",
     "Comparison",
+    "Loop",
     "RemoteClock",
     "Sample",
     "ServerClock",
     "cli_available",
     "load",
-    "sample_async",
     "sample_cli",
-    "sample_sync",
+    "sample_turns",
     "serve_fake",
 ]

@@ -40,12 +40,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _overhead import (
     Clock,
     Comparison,
+    Loop,
     Sample,
     cli_available,
     load,
-    sample_async,
     sample_cli,
-    sample_sync,
+    sample_turns,
     serve_fake,
 )
 
@@ -107,12 +107,8 @@ def imagen_generate(base_url: str) -> tuple[Callable[[], Coroutine[Any, Any, Non
     return once, backend
 
 
-def time_imagen_backend(base_url: str, clock: Clock, runs: int) -> list[Sample]:
-    once, backend = imagen_generate(base_url)
-    return sample_async(once, clock, runs, teardown=backend.aclose)
-
-
-def time_floor(base_url: str, clock: Clock, runs: int) -> list[Sample]:
+def bare_httpx(base_url: str) -> tuple[Callable[[], Coroutine[Any, Any, None]], Any]:
+    """(one request as any Python client must make it, its client): the floor."""
     import json
 
     import httpx
@@ -127,10 +123,11 @@ def time_floor(base_url: str, clock: Clock, runs: int) -> list[Sample]:
         response.raise_for_status()
         assert base64.b64decode(json.loads(response.content)["data"][0]["b64_json"])
 
-    return sample_async(once, clock, runs, teardown=client.aclose)
+    return once, client
 
 
-def time_official_client(base_url: str, clock: Clock, runs: int) -> list[Sample] | None:
+def official_client(base_url: str) -> tuple[Callable[[], None], Any] | None:
+    """(one ``images.generate()`` plus decoding, the client), or None without ``openai``."""
     try:
         import openai
     except ImportError:
@@ -146,10 +143,28 @@ def time_official_client(base_url: str, clock: Clock, runs: int) -> list[Sample]
         assert data
         assert base64.b64decode(data)
 
-    try:
-        return sample_sync(once, clock, runs)
-    finally:
-        client.close()
+    return once, client
+
+
+def in_turns(base_url: str, clock: Clock, runs: int, *, official: bool) -> dict[str, list[Sample]]:
+    """imagen's generate(), the floor and (with ``official``) the official client, in turns."""
+    with Loop() as loop:
+        ours, backend = imagen_generate(base_url)
+        floor, bare = bare_httpx(base_url)
+        calls: dict[str, Callable[[], object]] = {
+            "ours": loop.call(ours),
+            "floor": loop.call(floor),
+        }
+        theirs = official_client(base_url) if official else None
+        if theirs is not None:
+            calls["official"] = theirs[0]
+        try:
+            return sample_turns(calls, clock, runs)
+        finally:
+            loop.call(backend.aclose)()
+            loop.call(bare.aclose)()
+            if theirs is not None:
+                theirs[1].close()
 
 
 def profile(base_url: str, runs: int, top: int) -> None:
@@ -187,9 +202,7 @@ def main() -> None:
         base_url = f"{url}/v1"
         if args.profile:
             profile(base_url, args.runs, args.profile)
-        ours = time_imagen_backend(base_url, clock, args.runs)
-        official = time_official_client(base_url, clock, args.runs)
-        floor = time_floor(base_url, clock, args.runs)
+        large = in_turns(base_url, clock, args.runs, official=True)
         cli: tuple[list[Sample], list[Sample]] | None = None
         if cli_available():
             with tempfile.TemporaryDirectory() as work:
@@ -217,10 +230,9 @@ def main() -> None:
                 )
                 cli = (bench, mock)
     with serve_fake(flat_fake_app) as (url, clock):
-        small = time_imagen_backend(f"{url}/v1", clock, args.runs)
-        small_floor = time_floor(f"{url}/v1", clock, args.runs)
+        small = in_turns(f"{url}/v1", clock, args.runs, official=False)
     mine, least = (
-        statistics.median(s.overhead for s in series) * 1000 for series in (small, small_floor)
+        statistics.median(s.overhead for s in small[key]) * 1000 for key in ("ours", "floor")
     )
     Comparison(
         name="openai_overhead",
@@ -231,22 +243,24 @@ def main() -> None:
             "base64 in its JSON, made before timing."
         ),
         target_ms=TARGET_MS,
-        ours=("imagen OpenAIBackend.generate() (in-process)", ours),
+        ours=("imagen OpenAIBackend.generate() (in-process)", large["ours"]),
         official=(
-            ("openai.OpenAI().images.generate() + b64decode (official client)", official)
-            if official is not None
+            ("openai.OpenAI().images.generate() + b64decode (official client)", large["official"])
+            if "official" in large
             else None
         ),
         official_hint="run with `uv run --with openai`",
-        floor=("bare httpx POST + json.loads + b64decode (the floor)", floor),
+        floor=("bare httpx POST + json.loads + b64decode (the floor)", large["floor"]),
         more=(
-            ("imagen OpenAIBackend.generate(), a one-colour PNG (a few KB)", small),
-            ("the floor, a one-colour PNG (a few KB)", small_floor),
+            ("imagen OpenAIBackend.generate(), a one-colour PNG (a few KB)", small["ours"]),
+            ("the floor, a one-colour PNG (a few KB)", small["floor"]),
         ),
         notes=(
             f"With a small answer (a one-colour PNG, as the fake draws by default) generate() adds "
             f"{mine:+.1f} ms ({'met' if mine <= TARGET_MS else 'NOT met'}), the floor "
             f"{least:+.1f} ms: what a large answer adds is moving and decoding its megabytes.",
+            "`--profile N` shows where generate()'s own time goes (httpx reading the body, json "
+            "and base64 decoding it: the floor's work).",
         ),
         cli=cli,
     ).write(args.runs, load_before)

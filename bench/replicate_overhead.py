@@ -24,6 +24,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -32,12 +33,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _overhead import (
     Clock,
     Comparison,
+    Loop,
     Sample,
     cli_available,
     load,
-    sample_async,
     sample_cli,
-    sample_sync,
+    sample_turns,
     serve_fake,
 )
 
@@ -53,16 +54,13 @@ PROMPT = "a cat in a fishbowl"
 
 def fake_app() -> web.Application:
     """The fake Replicate the benchmark talks to (built in the fake's own process)."""
-    from imagen.testing.fakes import _call_key
     from imagen_replicate.fake_server import FakeReplicate, Scenario
 
-    # aiohttp names a RequestKey after the first module frame on the stack and fails without
-    # one, as on the server's thread: make the scaffold's key here, on the main thread.
-    _call_key()
     return FakeReplicate(token=TOKEN, scenario=Scenario(predict_time=PREDICT_TIME)).app()
 
 
-def time_imagen_backend(url: str, clock: Clock, runs: int) -> list[Sample]:
+def in_turns(url: str, clock: Clock, runs: int) -> dict[str, list[Sample]]:
+    """imagen's generate() and (when installed) the official client's run(), in turns."""
     from imagen.models import Progress, Request
     from imagen_replicate.backend import ReplicateBackend
     from imagen_replicate.settings import ReplicateSettings
@@ -70,14 +68,23 @@ def time_imagen_backend(url: str, clock: Clock, runs: int) -> list[Sample]:
     backend = ReplicateBackend("bench", ReplicateSettings(model=MODEL, base_url=url))
     seeds = itertools.count()
 
-    async def once() -> None:
+    async def ours() -> None:
         request = Request(PROMPT, aspect_ratio="1:1", seed=next(seeds))
         assert len((await backend.generate(request, Progress())).images) == 1
 
-    return sample_async(once, clock, runs, teardown=backend.aclose)
+    with Loop() as loop:
+        calls = {"ours": loop.call(ours)}
+        theirs = official_client(url)
+        if theirs is not None:
+            calls["official"] = theirs
+        try:
+            return sample_turns(calls, clock, runs)
+        finally:
+            loop.call(backend.aclose)()
 
 
-def time_official_client(url: str, clock: Clock, runs: int) -> list[Sample] | None:
+def official_client(url: str) -> Callable[[], None] | None:
+    """One ``Client.run()`` reading every output, or None without ``replicate``."""
     try:
         import replicate
     except ImportError:
@@ -101,7 +108,7 @@ def time_official_client(url: str, clock: Clock, runs: int) -> list[Sample] | No
             data = item.read() if hasattr(item, "read") else client._client.get(item).content
             assert data
 
-    return sample_sync(once, clock, runs)
+    return once
 
 
 def time_http_imports(runs: int) -> list[float]:
@@ -128,8 +135,7 @@ def main() -> None:
     load_before = load()
     notes: list[str] = []
     with serve_fake(fake_app) as (url, clock):
-        ours = time_imagen_backend(url, clock, args.runs)
-        official = time_official_client(url, clock, args.runs)
+        measured = in_turns(url, clock, args.runs)
         cli: tuple[list[Sample], list[Sample]] | None = None
         if cli_available():
             with tempfile.TemporaryDirectory() as work:
@@ -168,10 +174,10 @@ def main() -> None:
             "then serves its PNG output for download."
         ),
         target_ms=TARGET_MS,
-        ours=("imagen ReplicateBackend.generate() (in-process)", ours),
+        ours=("imagen ReplicateBackend.generate() (in-process)", measured["ours"]),
         official=(
-            ("replicate.Client.run() + read outputs (official client)", official)
-            if official is not None
+            ("replicate.Client.run() + read outputs (official client)", measured["official"])
+            if "official" in measured
             else None
         ),
         official_hint="run with `uv run --with replicate`",
