@@ -1,5 +1,5 @@
 """The local queue's shared reads: one read of a job per change of the file however many ask,
-and never an answer older than the asking.
+and never an answer older than the asking; and its saves, which show a take that lands at once.
 
 "Another process" is a second LocalQueue on the same file: its commits reach this queue only
 through SQLite, as another process's would.
@@ -8,21 +8,26 @@ through SQLite, as another process's would.
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
 
 import pytest
 
-from imagen.config.model import Config, QueueInstance
+from imagen.config.model import Config, Instance, QueueInstance
+from imagen.jobs import runner
 from imagen.jobs.local import LocalQueue
 from imagen.jobs.model import Job
 from imagen.jobs.queue import JobNotFound
 from imagen.jobs.settings import LocalQueueSettings
 from imagen.jobs.submit import submit
+from imagen.jobs.worker import Worker
 from imagen.models import Request
+from imagen.plugins import loader as plugins
 
+HERE = Path(__file__).parent
 T = TypeVar("T")
 WAITERS = 50
 
@@ -55,7 +60,7 @@ async def queued(queue: LocalQueue, config: Config) -> Job:
 
 async def parked(queue: LocalQueue, count: int) -> None:
     """Return once ``count`` long polls wait for a change (yielding to them, no sleeping)."""
-    while queue.changes.waiting < count:
+    while queue.changes.waiting < count:  # noqa: ASYNC110 (a count, not an event)
         await asyncio.sleep(0)
 
 
@@ -160,3 +165,54 @@ def test_a_missing_job_is_not_found_by_everyone_asking(config: Config) -> None:
         )
 
     assert all(isinstance(answer, JobNotFound) for answer in run(config, work))
+
+
+# -- saves: a take that lands is shown at once ---------------------------------------------
+
+
+@pytest.fixture
+def gate(tmp_path: Path) -> Iterator[Config]:
+    """A config whose backend ``g`` holds a take while ``hold/hold-<seed>`` exists without
+    ``hold/release-<seed>`` (jobs_gate.py)."""
+    spec = importlib.util.spec_from_file_location("jobs_gate", HERE / "jobs_gate.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    plugins.manager().register(module, name="jobs-gate")
+    plugins.registry.cache_clear()
+    (tmp_path / "hold").mkdir()
+    settings = module.GateSettings(log=str(tmp_path / "calls.log"), hold=str(tmp_path / "hold"))
+    yield Config(
+        default_backend="g",
+        backends={"g": Instance("g", "gate", settings, concurrency=1)},
+        queue=QueueInstance("local", LocalQueueSettings(path=str(tmp_path / "jobs.sqlite3"))),
+    )
+    plugins.manager().unregister(name="jobs-gate")
+    plugins.registry.cache_clear()
+
+
+def test_a_take_that_lands_is_saved_while_the_next_one_runs(
+    gate: Config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The runner's own batching would hold every change until the job's end; the local
+    # queue's store saves a landing at once.
+    monkeypatch.setattr(runner, "SAVE_BATCH", 3600.0)
+    (tmp_path / "hold" / "hold-41").touch()
+
+    async def work(queue: LocalQueue, other: LocalQueue) -> Job:
+        job = await submit(queue, gate, Request("a cat", count=2, seed=40))
+        worker = Worker(gate, backends=["g"])
+        serving = asyncio.ensure_future(worker.serve(queue))
+        seen = await queue.get(job.id)
+        while seen.takes[0].state != "done":
+            before = seen.version
+            seen = await queue.wait(job.id, after=before, max_wait=60)
+            assert seen.version != before, "take 1 landed unseen for 60 s"
+        (tmp_path / "hold" / "release-41").touch()
+        worker.stop()
+        await serving
+        return seen
+
+    seen = run(gate, work)
+    assert [take.state for take in seen.takes] == ["done", "running"]

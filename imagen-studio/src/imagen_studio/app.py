@@ -2,9 +2,9 @@
 
     app = build_app(config, policy=Policy(...), data_dir=...)     # an ASGI app for uvicorn
 
-With the embedded ``local`` queue the app runs jobs itself (a ``Worker`` task in the server's
-event loop, for every backend that is ready); with any other queue type it only enqueues, and
-``imagen worker`` processes elsewhere run the jobs.
+With the embedded ``local`` queue the app runs jobs itself (a ``Worker`` for every backend
+that is ready, on a thread of its own: ``runner.py``); with any other queue type it only
+enqueues, and ``imagen worker`` processes elsewhere run the jobs.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from importlib.resources import files
 from typing import TYPE_CHECKING, cast
 
 from imagen_studio.images import ImageIndex
+from imagen_studio.runner import RunnerThread
 from imagen_studio.security import ASGIApp, Guard, Policy
 from imagen_studio.service import Studio
 from imagen_studio.uploads import UploadStore
@@ -25,7 +26,6 @@ if TYPE_CHECKING:
     from litestar import Litestar
 
     from imagen.config.model import Config
-    from imagen.jobs.worker import Worker
 
 #: jobs the in-process runner runs at once (each at its backend's concurrency)
 RUNNER_CONCURRENCY = 4
@@ -143,28 +143,18 @@ async def _running(
         UploadStore(os.path.join(data_dir, "uploads")),
         runs_jobs=isinstance(queue, LocalQueue),
     )
-    runner: Worker | None = None
-    task: asyncio.Task[None] | None = None
+    runner: RunnerThread | None = None
     try:
         if studio.runs_jobs:
-            runner = await asyncio.to_thread(_runner, config, log)
-            task = asyncio.ensure_future(runner.serve(queue))
+            runner = RunnerThread(config, concurrency=RUNNER_CONCURRENCY, log=log)
+            await runner.start()
         yield studio
     finally:
-        if runner is not None and task is not None:
+        if runner is not None:
             # Stopping the server hands running jobs back: their finished takes stay, and the
             # next runner (this server started again, or a worker) does the rest.
-            runner.stop()
-            runner.stop()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await runner.stop()
         await queue.aclose()
-
-
-def _runner(config: Config, log: Callable[[str], None] | None) -> Worker:
-    from imagen.jobs.worker import Worker, ready_backends
-
-    return Worker(config, backends=ready_backends(config), concurrency=RUNNER_CONCURRENCY, log=log)
 
 
 __all__ = ["RUNNER_CONCURRENCY", "build_app", "default_data_dir"]

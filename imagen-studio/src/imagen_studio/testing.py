@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -47,14 +48,23 @@ backends:
 
 
 class Server:
-    """A running ``imagen serve``; ``lines`` is everything it printed on stderr so far."""
+    """A running ``imagen serve``; ``lines`` is everything it printed on stderr so far.
 
-    def __init__(self, config: Path, *args: str, env: dict[str, str] | None = None) -> None:
+    ``program`` is what runs ``imagen`` (a script that registers a test plugin first, say).
+    """
+
+    def __init__(
+        self,
+        config: Path,
+        *args: str,
+        env: dict[str, str] | None = None,
+        program: Sequence[str] = (sys.executable, "-m", "imagen"),
+    ) -> None:
         self.config = config
         self.lines: list[str] = []
         self._ready = threading.Event()
         self.url = ""
-        command = [sys.executable, "-m", "imagen", "serve", "--port", "0", *args]
+        command = [*program, "serve", "--port", "0", *args]
         environment = {**os.environ, "IMAGEN_CONFIG": str(config), **(env or {})}
         self.process = start_tied(
             command, death_signal=signal.SIGKILL, env=environment, stdin=subprocess.DEVNULL,

@@ -8,12 +8,13 @@ it happens and shows it is alive (``heartbeat``); a running job whose runner's p
 runner, which skips the takes already done. A job whose runners died ``max_attempts`` times
 is ``interrupted`` with the takes it has.
 
-Waiting for a change costs nothing per waiter: this process's own writes wake its waiters at
-once, and one small task per queue reads SQLite's ``PRAGMA data_version`` (which changes when
-another connection commits) every ``POLL_SECONDS`` while anyone waits. Reading a job costs one
-read per change of the file, however many ask: everyone asking for a job while it is being
-read shares that read, and the job read is kept until the file's ``data_version`` moves, so
-fifty long polls woken by one change, or fifty pages polling an unchanged job, read it once.
+Waiting for a change costs nothing per waiter: this process's own writes, through any of its
+queues on the file, wake its waiters at once, and one small task per queue reads SQLite's
+``PRAGMA data_version`` (which changes when another connection commits) every ``POLL_SECONDS``
+while anyone waits, for other processes' writes. Reading a job costs one read per change of
+the file, however many ask: everyone asking for a job while it is being read shares that
+read, and the job read is kept until the file's ``data_version`` moves, so fifty long polls
+woken by one change, or fifty pages polling an unchanged job, read it once.
 """
 
 from __future__ import annotations
@@ -26,7 +27,9 @@ import json
 import os
 import socket
 import sqlite3
+import threading
 import time
+import weakref
 from collections.abc import Collection
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -384,8 +387,18 @@ def _orphaned(row: sqlite3.Row, settings: LocalQueueSettings) -> bool:
     return row["worker_host"] == socket.gethostname() and pid is not None and not process_alive(pid)
 
 
+#: this process's change trackers by jobs file (see ``_Changes.bump``)
+_TRACKERS: dict[str, weakref.WeakSet[_Changes]] = {}
+_TRACKERS_LOCK = threading.Lock()
+
+
 class _Changes:
-    """Wakes waiters when the jobs file changes (see the module docstring)."""
+    """Wakes waiters when the jobs file changes (see the module docstring).
+
+    A change made through this queue wakes its waiters at once, and those of every other
+    queue on the same file in this process too, whatever thread and event loop they run in
+    (the server runs its jobs on a thread of its own, with a queue of its own).
+    """
 
     def __init__(self, path: str) -> None:
         self._path = path
@@ -395,16 +408,23 @@ class _Changes:
         self._changed: asyncio.Future[None] | None = None
         self._poller: asyncio.Task[None] | None = None
         self._waiters = 0
+        #: the loop this queue's waiters run in (bound by ``mark``)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        #: the data_version the waiters were last woken for
+        self._last: int | None = None
+        self._key = os.path.realpath(path)
+        with _TRACKERS_LOCK:
+            _TRACKERS.setdefault(self._key, weakref.WeakSet()).add(self)
 
     @property
     def waiting(self) -> int:
         """How many wait for a change now."""
         return self._waiters
 
-    def _next_change(self) -> asyncio.Future[None]:
-        if self._changed is None:
-            self._changed = asyncio.get_running_loop().create_future()
-        return self._changed
+    def mark(self) -> int:
+        """The change count now, for ``wait`` to wait from (binds this queue to the loop)."""
+        self._loop = asyncio.get_running_loop()
+        return self.counter
 
     def _watcher(self) -> sqlite3.Connection:
         # Its own connection: data_version moves for the commits of every other connection,
@@ -424,17 +444,43 @@ class _Changes:
             return None
 
     async def bump(self) -> None:
-        """This process changed the file: wake its waiters now."""
+        """This process changed the file: wake the waiters of every queue on it now."""
+        self._wake()
+        with _TRACKERS_LOCK:
+            others = [other for other in _TRACKERS.get(self._key, ()) if other is not self]
+        for other in others:
+            other._wake_soon()
+
+    def _wake(self) -> None:
+        # In this queue's loop. The poller need not wake anyone again for this commit.
+        self._last = self.stamp()
         self.counter += 1
         changed, self._changed = self._changed, None
         if changed is not None:
             changed.set_result(None)
 
+    def _wake_soon(self) -> None:
+        """Another queue of this process changed the file: wake the waiters here (any thread)."""
+        loop = self._loop
+        if loop is None:  # nobody waited here yet: whoever does reads the file first
+            return
+        try:
+            here: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            here = None
+        if loop is here:
+            self._wake()
+            return
+        with contextlib.suppress(RuntimeError):  # that loop has ended: nobody waits there
+            loop.call_soon_threadsafe(self._wake)
+
     async def wait(self, seen: int, within: float) -> int:
         """Return once ``counter`` differs from ``seen`` or ``within`` seconds passed."""
         if self.counter != seen:
             return self.counter
-        changed = self._next_change()
+        if self._changed is None:
+            self._changed = asyncio.get_running_loop().create_future()
+        changed = self._changed
         self._waiters += 1
         if self._poller is None or self._poller.done():
             self._poller = asyncio.get_running_loop().create_task(self._poll())
@@ -446,17 +492,17 @@ class _Changes:
         return self.counter
 
     async def _poll(self) -> None:
-        last = self.stamp()
+        """Wake the waiters when another process commits (this one's commits woke them)."""
+        self._last = self.stamp()
         while self._waiters > 0:
             await asyncio.sleep(POLL_SECONDS)
             current = self.stamp()
-            if current is None:
-                continue  # busy for a moment: look again at the next tick
-            if current != last:
-                last = current
-                await self.bump()
+            if current is not None and current != self._last:
+                self._wake()
 
     async def aclose(self) -> None:
+        with _TRACKERS_LOCK:
+            _TRACKERS.get(self._key, weakref.WeakSet()).discard(self)
         if self._poller is not None:
             self._poller.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -523,6 +569,12 @@ class _Reads:
 class _Store:
     """The JobStore a local runner records its job in."""
 
+    #: how long the runner lets a change wait for others to save with it (seconds; the
+    #: runner's SAVE_BATCH otherwise): a save here is one SQLite commit without fsync (WAL,
+    #: synchronous NORMAL), so a take that lands is shown at once; takes landing together
+    #: (concurrency) still share a save
+    save_batch = 0.005
+
     def __init__(self, queue: LocalQueue, worker: str) -> None:
         self._queue = queue
         self._worker = worker
@@ -573,7 +625,7 @@ class LocalQueue:
         return job
 
     async def wait(self, job_id: str, *, after: int | None = None, max_wait: float = 30.0) -> Job:
-        seen = self.changes.counter
+        seen = self.changes.mark()
         version = after if after is not None else (await self.get(job_id)).version
         deadline = time.monotonic() + max(max_wait, 0.0)
         while True:
@@ -585,7 +637,7 @@ class LocalQueue:
 
     async def work(self, worker: Worker) -> None:
         settings = self.settings
-        seen = self.changes.counter
+        seen = self.changes.mark()
         next_beat = 0.0
         while True:
             worker.wakeup.clear()

@@ -123,9 +123,12 @@ class _Recorder:
 
     async def keep_saving(self) -> None:
         """Save the job whenever it changed, the latest state only (runs until ``close``)."""
+        # A store may wait less: a local queue's save is one SQLite commit, cheaper than a page
+        # seeing a take land 50 ms late.
+        batch = getattr(self.store, "save_batch", SAVE_BATCH)
         while not self._closing:
             await self._dirty.wait()
-            await asyncio.sleep(SAVE_BATCH)
+            await asyncio.sleep(batch)
             self._dirty.clear()
             self._saving = True
             try:
