@@ -17,7 +17,7 @@ from typing import TypeVar
 import pytest
 
 from imagen.config.model import Config, Instance, QueueInstance
-from imagen.jobs import runner
+from imagen.jobs import local, runner
 from imagen.jobs.local import LocalQueue
 from imagen.jobs.model import Job
 from imagen.jobs.queue import JobNotFound
@@ -81,6 +81,34 @@ def test_long_polls_woken_by_one_change_share_one_read(config: Config) -> None:
     answers, reads = run(config, work)
     assert {(job.state, job.version) for job in answers} == {("canceled", 2)}
     assert reads == 1
+
+
+def test_a_change_through_a_queue_on_another_thread_wakes_long_polls_at_once(
+    config: Config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As the server's runner does on its own thread. The poller would see it only in an hour.
+    monkeypatch.setattr(local, "POLL_SECONDS", 3600.0)
+    settings = config.queue.settings
+    assert isinstance(settings, LocalQueueSettings)
+
+    def cancel_elsewhere(job_id: str) -> None:
+        async def main() -> None:
+            queue = LocalQueue("local", settings)
+            try:
+                await queue.cancel(job_id)
+            finally:
+                await queue.aclose()
+
+        asyncio.run(main())
+
+    async def work(queue: LocalQueue, other: LocalQueue) -> Job:
+        job = await queued(queue, config)
+        poll = asyncio.ensure_future(queue.wait(job.id, after=job.version, max_wait=3600))
+        await parked(queue, 1)
+        await asyncio.to_thread(cancel_elsewhere, job.id)
+        return await asyncio.wait_for(poll, 60)  # woken by the change, not its deadline
+
+    assert run(config, work).state == "canceled"
 
 
 def test_an_unchanged_job_is_read_once(config: Config) -> None:
