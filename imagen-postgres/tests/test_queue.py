@@ -308,3 +308,51 @@ def test_a_job_announced_while_a_fetch_is_under_way_is_fetched_by_that_fetch(
 
     submitted, fetched = asyncio.run(scenario())
     assert fetched == submitted
+
+
+def test_a_read_and_a_save_are_one_round_trip_each(
+    tmp_path: Path, queue_db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Single statements run in autocommit: no BEGIN and COMMIT, each a round trip of its own.
+    monkeypatch.setenv("IMAGEN_QUEUE_URL", queue_db)
+    config = load_config(postgres_config(tmp_path, ", pool_size: 2"))
+    trace = tmp_path / "wire.trace"
+
+    async def scenario() -> dict[str, int]:
+        from imagen_postgres import records
+        from imagen_postgres.queue import _Store
+
+        queue = open_queue(config)
+        assert isinstance(queue, PostgresQueue)
+        try:
+            job = await submit(queue, config, Request("a cat"), backend="mock")
+            claimed = await queue._once(lambda conn: records.claim(conn, job.id, "a:1:x", 3))
+            assert not isinstance(claimed, str)
+            pool = (await queue._open()).connector.pool  # type: ignore[attr-defined]
+            lent = [await pool.getconn(), await pool.getconn()]
+            with trace.open("w") as wire:
+                for conn in lent:
+                    conn.pgconn.trace(wire.fileno())
+                for conn in lent:
+                    await pool.putconn(conn)
+                counts = {}
+                for name, step in (
+                    ("get", lambda: queue.get(job.id)),
+                    ("save", lambda: _Store(queue, "a:1:x").save(claimed)),
+                ):
+                    before = _round_trips(trace)
+                    await step()
+                    counts[name] = _round_trips(trace) - before
+            for conn in lent:
+                conn.pgconn.untrace()
+            return counts
+        finally:
+            await queue.aclose()
+
+    assert asyncio.run(scenario()) == {"get": 1, "save": 1}
+
+
+def _round_trips(trace: Path) -> int:
+    """How many times the client waited for the server: its Sync and simple Query messages."""
+    fields = [line.split("\t") for line in trace.read_text().splitlines()]
+    return sum(1 for f in fields if len(f) > 3 and f[1] == "F" and f[3] in ("Sync", "Query"))

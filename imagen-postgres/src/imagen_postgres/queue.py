@@ -106,6 +106,7 @@ class _Store:
         stored = await self._queue._patiently(
             lambda conn: records.save(conn, job, self._worker),
             patience=SAVE_PATIENCE,
+            atomic=False,  # one statement
         )
         self.last = stored
         return stored
@@ -200,7 +201,15 @@ class PostgresQueue:
         return self._changes
 
     @contextlib.asynccontextmanager
-    async def _transaction(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+    async def _transaction(
+        self, *, atomic: bool = True
+    ) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+        """A pooled connection; with ``atomic``, in a transaction committed at the end.
+
+        Without ``atomic`` every statement commits on its own (the connections are in
+        autocommit): for work that is one statement, which then costs one round trip, not
+        three (BEGIN, the statement, COMMIT).
+        """
         import psycopg
         import psycopg_pool
 
@@ -208,23 +217,36 @@ class PostgresQueue:
         pool: psycopg_pool.AsyncConnectionPool[Any] = app.connector.pool  # type: ignore[attr-defined]
         try:
             async with pool.connection() as conn:
-                yield conn
+                if not atomic:
+                    yield conn
+                    return
+                async with conn.transaction():
+                    yield conn
         except (psycopg.OperationalError, psycopg_pool.PoolTimeout) as error:
             raise self._unavailable(error) from error
 
-    async def _once(self, work: Callable[[psycopg.AsyncConnection[Any]], Awaitable[T]]) -> T:
-        async with self._transaction() as conn:
+    async def _once(
+        self,
+        work: Callable[[psycopg.AsyncConnection[Any]], Awaitable[T]],
+        *,
+        atomic: bool = True,
+    ) -> T:
+        async with self._transaction(atomic=atomic) as conn:
             return await work(conn)
 
     async def _patiently(
-        self, work: Callable[[psycopg.AsyncConnection[Any]], Awaitable[T]], *, patience: float
+        self,
+        work: Callable[[psycopg.AsyncConnection[Any]], Awaitable[T]],
+        *,
+        patience: float,
+        atomic: bool = True,
     ) -> T:
-        """``work`` in a transaction, tried again while the server cannot be reached."""
+        """``work`` (see ``_transaction``), tried again while the server cannot be reached."""
         deadline = time.monotonic() + patience
         attempt = 0
         while True:
             try:
-                return await self._once(work)
+                return await self._once(work, atomic=atomic)
             except QueueUnavailable as error:
                 if time.monotonic() >= deadline:
                     raise
@@ -248,10 +270,10 @@ class PostgresQueue:
             return await records.insert(conn, job, task_id)
 
     async def get(self, job_id: str) -> Job:
-        return await self._once(lambda conn: records.get(conn, job_id))
+        return await self._once(lambda conn: records.get(conn, job_id), atomic=False)
 
     async def list(self, query: JobQuery) -> builtins.list[Job]:
-        return await self._once(lambda conn: records.query(conn, query))
+        return await self._once(lambda conn: records.query(conn, query), atomic=False)
 
     async def cancel(self, job_id: str) -> Job:
         job, task_id = await self._once(lambda conn: records.cancel(conn, job_id))
@@ -402,7 +424,9 @@ class PostgresQueue:
         if not running:
             return
         try:
-            asked = await self._once(lambda conn: records.cancel_requests(conn, running))
+            asked = await self._once(
+                lambda conn: records.cancel_requests(conn, running), atomic=False
+            )
         except QueueUnavailable as error:
             debug.log_exception(error)
             return
@@ -437,7 +461,8 @@ class PostgresQueue:
         await self._once(
             lambda conn: conn.execute(
                 "SELECT pg_notify(%s, %s)", (f"procrastinate_queue_v1#{queue}", payload)
-            )
+            ),
+            atomic=False,
         )
 
     async def _until_reachable(self, worker: Worker) -> bool:
@@ -445,7 +470,7 @@ class PostgresQueue:
         attempt = 0
         while not worker.stopping.is_set():
             try:
-                await self._once(lambda conn: conn.execute("SELECT 1"))
+                await self._once(lambda conn: conn.execute("SELECT 1"), atomic=False)
             except QueueUnavailable as error:
                 debug.log_exception(error)
                 delay = RECONNECT_DELAYS[min(attempt, len(RECONNECT_DELAYS) - 1)]
@@ -463,6 +488,10 @@ async def _configure(connection: psycopg.AsyncConnection[Any]) -> None:
     from imagen_postgres.connection import set_search_path
 
     connection.row_factory = dict_row
+    # One statement, one round trip (no BEGIN and COMMIT around it): what procrastinate runs
+    # and most of ours are single statements; the rest are in explicit transactions
+    # (``PostgresQueue._transaction``).
+    await connection.set_autocommit(True)
     await set_search_path(connection)
 
 

@@ -33,23 +33,40 @@ class _Job(Protocol):
 
 #: how many recent takes of the instance the estimate looks at
 RECENT_TAKES = 20
+#: how long a latency found in the history is used again (seconds): reading the recent takes
+#: costs milliseconds, paid by every submit and every job's start, and an estimate needs no
+#: fresher figure (a running job's own takes correct it as they land)
+LATENCY_REUSE = 30.0
+#: (history file, instance) -> (when found, the latency); in this process
+_found: dict[tuple[str, str], tuple[float, float]] = {}
 
 
 def recent_latency(config: Config, backend: str) -> float | None:
     """The median latency (seconds) of ``backend``'s recent takes, or None when unknown."""
     if not config.history.enabled:
         return None
+    import time
+
     from imagen import debug
     from imagen.errors import ImagenError
     from imagen.store.history import History
 
     try:
-        entries = History.shared(config.history.path).query(backend=backend, limit=RECENT_TAKES * 2)
+        history = History.shared(config.history.path)
+        key = (history.path, backend)
+        found = _found.get(key)
+        if found is not None and time.monotonic() - found[0] < LATENCY_REUSE:
+            return found[1]
+        entries = history.query(backend=backend, limit=RECENT_TAKES * 2)
     except (ImagenError, OSError) as error:  # an estimate is never worth failing a job for
         debug.log_exception(error)
         return None
     latencies = [entry.latency for entry in entries if not entry.cache_hit][:RECENT_TAKES]
-    return statistics.median(latencies) if latencies else None
+    if not latencies:  # none yet: looked for again next time, so the first takes count
+        return None
+    latency = statistics.median(latencies)
+    _found[key] = (time.monotonic(), latency)
+    return latency
 
 
 def estimate_eta(
