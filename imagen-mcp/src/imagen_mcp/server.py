@@ -11,9 +11,10 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import functools
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated, Any, ParamSpec
 
 from mcp.server.caching import CacheHint
 from mcp.server.lowlevel.helper_types import ReadResourceContents
@@ -39,6 +40,8 @@ from imagen_mcp.guards import spent_today
 from imagen_mcp.images import inline_image
 from imagen_mcp.settings import McpSettings
 from imagen_mcp.tools import Ask, Tools, money, said, take_data, total_actual, usd
+
+P = ParamSpec("P")
 
 IMAGE_URI = "imagen://images/"
 #: how many recent images the resource list shows
@@ -132,15 +135,31 @@ def data_result(text: str, data: Any, *extra: ContentBlock) -> CallToolResult:
     )
 
 
-async def _as_tool_result(work: Awaitable[CallToolResult]) -> CallToolResult:
-    """Run a tool body; any failure becomes one readable tool error, never a dead server."""
-    try:
-        return await work
-    except ImagenError as error:
-        return error_result(str(error))
-    except Exception as error:
-        debug.log_exception(error)
-        return error_result(f"internal error: {type(error).__name__}: {error}")
+def _tool(body: Callable[P, Awaitable[CallToolResult]]) -> Callable[P, Awaitable[CallToolResult]]:
+    """``body`` as a tool: any failure becomes one readable tool error, never a dead server.
+
+    The tool keeps ``body``'s signature (``functools.wraps``): the SDK builds the tool's input
+    schema from it.
+    """
+
+    @functools.wraps(body)
+    async def tool(*args: P.args, **kwargs: P.kwargs) -> CallToolResult:
+        try:
+            return await body(*args, **kwargs)
+        except ImagenError as error:
+            return error_result(str(error))
+        except Exception as error:
+            debug.log_exception(error)
+            return error_result(f"internal error: {type(error).__name__}: {error}")
+
+    return tool
+
+
+def _job_result(job: Any, verb: str) -> CallToolResult:
+    """A job tool's answer: one line about the job, and its JSON form."""
+    from imagen.jobs.model import job_to_dict
+
+    return data_result(_job_line(job, verb), job_to_dict(job))
 
 
 class ImagenServer(MCPServer[Any]):
@@ -288,6 +307,7 @@ def _progress(ctx: Context[Any, Any]) -> ProgressFn:
 def _register(server: ImagenServer, tools: Tools) -> None:
     settings = tools.settings
 
+    @_tool
     async def generate_image(
         prompt: Prompt,
         ctx: Context[Any, Any],
@@ -301,8 +321,9 @@ def _register(server: ImagenServer, tools: Tools) -> None:
         max_cost_usd: MaxCost = None,
     ) -> CallToolResult:
         ask = _ask(prompt, style, backend, takes, size, aspect_ratio, seed, refs, max_cost_usd)
-        return await _as_tool_result(_generate(tools, ask, _progress(ctx), settings))
+        return await _generate(tools, ask, _progress(ctx), settings)
 
+    @_tool
     async def estimate_cost(
         prompt: Prompt,
         style: Style = None,
@@ -313,26 +334,24 @@ def _register(server: ImagenServer, tools: Tools) -> None:
         seed: Seed = None,
         refs: Refs = None,
     ) -> CallToolResult:
-        async def work() -> CallToolResult:
-            plan = await tools.estimate(
-                _ask(prompt, style, backend, takes, size, aspect_ratio, seed, refs)
-            )
-            estimate = plan["cost_estimate"]
-            shown = (
-                f"{usd(Decimal(estimate['usd']))} ({estimate['basis']})"
-                if estimate
-                else f"unknown (no price for {plan['backend']}; set cost_per_image in config)"
-            )
-            cached = plan["cached_takes"]
-            note = f"; takes {cached} are cache hits, no new spend" if cached else ""
-            text = (
-                f"Estimate for {plan['takes']} take(s) on {plan['backend']}: {shown}{note}. "
-                "Nothing was spent."
-            )
-            return data_result(text, plan)
+        plan = await tools.estimate(
+            _ask(prompt, style, backend, takes, size, aspect_ratio, seed, refs)
+        )
+        estimate = plan["cost_estimate"]
+        shown = (
+            f"{usd(Decimal(estimate['usd']))} ({estimate['basis']})"
+            if estimate
+            else f"unknown (no price for {plan['backend']}; set cost_per_image in config)"
+        )
+        cached = plan["cached_takes"]
+        note = f"; takes {cached} are cache hits, no new spend" if cached else ""
+        text = (
+            f"Estimate for {plan['takes']} take(s) on {plan['backend']}: {shown}{note}. "
+            "Nothing was spent."
+        )
+        return data_result(text, plan)
 
-        return await _as_tool_result(work())
-
+    @_tool
     async def submit_job(
         prompt: Prompt,
         style: Style = None,
@@ -344,88 +363,58 @@ def _register(server: ImagenServer, tools: Tools) -> None:
         refs: Refs = None,
         max_cost_usd: MaxCost = None,
     ) -> CallToolResult:
-        async def work() -> CallToolResult:
-            from imagen.jobs.model import job_to_dict
+        from imagen.jobs.model import job_to_dict
 
-            ask = _ask(prompt, style, backend, takes, size, aspect_ratio, seed, refs, max_cost_usd)
-            job = await tools.submit_job(ask)
-            runner = "it runs in this server" if settings.run_jobs else "an `imagen worker` runs it"
-            text = (
-                f"Job {job.id} queued: {job.takes_total} take(s) on {job.backend}, estimated "
-                f"{said(job.cost_estimate)}; {runner}. Follow it with get_job."
-            )
-            return data_result(text, job_to_dict(job))
+        ask = _ask(prompt, style, backend, takes, size, aspect_ratio, seed, refs, max_cost_usd)
+        job = await tools.submit_job(ask)
+        runner = "it runs in this server" if settings.run_jobs else "an `imagen worker` runs it"
+        text = (
+            f"Job {job.id} queued: {job.takes_total} take(s) on {job.backend}, estimated "
+            f"{said(job.cost_estimate)}; {runner}. Follow it with get_job."
+        )
+        return data_result(text, job_to_dict(job))
 
-        return await _as_tool_result(work())
-
-    def job_tool(
-        action: Callable[[str], Awaitable[Any]], verb: str
-    ) -> Callable[[str], Awaitable[CallToolResult]]:
-        async def run(job_id: str) -> CallToolResult:
-            async def work() -> CallToolResult:
-                from imagen.jobs.model import job_to_dict
-
-                job = await action(job_id)
-                return data_result(_job_line(job, verb), job_to_dict(job))
-
-            return await _as_tool_result(work())
-
-        return run
-
-    get = job_tool(tools.get_job, "is")
-    cancel = job_tool(tools.cancel_job, "after cancel is")
-
+    @_tool
     async def get_job(job_id: JobId) -> CallToolResult:
-        return await get(job_id)
+        return _job_result(await tools.get_job(job_id), "is")
 
+    @_tool
     async def cancel_job(job_id: JobId) -> CallToolResult:
-        return await cancel(job_id)
+        return _job_result(await tools.cancel_job(job_id), "after cancel is")
 
+    @_tool
     async def pick_take(
         job_id: JobId,
         take: Annotated[int, Field(description="The take number (from 1) to pick.", ge=1)],
     ) -> CallToolResult:
-        async def work() -> CallToolResult:
-            from imagen.jobs.model import job_to_dict
+        from imagen.jobs.model import job_to_dict
 
-            job = await tools.pick_take(job_id, take)
-            path = job.take(take).path
-            return data_result(f"Picked take {take} of job {job.id}: {path}", job_to_dict(job))
+        job = await tools.pick_take(job_id, take)
+        path = job.take(take).path
+        return data_result(f"Picked take {take} of job {job.id}: {path}", job_to_dict(job))
 
-        return await _as_tool_result(work())
-
+    @_tool
     async def list_backends() -> CallToolResult:
-        async def work() -> CallToolResult:
-            rows = tools.backends()
-            return data_result("\n".join(tools.price_lines()), {"backends": rows})
+        return data_result("\n".join(tools.price_lines()), {"backends": tools.backends()})
 
-        return await _as_tool_result(work())
-
+    @_tool
     async def list_styles() -> CallToolResult:
-        async def work() -> CallToolResult:
-            rows = tools.styles()
-            text = "\n".join(
-                f"- {row['name']}: {row['description'] or row['prompt']}" for row in rows
-            )
-            return data_result(text or "no styles", {"styles": rows})
+        rows = tools.styles()
+        text = "\n".join(f"- {row['name']}: {row['description'] or row['prompt']}" for row in rows)
+        return data_result(text or "no styles", {"styles": rows})
 
-        return await _as_tool_result(work())
-
+    @_tool
     async def recent_images(
         limit: Annotated[int, Field(description="How many, newest first.", ge=1, le=100)] = 10,
         query: Annotated[
             str | None, Field(description="Only prompts containing this text.")
         ] = None,
     ) -> CallToolResult:
-        async def work() -> CallToolResult:
-            rows = tools.recent(limit, query)
-            text = "\n".join(
-                f"- {row['uri']} {row['path']} ({row['backend']}, seed {row['seed']})"
-                for row in rows
-            )
-            return data_result(text or "no images recorded yet", {"images": rows})
-
-        return await _as_tool_result(work())
+        rows = tools.recent(limit, query)
+        text = "\n".join(
+            f"- {row['uri']} {row['path']} ({row['backend']}, seed {row['seed']})" for row in rows
+        )
+        return data_result(text or "no images recorded yet", {"images": rows})
 
     add = server.add_tool
     add(generate_image, title="Generate images (spends money)", description=GENERATE,
