@@ -21,13 +21,15 @@ if TYPE_CHECKING:
 def register_backends(register: BackendRegister) -> None:
     from imagen_comfyui.settings import SAMPLE, ComfyUISettings
 
-    # By name: the backend module loads only when an instance is built.
+    # By name: the backend module loads only when an instance is built; `imagen backends`
+    # asks the light info module for status and price instead.
     register(
         "comfyui",
         "imagen_comfyui.backend:ComfyUIBackend",
         ComfyUISettings,
         sample=SAMPLE,
         concurrency=2,
+        info="imagen_comfyui.info:ComfyUIInfo",
     )
 
 

@@ -1,13 +1,16 @@
 """What ``imagen backends`` (and the server's ``GET /v1/backends``) reports per instance.
 
-``describe_backends`` never touches the network: each status is the backend's own ``status()``.
-``check_backends`` also asks every instance that has a ``check()`` (its server answers, its
-credential is accepted), all at once, each within ``CHECK_TIMEOUT`` seconds (``seconds``).
+``describe_backends`` never touches the network: each status is the backend's own ``status()``,
+asked of the light ``info`` its plugin registered when there is one (so listing imports no
+backend module). ``check_backends`` builds every backend and also asks every instance that has
+a ``check()`` (its server answers, its credential is accepted), all at once, each within
+``CHECK_TIMEOUT`` seconds (``seconds``).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from imagen.config.model import MOCK_INSTANCE, Config
 from imagen.errors import ImagenError
@@ -15,6 +18,9 @@ from imagen.models import Request, Status
 
 if TYPE_CHECKING:
     from imagen.backend import Backend
+    from imagen.plugins.registry import BackendInfo
+
+Answering = TypeVar("Answering", bound="BackendInfo")
 
 #: Seconds one instance's check may take; a backend's own check uses a shorter timeout.
 CHECK_TIMEOUT = 10.0
@@ -22,7 +28,11 @@ CHECK_TIMEOUT = 10.0
 
 def describe_backends(config: Config) -> list[dict[str, Any]]:
     """One row per instance: name, type, status (no network) and price per image."""
-    return [_row(config, name, backend, status) for name, backend, status in _opened(config)]
+    from imagen.instances import backend_info
+
+    return [
+        _row(config, name, info, status) for name, info, status in _opened(config, backend_info)
+    ]
 
 
 async def check_backends(config: Config, seconds: float = CHECK_TIMEOUT) -> list[dict[str, Any]]:
@@ -33,7 +43,9 @@ async def check_backends(config: Config, seconds: float = CHECK_TIMEOUT) -> list
     """
     import asyncio
 
-    opened = _opened(config)
+    from imagen.instances import open_backend
+
+    opened = _opened(config, open_backend)
 
     async def checked(backend: Backend | None, status: Status) -> Status:
         check = getattr(backend, "check", None)
@@ -59,24 +71,24 @@ async def check_backends(config: Config, seconds: float = CHECK_TIMEOUT) -> list
     ]
 
 
-def _opened(config: Config) -> list[tuple[str, Backend | None, Status]]:
-    """Every instance (mock included) with its backend (None if it cannot be built)."""
-    from imagen.instances import open_backend
-
+def _opened(
+    config: Config, build: Callable[[Config, str], Answering]
+) -> list[tuple[str, Answering | None, Status]]:
+    """Every instance (mock included) with what ``build`` made of it (None if it cannot be)."""
     names = list(config.backends)
     if MOCK_INSTANCE not in names:
         names.append(MOCK_INSTANCE)
-    opened: list[tuple[str, Backend | None, Status]] = []
+    opened: list[tuple[str, Answering | None, Status]] = []
     for name in names:
         try:
-            backend = open_backend(config, name)
-            opened.append((name, backend, backend.status()))
+            answering = build(config, name)
+            opened.append((name, answering, answering.status()))
         except ImagenError as error:
             opened.append((name, None, Status(False, f"error: {error}")))
     return opened
 
 
-def _row(config: Config, name: str, backend: Backend | None, status: Status) -> dict[str, Any]:
+def _row(config: Config, name: str, backend: BackendInfo | None, status: Status) -> dict[str, Any]:
     from imagen.instances import default_concurrency, instance_for
 
     instance = instance_for(config, name)

@@ -5,9 +5,15 @@ Kept apart from the pipeline (which needs asyncio) so listing backends stays che
 
 from __future__ import annotations
 
-from imagen.backend import Backend
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
 from imagen.config.model import MOCK_INSTANCE, Config, Instance
 from imagen.errors import ConfigError, ImagenError
+
+if TYPE_CHECKING:
+    from imagen.backend import Backend
+    from imagen.plugins.registry import BackendInfo, BackendType
 
 
 def instance_for(config: Config, name: str | None) -> Instance:
@@ -29,6 +35,23 @@ def instance_for(config: Config, name: str | None) -> Instance:
 
 def open_backend(config: Config, name: str | None = None) -> Backend:
     """Build the backend for instance ``name`` (no network; fails only on a config problem)."""
+    backend: Backend = _build(config, name, lambda kind: kind.factory)
+    return backend
+
+
+def backend_info(config: Config, name: str | None = None) -> BackendInfo:
+    """What ``imagen backends`` asks of instance ``name``: its status and price.
+
+    Built by the ``info`` its plugin registered, so listing an instance does not import its
+    backend module; by the backend itself when there is none. Fails like ``open_backend``.
+    """
+    info: BackendInfo = _build(config, name, lambda kind: kind.info)
+    return info
+
+
+def _build(
+    config: Config, name: str | None, pick: Callable[[BackendType], Callable[[str, Any], Any]]
+) -> Any:
     from imagen.plugins.loader import registry
 
     instance = instance_for(config, name)
@@ -36,14 +59,13 @@ def open_backend(config: Config, name: str | None = None) -> Backend:
     if kind is None:
         raise ConfigError(f"backend type {instance.type!r} is not installed")
     try:
-        backend: Backend = kind.factory(instance.name, instance.settings)
+        return pick(kind)(instance.name, instance.settings)
     except ImagenError:
         raise
     except Exception as error:
         raise ConfigError(
             f"backend {instance.name!r} ({instance.type}) could not be built: {error}"
         ) from error
-    return backend
 
 
 def default_concurrency(instance: Instance) -> int:

@@ -14,11 +14,13 @@ if TYPE_CHECKING:
 def register_backends(register: BackendRegister) -> None:
     from imagen_gemini.settings import SAMPLE, GeminiSettings
 
-    # By name: the backend module loads only when an instance is built.
+    # By name: the backend module loads only when an instance is built; `imagen backends`
+    # asks the light info module for status and price instead.
     register(
         "gemini",
         "imagen_gemini.backend:GeminiBackend",
         GeminiSettings,
         sample=SAMPLE,
         concurrency=4,
+        info="imagen_gemini.info:GeminiInfo",
     )

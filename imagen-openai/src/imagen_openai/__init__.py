@@ -14,11 +14,13 @@ if TYPE_CHECKING:
 def register_backends(register: BackendRegister) -> None:
     from imagen_openai.settings import SAMPLE, OpenAISettings
 
-    # By name: the backend module loads only when an instance is built.
+    # By name: the backend module loads only when an instance is built; `imagen backends`
+    # asks the light info module for status and price instead.
     register(
         "openai",
         "imagen_openai.backend:OpenAIBackend",
         OpenAISettings,
         sample=SAMPLE,
         concurrency=4,
+        info="imagen_openai.info:OpenAIInfo",
     )

@@ -18,11 +18,13 @@ if TYPE_CHECKING:
 def register_backends(register: BackendRegister) -> None:
     from imagen_replicate.settings import SAMPLE, ReplicateSettings
 
-    # By name: the backend module (and httpx) load only when an instance is built.
+    # By name: the backend module (and httpx) load only when an instance is built;
+    # `imagen backends` asks the light info module for status and price instead.
     register(
         "replicate",
         "imagen_replicate.backend:ReplicateBackend",
         ReplicateSettings,
         sample=SAMPLE,
         concurrency=4,
+        info="imagen_replicate.info:ReplicateInfo",
     )

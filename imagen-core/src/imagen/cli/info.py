@@ -49,14 +49,12 @@ def backends(app: Any, check: bool, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def plugins(as_json: bool) -> None:
     """List loaded plugins: name, distribution, version and the hooks they implement."""
-    import attrs
-
     from imagen.cli.output import echo_json, table
     from imagen.plugins.loader import plugin_infos
 
     infos = plugin_infos()
     if as_json:
-        echo_json([attrs.asdict(info) for info in infos])
+        echo_json([info._asdict() for info in infos])
         return
     click.echo(
         table(

@@ -3,18 +3,27 @@
 YAML is forgiving (``"5"`` vs ``5``, ``yes`` vs ``true``); config is not: a field typed
 ``int`` takes an int, a ``bool`` takes a bool. Errors come back as ``(path, message)`` pairs
 so the loader can attach the YAML line.
+
+A block that is right, made of the plain types config classes use (str, int, float, bool,
+Decimal, Literal, optional values, lists, tuples, mappings, nested attrs classes), is built
+directly with the same strict checks (:func:`_direct`): importing cattrs and generating its
+structuring code costs a start-up more than reading every block of a full config. Anything
+else, and every block with a problem, goes through cattrs, which says what is wrong where.
 """
 
 from __future__ import annotations
 
+import types
 import typing
+from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from functools import cache
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
-import cattrs
-from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError, IterableValidationError
+
+if TYPE_CHECKING:
+    import cattrs
 
 
 class FieldError(Exception):
@@ -107,6 +116,8 @@ def _scalar_hooks(conv: cattrs.Converter) -> cattrs.Converter:
 @cache
 def converter() -> cattrs.Converter:
     """The strict converter: scalars by exact type, containers checked for their shape."""
+    import cattrs
+
     conv = _scalar_hooks(cattrs.Converter(forbid_extra_keys=True, detailed_validation=True))
     # Containers are checked for shape here (a YAML string is iterable, a list of its letters
     # is never what the user meant), then structured by a converter without these guards.
@@ -132,6 +143,17 @@ def structure(data: Any, cls: type[Any]) -> Any:
     """``cls`` from plain data, or FieldError naming the first bad field."""
     if not isinstance(data, dict):
         raise FieldError((), f"expected a mapping, got {_describe(data)}")
+    direct = _direct(cls)
+    if direct is not None:
+        value = direct(data)
+        if value is not _REFUSED:
+            return value
+    from cattrs.errors import (
+        ClassValidationError,
+        ForbiddenExtraKeysError,
+        IterableValidationError,
+    )
+
     try:
         return converter().structure(data, cls)
     except (ClassValidationError, IterableValidationError) as group:
@@ -143,9 +165,155 @@ def structure(data: Any, cls: type[Any]) -> Any:
         raise FieldError(_validated_field(error), _message(error)) from None
 
 
+def structure_scalar(value: Any, kind: type[Any]) -> Any:
+    """``value`` as ``kind`` (str, int, float, bool or Decimal) by the converter's strict
+    rules, or FieldError with the message a field of that type would get."""
+    try:
+        return _SCALARS[kind](value, None)
+    except ValueError as error:
+        raise FieldError((), _message(error)) from None
+
+
+#: What a direct structurer returns for a value it will not take: cattrs then structures it
+#: again, and says what is wrong and where.
+_REFUSED: Any = object()
+
+Direct = Callable[[Any], Any]
+
+
+_DIRECT: dict[Any, Direct | None] = {}
+
+
+def _direct(kind: Any) -> Direct | None:
+    """A structurer for ``kind`` giving what the strict converter gives for a right value, and
+    ``_REFUSED`` for any other; None when ``kind`` has a part it does not know (cattrs then
+    structures every value of it).
+
+    Each scalar goes through the converter's own hook, so a value passes here exactly when it
+    passes there; a container must have the shape the converter's guard asks for.
+    """
+    if kind not in _DIRECT:
+        _DIRECT[kind] = None  # a class that holds itself is left to cattrs, not recursed into
+        _DIRECT[kind] = _make_direct(kind)
+    return _DIRECT[kind]
+
+
+def _make_direct(kind: Any) -> Direct | None:
+    scalar = _SCALARS.get(kind)
+    if scalar is not None:
+        return _checked(scalar)
+    if kind is Any:
+        return lambda value: value
+    if _is_literal(kind):
+        return _checked(_literal_hook(kind))
+    if attrs.has(kind):
+        return _direct_class(kind)
+    origin, args = typing.get_origin(kind), typing.get_args(kind)
+    if origin in (typing.Union, types.UnionType):
+        others = [arg for arg in args if arg is not type(None)]
+        if len(args) != 2 or len(others) != 1:
+            return None  # a union of several types: cattrs' own rules choose
+        inner = _direct(others[0])
+        return None if inner is None else lambda value: None if value is None else inner(value)
+    if origin is list and len(args) == 1:
+        item = _direct(args[0])
+        return None if item is None else _sequence(item, list)
+    if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
+        item = _direct(args[0])
+        return None if item is None else _sequence(item, tuple)
+    if origin is dict and len(args) == 2:
+        key, item = _direct(args[0]), _direct(args[1])
+        if key is None or item is None:
+            return None
+        return _mapping(key, item)
+    return None
+
+
+_SCALARS: dict[Any, Callable[[Any, Any], Any]] = {
+    str: _strict_str,
+    int: _strict_int,
+    float: _strict_float,
+    bool: _strict_bool,
+    Decimal: _decimal,
+}
+
+
+def _checked(hook: Callable[[Any, Any], Any]) -> Direct:
+    def structure(value: Any) -> Any:
+        try:
+            return hook(value, None)
+        except ValueError:
+            return _REFUSED
+
+    return structure
+
+
+def _sequence(item: Direct, make: type[list[Any]] | type[tuple[Any, ...]]) -> Direct:
+    def structure(value: Any) -> Any:
+        if not isinstance(value, list):  # the converter's guard: a YAML list, nothing else
+            return _REFUSED
+        items = [item(element) for element in value]
+        return _REFUSED if any(i is _REFUSED for i in items) else make(items)
+
+    return structure
+
+
+def _mapping(key: Direct, item: Direct) -> Direct:
+    def structure(value: Any) -> Any:
+        if not isinstance(value, dict):
+            return _REFUSED
+        result = {}
+        for name, element in value.items():
+            structured_key, structured = key(name), item(element)
+            if structured_key is _REFUSED or structured is _REFUSED:
+                return _REFUSED
+            result[structured_key] = structured
+        return result
+
+    return structure
+
+
+def _direct_class(cls: type[Any]) -> Direct | None:
+    try:
+        attrs.resolve_types(cls)
+    except Exception:  # an annotation that does not resolve: cattrs reports it its own way
+        return None
+    fields: dict[str, Direct] = {}
+    for field in attrs.fields(cls):
+        if not field.init:
+            continue
+        structure = _direct(field.type) if field.type is not None else None
+        # cattrs reads a field under its name and passes it by its alias: same name only.
+        if structure is None or field.alias != field.name:
+            return None
+        fields[field.name] = structure
+
+    def build(value: Any) -> Any:
+        if not isinstance(value, dict) or not value.keys() <= fields.keys():
+            return _REFUSED  # an unknown key: cattrs names it
+        arguments = {}
+        for name, element in value.items():
+            structured = fields[name](element)
+            if structured is _REFUSED:
+                return _REFUSED
+            arguments[name] = structured
+        try:
+            return cls(**arguments)
+        except Exception:  # a validator refused, or a required key is missing
+            return _REFUSED
+
+    return build
+
+
 def _first_leaf(
     error: BaseException, path: tuple[str | int, ...]
 ) -> tuple[tuple[str | int, ...], BaseException]:
+    from cattrs.errors import (
+        ClassValidationError,
+        ForbiddenExtraKeysError,
+        IterableValidationError,
+    )
+
     if isinstance(error, ClassValidationError | IterableValidationError):
         with_notes, without_notes = error.group_exceptions()
         for sub, note in with_notes:
@@ -168,8 +336,6 @@ def _validated_field(error: BaseException) -> tuple[str, ...]:
     ``validator(instance, attribute, value)``, so the first frame of the error's traceback
     holding an ``Attribute`` is the validator's, and names the field.
     """
-    import attrs
-
     attribute = error.args[1] if len(error.args) > 1 else None
     name = getattr(attribute, "name", None)
     if isinstance(name, str) and hasattr(attribute, "validator"):
@@ -184,6 +350,8 @@ def _validated_field(error: BaseException) -> tuple[str, ...]:
 
 
 def _message(error: BaseException) -> str:
+    from cattrs.errors import ForbiddenExtraKeysError
+
     if isinstance(error, ForbiddenExtraKeysError):
         return "unknown key"
     if isinstance(error, KeyError):

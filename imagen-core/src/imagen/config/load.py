@@ -20,6 +20,7 @@ import attrs
 
 from imagen.config.model import (
     BACKEND_KEYS,
+    DEFAULT_NAMING,
     MOCK_INSTANCE,
     SINK_KEYS,
     TOP_LEVEL,
@@ -93,12 +94,16 @@ def _check(
 def parse_config(
     text: str, *, file: str | None = None, check_paths: bool = False
 ) -> tuple[Config | None, Problems]:
-    """Parse and validate config text; ``check_paths`` also checks the output folder on disk."""
-    from imagen.config import yamlio
+    """Parse and validate config text; ``check_paths`` also checks the output folder on disk.
 
-    root = yamlio.parse(text, file=file)
-    problems = Problems(file=file, line_of=lambda dotted: yamlio.line_of(root, _split(dotted)))
-    data = yamlio.plain(root, file=file) if root is not None else {}
+    Text from a ``file`` that loaded without errors before is not parsed again (see
+    :mod:`imagen.config.parsed`); every check runs on every load all the same.
+    """
+    from imagen.config.parsed import Document
+
+    document = Document.read(text, file=file)
+    problems = Problems(file=file, line_of=lambda dotted: document.line_of(_split(dotted)))
+    data = document.data
     if not isinstance(data, dict):
         problems.error("", "the config file must be a mapping of keys (default_backend, ...)")
         return None, problems
@@ -108,6 +113,8 @@ def parse_config(
     checked = config if config is not None else structurer.partial
     if checked is not None:
         _validate_hooks(checked, problems)
+    if not problems.errors:
+        document.remember()
     return config, problems
 
 
@@ -119,12 +126,13 @@ def _join(*parts: str | int) -> str:
     return ".".join(str(p) for p in parts if p != "")
 
 
-@attrs.define
 class _Structurer:
-    problems: Problems
-    check_paths: bool = False
-    #: the config without the blocks that had errors (set when ``config`` returns None)
-    partial: Config | None = None
+    # A plain class: an attrs class costs more to make than this one's whole work.
+    def __init__(self, problems: Problems, check_paths: bool = False) -> None:
+        self.problems = problems
+        self.check_paths = check_paths
+        #: the config without the blocks that had errors (set when ``config`` returns None)
+        self.partial: Config | None = None
 
     def config(self, data: dict[str, Any], *, source: str | None) -> Config | None:
         from imagen.plugins.loader import registry
@@ -318,17 +326,12 @@ class _Structurer:
         return kind
 
     def cost(self, value: Any, path: str) -> Decimal | None:
-        from imagen.config.convert import FieldError, structure
+        from imagen.config.convert import FieldError, structure_scalar
 
         if value is None:
             return None
-
-        @attrs.frozen
-        class _Cost:
-            value: Decimal
-
         try:
-            amount: Decimal = structure({"value": value}, _Cost).value
+            amount: Decimal = structure_scalar(value, Decimal)
         except FieldError as error:
             self.problems.error(path, error.message)
             return None
@@ -386,9 +389,14 @@ class _Structurer:
                 )
 
     def check_output(self, output: OutputConfig | None) -> None:
+        output = output or OutputConfig()
+        if output.naming == DEFAULT_NAMING:
+            # Built-in fields only, inside the folder: right whatever plugins add (a test
+            # holds it so); checking it would load the naming code and ask every plugin.
+            self.check_directory(output)
+            return
         from imagen.output.naming import NamingTemplate, outside_output
 
-        output = output or OutputConfig()
         try:
             NamingTemplate.parse(output.naming, naming_field_names())
         except ConfigError as error:
@@ -399,6 +407,9 @@ class _Structurer:
             escape = outside_output(output.naming)
             if escape:
                 self.problems.error("output.naming", escape)
+        self.check_directory(output)
+
+    def check_directory(self, output: OutputConfig) -> None:
         if self.check_paths:
             _check_directory(output.directory, self.problems)
 

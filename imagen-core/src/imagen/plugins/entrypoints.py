@@ -13,15 +13,15 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any
-
-import attrs
+from typing import Any, NamedTuple
 
 CACHE_VERSION = 1
 
 
-@attrs.frozen
-class PluginEntry:
+class PluginEntry(NamedTuple):
+    """One entry point (a named tuple: every start-up makes this class, and an attrs class
+    costs several times more to make)."""
+
     name: str
     value: str
     distribution: str
@@ -37,8 +37,11 @@ class PluginEntry:
         return target
 
 
-def _key() -> list[Any]:
-    key: list[Any] = [CACHE_VERSION, sys.version]
+def installed_key() -> list[Any]:
+    """What names this interpreter and its installed packages: Python's version and every
+    ``sys.path`` folder with its modification time (installing or removing a package changes
+    one). A cache of anything that depends on installed code is valid while this is equal."""
+    key: list[Any] = [sys.version]
     # sys.path[0] is the script's folder (or the working directory for ``python -m``): not
     # where distributions are installed, and the same install is reached both ways.
     for entry in sys.path[1:]:
@@ -51,13 +54,22 @@ def _key() -> list[Any]:
     return key
 
 
-def _cache_file() -> Path:
+def cache_dir() -> Path:
+    """imagen's folder in the user cache dir (``$XDG_CACHE_HOME/imagen``)."""
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     if sys.platform != "linux":
         from platformdirs import user_cache_dir
 
         base = user_cache_dir()
-    return Path(base) / "imagen" / "entry-points.json"
+    return Path(base) / "imagen"
+
+
+def _key() -> list[Any]:
+    return [CACHE_VERSION, *installed_key()]
+
+
+def _cache_file() -> Path:
+    return cache_dir() / "entry-points.json"
 
 
 def scan() -> list[PluginEntry]:
@@ -93,7 +105,7 @@ def plugin_entries() -> list[PluginEntry]:
         path.parent.mkdir(parents=True, exist_ok=True)
         temp = path.with_suffix(f".{os.getpid()}.tmp")
         temp.write_text(
-            json.dumps({"key": key, "entries": [attrs.asdict(e) for e in entries]}),
+            json.dumps({"key": key, "entries": [e._asdict() for e in entries]}),
             encoding="utf-8",
         )
         os.replace(temp, path)

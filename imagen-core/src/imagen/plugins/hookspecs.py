@@ -48,7 +48,12 @@ def register_backends(register: BackendRegister) -> None:
       ``cost_per_image``, which the framework owns); unknown keys are rejected for you;
     - ``sample``: a commented YAML snippet of one or more instances, shown by ``imagen config
       sample``;
-    - ``concurrency``: how many takes may run at once by default.
+    - ``concurrency``: how many takes may run at once by default;
+    - ``info(name, settings)``: optional, built like ``factory`` (a callable or a
+      ``"package.module:Class"`` string) into an object with only the backend's ``status()``
+      and ``estimate_cost(request)``, from a module lighter than the backend's. ``imagen
+      backends`` lists an instance with it and never imports the backend module; without it,
+      the backend is built to answer. Both must give the same answers.
 
     Return value: ignored.
     """

@@ -12,9 +12,8 @@ import os
 import sys
 from collections.abc import Callable
 from functools import cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-import attrs
 import pluggy
 
 from imagen import console
@@ -33,8 +32,9 @@ BUILTIN_MODULES = (
 BUILTIN = "imagen-core"
 
 
-@attrs.frozen
-class PluginInfo:
+# A named tuple and a plain class, not attrs classes: this module loads for every command
+# that reads a config, where making an attrs class costs several times more.
+class PluginInfo(NamedTuple):
     name: str
     distribution: str
     version: str
@@ -42,11 +42,11 @@ class PluginInfo:
     builtin: bool
 
 
-@attrs.define
 class _Loaded:
-    manager: pluggy.PluginManager
-    # plugin object -> (entry point name, distribution, version)
-    origins: dict[int, tuple[str, str, str]] = attrs.field(factory=dict)
+    def __init__(self, manager: pluggy.PluginManager) -> None:
+        self.manager = manager
+        # plugin object -> (entry point name, distribution, version)
+        self.origins: dict[int, tuple[str, str, str]] = {}
 
 
 def _wanted() -> set[str] | None:

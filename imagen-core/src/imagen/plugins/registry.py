@@ -1,31 +1,47 @@
-"""What plugins registered: backend, sink and queue types and styles, merged in one place."""
+"""What plugins registered: backend, sink and queue types and styles, merged in one place.
+
+The records are named tuples, not attrs classes: every command that reads a config builds
+this registry, and making an attrs class costs several times more than the tuple.
+"""
 
 from __future__ import annotations
 
 import builtins
 from collections.abc import Callable
-from typing import Any, Protocol
-
-import attrs
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from imagen import console
-from imagen.backend import Backend
-from imagen.sinks.protocol import Sink
-from imagen.styles import Style
+
+if TYPE_CHECKING:
+    # Types only: ``imagen backends`` builds this registry and needs none of these modules.
+    from imagen.backend import Backend
+    from imagen.models import Cost, Request, Status
+    from imagen.sinks.protocol import Sink
+    from imagen.styles import Style
 
 
-@attrs.frozen
-class BackendType:
+class BackendInfo(Protocol):
+    """What ``imagen backends`` asks of an instance: the backend's ``status()`` and
+    ``estimate_cost(request)``, nothing else (every ``Backend`` is one)."""
+
+    def status(self) -> Status: ...
+
+    def estimate_cost(self, request: Request) -> Cost | None: ...
+
+
+class BackendType(NamedTuple):
     type: str
     factory: Callable[[str, Any], Backend]
     config_class: builtins.type
     sample: str
     concurrency: int
     plugin: str
+    #: builds the instance's status and price for ``imagen backends``: ``info`` as registered,
+    #: else the factory (the backend answers itself)
+    info: Callable[[str, Any], BackendInfo]
 
 
-@attrs.frozen
-class SinkType:
+class SinkType(NamedTuple):
     type: str
     factory: Callable[[str, Any], Sink]
     config_class: builtins.type
@@ -33,8 +49,7 @@ class SinkType:
     plugin: str
 
 
-@attrs.frozen
-class QueueType:
+class QueueType(NamedTuple):
     type: str
     factory: Callable[[str, Any], Any]
     config_class: builtins.type
@@ -42,8 +57,7 @@ class QueueType:
     plugin: str
 
 
-@attrs.frozen
-class SettingsType:
+class SettingsType(NamedTuple):
     """A top-level config block a plugin owns (``register_settings``)."""
 
     key: str
@@ -85,6 +99,7 @@ class BackendRegister(Protocol):
         *,
         sample: str = "",
         concurrency: int = 1,
+        info: Callable[[str, Any], BackendInfo] | str | None = None,
     ) -> None: ...
 
 
@@ -131,13 +146,13 @@ class StyleRegister(Protocol):
 _RESERVED_TYPES = frozenset({""})
 
 
-@attrs.define
 class Registry:
-    backends: dict[str, BackendType] = attrs.field(factory=dict)
-    sinks: dict[str, SinkType] = attrs.field(factory=dict)
-    styles: dict[str, Style] = attrs.field(factory=dict)
-    queues: dict[str, QueueType] = attrs.field(factory=dict)
-    settings: dict[str, SettingsType] = attrs.field(factory=dict)
+    def __init__(self) -> None:
+        self.backends: dict[str, BackendType] = {}
+        self.sinks: dict[str, SinkType] = {}
+        self.styles: dict[str, Style] = {}
+        self.queues: dict[str, QueueType] = {}
+        self.settings: dict[str, SettingsType] = {}
 
     def backend_register(self, plugin: str) -> BackendRegister:
         def register(
@@ -147,11 +162,19 @@ class Registry:
             *,
             sample: str = "",
             concurrency: int = 1,
+            info: Callable[[str, Any], BackendInfo] | str | None = None,
         ) -> None:
             if not _claim(self.backends, type, plugin, "backend type"):
                 return
+            build = _factory(factory)
             self.backends[type] = BackendType(
-                type, _factory(factory), config_class, sample, max(1, concurrency), plugin
+                type,
+                build,
+                config_class,
+                sample,
+                max(1, concurrency),
+                plugin,
+                build if info is None else _factory(info),
             )
 
         return register
@@ -208,6 +231,8 @@ class Registry:
             steps: int | None = None,
             description: str = "",
         ) -> None:
+            from imagen.styles import Style
+
             # Later plugins override earlier styles on purpose (user config overrides both).
             self.styles[name] = Style(
                 name=name,
