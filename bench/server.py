@@ -178,20 +178,17 @@ def time_pollers(url: str, job_id: str) -> list[float]:
     return asyncio.run(main())
 
 
-def time_beside_long_pollers(server: Any) -> tuple[list[float], int]:
-    """ms per GET /v1/jobs/{id} of a running job while POLLERS clients long-poll it (as that
-    many open studio pages do), asked every 10 ms by one more client; and how many answers
-    the long polls got meanwhile."""
-    import httpx
+def long_polls(url: str) -> None:
+    """``--long-polls URL``: POLLERS long polls of the job named on stdin (``ID VERSION``)
+    until it ends, in a process of their own as open pages are; prints ``parked`` once they
+    are sent and the number of answers at the end."""
+    job_id, first = sys.stdin.readline().split()
 
-    accepted, _ = submit(server, backend="paced", takes=16)
-    job_id = accepted["job_id"]
-
-    async def main() -> tuple[list[float], int]:
+    async def main() -> int:
         answered = 0
-        connections = [await Connection.open(server.url) for _ in range(POLLERS)]
+        connections = [await Connection.open(url) for _ in range(POLLERS)]
 
-        async def long_poll(connection: Connection, version: int) -> None:
+        async def long_poll(connection: Connection, version: str) -> None:
             nonlocal answered
             while True:
                 job = await connection.get(f"/v1/jobs/{job_id}?wait=30&version={version}")
@@ -200,23 +197,56 @@ def time_beside_long_pollers(server: Any) -> tuple[list[float], int]:
                 if job["state"] not in ("queued", "running"):
                     return
 
-        waiting = [
-            asyncio.ensure_future(long_poll(each, accepted["version"])) for each in connections
-        ]
-        samples = []
-        async with httpx.AsyncClient(base_url=server.url, timeout=60) as asker:
-            while not all(task.done() for task in waiting):
-                start = time.perf_counter()
-                answer = await asker.get(f"/v1/jobs/{job_id}")
-                samples.append((time.perf_counter() - start) * 1000)
-                assert answer.status_code == 200, answer.text
-                await asyncio.sleep(0.01)
+        waiting = [asyncio.ensure_future(long_poll(each, first)) for each in connections]
+        await asyncio.sleep(0)  # each has sent its first request
+        print("parked", flush=True)
         await asyncio.gather(*waiting)
         for connection in connections:
             await connection.close()
-        return samples, answered
+        return answered
 
-    return asyncio.run(main())
+    print(asyncio.run(main()), flush=True)
+
+
+def time_beside_long_pollers(server: Any) -> tuple[list[float], int]:
+    """ms per GET /v1/jobs/{id} of a running job while POLLERS clients long-poll it from
+    another process (as that many open studio pages do), asked every 10 ms by one more client;
+    and how many answers the long polls got meanwhile."""
+    import subprocess
+
+    import httpx
+
+    command = [sys.executable, __file__, "--long-polls", server.url]
+    pollers = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert pollers.stdin is not None
+    assert pollers.stdout is not None
+    try:
+        accepted, _ = submit(server, backend="paced", takes=16)
+        job_id = accepted["job_id"]
+        pollers.stdin.write(f"{job_id} {accepted['version']}\n")
+        pollers.stdin.flush()
+        if pollers.stdout.readline() != "parked\n":
+            raise SystemExit("the long polls did not start")
+
+        async def ask() -> list[float]:
+            samples = []
+            async with httpx.AsyncClient(base_url=server.url, timeout=60) as asker:
+                while pollers.poll() is None:
+                    start = time.perf_counter()
+                    answer = await asker.get(f"/v1/jobs/{job_id}")
+                    samples.append((time.perf_counter() - start) * 1000)
+                    assert answer.status_code == 200, answer.text
+                    await asyncio.sleep(0.01)
+            return samples
+
+        samples = asyncio.run(ask())
+        if pollers.returncode != 0:
+            raise SystemExit("the long polls failed")
+        return samples, int(pollers.stdout.readline())
+    finally:
+        if pollers.poll() is None:
+            pollers.kill()
+            pollers.wait()
 
 
 def time_landings(server: Any) -> list[float]:
@@ -270,7 +300,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--jobs", type=int, default=1000, help="jobs for the POST and RSS runs")
     parser.add_argument("--runs", type=int, default=50, help="end-to-end jobs timed")
+    parser.add_argument("--long-polls", metavar="URL", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.long_polls:
+        long_polls(args.long_polls)
+        return
 
     loads = [load_average()]
     with scratch_home("imagen-bench-server-", PACED) as config:
