@@ -52,7 +52,7 @@ def config_file(tmp_path: Path) -> Path:
 
 
 def stored() -> list[Path]:
-    folder = entrypoints.cache_dir() / "config"
+    folder = Path(entrypoints.cache_dir(), "config")
     return sorted(folder.glob("*.json")) if folder.exists() else []
 
 

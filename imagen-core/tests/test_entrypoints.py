@@ -53,7 +53,7 @@ def test_installing_something_rescans(
 
 def test_a_corrupt_cache_file_is_ignored(scans: list[int]) -> None:
     entrypoints.plugin_entries()
-    entrypoints._cache_file().write_text("{not json")
+    Path(entrypoints._cache_file()).write_text("{not json")
     assert entrypoints.plugin_entries()
     assert len(scans) == 2
 

@@ -94,7 +94,7 @@ def _store_file(file: str) -> Path:
 
     name = os.path.abspath(os.path.expanduser(file)).encode("utf-8", "surrogateescape")
     # One file per config path; the text inside says whether it is still this file's.
-    return cache_dir() / "config" / f"{zlib.crc32(name):08x}.json"
+    return Path(cache_dir(), "config", f"{zlib.crc32(name):08x}.json")
 
 
 def _stored_data(file: str, text: str) -> Any:

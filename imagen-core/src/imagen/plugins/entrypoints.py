@@ -1,5 +1,8 @@
 """The ``imagen`` entry points, cached so a start-up need not import importlib.metadata.
 
+(Paths are plain strings here: ``imagen --help`` reads this cache, and would otherwise import
+pathlib for it alone.)
+
 Reading entry points means importing ``importlib.metadata`` (with zipfile, email, csv) and
 scanning every installed distribution: a good part of ``imagen --help``'s budget. The list is
 kept in a small JSON file in the user cache dir, keyed by the ``sys.path`` directories and their
@@ -12,7 +15,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-from pathlib import Path
 from typing import Any, NamedTuple
 
 CACHE_VERSION = 1
@@ -54,22 +56,22 @@ def installed_key() -> list[Any]:
     return key
 
 
-def cache_dir() -> Path:
+def cache_dir() -> str:
     """imagen's folder in the user cache dir (``$XDG_CACHE_HOME/imagen``)."""
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     if sys.platform != "linux":
         from platformdirs import user_cache_dir
 
         base = user_cache_dir()
-    return Path(base) / "imagen"
+    return os.path.join(base, "imagen")
 
 
 def _key() -> list[Any]:
     return [CACHE_VERSION, *installed_key()]
 
 
-def _cache_file() -> Path:
-    return cache_dir() / "entry-points.json"
+def _cache_file() -> str:
+    return os.path.join(cache_dir(), "entry-points.json")
 
 
 def scan() -> list[PluginEntry]:
@@ -95,19 +97,18 @@ def plugin_entries() -> list[PluginEntry]:
     key = _key()
     path = _cache_file()
     try:
-        cached = json.loads(path.read_text(encoding="utf-8"))
+        with open(path, encoding="utf-8") as stream:
+            cached = json.load(stream)
         if cached.get("key") == key:
             return [PluginEntry(**entry) for entry in cached["entries"]]
-    except (OSError, ValueError, TypeError, KeyError):
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
         pass
     entries = scan()
+    temp = f"{path}.{os.getpid()}.tmp"
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temp = path.with_suffix(f".{os.getpid()}.tmp")
-        temp.write_text(
-            json.dumps({"key": key, "entries": [e._asdict() for e in entries]}),
-            encoding="utf-8",
-        )
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(temp, "w", encoding="utf-8") as stream:
+            json.dump({"key": key, "entries": [e._asdict() for e in entries]}, stream)
         os.replace(temp, path)
     except OSError:
         pass  # a read-only home only costs the next start-up a scan
