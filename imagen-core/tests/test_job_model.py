@@ -70,6 +70,7 @@ images = st.builds(
     cost=costs,
     cache_hit=st.booleans(),
     sidecar_path=st.none() | text,
+    remote_object=st.none() | text,
     remote_url=st.none() | text,
 )
 

@@ -253,6 +253,62 @@ def test_signed_url_of_a_synced_image_serves_its_bytes(project: Project) -> None
     assert httpx.get(url).content == Path(printed).read_bytes()
 
 
+def submitted_and_run(project: Project, prompt: str, *args: str) -> dict[str, Any]:
+    """``imagen submit``, then ``imagen worker --once``; the job as ``imagen jobs show --json``."""
+    submitted = project.imagen("submit", prompt, *args)
+    assert submitted.code == 0, submitted.err
+    job_id = submitted.out.strip()
+    worked = project.imagen("worker", "--once", "--backends", "mock")
+    assert worked.code == 0, worked.err
+    shown = project.imagen("jobs", "show", job_id, "--json")
+    assert shown.code == 0, shown.err
+    job: dict[str, Any] = json.loads(shown.out)
+    return job
+
+
+def test_a_job_records_where_the_storage_sink_put_each_take_and_its_url_reads_it(
+    project: Project,
+) -> None:
+    import httpx
+
+    from imagen_supabase.connection import object_path
+    from imagen_supabase.testing import ANON_JWT, USER_JWT
+
+    project.configure("storage")
+
+    job = submitted_and_run(project, "a lighthouse at dusk", "-n", "2", "--seed", "7")
+
+    assert job["state"] == "done", job
+    for take in job["takes"]:
+        [image] = take["images"]
+        key = remote(project.relative(image["path"]))
+        assert (BUCKET, key) in project.fake.objects
+        assert image["remote_object"] == f"{BUCKET}/{key}"
+        url = f"{project.url}/storage/v1/object/authenticated/{BUCKET}/{object_path(key)}"
+        assert image["remote_url"] == take["remote_url"] == url
+        # A front end elsewhere reads it with the owner's session; without one it is hidden.
+        owner = {"apikey": ANON_JWT, "Authorization": f"Bearer {USER_JWT}"}
+        assert httpx.get(url, headers=owner).content == Path(image["path"]).read_bytes()
+        assert httpx.get(url, headers={"apikey": ANON_JWT}).status_code == 400
+
+
+def test_a_job_whose_upload_failed_has_no_remote_url_and_sync_still_delivers_it(
+    project: Project,
+) -> None:
+    project.configure("storage")
+    project.fake.fail("upload", *[503] * 20)
+
+    job = submitted_and_run(project, "a lighthouse at dusk", "--seed", "7")
+
+    assert job["state"] == "done", job
+    [take] = job["takes"]
+    [image] = take["images"]
+    assert image["remote_object"] is None
+    assert image["remote_url"] is take["remote_url"] is None
+    [kept] = project.pending()
+    assert kept["path"] == project.relative(image["path"])
+
+
 # -- 2. Storage down, then imagen sync -----------------------------------------------------------
 
 

@@ -15,7 +15,7 @@ import pytest
 
 from imagen.errors import SinkError
 from imagen.models import Generation
-from imagen.sinks.protocol import Delivery, Sink
+from imagen.sinks.protocol import Delivery, Sink, Stored
 from imagen_supabase.connection import storage_key, with_digest
 from imagen_supabase.settings import StorageSettings
 from imagen_supabase.storage import SupabaseStorageSink
@@ -576,3 +576,23 @@ def test_bucket_and_table_settings_cannot_step_out_of_their_url_segment(
     _, problems = parse_config(f"sinks:\n  cloud: {block}\n")
     with pytest.raises(Exception, match=rf"sinks\.cloud.*{setting}"):
         problems.raise_first()
+
+
+def test_a_delivery_says_where_the_image_is_and_the_url_reads_it_for_its_owner(
+    supabase: Served, generation: Generation
+) -> None:
+    async def run() -> Stored:
+        sink = make_sink(supabase.url)
+        try:
+            return await sink.deliver(Delivery(generation, "cloud"))
+        finally:
+            await sink.aclose()
+
+    stored = asyncio.run(run())
+
+    assert stored.object == f"{BUCKET}/{REMOTE}"
+    assert stored.url == f"{supabase.url}/storage/v1/object/authenticated/{BUCKET}/{REMOTE}"
+    session = {"apikey": ANON_JWT, "Authorization": f"Bearer {USER_JWT}"}
+    assert httpx.get(stored.url, headers=session).content == PNG
+    assert httpx.get(stored.url, headers={"apikey": ANON_JWT}).status_code == 400
+    assert SERVICE_JWT not in stored.url

@@ -17,7 +17,7 @@ import contextlib
 import datetime as dt
 import os
 from collections.abc import Mapping
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import attrs
 
@@ -32,6 +32,9 @@ from imagen.seeds import SEED_RANGE as SEED_RANGE
 from imagen.seeds import seeds_for
 from imagen.styles import Style, lookup
 
+if TYPE_CHECKING:
+    from imagen.sinks.protocol import Stored
+
 
 class Reporter(Protocol):
     """What the pipeline tells its caller while it runs (a progress display, a job record)."""
@@ -41,6 +44,15 @@ class Reporter(Protocol):
     def take_finished(self, take: int, generation: Generation) -> None: ...
     def take_failed(self, take: int, error: ImagenError) -> None: ...
     def warning(self, message: str) -> None: ...
+
+
+@runtime_checkable
+class StoreReporter(Protocol):
+    """A Reporter that also hears where a storage sink put a take (a job records it)."""
+
+    def take_stored(self, take: int, generation: Generation, sink: str, stored: Stored) -> None:
+        """Called after the sinks ran, once for each sink that stored the take."""
+        ...
 
 
 class QuietReporter:
@@ -291,10 +303,12 @@ class _AfterWrite:
             reason = str(error) if isinstance(error, ImagenError) else type(error).__name__
             console.warn(f"history: {reason}; {generation.path} is on disk but not recorded")
 
-    async def deliver(self, generation: Generation) -> None:
+    async def deliver(self, generation: Generation) -> list[tuple[str, Stored]]:
+        """Run the hooks and sinks; where the sinks that store objects put it."""
         from imagen.plugins.hookcalls import post_generate
 
         await post_generate(generation)
+        stored: list[tuple[str, Stored]] = []
         # A cache hit is a file the sinks already have: nothing new to deliver.
         if self.sinks and not generation.cache_hit:
             from imagen.sinks import run as sinks
@@ -304,7 +318,9 @@ class _AfterWrite:
                 generation,
                 timeout=self.plan.config.output.sink_timeout,
                 outbox=self.outbox,
+                stored=lambda sink, place: stored.append((sink, place)),
             )
+        return stored
 
     async def close(self) -> None:
         if self.sinks:
@@ -348,10 +364,14 @@ async def execute(
             after.record(generation)
             _safely(lambda: report.take_finished(take, generation))
             try:
-                await after.deliver(generation)
+                stored = await after.deliver(generation)
             except Exception as error:  # hooks and sinks report their own failures
                 debug.log_exception(error)
                 console.warn(f"{generation.path}: delivery failed: {type(error).__name__}")
+                return
+            if isinstance(report, StoreReporter):
+                for sink, place in stored:
+                    _safely(lambda: report.take_stored(take, generation, sink, place))  # noqa: B023
 
         def fail(take: int, error: ImagenError) -> None:
             failures[take] = TakeFailure(take, error)

@@ -16,6 +16,10 @@ a key. Two steps, in this order, each retried on 5xx and transport errors only:
 So an upload never replaces an object another row points at. When step 1 landed and step 2
 failed, the SinkError says so and carries ``state={"recorded": True, ...}``; the next attempt
 from the outbox uploads without recording again.
+
+A delivery returns where the image is (``Stored``): the object ``<bucket>/<key>`` and its
+authenticated URL (``/storage/v1/object/authenticated/<bucket>/<key>``), which reads it with the
+owner's session (the bucket's policy) or the service key; a job records both on the take.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from imagen.errors import SinkError
 from imagen.models import Generation
-from imagen.sinks.protocol import Delivery
+from imagen.sinks.protocol import Delivery, Stored
 from imagen_supabase.connection import (
     Connection,
     object_path,
@@ -61,16 +65,16 @@ class SupabaseStorageSink:
     def enabled_auto(self) -> bool:
         return self.connection.configured() and bool(self.settings.owner_user_id.strip())
 
-    async def deliver(self, delivery: Delivery) -> None:
+    async def deliver(self, delivery: Delivery) -> Stored:
         try:
-            await self._deliver(delivery)
+            return await self._deliver(delivery)
         except SinkError as error:
             raise self.connection.scrubbed(error) from None
         except Exception as error:  # the contract: a sink raises SinkError and nothing else
             message = self.connection.scrub(f"unexpected {type(error).__name__}: {error}")
             raise SinkError(message) from error
 
-    async def _deliver(self, delivery: Delivery) -> None:
+    async def _deliver(self, delivery: Delivery) -> Stored:
         generation = delivery.generation
         settings = self.settings
         owner = settings.owner_user_id.strip()
@@ -97,6 +101,12 @@ class SupabaseStorageSink:
                 state=progress,
                 retryable=error.retryable,
             ) from None
+        return Stored(f"{settings.bucket}/{key}", self.object_url(key))
+
+    def object_url(self, key: str) -> str:
+        """The URL that reads the object ``key`` with a key or a user's session (no expiry)."""
+        bucket = self.settings.bucket
+        return f"{self.connection.url}/storage/v1/object/authenticated/{bucket}/{object_path(key)}"
 
     async def _claim(self, generation: Generation, owner: str) -> str:
         """Record the image's row under a key no other image holds; returns that key."""

@@ -12,8 +12,8 @@ client errors as HTTP 400 with the real status in the body, PostgREST's
     fake.fail("upload", 503, "drop")    # the next two uploads fail, then they work again
 
 The record of calls (``seen``), the fault queues (steps ``upload``, ``insert``, ``select``,
-``sign``, ``download``) and holds come from ``imagen.testing.FakeServer``; the gateway's key
-checks are the protocol's own (a role per key), so they live in the handlers here.
+``sign``, ``download``, ``read``) and holds come from ``imagen.testing.FakeServer``; the
+gateway's key checks are the protocol's own (a role per key), so they live in the handlers here.
 
 aiohttp is a test dependency; it is imported inside ``app()``.
 """
@@ -194,6 +194,7 @@ class FakeSupabase(FakeServer):
         add = app.router.add_route
         add("POST", "/storage/v1/object/sign/{bucket}/{path:.+}", self._sign, name="sign")
         add("GET", "/storage/v1/object/sign/{bucket}/{path:.+}", self._signed, name="download")
+        add("GET", "/storage/v1/object/authenticated/{bucket}/{path:.+}", self._read, name="read")
         add("POST", "/storage/v1/object/{bucket}/{path:.+}", self._upload, name="upload")
         add("PUT", "/storage/v1/object/{bucket}/{path:.+}", self._upload, name="upload-put")
         add("POST", "/rest/v1/{table}", self._insert, name="insert")
@@ -275,6 +276,28 @@ class FakeSupabase(FakeServer):
         if target != (bucket, path):
             return self._storage_error("400", "InvalidJWT", "invalid signature")
         data, content_type = self.objects[target]
+        return web.Response(body=data, content_type=content_type)
+
+    async def _read(self, request: web.Request) -> web.StreamResponse:
+        """An object read with a key or a session: the service role reads any; a signed-in
+        user (``USER_JWT`` is ``OWNER_ID``'s session) one whose ``imagen.images`` row they own,
+        as 006_storage's policy says. Storage answers a hidden object as a missing one."""
+        from aiohttp import web
+
+        role, refusal = self._storage_role(request)
+        if refusal is not None:
+            return refusal
+        bucket, path = request.match_info["bucket"], request.match_info["path"]
+        owned = any(
+            row.get("bucket", "imagen-generated") == bucket
+            and row.get("storage_path") == path
+            and row.get("owner_user_id") == OWNER_ID
+            for row in self.tables[("imagen", "images")]
+        )
+        visible = role == "service_role" or (role == "authenticated" and owned)
+        if (bucket, path) not in self.objects or not visible:
+            return self._storage_error("404", "not_found", "Object not found")
+        data, content_type = self.objects[(bucket, path)]
         return web.Response(body=data, content_type=content_type)
 
     def _schema(self, request: web.Request, header: str) -> tuple[str, web.Response | None]:

@@ -97,7 +97,9 @@ class TakeImage:
     """One image a take produced: where it is on the runner's disk and what it cost.
 
     ``generation_id`` is the image's sha256: the same bytes have the same id on every machine.
-    ``remote_url`` is set when a storage sink delivered it somewhere a front end can reach.
+    When a storage sink stored it, ``remote_object`` names it there (``<bucket>/<key>``) and
+    ``remote_url`` reads it, so a front end on another machine can show it; the first
+    storage sink to store it is the one recorded.
     """
 
     generation_id: str
@@ -109,6 +111,7 @@ class TakeImage:
     cost: Cost | None = None
     cache_hit: bool = False
     sidecar_path: str | None = None
+    remote_object: str | None = None
     remote_url: str | None = None
 
     @classmethod
@@ -165,6 +168,10 @@ class Take:
     @property
     def generation_id(self) -> str | None:
         return self.images[0].generation_id if self.images else None
+
+    @property
+    def remote_url(self) -> str | None:
+        return self.images[0].remote_url if self.images else None
 
 
 @attrs.frozen
@@ -271,7 +278,13 @@ DERIVED_FIELDS: Mapping[type, Mapping[str, Any]] = {
         "takes_done": int,
         "cost_actual": Cost | None,
     },
-    Take: {"cost": Cost | None, "path": str | None, "generation_id": str | None, "cache_hit": bool},
+    Take: {
+        "cost": Cost | None,
+        "path": str | None,
+        "generation_id": str | None,
+        "remote_url": str | None,
+        "cache_hit": bool,
+    },
 }
 #: fields the JSON form leaves out (a reference image's bytes: serialize's converter drops them)
 OMITTED_FIELDS: Mapping[type, tuple[str, ...]] = {Ref: ("data",)}
@@ -316,7 +329,8 @@ def job_to_dict(job: Job) -> dict[str, Any]:
     """``job`` as JSON-safe data: the form the CLI's ``--json``, the HTTP API and MCP share.
 
     Besides the fields it carries what follows from them: ``takes_total``, ``takes_done``,
-    ``cost_actual`` and, per take, ``cost``, ``path``, ``generation_id`` and ``cache_hit``.
+    ``cost_actual`` and, per take, ``cost``, ``path``, ``generation_id``, ``remote_url`` and
+    ``cache_hit`` (its first image's).
     """
     data: dict[str, Any] = _converter().unstructure(job)
     for take, shown in zip(job.takes, data["takes"], strict=True):
@@ -324,6 +338,7 @@ def job_to_dict(job: Job) -> dict[str, Any]:
             cost=_money(take.cost),
             path=take.path,
             generation_id=take.generation_id,
+            remote_url=take.remote_url,
             cache_hit=take.cache_hit,
         )
     return {

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from imagen.backend import Backend
     from imagen.config.model import Config
     from imagen.models import Generation
+    from imagen.sinks.protocol import Stored
     from imagen.store.history import HistoryEntry
 
 #: progress alone is saved at most this often (seconds)
@@ -111,6 +112,18 @@ class _Recorder:
             self.latency = generation.latency
         eta = estimate_eta(self.config, self.job, self.concurrency, latency=self.latency)
         self.job = attrs.evolve(self.job, eta=eta)
+
+    def take_stored(self, take: int, generation: Generation, sink: str, stored: Stored) -> None:
+        """A storage sink put the take's image somewhere a front end elsewhere can read it."""
+        current = self.job.take(take)
+        images = list(current.images)
+        for index, image in enumerate(images):
+            if image.generation_id == generation.sha256 and image.remote_object is None:
+                images[index] = attrs.evolve(
+                    image, remote_object=stored.object, remote_url=stored.url
+                )
+                self._set(attrs.evolve(current, images=tuple(images)))
+                return
 
     def take_failed(self, take: int, error: ImagenError) -> None:
         current = self.job.take(take)

@@ -32,6 +32,18 @@ class Delivery:
         return os.path.join(self.generation.output_dir, self.generation.path)
 
 
+@attrs.frozen
+class Stored:
+    """Where a sink that stores objects put a take: what a front end elsewhere can fetch.
+
+    ``object`` names it in the sink's store (``<bucket>/<key>`` for a bucket); ``url`` reads
+    it (``None`` when the store has no URL for it).
+    """
+
+    object: str
+    url: str | None = None
+
+
 @runtime_checkable
 class Sink(Protocol):
     """One configured sink instance (``name`` is the user's instance name)."""
@@ -42,8 +54,12 @@ class Sink(Protocol):
         """For ``enabled: auto``: are the settings this sink needs present (env vars set)?"""
         ...
 
-    async def deliver(self, delivery: Delivery) -> None:
-        """Deliver one take; raise ``SinkError`` (``state`` for partial progress) on failure."""
+    async def deliver(self, delivery: Delivery) -> Stored | None:
+        """Deliver one take; raise ``SinkError`` (``state`` for partial progress) on failure.
+
+        A sink that stores the image returns where (``Stored``): a job records it on the
+        take. One that only passes it on (a webhook, a program) returns None.
+        """
         ...
 
     async def aclose(self) -> None:
@@ -74,4 +90,4 @@ class UsageSource(Protocol):
         ...
 
 
-__all__ = ["Delivery", "Sink", "UsageRow", "UsageSource"]
+__all__ = ["Delivery", "Sink", "Stored", "UsageRow", "UsageSource"]

@@ -22,14 +22,14 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 import attrs
 
 from imagen import console
 from imagen.errors import ConfigError, ImagenError, SinkError
-from imagen.sinks.protocol import Delivery, Sink
+from imagen.sinks.protocol import Delivery, Sink, Stored
 
 if TYPE_CHECKING:
     from imagen.config.model import Config, SinkInstance
@@ -191,10 +191,16 @@ async def attempt(sink: Sink, delivery: Delivery, *, timeout: float) -> Failure 
     Never raises, except ``asyncio.CancelledError``. Steps finished on earlier attempts stay
     in the state unless the sink's error says otherwise.
     """
+    outcome = await _attempt(sink, delivery, timeout=timeout)
+    return outcome if isinstance(outcome, Failure) else None
+
+
+async def _attempt(sink: Sink, delivery: Delivery, *, timeout: float) -> Failure | Stored | None:  # noqa: ASYNC109
+    """``attempt``, with where the sink stored the take when it says (``Stored``)."""
     limit = asyncio.timeout(timeout)
     try:
         async with limit:
-            await sink.deliver(delivery)
+            stored = await sink.deliver(delivery)
     except SinkError as error:
         return Failure(str(error), {**delivery.state, **error.state}, error.retryable)
     except TimeoutError as error:
@@ -205,7 +211,7 @@ async def attempt(sink: Sink, delivery: Delivery, *, timeout: float) -> Failure 
         return Failure(str(error), delivery.state)
     except Exception as error:
         return _unexpected(error, delivery)
-    return None
+    return stored if isinstance(stored, Stored) else None
 
 
 def _unexpected(error: Exception, delivery: Delivery) -> Failure:
@@ -225,17 +231,22 @@ async def deliver(
     *,
     timeout: float,  # noqa: ASYNC109 (each sink's own limit, see attempt)
     outbox: Outbox | None,
+    stored: Callable[[str, Stored], None] | None = None,
 ) -> list[tuple[str, str]]:
     """Hand ``generation`` to every sink at once, each within ``timeout`` seconds.
 
     Returns ``(sink name, error message)`` for each failure, already printed on stderr as
     ``imagen: <sink>: <error>`` and kept in ``outbox`` (when given) for ``imagen sync``.
+    ``stored(sink name, Stored)`` hears where each sink that stores objects put the take.
     """
 
     async def one(sink: Sink) -> tuple[str, str] | None:
-        failure = await attempt(sink, Delivery(generation, sink.name), timeout=timeout)
-        if failure is None:
+        outcome = await _attempt(sink, Delivery(generation, sink.name), timeout=timeout)
+        if not isinstance(outcome, Failure):
+            if outcome is not None and stored is not None:
+                stored(sink.name, outcome)
             return None
+        failure = outcome
         console.note(f"{sink.name}: {failure.message}{_queue(outbox, sink, generation, failure)}")
         return sink.name, failure.message
 
