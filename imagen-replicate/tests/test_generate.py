@@ -213,3 +213,26 @@ def test_held_create_answering_processing_with_all_outputs_needs_no_poll(
 
     assert len(result.images) == 2
     assert not [c for c in replicate.fake.calls if c.path.startswith("/v1/predictions/")]
+
+
+def test_a_wide_size_on_a_model_without_21_9_is_sent_as_a_ratio_it_takes(
+    replicate: Replicate,
+) -> None:
+    # 2560x1080 is nearest 21:9, which FLUX 1.1 [pro] refuses (422); its nearest is 16:9.
+    result = replicate.generate(
+        Request("a cat", width=2560, height=1080, seed=2), model="black-forest-labs/flux-1.1-pro"
+    )
+
+    assert replicate.fake.creates()[0].json()["input"]["aspect_ratio"] == "16:9"
+    assert result.metadata["aspect_ratio"] == "16:9"
+    assert result.metadata["aspect_ratio_from"] == "2560x1080"
+    assert result.images[0].width > result.images[0].height
+
+
+def test_an_asked_ratio_the_model_lacks_is_reduced_to_one_it_takes(replicate: Replicate) -> None:
+    result = replicate.generate(
+        Request("a cat", aspect_ratio="9:21", seed=2), model="black-forest-labs/flux-1.1-pro"
+    )
+
+    assert replicate.fake.creates()[0].json()["input"]["aspect_ratio"] == "9:16"
+    assert result.metadata["aspect_ratio_from"] == "9:21"

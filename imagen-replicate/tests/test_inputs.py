@@ -8,8 +8,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from imagen.adapters import decode_data_uri
-from imagen.models import Request
-from imagen_replicate.inputs import ASPECT_RATIOS, build_input
+from imagen.models import Ref, Request
+from imagen_replicate.inputs import (
+    ASPECT_RATIOS,
+    aspect_ratios_for,
+    build_input,
+)
 from imagen_replicate.outputs import output_urls
 
 
@@ -58,6 +62,46 @@ def test_an_aspect_ratio_option_wins_and_is_what_gets_recorded() -> None:
     prepared = build_input(request, output_format="png", defaults={})
     assert prepared.input["aspect_ratio"] == "1:1"
     assert prepared.decisions == {"aspect_ratio": "1:1"}
+
+
+def test_an_aspect_ratio_option_alone_is_sent_and_recorded() -> None:
+    prepared = build_input(
+        Request("p", options={"aspect_ratio": "3:2"}), output_format="png", defaults={}
+    )
+    assert prepared.input["aspect_ratio"] == "3:2"
+    assert prepared.decisions == {"aspect_ratio": "3:2"}
+
+
+def test_a_width_without_a_height_leaves_the_models_default() -> None:
+    for request in (Request("p", width=1024), Request("p", height=768)):
+        prepared = build_input(request, output_format="png", defaults={})
+        assert "aspect_ratio" not in prepared.input
+        assert prepared.decisions == {}
+
+
+def test_a_ratio_the_model_lacks_snaps_to_the_nearest_it_has() -> None:
+    pro = aspect_ratios_for("black-forest-labs/flux-1.1-pro:abc123")
+    assert "21:9" not in pro
+    assert aspect_ratios_for("black-forest-labs/flux-schnell") == ASPECT_RATIOS
+    prepared = build_input(
+        Request("p", width=2560, height=1080), output_format="png", defaults={}, ratios=pro
+    )
+    assert prepared.input["aspect_ratio"] == "16:9"
+    assert prepared.decisions == {"aspect_ratio": "16:9", "aspect_ratio_from": "2560x1080"}
+
+
+def test_what_is_not_sent_is_said_in_full() -> None:
+    ref = Ref(path="cat.png", data=b"\x89PNG", media_type="image/png", sha256="0" * 64)
+    prepared = build_input(
+        Request("p", negative_prompt="dogs", refs=(ref,)), output_format="png", defaults={}
+    )
+    assert "negative_prompt" not in prepared.input
+    assert prepared.warnings == (
+        "negative prompt not sent: FLUX on Replicate has none "
+        "(use --opt negative_prompt=... for a model that takes one)",
+        "reference images not sent: pass an image URL with --opt image=... "
+        "for a model that takes one",
+    )
 
 
 def test_request_fields_win_over_instance_defaults() -> None:

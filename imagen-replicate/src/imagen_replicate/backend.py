@@ -41,7 +41,7 @@ from imagen.errors import BackendError, BackendTimeout, BackendUnavailable
 from imagen.models import Cost, Image, Progress, Request, Result, Status
 from imagen.secrets import read_secret
 from imagen_replicate import problems
-from imagen_replicate.inputs import build_input
+from imagen_replicate.inputs import aspect_ratios_for, build_input
 from imagen_replicate.outputs import output_urls
 from imagen_replicate.pricing import price_per_image
 from imagen_replicate.settings import ReplicateSettings
@@ -154,7 +154,10 @@ class ReplicateBackend:
         self.api.key()  # NotConfigured before any work is done
         started = time.monotonic()
         prepared = build_input(
-            request, output_format=self.settings.output_format, defaults=self.settings.input
+            request,
+            output_format=self.settings.output_format,
+            defaults=self.settings.input,
+            ratios=aspect_ratios_for(self.settings.model),
         )
         asked = _as_count(prepared.input.get("num_outputs", 1))
 

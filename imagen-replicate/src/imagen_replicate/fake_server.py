@@ -37,6 +37,8 @@ from aiohttp import web
 from imagen.testing.fakes import Call, FakeServer, Fault
 
 ASPECT_RATIOS = ("1:1", "16:9", "21:9", "3:2", "2:3", "4:5", "5:4", "3:4", "4:3", "9:16", "9:21")
+# FLUX 1.1 [pro] has no 21:9 or 9:21, and "custom" takes width and height instead.
+PRO_ASPECT_RATIOS = ("custom", "1:1", "16:9", "3:2", "2:3", "4:5", "5:4", "9:16", "3:4", "4:3")
 FORMATS = {
     "png": ("PNG", "image/png"),
     "jpg": ("JPEG", "image/jpeg"),
@@ -52,31 +54,52 @@ MODELS = {
         "black-forest-labs/flux-1.1-pro",
     )
 }
-MAX_STEPS = {"black-forest-labs/flux-schnell": 4}
-# Each model's input properties, from its published schema on Replicate. Anything else is
-# refused the way Replicate refuses it (422, "Additional property X is not allowed"): FLUX 1.1
-# [pro] makes one image per prediction and has neither num_outputs nor num_inference_steps.
-INPUTS = {
-    "black-forest-labs/flux-schnell": frozenset(
-        {
-            "prompt", "seed", "go_fast", "megapixels", "num_outputs", "aspect_ratio",
-            "output_format", "output_quality", "num_inference_steps", "disable_safety_checker",
-        }
-    ),
-    "black-forest-labs/flux-dev": frozenset(
-        {
-            "prompt", "seed", "image", "go_fast", "guidance", "megapixels", "num_outputs",
-            "aspect_ratio", "output_format", "output_quality", "prompt_strength",
-            "num_inference_steps", "disable_safety_checker",
-        }
-    ),
-    "black-forest-labs/flux-1.1-pro": frozenset(
-        {
-            "prompt", "seed", "width", "height", "aspect_ratio", "image_prompt",
-            "output_format", "output_quality", "safety_tolerance", "prompt_upsampling",
-        }
-    ),
+
+
+@attrs.frozen
+class Prop:
+    """One input property of a model's published schema (the checks Replicate makes)."""
+
+    kind: str  # string | integer | number | boolean
+    low: float | None = None
+    high: float | None = None
+    choices: tuple[str, ...] = ()
+
+
+_PROMPT, _SEED, _FLAG = Prop("string"), Prop("integer"), Prop("boolean")
+_FORMAT = Prop("string", choices=("webp", "jpg", "png"))
+_QUALITY = Prop("integer", 0, 100)
+_MEGAPIXELS = Prop("string", choices=("1", "0.25"))
+_OUTPUTS = Prop("integer", 1, 4)
+_SIDE = Prop("integer", 256, 1440)
+
+# Each model's input properties, from its published schema on Replicate (the model's API page,
+# 2026-11). Anything else is refused the way Replicate refuses it (422, "Additional property X
+# is not allowed"): FLUX 1.1 [pro] makes one image per prediction and has neither num_outputs
+# nor num_inference_steps.
+INPUTS: dict[str, dict[str, Prop]] = {
+    "black-forest-labs/flux-schnell": {
+        "prompt": _PROMPT, "seed": _SEED, "go_fast": _FLAG, "megapixels": _MEGAPIXELS,
+        "num_outputs": _OUTPUTS, "aspect_ratio": Prop("string", choices=ASPECT_RATIOS),
+        "output_format": _FORMAT, "output_quality": _QUALITY,
+        "num_inference_steps": Prop("integer", 1, 4), "disable_safety_checker": _FLAG,
+    },
+    "black-forest-labs/flux-dev": {
+        "prompt": _PROMPT, "seed": _SEED, "image": Prop("string"), "go_fast": _FLAG,
+        "guidance": Prop("number", 0, 10), "megapixels": _MEGAPIXELS, "num_outputs": _OUTPUTS,
+        "aspect_ratio": Prop("string", choices=ASPECT_RATIOS), "output_format": _FORMAT,
+        "output_quality": _QUALITY, "prompt_strength": Prop("number", 0, 1),
+        "num_inference_steps": Prop("integer", 1, 50), "disable_safety_checker": _FLAG,
+    },
+    "black-forest-labs/flux-1.1-pro": {
+        "prompt": _PROMPT, "seed": _SEED, "width": _SIDE, "height": _SIDE,
+        "aspect_ratio": Prop("string", choices=PRO_ASPECT_RATIOS), "image_prompt": Prop("string"),
+        "output_format": _FORMAT, "output_quality": _QUALITY,
+        "safety_tolerance": Prop("integer", 1, 6), "prompt_upsampling": _FLAG,
+    },
 }  # fmt: skip
+# The models whose output schema is one URI (not an array of them).
+SINGLE_OUTPUT = frozenset({"black-forest-labs/flux-1.1-pro"})
 
 
 @attrs.define
@@ -242,7 +265,7 @@ class FakeReplicate(FakeServer):
         else:
             count = len(prediction.outputs)
             urls = [f"{base}/files/{prediction.id}/out-{n}.{ext}" for n in range(count)]
-        if prediction.scenario.output == "single":
+        if prediction.scenario.output == "single" or prediction.model in SINGLE_OUTPUT:
             return urls[0] if urls else None
         return urls
 
@@ -323,34 +346,42 @@ class FakeReplicate(FakeServer):
 
 
 def _validate(model: str, values: Mapping[str, Any]) -> list[dict[str, str]]:
-    """Replicate's checks of a FLUX input, as ``invalid_fields`` entries."""
+    """Replicate's checks of a FLUX input against the model's schema, as ``invalid_fields``."""
     invalid = []
     known = INPUTS[model]
-    for name in sorted(set(values) - known):
+    for name in sorted(set(values) - set(known)):
         message = f"Additional property {name} is not allowed"
         invalid.append(_invalid("additional_property_not_allowed", "input", message))
-    if not values.get("prompt"):
-        invalid.append(_invalid("required", "input.prompt", "prompt is required"))
-    if values.get("aspect_ratio", "1:1") not in ASPECT_RATIOS:
-        allowed = ", ".join(f'"{r}"' for r in ASPECT_RATIOS)
-        message = f"aspect_ratio must be one of the following: {allowed}"
-        invalid.append(_invalid("enum", "input.aspect_ratio", message))
-    outputs = values.get("num_outputs", 1)
-    if "num_outputs" in known and (not isinstance(outputs, int) or not 1 <= outputs <= 4):
-        message = "Must be less than or equal to 4"
-        invalid.append(_invalid("number_one_of", "input.num_outputs", message))
-    steps, most = values.get("num_inference_steps"), MAX_STEPS.get(model, 50)
-    if (
-        "num_inference_steps" in known
-        and steps is not None
-        and (not isinstance(steps, int) or steps > most)
-    ):
-        message = f"Must be less than or equal to {most}"
-        invalid.append(_invalid("number_one_of", "input.num_inference_steps", message))
-    if values.get("output_format", "webp") not in FORMATS:
-        message = 'output_format must be one of the following: "webp", "jpg", "png"'
-        invalid.append(_invalid("enum", "input.output_format", message))
+    if "prompt" not in values:
+        invalid.append(_invalid("required", "input", "prompt is required"))
+    for name, prop in known.items():
+        if name in values:
+            invalid.extend(_check(f"input.{name}", values[name], prop))
     return invalid
+
+
+def _check(field: str, value: Any, prop: Prop) -> list[dict[str, str]]:
+    """JSON Schema's answer for one value (the wording of Replicate's validator)."""
+    integer = isinstance(value, int) or (isinstance(value, float) and value.is_integer())
+    typed = {
+        "string": isinstance(value, str),
+        "boolean": isinstance(value, bool),
+        "integer": integer and not isinstance(value, bool),
+        "number": isinstance(value, int | float) and not isinstance(value, bool),
+    }[prop.kind]
+    if not typed:
+        given = {str: "string", bool: "boolean", int: "integer", float: "number"}
+        message = f"Invalid type. Expected: {prop.kind}, given: {given.get(type(value), 'object')}"
+        return [_invalid("invalid_type", field, message)]
+    if prop.choices and value not in prop.choices:
+        allowed = ", ".join(f'"{choice}"' for choice in prop.choices)
+        name = field.removeprefix("input.")
+        return [_invalid("enum", field, f"{name} must be one of the following: {allowed}")]
+    if prop.low is not None and value < prop.low:
+        return [_invalid("number_gte", field, f"Must be greater than or equal to {prop.low:g}")]
+    if prop.high is not None and value > prop.high:
+        return [_invalid("number_lte", field, f"Must be less than or equal to {prop.high:g}")]
+    return []
 
 
 def _invalid(kind: str, field: str, description: str) -> dict[str, str]:
@@ -362,8 +393,11 @@ def _render(prediction: _Prediction) -> None:
     from PIL import Image
 
     values = prediction.input
-    width_part, _, height_part = str(values.get("aspect_ratio", "1:1")).partition(":")
-    ratio = float(width_part) / float(height_part)
+    if values.get("aspect_ratio") == "custom":
+        ratio = int(values.get("width", 1024)) / int(values.get("height", 1024))
+    else:
+        width_part, _, height_part = str(values.get("aspect_ratio", "1:1")).partition(":")
+        ratio = float(width_part) / float(height_part)
     size = (round(64 * math.sqrt(ratio)), round(64 / math.sqrt(ratio)))
     pil_format, media_type = FORMATS[str(values.get("output_format", "webp"))]
     asked = int(values.get("num_outputs", 1))

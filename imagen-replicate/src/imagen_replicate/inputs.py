@@ -10,8 +10,27 @@ import attrs
 from imagen.adapters import snap_to_table
 from imagen.models import Request
 
-# The aspect ratios FLUX models on Replicate accept.
+# The aspect ratios FLUX models on Replicate accept (FLUX.1 [schnell] and [dev]).
 ASPECT_RATIOS = ("1:1", "16:9", "21:9", "3:2", "2:3", "4:5", "5:4", "3:4", "4:3", "9:16", "9:21")
+# Models whose schema lists fewer: FLUX 1.1 [pro] has no 21:9 or 9:21 and answers them with 422.
+RATIOS_BY_MODEL: dict[str, tuple[str, ...]] = {
+    "black-forest-labs/flux-1.1-pro": (
+        "1:1",
+        "16:9",
+        "3:2",
+        "2:3",
+        "4:5",
+        "5:4",
+        "9:16",
+        "3:4",
+        "4:3",
+    ),
+}
+
+
+def aspect_ratios_for(model: str) -> tuple[str, ...]:
+    """The aspect ratios ``model`` (``owner/name`` or ``owner/name:version``) accepts."""
+    return RATIOS_BY_MODEL.get(model.split(":", 1)[0].lower(), ASPECT_RATIOS)
 
 
 @attrs.frozen
@@ -24,9 +43,15 @@ class PredictionInput:
 
 
 def build_input(
-    request: Request, *, output_format: str, defaults: Mapping[str, Any]
+    request: Request,
+    *,
+    output_format: str,
+    defaults: Mapping[str, Any],
+    ratios: tuple[str, ...] = ASPECT_RATIOS,
 ) -> PredictionInput:
-    """Instance ``input`` defaults, then the request's fields, then ``--opt`` values (which win)."""
+    """Instance ``input`` defaults, then the request's fields, then ``--opt`` values (which win).
+
+    ``ratios`` are the aspect ratios the model accepts; a size or ratio snaps to the nearest."""
     values: dict[str, Any] = dict(defaults)
     decisions: dict[str, Any] = {}
     warnings: list[str] = []
@@ -34,7 +59,7 @@ def build_input(
     values["prompt"] = request.prompt
     values["output_format"] = output_format
 
-    aspect = _aspect_ratio(request)
+    aspect = _aspect_ratio(request, ratios)
     if aspect is not None:
         chosen, source = aspect
         values["aspect_ratio"] = chosen
@@ -65,10 +90,10 @@ def build_input(
     return PredictionInput(values, decisions, tuple(warnings))
 
 
-def _aspect_ratio(request: Request) -> tuple[str, str] | None:
+def _aspect_ratio(request: Request, ratios: tuple[str, ...]) -> tuple[str, str] | None:
     """(supported ratio, what it was chosen from), or None to leave the model's default."""
     try:
-        choice = snap_to_table(request, ASPECT_RATIOS)
+        choice = snap_to_table(request, ratios)
     except ValueError:
         # Unreadable text goes through as it is, so Replicate's 422 names the problem.
         text = request.aspect_ratio or ""
