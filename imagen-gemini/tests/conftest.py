@@ -410,6 +410,8 @@ def _semantic_problem(body: Mapping[str, Any]) -> str | None:
     if not contents:
         return "* GenerateContentRequest.contents: contents is not specified\n"
     for index, content in enumerate(contents):
+        if content.get("role") not in (None, "", "user", "model"):
+            return "Please use a valid role: user, model."
         parts = content.get("parts") or []
         if not parts:
             return f"* GenerateContentRequest.contents[{index}].parts: contents.parts must not be empty.\n"  # noqa: E501

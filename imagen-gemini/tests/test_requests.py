@@ -192,3 +192,10 @@ async def _post(url: str, body: object, key: str) -> httpx.Response:
             json=body,
             headers={"x-goog-api-key": key},
         )
+
+
+def test_fake_rejects_a_role_other_than_user_or_model_like_the_real_api(fake, gemini_url):
+    body = {"contents": [{"role": "system", "parts": [{"text": "hi"}]}]}
+    response = asyncio.run(_post(gemini_url, body, fake.api_key))
+    assert response.status_code == 400
+    assert response.json()["error"]["message"] == "Please use a valid role: user, model."
