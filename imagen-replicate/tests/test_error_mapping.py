@@ -91,11 +91,13 @@ def test_throttling_past_the_retries_says_to_wait(replicate: Replicate) -> None:
 def test_server_errors_past_the_retry_say_to_try_later(replicate: Replicate, status: int) -> None:
     replicate.play(create_faults=[status, status])
     error = caught(replicate, BackendUnavailable)
+    said = "Something went wrong on our end, please try again."
     assert str(error) == (
-        f"{NAME}: Replicate could not create the prediction (HTTP {status}: Something went wrong "
-        "on our end, please try again.); try again later"
+        f"{NAME}: Replicate could not create the prediction (HTTP {status}: {said}); "
+        "try again later"
     )
     assert error.backend == NAME
+    assert error.detail == {"status": status, "title": "Internal Server Error", "detail": said}
 
 
 def test_an_invalid_input_lists_every_field_at_fault(replicate: Replicate) -> None:

@@ -236,3 +236,13 @@ def test_an_asked_ratio_the_model_lacks_is_reduced_to_one_it_takes(replicate: Re
 
     assert replicate.fake.creates()[0].json()["input"]["aspect_ratio"] == "9:16"
     assert result.metadata["aspect_ratio_from"] == "9:21"
+
+
+def test_a_pinned_version_of_a_model_keeps_its_ratios(replicate: Replicate) -> None:
+    version = MODELS["black-forest-labs/flux-1.1-pro"]
+    replicate.generate(
+        Request("a cat", aspect_ratio="21:9", seed=2),
+        model=f"black-forest-labs/flux-1.1-pro:{version}",
+    )
+
+    assert replicate.fake.creates()[0].json()["input"]["aspect_ratio"] == "16:9"

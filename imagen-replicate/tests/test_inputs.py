@@ -80,7 +80,7 @@ def test_a_width_without_a_height_leaves_the_models_default() -> None:
 
 
 def test_a_ratio_the_model_lacks_snaps_to_the_nearest_it_has() -> None:
-    pro = aspect_ratios_for("black-forest-labs/flux-1.1-pro:abc123")
+    pro = aspect_ratios_for("Black-Forest-Labs/FLUX-1.1-pro")
     assert "21:9" not in pro
     assert aspect_ratios_for("black-forest-labs/flux-schnell") == ASPECT_RATIOS
     prepared = build_input(

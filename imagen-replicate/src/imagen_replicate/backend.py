@@ -157,7 +157,7 @@ class ReplicateBackend:
             request,
             output_format=self.settings.output_format,
             defaults=self.settings.input,
-            ratios=aspect_ratios_for(self.settings.model),
+            ratios=aspect_ratios_for(self.settings.model_name),
         )
         asked = _as_count(prepared.input.get("num_outputs", 1))
 

@@ -28,9 +28,9 @@ RATIOS_BY_MODEL: dict[str, tuple[str, ...]] = {
 }
 
 
-def aspect_ratios_for(model: str) -> tuple[str, ...]:
-    """The aspect ratios ``model`` (``owner/name`` or ``owner/name:version``) accepts."""
-    return RATIOS_BY_MODEL.get(model.split(":", 1)[0].lower(), ASPECT_RATIOS)
+def aspect_ratios_for(model_name: str) -> tuple[str, ...]:
+    """The aspect ratios the model ``owner/name`` accepts."""
+    return RATIOS_BY_MODEL.get(model_name.lower(), ASPECT_RATIOS)
 
 
 @attrs.frozen
