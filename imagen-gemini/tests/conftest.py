@@ -140,6 +140,9 @@ class FakeGemini(FakeServer):
         self.caption: str | None = None
         self.images_per_answer = 1
         self.report_usage = True
+        # Thinking image models (Gemini 3 Pro Image) send interim drafts first, as parts marked
+        # "thought": a thought text and this many draft images, before the answer's own parts.
+        self.thought_drafts = 0
         self._ids = itertools.count(1)
 
     @property
@@ -309,6 +312,11 @@ class FakeGemini(FakeServer):
     def _images_answer(self, body: Mapping[str, Any]) -> dict[str, Any]:
         width, height = SIZES[_aspect_for(body)]
         parts: list[dict[str, Any]] = []
+        if self.thought_drafts:
+            parts.append({"text": "**Composing the scene**", "thought": True})
+        for index in range(self.thought_drafts):
+            draft = base64.b64encode(png(width // 4, height // 4, shade=200 + index)).decode()
+            parts.append({"inlineData": {"mimeType": "image/png", "data": draft}, "thought": True})
         if self.caption is not None:
             parts.append({"text": self.caption})
         for index in range(self.images_per_answer):

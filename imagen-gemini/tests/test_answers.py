@@ -35,6 +35,14 @@ def test_every_inline_image_of_an_answer_is_kept(fake, make_backend, generate):
     assert len(result.images) == 2
 
 
+def test_interim_thought_drafts_are_neither_images_nor_text(fake, make_backend, generate):
+    fake.thought_drafts = 2
+    result = generate(make_backend(), Request("a kite", aspect_ratio="3:2"))
+    (image,) = result.images
+    assert (image.width, image.height) == (1248, 832)
+    assert "text" not in result.metadata
+
+
 def test_result_names_the_model_and_the_response(make_backend, generate):
     result = generate(make_backend(), Request("a kite"))
     assert result.model == "gemini-2.5-flash-image"
