@@ -113,6 +113,7 @@ class Scenario:
     images: int | None = None  # images a success returns (default: num_outputs)
     output: str = "list"  # list | single | data
     seed_in_logs: int = 42  # the seed the "model" picks when the input has none
+    prints_seed: bool = True  # FLUX logs "Using seed: N"; many other models log no seed
     # Real sync mode may answer a finished prediction as "processing" with its output already
     # set (the official client's run() notes this); True plays that on the held create.
     held_done_as_processing: bool = False
@@ -239,7 +240,8 @@ class FakeReplicate(FakeServer):
             "model": prediction.model,
             "version": prediction.version,
             "input": prediction.input,
-            "logs": f"Using seed: {seed}\nrunning quantized prediction\n",
+            "logs": (f"Using seed: {seed}\n" if prediction.scenario.prints_seed else "")
+            + "running quantized prediction\n",
             "output": output,
             "data_removed": False,
             "error": error,
