@@ -60,6 +60,9 @@ class Target:
     tests: tuple[str, ...]  # test files (repo paths) that can reach the module
     # Mutant-name patterns when only part of a large module is in scope (empty: all of it).
     only: tuple[str, ...] = ()
+    # Extra pytest arguments, e.g. ``-k`` to leave out tests that only start subprocesses the
+    # mutant cannot reach (each surviving mutant runs every selected test).
+    pytest_args: tuple[str, ...] = ()
 
     def source(self, module: str) -> str:
         """``src/imagen/jobs/local.py`` for ``imagen.jobs.local``."""
@@ -69,6 +72,33 @@ class Target:
 def core(*files: str, only: tuple[str, ...] = ()) -> Target:
     return Target("imagen-core", tuple(f"{CORE_TESTS}/{name}" for name in files), only)
 
+
+def adapter(package: str, *files: str) -> Target:
+    """A module of the workspace member ``package`` (``imagen-replicate``), tested by its tests.
+
+    The contract kit's cross-process determinism test starts two pytest processes (about 20 s)
+    and checks the fake server's rendering, not the adapter: it is left out."""
+    tests = tuple(f"{package}/tests/{name}" for name in files)
+    return Target(package, tests, pytest_args=("-k", "not another_process"))
+
+
+REPLICATE = "imagen-replicate"
+REPLICATE_CALLS = (
+    "test_generate.py",
+    "test_failures.py",
+    "test_error_mapping.py",
+    "test_downloads_and_deadlines.py",
+    "test_fake_schema.py",
+    "test_contract.py",
+)
+GEMINI = "imagen-gemini"
+GEMINI_CALLS = (
+    "test_requests.py",
+    "test_answers.py",
+    "test_errors.py",
+    "test_cost.py",
+    "test_contract.py",
+)
 
 TARGETS: dict[str, Target] = {
     "imagen.cost": core(
@@ -97,10 +127,125 @@ TARGETS: dict[str, Target] = {
     "imagen.mock": core("test_mock.py", "test_determinism.py", "test_generate.py"),
     "imagen.jobs.local": core("test_jobs_local.py", "test_jobs_pick.py"),
     "imagen.jobs.runner": core("test_jobs_local.py", "test_jobs_pick.py"),
+    "imagen_replicate.pricing": adapter(REPLICATE, "test_plugin.py", "test_generate.py"),
+    "imagen_replicate.inputs": adapter(REPLICATE, "test_inputs.py", *REPLICATE_CALLS),
+    "imagen_replicate.problems": adapter(REPLICATE, *REPLICATE_CALLS),
+    "imagen_replicate.backend": adapter(
+        REPLICATE, *REPLICATE_CALLS, "test_plugin.py", "test_signals.py"
+    ),
+    "imagen_gemini.pricing": adapter(GEMINI, "test_cost.py", "test_plugin.py"),
+    "imagen_gemini.sizes": adapter(GEMINI, "test_sizes.py", "test_requests.py"),
+    "imagen_gemini.protocol": adapter(GEMINI, *GEMINI_CALLS),
+    "imagen_gemini.failures": adapter(GEMINI, *GEMINI_CALLS),
+    "imagen_gemini.backend": adapter(GEMINI, *GEMINI_CALLS),
 }
 
 # mutant name -> (a fragment of the mutated line, why no behaviour can tell it from the original)
 EQUIVALENT: dict[str, tuple[str, str]] = {
+    "imagen_replicate.backend.xǁ_Trackedǁupdate__mutmut_9": (
+        'prediction.get("urls") and {}',
+        "Replicate's urls.cancel is always its API's /v1/predictions/{id}/cancel, the fallback URL",
+    ),
+    "imagen_replicate.backend.xǁ_Trackedǁupdate__mutmut_10": (
+        "prediction.get(None) or {}",
+        "Replicate's urls.cancel is always its API's /v1/predictions/{id}/cancel, the fallback URL",
+    ),
+    "imagen_replicate.backend.xǁ_Trackedǁupdate__mutmut_11": (
+        '"XXurlsXX"',
+        "Replicate's urls.cancel is always its API's /v1/predictions/{id}/cancel, the fallback URL",
+    ),
+    "imagen_replicate.backend.xǁ_Trackedǁupdate__mutmut_12": (
+        '"URLS"',
+        "Replicate's urls.cancel is always its API's /v1/predictions/{id}/cancel, the fallback URL",
+    ),
+    "imagen_replicate.backend.xǁ_Trackedǁupdate__mutmut_13": (
+        "self.cancel_url = None",
+        "Replicate's urls.cancel is always its API's /v1/predictions/{id}/cancel, the fallback URL",
+    ),
+    "imagen_replicate.backend.xǁ_Trackedǁupdate__mutmut_14": (
+        'urls.get("cancel") and self.cancel_url',
+        "Replicate's urls.cancel is always its API's /v1/predictions/{id}/cancel, the fallback URL",
+    ),
+    "imagen_replicate.backend.xǁ_Trackedǁupdate__mutmut_15": (
+        "urls.get(None)",
+        "Replicate's urls.cancel is always its API's /v1/predictions/{id}/cancel, the fallback URL",
+    ),
+    "imagen_replicate.backend.xǁ_Trackedǁupdate__mutmut_16": (
+        '"XXcancelXX"',
+        "Replicate's urls.cancel is always its API's /v1/predictions/{id}/cancel, the fallback URL",
+    ),
+    "imagen_replicate.backend.xǁ_Trackedǁupdate__mutmut_17": (
+        '"CANCEL"',
+        "Replicate's urls.cancel is always its API's /v1/predictions/{id}/cancel, the fallback URL",
+    ),
+    "imagen_replicate.backend.xǁReplicateBackendǁ_cancel_quietly__mutmut_2": (
+        'tracked.cancel_url and f"/v1',
+        "Replicate's urls.cancel is always its API's /v1/predictions/{id}/cancel, the fallback URL",
+    ),
+    "imagen_replicate.backend.xǁReplicateBackendǁ_cancel_quietly__mutmut_9": (
+        'self._call("POST", url, None)',
+        "a failed cancel's error text is never shown: the cancel is best effort, its error dropped",
+    ),
+    "imagen_replicate.backend.xǁReplicateBackendǁ_cancel_quietly__mutmut_15": (
+        '"XXcancelXX"',
+        "a failed cancel's error text is never shown: the cancel is best effort, its error dropped",
+    ),
+    "imagen_replicate.backend.xǁReplicateBackendǁ_cancel_quietly__mutmut_16": (
+        '"CANCEL"',
+        "a failed cancel's error text is never shown: the cancel is best effort, its error dropped",
+    ),
+    "imagen_replicate.backend.xǁReplicateBackendǁ_cancel_quietly__mutmut_14": (
+        '"post"',
+        "httpx sends the method upper-cased",
+    ),
+    "imagen_replicate.backend.xǁReplicateBackendǁ_download__mutmut_35": (
+        '"get"',
+        "httpx sends the method upper-cased",
+    ),
+    "imagen_replicate.backend.xǁReplicateBackendǁ_cancel_quietly__mutmut_18": (
+        "tracked.status = None",
+        "the status set after a cancel is never read again (the take is already ending)",
+    ),
+    "imagen_replicate.backend.xǁReplicateBackendǁ_cancel_quietly__mutmut_19": (
+        '"XXcanceledXX"',
+        "the status set after a cancel is never read again (the take is already ending)",
+    ),
+    "imagen_replicate.backend.xǁReplicateBackendǁ_cancel_quietly__mutmut_20": (
+        '"CANCELED"',
+        "the status set after a cancel is never read again (the take is already ending)",
+    ),
+    "imagen_replicate.backend.xǁReplicateBackendǁ_download__mutmut_23": (
+        "credentials=None",
+        "None and False are both falsy: no key is sent either way",
+    ),
+    "imagen_replicate.backend.xǁReplicateBackendǁ_download_all__mutmut_5": (
+        "self._download(url, report, None)",
+        "the take's deadline scope bounds the download anyway: the same BackendTimeout",
+    ),
+    "imagen_replicate.backend.xǁReplicateBackendǁ_download__mutmut_21": (
+        "deadline=None",
+        "the take's deadline scope bounds the download anyway: the same BackendTimeout",
+    ),
+    "imagen_replicate.backend.xǁReplicateBackendǁ_download__mutmut_30": (
+        "policy=self._download_policy, limit=IMAGE_LIMIT",
+        "the take's deadline scope bounds the download anyway: the same BackendTimeout",
+    ),
+    "imagen_replicate.backend.x__seed_from_logs__mutmut_8": (
+        '"XXXX"',
+        "logs missing or empty: neither text holds a seed line",
+    ),
+    "imagen_replicate.pricing.x_price_per_image__mutmut_7": (
+        'split(":", )',
+        "a model ref has at most one colon (the settings check it): any maxsplit cuts the same",
+    ),
+    "imagen_replicate.pricing.x_price_per_image__mutmut_8": (
+        'rsplit(":", 1)',
+        "a model ref has at most one colon (the settings check it): either end cuts the same",
+    ),
+    "imagen_replicate.pricing.x_price_per_image__mutmut_10": (
+        'split(":", 2)',
+        "a model ref has at most one colon (the settings check it): any maxsplit cuts the same",
+    ),
     "imagen.secrets.x__char_class__mutmut_7": (
         "else 3",
         "character classes are only compared for equality: any third value works",
@@ -167,7 +312,7 @@ def prepare(module: str, target: Target) -> Path:
         "source_paths": [package_dir],
         "only_mutate": [target.source(module)],
         "also_copy": ["conftest.py", "docs", *test_dirs],
-        "pytest_add_cli_args": ["-p", "no:cacheprovider"],
+        "pytest_add_cli_args": ["-p", "no:cacheprovider", *target.pytest_args],
         "pytest_add_cli_args_test_selection": list(target.tests),
         # The suite's files are not the code under test: a change to them must not throw the
         # recorded results away (a new test is picked up by mutmut's new-test check).
