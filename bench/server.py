@@ -18,9 +18,11 @@ temporary folder. Measured:
 - the server's RSS (VmRSS) idle and after the 1,000 jobs.
 
 The timed requests go through httpx, as a client would send them. The 50 pollers are load,
-and go through ``Connection`` below, a bare keep-alive HTTP/1.1 GET: httpx spends about 3 ms
-of CPU per request, six times what the server spends answering it, so 50 httpx pollers in
-this process would measure httpx on a 2-core machine rather than the server.
+and go through ``Connection`` below, a bare keep-alive HTTP/1.1 GET: with 50 requests in
+flight httpx spends 2 to 3.5 ms of CPU per request, many times what the server spends
+answering it, so 50 httpx pollers would measure httpx on a 2-core machine rather than the
+server. The 50 long polls run in a process of their own, as open pages do, so the timed GET
+beside them does not wait on their client's work.
 
     uv run python bench/server.py [--jobs 1000] [--runs 50]
 """
@@ -365,9 +367,10 @@ def main() -> None:
     table = "\n".join(rows)
     body = f"""\
 `imagen serve` subprocess (local queue, jobs run in the server), mock backend at {SIZE}, one \
-take per job unless said; loopback HTTP from this process: httpx for every timed request but \
-the 50 back-to-back pollers', and a bare keep-alive HTTP/1.1 GET for the 50 pollers (httpx \
-costs about 3 ms of CPU a request, six times the server's answer). The machine is shared: \
+take per job unless said; loopback HTTP: httpx for every timed request but the 50 \
+back-to-back pollers', and a bare keep-alive HTTP/1.1 GET for the 50 pollers and for the 50 \
+long polls (those in a process of their own, as pages are): httpx spends 2 to 3.5 ms of CPU \
+a request with 50 in flight, many times the server's answer. The machine is shared: \
 load average (1, 5, 15 min) {loads[0]} at the start, {loads[1]} before the {args.jobs} jobs, \
 {loads[2]} at the end, on 2 cores; the tails are the machine's as much as the server's.
 
@@ -379,8 +382,19 @@ runs ({long_answers} long-poll answers as its takes landed), with one more clien
 timed every 10 ms; and {POLLERS} clients asking back to back with no pause, which saturates \
 the server: {throughput:.0f} answers/s, {server_ms:.2f} ms of the server's CPU per answer. \
 With {POLLERS} requests always in flight each waits for the others' answers, so its latency \
-is about {POLLERS} x the CPU per answer whatever the machine's load; meeting 20 ms there needs \
-an answer in 0.4 ms of CPU, the client's work included.
+is at least {POLLERS} x the time per answer: 20 ms needs an answer every 0.4 ms of wall time, \
+the client's work included, which holds only while the server has a core to itself.
+
+What made the server slow before (revision 8ee1bbf: 44 ms for any answer, 85 ms job \
+overhead, 116 ms p99 beside the long polls, 44.5 ms landings): the listening socket was made \
+without IPPROTO_TCP, so asyncio did not set TCP_NODELAY on accepted connections, and uvicorn \
+sends an answer's headers and body in two writes: Nagle's algorithm held the body until the \
+client's delayed ACK, 40 ms later, on every answer. Every change woke each long poll to read \
+the job from SQLite and encode it again (now one read and one encoding per change, shared), \
+and the jobs ran on the event loop that answers HTTP, where writing a take (three fsyncs) and \
+recording it stalled every answer for 5 to 30 ms (now a thread of their own). The runner's \
+50 ms save batching (kept for other queues) made a landing 54 ms late on the local queue, \
+which now saves at once.
 
 Landing is the wall clock when the long poll's answer arrived minus the take's `finished_at` \
 (both this machine's clock); the target is judged on the worst landing.
