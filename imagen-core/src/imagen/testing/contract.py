@@ -311,7 +311,10 @@ class BackendContract:
             self.generate(self.make_request(seed=1234, count=2)),
             self.generate(self.make_request(seed=None, count=1)),
         ]
-        reported = [image for result in results for image in result.images if image.seed]
+        # Seed 0 is a seed like any other: only None means "not reported".
+        reported = [
+            image for result in results for image in result.images if image.seed is not None
+        ]
         assert reported, "a backend that honours seeds reports the seed of a single take"
         for image in reported:
             again = self.generate(self.make_request(seed=image.seed, count=1))
