@@ -192,7 +192,11 @@ def _direct(kind: Any) -> Direct | None:
     Each scalar goes through the converter's own hook, so a value passes here exactly when it
     passes there; a container must have the shape the converter's guard asks for.
     """
-    if kind not in _DIRECT:
+    try:
+        known = kind in _DIRECT
+    except TypeError:  # a type that cannot be a key: left to cattrs
+        return None
+    if not known:
         _DIRECT[kind] = None  # a class that holds itself is left to cattrs, not recursed into
         _DIRECT[kind] = _make_direct(kind)
     return _DIRECT[kind]

@@ -14,8 +14,10 @@ the file is private (0600) like the config it mirrors.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import threading
 import zlib
 from collections.abc import Sequence
 from pathlib import Path
@@ -37,6 +39,8 @@ class Document:
         self.file = file
         self.data = data
         self._root = root
+        #: read from the store (so there is nothing to store)
+        self.stored = root is _UNPARSED
 
     @classmethod
     def read(cls, text: str, *, file: str | None = None) -> Document:
@@ -68,11 +72,12 @@ class Document:
         Best effort: data JSON cannot hold exactly (a YAML date, say) is not stored, and a
         cache dir that cannot be written only costs the next load a parse.
         """
-        if self.file is None or self._root is _UNPARSED or not _json_exact(self.data, 0):
-            return  # nothing to store, or read from the store already
+        if self.file is None or self.stored or not _json_exact(self.data, 0):
+            return
         path = _store_file(self.file)
         record = {"key": _key(), "text": self.text, "data": self.data}
-        temp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        # Per process and thread: the server loads configs from several threads at once.
+        temp = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
         try:
             path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             descriptor = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -80,7 +85,8 @@ class Document:
                 json.dump(record, stream)
             os.replace(temp, path)
         except (OSError, ValueError):
-            temp.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                temp.unlink(missing_ok=True)
 
 
 def _key() -> list[Any]:
