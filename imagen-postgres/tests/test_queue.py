@@ -13,6 +13,7 @@ import psycopg
 import pytest
 
 from imagen.config.load import load_config
+from imagen.jobs.model import Job
 from imagen.jobs.queue import JobNotFound, JobQuery, open_queue
 from imagen.jobs.store import ClaimLost
 from imagen.jobs.submit import submit
@@ -310,10 +311,11 @@ def test_a_job_announced_while_a_fetch_is_under_way_is_fetched_by_that_fetch(
     assert fetched == submitted
 
 
-def test_a_read_and_a_save_are_one_round_trip_each(
+def test_a_claim_is_two_round_trips_and_a_read_and_a_save_one_each(
     tmp_path: Path, queue_db: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Single statements run in autocommit: no BEGIN and COMMIT, each a round trip of its own.
+    # Single statements run in autocommit (no BEGIN and COMMIT around them), and a claim is a
+    # read and a write over the version read, no transaction.
     monkeypatch.setenv("IMAGEN_QUEUE_URL", queue_db)
     config = load_config(postgres_config(tmp_path, ", pool_size: 2"))
     trace = tmp_path / "wire.trace"
@@ -326,10 +328,17 @@ def test_a_read_and_a_save_are_one_round_trip_each(
         assert isinstance(queue, PostgresQueue)
         try:
             job = await submit(queue, config, Request("a cat"), backend="mock")
-            claimed = await queue._once(lambda conn: records.claim(conn, job.id, "a:1:x", 3))
-            assert not isinstance(claimed, str)
             pool = (await queue._open()).connector.pool  # type: ignore[attr-defined]
             lent = [await pool.getconn(), await pool.getconn()]
+            claimed: list[Job] = []
+
+            async def claim() -> None:
+                outcome = await queue._once(
+                    lambda conn: records.claim(conn, job.id, "a:1:x", 3), atomic=False
+                )
+                assert not isinstance(outcome, str)
+                claimed.append(outcome)
+
             with trace.open("w") as wire:
                 for conn in lent:
                     conn.pgconn.trace(wire.fileno())
@@ -337,8 +346,9 @@ def test_a_read_and_a_save_are_one_round_trip_each(
                     await pool.putconn(conn)
                 counts = {}
                 for name, step in (
+                    ("claim", claim),
                     ("get", lambda: queue.get(job.id)),
-                    ("save", lambda: _Store(queue, "a:1:x").save(claimed)),
+                    ("save", lambda: _Store(queue, "a:1:x").save(claimed[0])),
                 ):
                     before = _round_trips(trace)
                     await step()
@@ -349,10 +359,47 @@ def test_a_read_and_a_save_are_one_round_trip_each(
         finally:
             await queue.aclose()
 
-    assert asyncio.run(scenario()) == {"get": 1, "save": 1}
+    assert asyncio.run(scenario()) == {"claim": 2, "get": 1, "save": 1}
 
 
 def _round_trips(trace: Path) -> int:
     """How many times the client waited for the server: its Sync and simple Query messages."""
     fields = [line.split("\t") for line in trace.read_text().splitlines()]
     return sum(1 for f in fields if len(f) > 3 and f[1] == "F" and f[3] in ("Sync", "Query"))
+
+
+def test_a_claim_that_crosses_a_cancel_leaves_the_job_canceled(
+    tmp_path: Path, queue_db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The claim reads the job, a cancel lands, then the claim writes: its write must miss (the
+    # version moved) and the job stays canceled, never running.
+    from imagen_postgres import records
+
+    monkeypatch.setenv("IMAGEN_QUEUE_URL", queue_db)
+    config = load_config(postgres_config(tmp_path))
+    read = records._row
+
+    async def scenario() -> tuple[object, str]:
+        queue = open_queue(config)
+        assert isinstance(queue, PostgresQueue)
+        crossed: list[str] = []
+
+        async def read_then_cancel(conn: object, job_id: str, *, lock: bool = False) -> object:
+            row = await read(conn, job_id, lock=lock)  # type: ignore[arg-type]
+            if not crossed:
+                crossed.append(job_id)
+                await queue.cancel(job_id)  # on another connection, between read and write
+            return row
+
+        try:
+            job = await submit(queue, config, Request("a cat"), backend="mock")
+            monkeypatch.setattr(records, "_row", read_then_cancel)
+            outcome = await queue._once(
+                lambda conn: records.claim(conn, job.id, "a:1:x", 3), atomic=False
+            )
+            monkeypatch.setattr(records, "_row", read)
+            return outcome, (await queue.get(job.id)).state
+        finally:
+            await queue.aclose()
+
+    assert asyncio.run(scenario()) == ("nothing", "canceled")

@@ -383,6 +383,7 @@ class PostgresQueue:
         claimed = await self._patiently(
             lambda conn: records.claim(conn, job_id, worker.id, self.settings.max_attempts),
             patience=self.settings.stale_after,
+            atomic=False,  # a read, then a write over the version read (see records.claim)
         )
         if claimed == "nothing":
             return

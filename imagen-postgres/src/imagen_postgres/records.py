@@ -2,14 +2,15 @@
 
 Each function takes an open connection and runs in the caller's transaction, so a submit can
 store its record and defer its procrastinate job in one commit. Rows are locked (``FOR UPDATE``)
-wherever a state is read and then changed, so a cancel and a worker's save never cross.
+wherever a state is read and then changed in a transaction (a cancel, a pick), and a claim writes
+only over the version it read, so a cancel and a worker's claim or save never cross.
 """
 
 from __future__ import annotations
 
 import builtins
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import attrs
 
@@ -58,17 +59,40 @@ async def _row(conn: psycopg.AsyncConnection[Any], job_id: str, *, lock: bool = 
     return row
 
 
-async def _write(conn: psycopg.AsyncConnection[Any], job: Job, *, worker: str | None = None) -> Job:
-    """Store ``job`` whole over its row, one version later."""
+@overload
+async def _write(
+    conn: psycopg.AsyncConnection[Any], job: Job, *, worker: str | None = None
+) -> Job: ...
+
+
+@overload
+async def _write(
+    conn: psycopg.AsyncConnection[Any], job: Job, *, worker: str | None = None, version: int
+) -> Job | None: ...
+
+
+async def _write(
+    conn: psycopg.AsyncConnection[Any],
+    job: Job,
+    *,
+    worker: str | None = None,
+    version: int | None = None,
+) -> Job | None:
+    """Store ``job`` whole over its row, one version later; with ``version``, only if the row
+    is still at that version (None when it moved on)."""
     cursor = await conn.execute(
         "UPDATE imagen.jobs SET state = %s, record = %s, format_version = %s,"
         " version = version + 1, worker = %s, updated_at = now()"
-        " WHERE id = %s RETURNING version, cancel_requested",
+        " WHERE id = %s AND (%s::bigint IS NULL OR version = %s)"
+        " RETURNING version, cancel_requested",
         (job.state, _jsonb(job), FORMAT_VERSION, worker if job.state == "running" else None,
-         job.id),
+         job.id, version, version),
     )  # fmt: skip
     row = await cursor.fetchone()
-    assert row is not None
+    if row is None:
+        if version is None:
+            raise JobNotFound(job.id)
+        return None
     return attrs.evolve(job, version=row["version"], cancel_requested=row["cancel_requested"])
 
 
@@ -180,16 +204,31 @@ async def claim(
     is now ``interrupted``); ``"newer"``: a newer imagen wrote it, leave it to a newer worker.
     A job another worker was running (that worker is gone: procrastinate found it stalled) is
     taken over: its finished takes stay, its half-done ones start again.
+
+    Two statements and no transaction: the row is read, and written only if its version is
+    still the one read (every change moves it). A change in between (a cancel) makes the
+    write miss, and the job is looked at again.
     """
-    row = await _row(conn, job_id, lock=True)
-    if row["format_version"] > FORMAT_VERSION:
-        return "newer"
-    job = _job(row)
+    while True:
+        row = await _row(conn, job_id)
+        if row["format_version"] > FORMAT_VERSION:
+            return "newer"
+        job = _job(row)
+        outcome = _claimed(job, worker, max_attempts)
+        if outcome is None:
+            return "nothing"
+        written = await _write(conn, outcome, worker=worker, version=job.version)
+        if written is not None:
+            return written if written.state == "running" else "nothing"
+
+
+def _claimed(job: Job, worker: str, max_attempts: int) -> Job | None:
+    """What a claim by ``worker`` makes of ``job``: running under it, or ended (canceled,
+    interrupted); None when there is nothing to do."""
     if job.finished:
-        return "nothing"
+        return None
     if job.cancel_requested:
-        await _write(conn, canceled(job))
-        return "nothing"
+        return canceled(job)
     if job.state == "running" and job.attempts >= max_attempts:
         problem = Problem(
             "urn:imagen:interrupted",
@@ -197,21 +236,17 @@ async def claim(
             f"the worker stopped {job.attempts} times while running this job; "
             "the finished takes are kept. Submit it again to retry the others",
         )
-        await _write(
-            conn,
-            attrs.evolve(
-                _stopped_takes(job, RUNNER_DIED),
-                state="interrupted",
-                error=problem,
-                finished_at=now(),
-                updated_at=now(),
-            ),
+        return attrs.evolve(
+            _stopped_takes(job, RUNNER_DIED),
+            state="interrupted",
+            error=problem,
+            finished_at=now(),
+            updated_at=now(),
         )
-        return "nothing"
     for take in job.takes:
         if take.state == "running":
             job = job.with_take(attrs.evolve(take, state="queued", progress=0.0, message=""))
-    claimed = attrs.evolve(
+    return attrs.evolve(
         job,
         state="running",
         worker=worker,
@@ -219,7 +254,6 @@ async def claim(
         started_at=job.started_at or now(),
         updated_at=now(),
     )
-    return await _write(conn, claimed, worker=worker)
 
 
 async def save(conn: psycopg.AsyncConnection[Any], job: Job, worker: str) -> Job:
