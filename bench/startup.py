@@ -343,6 +343,10 @@ def time_phases(args: Sequence[str], env: dict[str, str]) -> str:
     return "\n".join(lines)
 
 
+def _load(averages: tuple[float, float, float]) -> str:
+    return ", ".join(f"{value:.2f}" for value in averages)
+
+
 def main() -> None:
     if sys.argv[1:2] == ["--phases"]:  # the child of time_phases: nothing else is imported
         phases_child(sys.argv[2:])
@@ -361,6 +365,7 @@ def main() -> None:
     if not Path(IMAGEN).exists():
         sys.exit(f"no imagen script at {IMAGEN}; run: uv sync --all-packages")
 
+    load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="imagen-startup-") as root:
         homes = make_homes(Path(root))
         samples = time_cases(homes, options.runs)
@@ -368,6 +373,7 @@ def main() -> None:
         backends_imports = importtime(["backends"], homes.configured)
         help_phases = time_phases(["--help"], homes.empty)
         backends_phases = time_phases(["backends"], homes.configured)
+    load_after = os.getloadavg()
 
     rows = ["| command | median ms | min ms | target |", "| --- | --- | --- | --- |"]
     missed = []
@@ -393,7 +399,10 @@ def main() -> None:
     body = "\n".join(
         [
             f"{options.runs} runs of each after one warm-up, cases in turn; HOME at an empty temp "
-            "dir; the sample config is `imagen config sample` at the default path.",
+            "dir; the sample config is `imagen config sample` at the default path. Load average "
+            f"(1, 5, 15 min) {_load(load_before)} at the start and {_load(load_after)} at the "
+            f"end, on {os.cpu_count()} cores: on a shared machine, compare the cases with each "
+            "other and with `python -c pass` more than with a target.",
             "",
             *rows,
             "",

@@ -203,3 +203,41 @@ def test_check_builds_the_backend_itself(fake_types: None) -> None:
     rows = rows_by_name(asyncio.run(check_backends(config_of("fake"))))
     assert rows["fake"][0] == "ok (checked by the backend)"
     assert FakeBackend.built == ["fake"]
+
+
+# --- the default config path without platformdirs -------------------------------------------
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="the fast path is Linux's")
+@pytest.mark.parametrize(
+    ("xdg", "home"),
+    [
+        ("/x/config", "/home/u"),
+        ("/x/config/", "/home/u"),
+        (None, "/home/u"),
+        (None, "/home/u/"),
+        (None, "/"),
+        ("", "/home/u"),
+        ("relative/config", "/home/u"),
+        ("  ", "/home/u"),
+    ],
+)
+def test_the_default_config_path_is_the_one_platformdirs_names(
+    xdg: str | None, home: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from platformdirs import user_config_path
+
+    from imagen.config.model import default_path
+
+    monkeypatch.setenv("HOME", home)
+    if xdg is None:
+        monkeypatch.delenv("XDG_CONFIG_HOME", raising=False)
+    else:
+        monkeypatch.setenv("XDG_CONFIG_HOME", xdg)
+    assert default_path() == user_config_path("imagen") / "imagen.yaml"
+
+
+def test_reading_the_default_config_does_not_import_platformdirs(sample_home: Path) -> None:
+    started = start(sample_home, "backends")
+    assert started.code == 0
+    assert started.loaded(("platformdirs",)) == []

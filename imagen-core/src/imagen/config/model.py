@@ -7,6 +7,7 @@ so every layer (plugins' hook specs included) can name these types.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Mapping
 from decimal import Decimal
 from pathlib import Path
@@ -122,9 +123,26 @@ def default_path() -> Path:
     env = os.environ.get("IMAGEN_CONFIG")
     if env:
         return Path(env).expanduser()
+    folder = _xdg_config_home()
+    if folder is not None:
+        return Path(folder, "imagen", "imagen.yaml")
     from platformdirs import user_config_path
 
     return user_config_path("imagen") / "imagen.yaml"
+
+
+def _xdg_config_home() -> str | None:
+    """On Linux, the config folder platformdirs would name (``$XDG_CONFIG_HOME`` when it is
+    absolute, else ``$HOME/.config``) without importing it, which costs every command that reads
+    the config a few ms; None where platformdirs decides otherwise (Android, no absolute HOME)."""
+    android = hasattr(sys, "getandroidapilevel") or "ANDROID_DATA" in os.environ
+    if sys.platform != "linux" or android:
+        return None
+    xdg = os.environ.get("XDG_CONFIG_HOME", "")
+    if xdg.startswith("/"):
+        return xdg
+    home = os.environ.get("HOME", "")
+    return os.path.join(home, ".config") if home.startswith("/") else None
 
 
 def builtin_default() -> Config:
