@@ -571,9 +571,9 @@ class _Store:
 
     #: how long the runner lets a change wait for others to save with it (seconds; the
     #: runner's SAVE_BATCH otherwise): a save here is one SQLite commit without fsync (WAL,
-    #: synchronous NORMAL), so a take that lands is shown at once; what changes while a save
-    #: is under way goes in the next one
-    save_batch = 0.0
+    #: synchronous NORMAL), so a take that lands is shown within milliseconds; the few it
+    #: waits let a job's last landing and its end be one save, not two in a row
+    save_batch = 0.005
 
     def __init__(self, queue: LocalQueue, worker: str) -> None:
         self._queue = queue
