@@ -6,7 +6,6 @@ recorded, so no plugin or core check can echo a token a user pasted into a value
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable
 from typing import Any, Literal
 
@@ -81,6 +80,8 @@ class Problems:
 
 def did_you_mean(word: str, choices: Any) -> str:
     """``"; did you mean 'x'?"`` for the closest choice, or an empty string."""
+    import difflib  # only when something is wrong: not on every config load
+
     options = [str(choice) for choice in choices]
     close = difflib.get_close_matches(word, options, n=1, cutoff=0.6)
     if not close:
