@@ -394,7 +394,7 @@ the job from SQLite and encode it again (now one read and one encoding per chang
 and the jobs ran on the event loop that answers HTTP, where writing a take (three fsyncs) and \
 recording it stalled every answer for 5 to 30 ms (now a thread of their own). The runner's \
 50 ms save batching (kept for other queues) made a landing 54 ms late on the local queue, \
-which now saves at once.
+which now saves within 5 ms.
 
 Landing is the wall clock when the long poll's answer arrived minus the take's `finished_at` \
 (both this machine's clock); the target is judged on the worst landing.
