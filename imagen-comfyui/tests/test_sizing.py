@@ -57,5 +57,5 @@ def test_nothing_asked_keeps_the_workflows_size() -> None:
 
 
 def test_a_malformed_ratio_is_an_invalid_request() -> None:
-    with pytest.raises(InvalidRequest, match="use W:H"):
+    with pytest.raises(InvalidRequest, match="is not W:H, like 16:9"):
         choose_size(None, None, "wide")

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from imagen.adapters import snap_to_rules
+from imagen.adapters import SizeChoice, snap_to_rules, snap_to_table
+from imagen.errors import InvalidRequest
 from imagen.models import Request
 
 MIN_PIXELS, MAX_PIXELS = 655_360, 8_294_400  # a GPT Image 2 style range
@@ -84,3 +88,22 @@ def test_every_size_lands_inside_the_range_on_multiples(width: int, height: int)
     assert MIN_PIXELS <= choice.width * choice.height <= MAX_PIXELS
     assert max(choice.width, choice.height) <= 3840
     assert max(choice.width, choice.height) <= 3 * min(choice.width, choice.height) + 16
+
+
+@pytest.mark.parametrize(
+    "snap",
+    [
+        lambda request: snap_to_table(request, ["1:1", "16:9"], backend="b1"),
+        lambda request: snap_to_rules(request, backend="b1"),
+    ],
+    ids=["table", "rules"],
+)
+def test_an_unreadable_ratio_is_an_invalid_request_naming_the_backend_and_a_value_error(
+    snap: Callable[[Request], SizeChoice],
+) -> None:
+    with pytest.raises(InvalidRequest) as caught:
+        snap(Request("p", aspect_ratio="wide"))
+    assert caught.value.backend == "b1"
+    assert caught.value.fields == {"aspect_ratio": caught.value.message}
+    assert "'wide' is not W:H" in str(caught.value)
+    assert isinstance(caught.value, ValueError)  # adapters that pass the text on catch this

@@ -9,7 +9,6 @@ so the backend can record and report the change.
 from __future__ import annotations
 
 from imagen.adapters import MEGAPIXEL, SizeChoice, snap_to_rules
-from imagen.errors import InvalidRequest
 from imagen.models import Request
 
 __all__ = ["MEGAPIXEL", "SizeChoice", "choose_size"]
@@ -25,11 +24,4 @@ def choose_size(
 ) -> SizeChoice:
     """The size for ``width``/``height``/``aspect_ratio``, sides snapped to ``multiple``."""
     asked = Request("", width=width, height=height, aspect_ratio=aspect_ratio)
-    try:
-        return snap_to_rules(asked, multiple=multiple)
-    except ValueError:
-        raise InvalidRequest(
-            f"invalid aspect ratio {aspect_ratio!r}; use W:H, like 16:9",
-            backend=backend,
-            fields={"aspect_ratio": "expected W:H"},
-        ) from None
+    return snap_to_rules(asked, multiple=multiple, backend=backend)

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
         InvalidRequest,
         NotConfigured,
         OutputError,
+        QuotaExceeded,
         RateLimited,
         SinkError,
     )
@@ -69,6 +70,7 @@ _EXPORTS = {
             "InvalidRequest",
             "NotConfigured",
             "OutputError",
+            "QuotaExceeded",
             "RateLimited",
             "SinkError",
         ],
@@ -99,6 +101,7 @@ __all__ = [
     "Plan",
     "Progress",
     "Queue",
+    "QuotaExceeded",
     "RateLimited",
     "Ref",
     "Request",

@@ -116,12 +116,7 @@ class GeminiBackend:
         )
 
     def _aspect_for(self, request: Request) -> SizeChoice:
-        try:
-            return snap_to_table(request, ASPECT_RATIOS)
-        except ValueError as error:
-            raise InvalidRequest(
-                str(error), backend=self.name, fields={"aspect_ratio": str(error)}
-            ) from None
+        return snap_to_table(request, ASPECT_RATIOS, backend=self.name)
 
     async def _take(self, body: dict[str, Any], deadline: Deadline, part: TakeProgress) -> _Take:
         path = f"/v1beta/models/{quote(self.model, safe='')}:generateContent"

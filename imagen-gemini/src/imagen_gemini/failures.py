@@ -131,7 +131,7 @@ def error_for(response: httpx.Response, failure: Failure, *, model: str) -> Back
             retry_after=retry_hint(response),
             detail=detail,
         )
-    if 400 <= status < 500 and status not in (408, 413):
+    if 400 <= status < 500 and status not in (402, 408, 413):  # 402: the toolkit's QuotaExceeded
         return InvalidRequest(
             f"Gemini rejected the request: {message}",
             backend=backend,

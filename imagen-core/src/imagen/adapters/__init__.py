@@ -68,6 +68,7 @@ from imagen.adapters.images import (
 from imagen.adapters.sizes import (
     MEGAPIXEL,
     SizeChoice,
+    UnreadableRatio,
     nearest_ratio,
     parse_ratio,
     snap_to_rules,
@@ -103,6 +104,7 @@ __all__ = [
     "SizeChoice",
     "TakeProgress",
     "Takes",
+    "UnreadableRatio",
     "bearer",
     "body_message",
     "decode_base64",

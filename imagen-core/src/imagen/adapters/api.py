@@ -106,7 +106,8 @@ class Failure:
 
 def body_message(body: Any, text: str) -> str:
     """The human part of an error body: ``message``, ``detail``, ``error`` (or its ``message``),
-    ``title``; else the text itself."""
+    ``title``, an ``errors`` list (of texts, or of objects with ``message``/``detail``/``title``,
+    as JSON:API has), joined with "; "; else the text itself."""
     if isinstance(body, Mapping):
         for key in ("message", "detail", "error", "title"):
             value = body.get(key)
@@ -114,7 +115,17 @@ def body_message(body: Any, text: str) -> str:
                 value = value.get("message") or value.get("type")
             if value:
                 return str(value)
+        listed = body.get("errors")
+        if isinstance(listed, list):
+            said = [body_message(item, "") if isinstance(item, Mapping) else str(item)
+                    for item in listed[:_LISTED_ERRORS]]  # fmt: skip
+            if any(said):
+                return "; ".join(part for part in said if part)
     return text
+
+
+#: how many entries of an ``errors`` list a message quotes
+_LISTED_ERRORS = 3
 
 
 def error_for_status(failure: Failure) -> BackendError:

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable, Mapping
 
 import attrs
 
+from imagen.errors import InvalidRequest
 from imagen.models import Request
 
 MEGAPIXEL = 1024 * 1024
@@ -57,6 +58,14 @@ class SizeChoice:
         return chosen
 
 
+class UnreadableRatio(InvalidRequest, ValueError):
+    """An aspect ratio that is not ``W:H``: an ``InvalidRequest`` the user sees as one line,
+    and a ``ValueError`` for an adapter that would rather pass the text on to its provider."""
+
+    def __init__(self, message: str, *, backend: str | None = None) -> None:
+        super().__init__(message, backend=backend, fields={"aspect_ratio": message})
+
+
 def parse_ratio(text: str) -> float | None:
     """``"16:9"`` -> 1.777..., or None when ``text`` is not two positive numbers around a colon."""
     left, sep, right = text.partition(":")
@@ -76,20 +85,25 @@ def nearest_ratio(value: float, supported: Iterable[str]) -> str:
 
 
 def snap_to_table(
-    request: Request, table: Mapping[str, tuple[int, int]] | Iterable[str]
+    request: Request,
+    table: Mapping[str, tuple[int, int]] | Iterable[str],
+    *,
+    backend: str | None = None,
 ) -> SizeChoice:
     """The table entry nearest the request's aspect ratio (or width:height).
 
     An aspect ratio wins over width/height; with neither the provider chooses (all None).
-    ValueError for an aspect ratio that is not ``W:H``. With a ``{ratio: (width, height)}``
-    table the pixel size comes along.
+    :class:`UnreadableRatio` (naming ``backend``) for an aspect ratio that is not ``W:H``. With
+    a ``{ratio: (width, height)}`` table the pixel size comes along.
     """
     sizes = dict(table) if isinstance(table, Mapping) else dict.fromkeys(table, (0, 0))
     if request.aspect_ratio:
         asked = request.aspect_ratio
         value = parse_ratio(asked)
         if value is None:
-            raise ValueError(f"aspect ratio {asked!r} is not W:H; use one of {', '.join(sizes)}")
+            choices = ", ".join(sizes)
+            raise UnreadableRatio(f"aspect ratio {asked!r} is not W:H; use one of {choices}",
+                                  backend=backend)  # fmt: skip
         ratio = asked if asked in sizes else nearest_ratio(value, sizes)
     elif request.width and request.height and request.width > 0 and request.height > 0:
         asked = f"{request.width}x{request.height}"
@@ -109,6 +123,7 @@ def snap_to_rules(
     max_ratio: float | None = None,
     min_pixels: int | None = None,
     max_pixels: int | None = None,
+    backend: str | None = None,
 ) -> SizeChoice:
     """A pixel size the provider's rules allow, near what was asked.
 
@@ -119,13 +134,15 @@ def snap_to_rules(
     ratio alone becomes ``megapixels`` of that shape; one side and a ratio give the other side;
     nothing at all keeps the provider's default (all None). ``adjusted`` names each rule that
     changed the size. Where the rules cannot all hold (a long, thin size with no ``max_ratio``)
-    the long edge wins over ``min_pixels``. ValueError for an aspect ratio that is not ``W:H``.
+    the long edge wins over ``min_pixels``. :class:`UnreadableRatio` (naming ``backend``) for an
+    aspect ratio that is not ``W:H``.
     """
     ratio = None
     if request.aspect_ratio:
         ratio = parse_ratio(request.aspect_ratio)
         if ratio is None:
-            raise ValueError(f"aspect ratio {request.aspect_ratio!r} is not W:H, like 16:9")
+            raise UnreadableRatio(f"aspect ratio {request.aspect_ratio!r} is not W:H, like 16:9",
+                                  backend=backend)  # fmt: skip
     width, height = request.width, request.height
     if width is None and height is None:
         if ratio is None:
@@ -178,5 +195,5 @@ def _nearest(value: float) -> float:
     return math.floor(value + 0.5)
 
 
-__all__ = ["MEGAPIXEL", "SizeChoice", "nearest_ratio", "parse_ratio", "snap_to_rules",
-           "snap_to_table"]  # fmt: skip
+__all__ = ["MEGAPIXEL", "SizeChoice", "UnreadableRatio", "nearest_ratio", "parse_ratio",
+           "snap_to_rules", "snap_to_table"]  # fmt: skip

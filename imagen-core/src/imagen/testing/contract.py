@@ -18,7 +18,13 @@ from decimal import Decimal
 from typing import Any, ClassVar, TypeVar
 
 from imagen.backend import Backend
-from imagen.errors import AuthError, BackendUnavailable, ImagenError, RateLimited
+from imagen.errors import (
+    AuthError,
+    BackendUnavailable,
+    ImagenError,
+    QuotaExceeded,
+    RateLimited,
+)
 from imagen.models import Cost, Progress, Request, Result
 
 T = TypeVar("T")
@@ -61,6 +67,7 @@ class BackendContract:
     http_failures: ClassVar[Mapping[int, type[ImagenError]]] = {
         401: AuthError,
         403: AuthError,
+        402: QuotaExceeded,
         429: RateLimited,
         500: BackendUnavailable,
         503: BackendUnavailable,
