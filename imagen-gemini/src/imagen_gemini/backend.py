@@ -25,10 +25,10 @@ from imagen.adapters import (
     snap_to_table,
 )
 from imagen.errors import BackendError, BackendTimeout, ContentBlocked, InvalidRequest
-from imagen.models import Cost, Image, Progress, Request, Result, Status
-from imagen.secrets import read_secret
+from imagen.models import Cost, Image, Progress, Request, Result
 from imagen_gemini import pricing
 from imagen_gemini.failures import RETRY_POLICY, error_for
+from imagen_gemini.info import GeminiInfo
 from imagen_gemini.protocol import Answer, InlineImage, MalformedAnswer, read_answer, refs_problem
 from imagen_gemini.protocol import request_body as build_body
 from imagen_gemini.settings import GeminiSettings
@@ -47,7 +47,7 @@ class _Take:
     cost: Cost | None
 
 
-class GeminiBackend:
+class GeminiBackend(GeminiInfo):
     """A configured ``type: gemini`` instance. ``sleep`` replaces retry waits (tests)."""
 
     #: Gemini has no seed parameter: a seeded request is never a cache hit, and dry runs say so.
@@ -60,8 +60,7 @@ class GeminiBackend:
         *,
         sleep: Callable[[float], Awaitable[None]] | None = None,
     ) -> None:
-        self.name = name
-        self.settings = settings
+        super().__init__(name, settings)
         self.api = HttpApi(
             "Gemini",
             backend=name,
@@ -76,14 +75,6 @@ class GeminiBackend:
     @property
     def model(self) -> str:
         return self.settings.model.removeprefix("models/")
-
-    def status(self) -> Status:
-        if read_secret(self.settings.api_key_env) is None:
-            return Status.not_configured(self.settings.api_key_env)
-        return Status.ready(self.model)
-
-    def estimate_cost(self, request: Request) -> Cost | None:
-        return pricing.estimate(self.model)
 
     async def aclose(self) -> None:
         await self.api.aclose()

@@ -21,17 +21,16 @@ from imagen.adapters import (
     run_takes,
 )
 from imagen.errors import BackendError, BackendTimeout, InvalidRequest
-from imagen.models import Cost, Image, Progress, Request, Result, Status
-from imagen.secrets import read_secret
-from imagen_openai import pricing
+from imagen.models import Image, Progress, Request, Result
 from imagen_openai.failures import POLICY, error_for, retry_hint, stream_failure
-from imagen_openai.plan import PlanError, plan_for, size_for
-from imagen_openai.protocol import multipart, options_for, path_for, read_answer
+from imagen_openai.info import OpenAIInfo
+from imagen_openai.plan import PlanError, plan_for
+from imagen_openai.protocol import multipart, path_for, read_answer
 from imagen_openai.results import Take, assemble
 from imagen_openai.settings import OpenAISettings
 
 
-class OpenAIBackend:
+class OpenAIBackend(OpenAIInfo):
     """A configured ``type: openai`` instance. ``sleep`` replaces retry waits (tests)."""
 
     honors_seeds = False  # the Images API has no seed: every take is a new image
@@ -44,7 +43,7 @@ class OpenAIBackend:
         *,
         sleep: Callable[[float], Awaitable[None]] | None = None,
     ) -> None:
-        self.name, self.settings = name, settings
+        super().__init__(name, settings)
         self.api = HttpApi(
             "OpenAI",
             backend=name,
@@ -55,20 +54,6 @@ class OpenAIBackend:
             timeout=settings.timeout,
             retry_after=retry_hint,
         )
-
-    def status(self) -> Status:
-        if read_secret(self.settings.api_key_env) is None:
-            return Status.not_configured(self.settings.api_key_env)
-        deployment = self.settings.azure_deployment
-        return Status.ready(f"Azure deployment {deployment}" if deployment else self.settings.model)
-
-    def estimate_cost(self, request: Request) -> Cost | None:
-        try:
-            quality = options_for(self.settings, request).quality
-            size, _ = size_for(self.settings, request)
-        except ValueError:
-            return None
-        return pricing.estimate(self.settings.model, quality, size)
 
     async def aclose(self) -> None:
         await self.api.aclose()

@@ -38,9 +38,9 @@ from imagen.adapters import (
     run_takes,
 )
 from imagen.errors import BackendError, BackendTimeout, BackendUnavailable
-from imagen.models import Cost, Image, Progress, Request, Result, Status
-from imagen.secrets import read_secret
+from imagen.models import Image, Progress, Request, Result
 from imagen_replicate import problems
+from imagen_replicate.info import ReplicateInfo
 from imagen_replicate.inputs import aspect_ratios_for, build_input
 from imagen_replicate.outputs import output_urls
 from imagen_replicate.pricing import price_per_image
@@ -107,7 +107,7 @@ class _Tracked:
         return self.id is not None and self.status not in TERMINAL
 
 
-class ReplicateBackend:
+class ReplicateBackend(ReplicateInfo):
     """One ``type: replicate`` instance. No network and no credential needed until ``generate``."""
 
     def __init__(
@@ -117,8 +117,7 @@ class ReplicateBackend:
         *,
         sleep: Callable[[float], Awaitable[None]] | None = None,
     ) -> None:
-        self.name = name
-        self.settings = settings
+        super().__init__(name, settings)
         # ``sleep`` replaces the retry backoff sleep (tests use a recording no-op).
         self.api = HttpApi(
             "Replicate",
@@ -135,15 +134,6 @@ class ReplicateBackend:
         )
 
     # -- no network ------------------------------------------------------------------------
-
-    def status(self) -> Status:
-        if read_secret(self.settings.api_token_env) is None:
-            return Status.not_configured(self.settings.api_token_env)
-        return Status.ready(self.settings.model)
-
-    def estimate_cost(self, request: Request) -> Cost | None:
-        """One take (one image) at the list price; None for a model without a known price."""
-        return price_per_image(self.settings.model)
 
     async def aclose(self) -> None:
         await self.api.aclose()
