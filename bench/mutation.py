@@ -258,6 +258,108 @@ EQUIVALENT: dict[str, tuple[str, str]] = {
         "[a-za-z0-9]{24}",
         "only reached when the token has no upper-case letter, where A-Z can match nothing",
     ),
+    "imagen.naming.xǁNamingTemplateǁparse__mutmut_34": (
+        'spec or "XXXX"',
+        "a field without a spec then falls back to str(value), the same as format(value, '') "
+        "for the text and integers fields hold",
+    ),
+    "imagen.naming.xǁNamingTemplateǁrender__mutmut_9": (
+        'replace("XX\\\\XX", "_")',
+        "_clean_component turns a backslash into _ anyway, before any other check",
+    ),
+    "imagen.naming.xǁNamingTemplateǁrender__mutmut_25": (
+        '"XXXX", ".", ".."',
+        "an empty component let through is cleaned to '' and dropped by the next line",
+    ),
+    "imagen.naming.x_outside_output__mutmut_6": (
+        '"XXXX".join',
+        "the joiner only lands after a field's placeholder or a literal brace: never inside a "
+        "'..' or at the start",
+    ),
+    "imagen.naming.x_outside_output__mutmut_10": (
+        '"XX_XX" if field',
+        "a field's placeholder only has to be neither a separator nor a dot",
+    ),
+    "imagen.naming.x__check_field__mutmut_25": (
+        '"{" in spec and "}" in spec',
+        "string.Formatter rejects a spec holding one kind of brace: one holding any holds both",
+    ),
+    "imagen.naming.x__check_field__mutmut_26": (
+        '"XX{XX" in spec',
+        "string.Formatter rejects a spec holding one kind of brace: the test for } catches all",
+    ),
+    "imagen.naming.x__check_field__mutmut_28": (
+        '"XX}XX" in spec',
+        "string.Formatter rejects a spec holding one kind of brace: the test for { catches all",
+    ),
+    "imagen.naming.x__check_field__mutmut_38": (
+        "> 4 or int(number)",
+        "4 significant digits are over 200 anyway; the length test only keeps int() off "
+        "thousands of digits",
+    ),
+    "imagen.naming.x__check_field__mutmut_44": (
+        "lstrip('XX0XX')",
+        "the number is all digits: stripping X as well as 0 changes nothing",
+    ),
+    "imagen.naming.x__check_field__mutmut_49": (
+        '["XXtextXX"]',
+        "whether a spec can format a string does not depend on the string's content",
+    ),
+    "imagen.naming.x__check_field__mutmut_50": (
+        '["TEXT"]',
+        "whether a spec can format a string does not depend on the string's content",
+    ),
+    "imagen.naming.x__check_field__mutmut_54": (
+        "else [2] if",
+        "every spec that can format 1 can format 2 (c included), and the other way round",
+    ),
+    "imagen.naming.x__check_field__mutmut_56": (
+        '["XXtextXX", 1]',
+        "whether a spec can format a string does not depend on the string's content",
+    ),
+    "imagen.naming.x__check_field__mutmut_57": (
+        '["TEXT", 1]',
+        "whether a spec can format a string does not depend on the string's content",
+    ),
+    "imagen.naming.x__check_field__mutmut_58": (
+        '["text", 2]',
+        "every spec that can format 1 can format 2 (c included), and the other way round",
+    ),
+    "imagen.naming.x__unknown_field_message__mutmut_9": (
+        "names, )",
+        "only the closest match (the first) is shown, however many are asked for",
+    ),
+    "imagen.naming.x__unknown_field_message__mutmut_10": (
+        "n=2",
+        "only the closest match (the first) is shown, however many are asked for",
+    ),
+    "imagen.naming.x__cut_bytes__mutmut_4": ('encode("UTF-8")', "codec names ignore case"),
+    "imagen.naming.x__cut_bytes__mutmut_5": (
+        "len(encoded) < limit",
+        "at exactly the limit the cut keeps every byte: the same text either way",
+    ),
+    "imagen.naming.x__cut_bytes__mutmut_8": (
+        'decode(errors="ignore")',
+        "UTF-8 is decode()'s default codec",
+    ),
+    "imagen.naming.x__cut_bytes__mutmut_11": ('decode("UTF-8"', "codec names ignore case"),
+    "imagen.naming.x_slugify__mutmut_16": (
+        '"XXLNXX"',
+        "a Unicode category's first letter is never X: the added letters match nothing",
+    ),
+    "imagen.naming.x_slugify__mutmut_39": (
+        'strip("XX-XX")',
+        "the text is lower-cased first: there is no X to strip",
+    ),
+    "imagen.naming.x_slugify__mutmut_52": (
+        "cut.strip(None)",
+        "the cut never starts or ends with a dash (no double dashes, cut before one) and holds "
+        "no white space: the strip does nothing",
+    ),
+    "imagen.naming.x_slugify__mutmut_53": (
+        'cut.strip("XX-XX")',
+        "the cut never starts or ends with a dash and, lower-cased, holds no X: nothing to strip",
+    ),
 }
 
 MUTMUT = Path(sys.executable).parent / "mutmut"

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import posixpath
+import time
 import unicodedata
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from imagen.errors import ConfigError
@@ -390,3 +392,190 @@ def test_any_template_is_a_one_line_config_error_or_renders_safely(template: str
         assert_safe(parsed.render(fields_for()))
         return
     assert message.isprintable()
+
+
+# --- the whole message a user reads ---------------------------------------------------------
+
+KNOWN_FIELDS = (
+    "known fields: {backend}, {count}, {date}, {datetime}, {hash}, {height}, {model}, {n}, "
+    "{seed}, {slug}, {style}, {time}, {width}"
+)
+
+
+def format_error(value: object, spec: str) -> str:
+    """Python's own words for a spec that cannot format ``value`` (they vary by version)."""
+    with pytest.raises(ValueError, match="format code") as caught:
+        format(value, spec)
+    return str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("template", "extra", "message"),
+    [
+        ("  ", (), "the naming template is empty; the default is {date}/{time}-{slug}-{seed}"),
+        (
+            "{0}",
+            (),
+            "positional fields like {} or {0} are not allowed in the naming template; "
+            "name a field such as {slug}",
+        ),
+        (
+            "{slug.upper}",
+            (),
+            "{slug.upper}: attribute or index access is not allowed in the naming template; "
+            "use the plain field name",
+        ),
+        (
+            "{slug!r}",
+            (),
+            "{slug!r}: conversions are not allowed in the naming template; "
+            "write {slug} or add a format spec after ':'",
+        ),
+        ("{zzzzzz}", (), f"unknown field {{zzzzzz}} in the naming template; {KNOWN_FIELDS}"),
+        ("{a\\b}", (), f"unknown field {{a\\b}} in the naming template; {KNOWN_FIELDS}"),
+        ("{seed:{n}}", (), "{seed:{n}}: nested fields in a format spec are not allowed"),
+        ("{n:0999}", (), "{n:0999}: 999 is too large for a file name (at most 200)"),
+        (
+            "{n:" + "9" * 30 + "}",
+            (),
+            "{n:" + "9" * 30 + "}: 9999999999 is too large for a file name (at most 200)",
+        ),
+        (
+            "{slug:d}",
+            (),
+            f"{{slug:d}}: bad format spec for slug, which is text ({format_error('text', 'd')})",
+        ),
+        (
+            "{seed:s}",
+            (),
+            f"{{seed:s}}: bad format spec for seed, which is an integer ({format_error(1, 's')})",
+        ),
+        (
+            "{shot:q}",
+            ("shot",),
+            f"{{shot:q}}: bad format spec for shot, which is a value ({format_error('text', 'q')})",
+        ),
+    ],
+)
+def test_each_template_error_is_one_exact_line(
+    template: str, extra: tuple[str, ...], message: str
+) -> None:
+    assert parse_error(template, extra) == message
+
+
+def test_unbalanced_braces_say_how_to_write_a_literal_brace() -> None:
+    message = parse_error("{slug")
+    assert message.startswith("unbalanced braces in naming template '{slug' (")
+    assert message.endswith("); write {{ or }} for a literal brace")
+
+
+@pytest.mark.parametrize(
+    ("template", "reason"),
+    [
+        ("/abs/{slug}", "it is an absolute path"),
+        ("~/{slug}", "it starts at the home folder"),
+        ("{slug}/..", "it goes up with .."),
+    ],
+)
+def test_a_template_outside_the_folder_is_one_exact_line(template: str, reason: str) -> None:
+    assert outside_output(template) == (
+        f"the naming template {template!r} would write outside the output folder ({reason}); "
+        "names are relative to output.directory: write a relative template like "
+        "{date}/{time}-{slug}-{seed}, and set output.directory to choose the folder"
+    )
+
+
+@pytest.mark.parametrize("template", ["c:/images/{slug}", "{slug}/..", "a/.."])
+def test_lower_case_drives_and_a_final_dotdot_are_reported(template: str) -> None:
+    assert outside_output(template) is not None
+
+
+def test_a_plugin_field_accepts_a_spec_that_only_text_can_take() -> None:
+    template = NamingTemplate.parse("{project:s}", extra_fields=["project"])
+    assert template.render({"project": "moon"}) == "moon"
+
+
+def test_a_missing_plugin_field_renders_none() -> None:
+    template = NamingTemplate.parse("{project}-{shot:03d}", extra_fields=["project", "shot"])
+    assert template.render({}) == "none-none"
+
+
+@given(template_text)
+def test_a_parsed_template_keeps_its_text(template: str) -> None:
+    try:
+        parsed = NamingTemplate.parse(template)
+    except ConfigError:
+        return
+    assert parsed.text == template
+
+
+# --- what cleaning leaves alone -------------------------------------------------------------
+
+plain_names = st.text(
+    alphabet="abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_ ", min_size=1
+).filter(lambda name: name == name.strip() and name.upper() not in WINDOWS_RESERVED)
+
+
+@example("Xmas")
+@example("boxX")
+@example("CON\u00a0")
+@example("NULX")
+@given(plain_names.map(lambda name: name[:150]))
+def test_a_name_with_nothing_unsafe_renders_unchanged(name: str) -> None:
+    assert render(name) == name
+
+
+@example("NUL", "TXX")
+@given(st.sampled_from(sorted(WINDOWS_RESERVED)), st.text(alphabet="abcxyzXYZ019", min_size=1))
+def test_a_reserved_name_keeps_its_extension(stem: str, extension: str) -> None:
+    assert render(f"{stem}.{extension}") == f"{stem}_.{extension}"
+
+
+def test_a_reserved_name_with_spaces_before_its_extension_is_still_reserved() -> None:
+    assert render("con .txt") == "con _.txt"
+
+
+def test_a_reserved_folder_name_cut_at_the_length_limit_does_not_end_in_a_dot() -> None:
+    folder = "CON." + "a" * 194 + ".b"  # 200 bytes: the added underscore pushes "b" past the cap
+    assert render(f"{folder}/x") == "CON_." + "a" * 194 + "/x"
+
+
+# --- slug edges ---------------------------------------------------------------------------
+
+
+def test_a_slug_of_exactly_the_maximum_length_is_kept_whole() -> None:
+    assert slugify("a" * 48) == "a" * 48
+
+
+def test_a_slug_cut_just_before_a_dash_keeps_its_last_whole_word() -> None:
+    slug = slugify("a" * 10 + " " + "b" * 37 + " more")
+    assert slug == "a" * 10 + "-" + "b" * 37
+
+
+def test_a_combining_mark_after_a_separator_is_dropped() -> None:
+    assert slugify("a \u0301b") == "a-b"
+
+
+# --- time zones ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def berlin_time(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Local time in a zone with an offset and daylight saving, whatever the machine's is."""
+    monkeypatch.setenv("TZ", "Europe/Berlin")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+@pytest.mark.usefixtures("berlin_time")
+def test_an_aware_time_is_shown_in_the_local_zone() -> None:
+    aware = dt.datetime(2026, 1, 4, 5, 6, 7, tzinfo=dt.UTC)
+    assert render("{date}-{time}", when=aware) == "2026-01-04-060607"
+
+
+@pytest.mark.usefixtures("berlin_time")
+def test_a_naive_time_is_shown_as_given_even_in_a_daylight_saving_gap() -> None:
+    in_the_gap = dt.datetime(2026, 3, 29, 2, 30, 0)  # clocks jump from 02:00 to 03:00
+    assert render("{datetime}", when=in_the_gap) == "2026-03-29T023000"
