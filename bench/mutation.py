@@ -360,6 +360,110 @@ EQUIVALENT: dict[str, tuple[str, str]] = {
         'cut.strip("XX-XX")',
         "the cut never starts or ends with a dash and, lower-cased, holds no X: nothing to strip",
     ),
+    "imagen.pngmeta.x__chunk__mutmut_9": (
+        'struct.pack(">i", len(data))',
+        "signed and unsigned lengths pack the same below 2 GiB, far beyond any text chunk",
+    ),
+    "imagen.pngmeta.x__keyword__mutmut_4": ('key.encode("LATIN-1")', "codec names ignore case"),
+    "imagen.pngmeta.x__text__mutmut_4": ('value.encode("LATIN-1")', "codec names ignore case"),
+    "imagen.pngmeta.x__itxt__mutmut_4": (
+        'value.encode(errors="replace")',
+        "UTF-8 is encode()'s default codec",
+    ),
+    "imagen.pngmeta.x__itxt__mutmut_7": ('value.encode("UTF-8"', "codec names ignore case"),
+    "imagen.pngmeta.x__inflate__mutmut_7": (
+        "raise ValueError(None)",
+        "read_text_chunks skips the chunk on any ValueError: the message is never shown",
+    ),
+    "imagen.pngmeta.x__inflate__mutmut_8": (
+        '"XXcompressed PNG text chunk is too largeXX"',
+        "read_text_chunks skips the chunk on any ValueError: the message is never shown",
+    ),
+    "imagen.pngmeta.x__inflate__mutmut_9": (
+        '"compressed png text chunk is too large"',
+        "read_text_chunks skips the chunk on any ValueError: the message is never shown",
+    ),
+    "imagen.pngmeta.x__inflate__mutmut_10": (
+        '"COMPRESSED PNG TEXT CHUNK IS TOO LARGE"',
+        "read_text_chunks skips the chunk on any ValueError: the message is never shown",
+    ),
+    "imagen.pngmeta.x__read_text_chunk__mutmut_11": (
+        'key.decode("LATIN-1"), rest.decode("latin-1")',
+        "codec names ignore case",
+    ),
+    "imagen.pngmeta.x__read_text_chunk__mutmut_14": (
+        'key.decode("latin-1"), rest.decode("LATIN-1")',
+        "codec names ignore case",
+    ),
+    "imagen.pngmeta.x__read_text_chunk__mutmut_21": (
+        'key.decode("LATIN-1"), _inflate',
+        "codec names ignore case",
+    ),
+    "imagen.pngmeta.x__read_text_chunk__mutmut_26": (
+        '.decode("LATIN-1")\n',
+        "codec names ignore case",
+    ),
+    "imagen.pngmeta.x__read_text_chunk__mutmut_29": (
+        "rest[0], rest[2], rest[2:]",
+        "_method is unused; rest[2] fails only where the separators are missing too, and such a "
+        "chunk is skipped either way",
+    ),
+    "imagen.pngmeta.x__read_text_chunk__mutmut_41": (
+        "raise ValueError(None)",
+        "read_text_chunks skips the chunk on any ValueError: the message is never shown",
+    ),
+    "imagen.pngmeta.x__read_text_chunk__mutmut_42": (
+        '"XXiTXt chunk without its language and translated keywordXX"',
+        "read_text_chunks skips the chunk on any ValueError: the message is never shown",
+    ),
+    "imagen.pngmeta.x__read_text_chunk__mutmut_43": (
+        '"itxt chunk without its language and translated keyword"',
+        "read_text_chunks skips the chunk on any ValueError: the message is never shown",
+    ),
+    "imagen.pngmeta.x__read_text_chunk__mutmut_44": (
+        '"ITXT CHUNK WITHOUT ITS LANGUAGE AND TRANSLATED KEYWORD"',
+        "read_text_chunks skips the chunk on any ValueError: the message is never shown",
+    ),
+    "imagen.pngmeta.x__read_text_chunk__mutmut_49": (
+        'key.decode("LATIN-1"), body.decode',
+        "codec names ignore case",
+    ),
+    "imagen.pngmeta.x__read_text_chunk__mutmut_52": (
+        'body.decode(errors="replace")',
+        "UTF-8 is decode()'s default codec",
+    ),
+    "imagen.pngmeta.x__read_text_chunk__mutmut_55": (
+        'body.decode("UTF-8"',
+        "codec names ignore case",
+    ),
+    "imagen.pngmeta.x_png_size__mutmut_10": (
+        'unpack(">ii"',
+        "a PNG's width and height are at most 2**31 - 1, where signed and unsigned read the same",
+    ),
+    "imagen.pngmeta.x__webp_size__mutmut_28": (
+        'unpack("<hh"',
+        "only the low 14 bits are kept, and they are the same bits signed or unsigned",
+    ),
+    "imagen.pngmeta.x__webp_size__mutmut_48": (
+        'unpack("<i"',
+        "only two 14-bit fields of the low 28 bits are kept: the same bits signed or unsigned",
+    ),
+    "imagen.pngmeta.x__jpeg_size__mutmut_6": (
+        "offset - 4 <= len(data)",
+        "past the last 4 bytes no frame header fits (it needs 9): every extra turn ends in None",
+    ),
+    "imagen.pngmeta.x__jpeg_size__mutmut_7": (
+        "offset + 5 <= len(data)",
+        "with exactly 4 bytes left no frame header fits (it needs 9): the turn it skips gives None",
+    ),
+    "imagen.pngmeta.x__jpeg_size__mutmut_8": (
+        "offset + 4 < len(data)",
+        "with exactly 4 bytes left no frame header fits (it needs 9): the turn it skips gives None",
+    ),
+    "imagen.pngmeta.x__a1111_quote__mutmut_12": (
+        "ensure_ascii=None",
+        "json.dumps only tests ensure_ascii for truth: None acts as False",
+    ),
 }
 
 MUTMUT = Path(sys.executable).parent / "mutmut"

@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image, PngImagePlugin, features
 
+from imagen.output import pngmeta
 from imagen.output.pngmeta import a1111_parameters, embed, image_size, png_size, read_text_chunks
 
 BYTES_PER_PIXEL = {"L": 1, "P": 1, "I;16": 2, "RGB": 3, "RGBA": 4}
@@ -317,3 +318,176 @@ def test_a1111_values_with_commas_colons_or_newlines_are_json_quoted() -> None:
     assert settings_line == (
         'Model: "owner/model:v1", Backend: "a, b", Note: "two\\nlines \\"quoted\\"", Plain: ok'
     )
+
+
+# --- hand-made files: the edges real encoders rarely write ---------------------------------
+
+
+def chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def with_chunks_after_ihdr(*extra: bytes) -> bytes:
+    """A 1x1 PNG with ``extra`` chunks between IHDR and the image data."""
+    png = interlaced_gray_png(1, 1, b"\0")
+    return png[:33] + b"".join(extra) + png[33:]
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"GIF89a....", r"^not a PNG file \(bad signature\)$"),
+        (
+            b"\x89PNG\r\n\x1a\n" + chunk(b"IDAT", bytes(13)) + chunk(b"IEND", b""),
+            r"^not a PNG file \(IHDR is not the first chunk\)$",
+        ),
+        (
+            b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", bytes(12)) + chunk(b"IEND", b""),
+            r"^not a PNG file \(IHDR is not the first chunk\)$",
+        ),
+        (interlaced_gray_png(1, 1, b"\0")[:-12], r"^truncated PNG file \(no IEND chunk\)$"),
+    ],
+)
+def test_a_file_that_is_not_a_whole_png_is_refused_with_one_exact_reason(
+    data: bytes, message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        embed(data, itxt={"k": "v"}, text={})
+
+
+def test_a_chunk_length_past_the_end_of_the_file_is_refused_as_truncated() -> None:
+    png = interlaced_gray_png(1, 1, b"\0")
+    corrupt = png[:33] + struct.pack(">I", 0xFFFFFFF4) + png[37:]  # IDAT's length, corrupted
+    with pytest.raises(ValueError, match="truncated"):
+        embed(corrupt, itxt={"k": "v"}, text={})
+
+
+@pytest.mark.parametrize("key", ["Creation Time", "x" * 79, "\xa1x", "caf\xe9"])
+def test_keywords_at_the_edges_of_the_rules_are_accepted(key: str) -> None:
+    out = embed(interlaced_gray_png(1, 1, b"\0"), itxt={key: "v"}, text={})
+    assert read_text_chunks(out) == {key: "v"}
+
+
+@pytest.mark.parametrize("key", ["del\x7f", "nbsp\xa0"])
+def test_keywords_with_delete_or_a_non_breaking_space_are_refused(key: str) -> None:
+    with pytest.raises(ValueError, match="keyword"):
+        embed(interlaced_gray_png(1, 1, b"\0"), itxt={}, text={key: "v"})
+
+
+def test_a_latin1_value_holding_nul_is_written_as_itxt_and_reads_back() -> None:
+    out = embed(interlaced_gray_png(1, 1, b"\0"), itxt={}, text={"parameters": "a\0b"})
+    kind, data = chunks_of(out)[1]
+    assert kind == b"iTXt"
+    assert data.startswith(b"parameters\0")
+    assert read_text_chunks(out) == {"parameters": "a\0b"}
+
+
+@pytest.mark.parametrize("after_flags", [b"no separators", b"en\0one separator"])
+def test_an_itxt_chunk_without_its_separators_is_skipped_and_the_earlier_value_kept(
+    after_flags: bytes,
+) -> None:
+    png = with_chunks_after_ihdr(
+        chunk(b"tEXt", b"imagen\0good"), chunk(b"iTXt", b"imagen\0\0\0" + after_flags)
+    )
+    assert read_text_chunks(png) == {"imagen": "good"}
+
+
+def test_a_malformed_chunk_does_not_stop_the_chunks_after_it_from_being_read() -> None:
+    png = with_chunks_after_ihdr(chunk(b"iTXt", b"broken\0"), chunk(b"tEXt", b"after\0yes"))
+    assert read_text_chunks(png) == {"after": "yes"}
+
+
+def test_invalid_utf8_in_an_itxt_chunk_is_read_with_replacement_characters() -> None:
+    png = with_chunks_after_ihdr(chunk(b"iTXt", b"k\0\0\0\0\0a\xffb"))
+    assert read_text_chunks(png) == {"k": "a\ufffdb"}
+
+
+def test_a_compressed_chunk_that_inflates_past_the_limit_is_skipped(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(pngmeta, "_MAX_INFLATED", 1024)
+    png = with_chunks_after_ihdr(
+        chunk(b"zTXt", b"small\0\0" + zlib.compress(b"s" * 1024)),
+        chunk(b"zTXt", b"large\0\0" + zlib.compress(b"l" * 1025)),
+        chunk(b"iTXt", b"larger\0\1\0\0\0" + zlib.compress(b"l" * 4096)),
+    )
+    assert read_text_chunks(png) == {"small": "s" * 1024}
+
+
+def jpeg(*segments: bytes) -> bytes:
+    return b"\xff\xd8" + b"".join(segments) + b"\xff\xd9"
+
+
+def segment(marker: int, payload: bytes) -> bytes:
+    return bytes([0xFF, marker]) + struct.pack(">H", len(payload) + 2) + payload
+
+
+def frame(width: int, height: int) -> bytes:
+    """A baseline start-of-frame segment (SOF0) for three components."""
+    return segment(0xC0, b"\x08" + struct.pack(">HH", height, width) + b"\x03" + bytes(9))
+
+
+def test_jpeg_fill_bytes_before_a_marker_are_skipped() -> None:
+    assert image_size(jpeg(b"\xff", frame(640, 480)), "image/jpeg") == (640, 480)
+
+
+@pytest.mark.parametrize("marker", [0x01, 0xD0, 0xD7, 0xD8])
+def test_jpeg_markers_without_a_length_are_skipped(marker: int) -> None:
+    assert image_size(jpeg(bytes([0xFF, marker]), frame(640, 480)), "image/jpeg") == (640, 480)
+
+
+@pytest.mark.parametrize("after_end", [b"", b"\x00\x02"])
+def test_nothing_after_a_jpeg_end_of_image_is_read(after_end: bytes) -> None:
+    data = b"\xff\xd8\xff\xd9" + after_end + frame(640, 480)
+    assert image_size(data, "image/jpeg") is None
+
+
+def test_a_jpeg_segment_longer_than_32k_before_the_frame_is_skipped() -> None:
+    icc_profile = segment(0xE2, bytes(40_000))
+    assert image_size(jpeg(icc_profile, frame(640, 480)), "image/jpeg") == (640, 480)
+
+
+def test_sizes_over_32767_are_read_from_jpeg_and_gif_headers() -> None:
+    assert image_size(jpeg(frame(40_000, 50_000)), "image/jpeg") == (40_000, 50_000)
+    for version in (b"GIF87a", b"GIF89a"):
+        header = version + struct.pack("<HH", 40_000, 3) + bytes(3)
+        assert image_size(header, "image/gif") == (40_000, 3)
+
+
+@pytest.mark.parametrize(("width", "height"), [(0, 480), (640, 0)])
+def test_a_jpeg_frame_with_a_zero_dimension_gives_none(width: int, height: int) -> None:
+    assert image_size(jpeg(frame(width, height)), "image/jpeg") is None
+
+
+def test_image_jpg_is_read_as_jpeg() -> None:
+    assert image_size(encoded("JPEG", (7, 3)), "image/jpg") == (7, 3)
+
+
+@pytest.mark.skipif(not features.check("webp"), reason="Pillow built without WebP")
+@pytest.mark.parametrize(("mode", "options"), [("RGB", {}), ("RGB", {"lossless": True})])
+def test_a_webp_whose_header_or_chunk_kind_is_unknown_gives_none(
+    mode: str, options: dict[str, object]
+) -> None:
+    data = encoded("WEBP", (7, 3), mode, options)
+    assert image_size(data[:12] + b"VP8?" + data[16:], "image/webp") is None
+    assert image_size(b"RIFX" + data[4:], "image/webp") is None
+
+
+def test_a1111_quoted_values_keep_non_ascii_characters() -> None:
+    text = a1111_parameters(
+        prompt="p",
+        negative_prompt=None,
+        steps=None,
+        seed=None,
+        width=None,
+        height=None,
+        model="東京, night",
+    )
+    assert text == 'p\nModel: "東京, night"'
+
+
+def test_a1111_size_needs_both_width_and_height() -> None:
+    text = a1111_parameters(
+        prompt="p", negative_prompt=None, steps=None, seed=None, width=512, height=None, model=None
+    )
+    assert text == "p"

@@ -100,8 +100,10 @@ def _read_text_chunk(kind: bytes, data: bytes) -> tuple[str, str]:
     if kind == b"zTXt":
         return key.decode("latin-1"), _inflate(rest[1:]).decode("latin-1")
     compressed, _method, rest = rest[0], rest[1], rest[2:]
-    _language, _, rest = rest.partition(b"\0")
-    _translated, _, body = rest.partition(b"\0")
+    _language, found_language, rest = rest.partition(b"\0")
+    _translated, found_translated, body = rest.partition(b"\0")
+    if not (found_language and found_translated):
+        raise ValueError("iTXt chunk without its language and translated keyword")
     if compressed:
         body = _inflate(body)
     return key.decode("latin-1"), body.decode("utf-8", errors="replace")
@@ -170,7 +172,8 @@ def _jpeg_size(data: bytes) -> tuple[int, int] | None:
         if marker == 0xFF:  # fill byte
             offset += 1
             continue
-        if marker == 0x01 or 0xD0 <= marker <= 0xD7:  # markers without a length
+        # Markers without a length: TEM, RST0-7 and a stray SOI (Pillow skips them the same way).
+        if marker == 0x01 or 0xD0 <= marker <= 0xD8:
             offset += 2
             continue
         if marker in (0xD9, 0xDA):  # end of image / start of scan before any frame header
