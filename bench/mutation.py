@@ -104,7 +104,7 @@ TARGETS: dict[str, Target] = {
     "imagen.cost": core(
         "test_cost.py", "test_pipeline.py", "test_cli_input.py", "test_paid_takes.py"
     ),
-    "imagen.store.cache": core("test_pipeline.py", "test_paid_takes.py"),
+    "imagen.store.cache": core("test_cache.py", "test_pipeline.py", "test_paid_takes.py"),
     "imagen.output.naming": core("test_naming.py", "test_config.py"),
     "imagen.output.files": core("test_output.py", "test_paid_takes.py", "test_file_modes.py"),
     "imagen.output.write": core("test_output.py", "test_file_modes.py", "test_sidecar.py"),
@@ -463,6 +463,22 @@ EQUIVALENT: dict[str, tuple[str, str]] = {
     "imagen.pngmeta.x__a1111_quote__mutmut_12": (
         "ensure_ascii=None",
         "json.dumps only tests ensure_ascii for truth: None acts as False",
+    ),
+    "imagen.cache.x_file_sha256__mutmut_13": (
+        "handle.read(None)",
+        "reading the whole file at once gives the same digest; only the block size changes",
+    ),
+    "imagen.cache.x_file_sha256__mutmut_15": (
+        "handle.read(2 << 20)",
+        "a different block size gives the same digest",
+    ),
+    "imagen.cache.x_file_sha256__mutmut_16": (
+        "handle.read(1 << 21)",
+        "a different block size gives the same digest",
+    ),
+    "imagen.cache.x_lookup__mutmut_28": (
+        'sidecar.split("XX/XX")',
+        "os.path.join accepts a relative path with / inside it, on POSIX and on Windows alike",
     ),
 }
 
