@@ -480,6 +480,108 @@ EQUIVALENT: dict[str, tuple[str, str]] = {
         'sidecar.split("XX/XX")',
         "os.path.join accepts a relative path with / inside it, on POSIX and on Windows alike",
     ),
+    "imagen.output.x_write_take__mutmut_71": (
+        "strict=None",
+        "there is one suffix per temp file by construction: zip never meets unequal lengths",
+    ),
+    "imagen.output.x_write_take__mutmut_74": (
+        "zip(temps, suffixes, )",
+        "there is one suffix per temp file by construction: zip never meets unequal lengths",
+    ),
+    "imagen.output.x_write_take__mutmut_75": (
+        "strict=False",
+        "there is one suffix per temp file by construction: zip never meets unequal lengths",
+    ),
+    "imagen.output.x_write_take__mutmut_87": (
+        "temp.unlink(missing_ok=None)",
+        "a temp already gone raises FileNotFoundError, which the suppress(OSError) around it takes",
+    ),
+    "imagen.output.x_write_take__mutmut_88": (
+        "temp.unlink(missing_ok=False)",
+        "a temp already gone raises FileNotFoundError, which the suppress(OSError) around it takes",
+    ),
+    "imagen.output.x_probe_directory__mutmut_18": (
+        "_O_BINARY, )",
+        "the probe's mode does not matter: it is removed at once, and the umask still applies",
+    ),
+    "imagen.output.x_probe_directory__mutmut_19": (
+        "os.O_EXCL & _O_BINARY",
+        "the probe's name holds the pid and 48 random bits: it never exists before",
+    ),
+    "imagen.output.x_probe_directory__mutmut_22": (
+        "_O_BINARY, 439)",
+        "the probe's mode does not matter: it is removed at once",
+    ),
+    "imagen.output.x_probe_directory__mutmut_37": (
+        "probe.unlink(missing_ok=None)",
+        "a probe never created raises FileNotFoundError, which the suppress(OSError) takes",
+    ),
+    "imagen.output.x_probe_directory__mutmut_38": (
+        "probe.unlink(missing_ok=False)",
+        "a probe never created raises FileNotFoundError, which the suppress(OSError) takes",
+    ),
+    "imagen.output.x_sweep_stale__mutmut_6": (
+        'startswith(".imagen-") and not',
+        "a name without both the prefix and the suffix matches neither temp pattern: the loop "
+        "does nothing with it either way",
+    ),
+    "imagen.output.x_sweep_stale__mutmut_17": (
+        "entry.stat(follow_symlinks=None)",
+        "follow_symlinks is only tested for truth: None acts as False",
+    ),
+    "imagen.output.x_sweep_stale__mutmut_19": (
+        "st_mtime <= STALE_AFTER",
+        "an age of exactly 60.0 seconds, to the clock's last digit, cannot be arranged or told",
+    ),
+    "imagen.output.x__claimed_name__mutmut_3": (
+        "temp.stat(follow_symlinks=None)",
+        "follow_symlinks is only tested for truth: None acts as False",
+    ),
+    "imagen.output.x__claimed_name__mutmut_4": (
+        "temp.stat(follow_symlinks=True)",
+        "the temp is a regular file imagen created, for which stat and lstat agree",
+    ),
+    "imagen.output.x__claimed_name__mutmut_11": (
+        "contextlib.suppress(None)",
+        "DirEntry.inode() and is_file(follow_symlinks=False) come from readdir and lstat and do "
+        "not raise for an entry listed a moment before (a vanished one is not a file)",
+    ),
+    "imagen.output.x__claimed_name__mutmut_14": (
+        "is_file(follow_symlinks=None)",
+        "follow_symlinks is only tested for truth: None acts as False",
+    ),
+    "imagen.output.x__claimed_name__mutmut_15": (
+        "is_file(follow_symlinks=True)",
+        "entry.inode() is a link's own inode, never the temp's, so a link never gets this far",
+    ),
+    "imagen.output.x__write_temp__mutmut_28": (
+        "temp.unlink(missing_ok=None)",
+        "the temp was just created by this call: it is there to remove",
+    ),
+    "imagen.output.x__write_temp__mutmut_29": (
+        "temp.unlink(missing_ok=False)",
+        "the temp was just created by this call: it is there to remove",
+    ),
+    "imagen.output.x__claim__mutmut_12": (
+        "os.O_EXCL, ))",
+        "the reserved name is replaced by the temp at once, which brings its own mode",
+    ),
+    "imagen.output.x__claim__mutmut_15": (
+        "os.O_EXCL, 439))",
+        "the reserved name is replaced by the temp at once, which brings its own mode",
+    ),
+    "imagen.output.x__claim__mutmut_20": (
+        "final.unlink(missing_ok=None)",
+        "the reserved name was just created by this call: it is there to remove",
+    ),
+    "imagen.output.x__claim__mutmut_21": (
+        "final.unlink(missing_ok=False)",
+        "the reserved name was just created by this call: it is there to remove",
+    ),
+    "imagen.output.x_sweep_stale__mutmut_18": (
+        "entry.stat(follow_symlinks=True)",
+        "differs only for a symlink named like imagen's temp files, which nothing creates",
+    ),
 }
 
 MUTMUT = Path(sys.executable).parent / "mutmut"

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import errno
 import os
-from collections.abc import Callable
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -284,8 +286,44 @@ def test_old_temp_files_of_dead_writers_are_removed(tmp_path: Path) -> None:
     assert files_under(tmp_path) == []
 
 
-def test_temp_files_of_a_live_writer_are_kept(tmp_path: Path) -> None:
-    temp = tmp_path / f".imagen-{os.getppid()}-0123456789ab-image.tmp"
+# Reports every signal it gets, and answers each line it reads with "pong".
+LIVE_WRITER = """
+import signal, sys
+
+def report(number, frame):
+    print(f"signal {number}", flush=True)
+
+for number in signal.valid_signals():
+    try:
+        signal.signal(number, report)
+    except (OSError, ValueError, RuntimeError):
+        pass
+for line in sys.stdin:
+    print("pong", flush=True)
+"""
+
+
+@pytest.fixture
+def live_writer() -> Iterator[subprocess.Popen[str]]:
+    """A live process this test owns, to stand for a writer (never a stranger's process: a
+    broken liveness check could signal it)."""
+    child = subprocess.Popen(
+        [sys.executable, "-c", LIVE_WRITER],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        yield child
+    finally:
+        child.kill()
+        child.wait()
+
+
+def test_temp_files_of_a_live_writer_are_kept(
+    tmp_path: Path, live_writer: subprocess.Popen[str]
+) -> None:
+    temp = tmp_path / f".imagen-{live_writer.pid}-0123456789ab-image.tmp"
     temp.write_bytes(b"IN PROGRESS")
     age(tmp_path, 3600)
     output.sweep_stale(tmp_path)
@@ -327,3 +365,293 @@ def test_probe_refuses_a_path_that_is_a_file(tmp_path: Path) -> None:
     (tmp_path / "out").write_bytes(b"")
     with pytest.raises(OutputError, match="cannot write to"):
         output.probe_directory(tmp_path / "out")
+
+
+# --- the extension and the .json refusal ----------------------------------------------------
+
+
+def test_the_extension_is_kept_as_given(tmp_path: Path) -> None:
+    assert write_take(tmp_path, "cat", ".Xbm", b"IMAGE", None) == ("cat.Xbm", None)
+
+
+@pytest.mark.parametrize("ext", ["json", ".JSON"])
+def test_an_image_named_json_cannot_have_a_json_sidecar(tmp_path: Path, ext: str) -> None:
+    refusal = r"^an image with the extension \.json cannot have a \.json sidecar$"
+    with pytest.raises(ValueError, match=refusal):
+        write_take(tmp_path, "cat", ext, b"IMAGE", b"{}")
+    assert files_under(tmp_path) == []
+
+
+def test_an_image_named_json_without_a_sidecar_is_written(tmp_path: Path) -> None:
+    assert write_take(tmp_path, "cat", "json", b"{}", None) == ("cat.json", None)
+
+
+def test_a_temp_file_that_cannot_be_removed_does_not_fail_the_write(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_unlink = Path.unlink
+
+    def stuck(path: Path, missing_ok: bool = False) -> None:
+        if path.name.startswith(".imagen-"):
+            raise PermissionError(errno.EACCES, "Permission denied", str(path))
+        real_unlink(path, missing_ok=missing_ok)
+
+    monkeypatch.setattr(Path, "unlink", stuck)
+    assert write_take(tmp_path, "cat", "png", b"IMAGE", b"{}") == ("cat.png", "cat.json")
+    assert (tmp_path / "cat.png").read_bytes() == b"IMAGE"
+
+
+def test_the_last_suffix_is_used_before_giving_up(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(output, "MAX_SUFFIX", 3)
+    for name in ("cat.png", "cat-2.png"):
+        (tmp_path / name).write_bytes(b"")
+    assert write_take(tmp_path, "cat", "png", b"IMAGE", None) == ("cat-3.png", None)
+
+
+def test_an_os_error_without_a_code_is_shown_in_its_own_words(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(os, "write", fail_on_call(os.write, 1, OSError("Weird Failure")))
+    with pytest.raises(OutputError) as caught:
+        write_take(tmp_path, "cat", "png", b"IMAGE", None)
+    assert str(caught.value) == (
+        f"cannot write to {tmp_path}: weird failure; "
+        "choose another output directory with -o or output.directory"
+    )
+
+
+# --- the probe --------------------------------------------------------------------------------
+
+
+def test_probe_creates_missing_parent_folders_and_leaves_nothing(tmp_path: Path) -> None:
+    output.probe_directory(tmp_path / "a" / "b" / "c")
+    assert (tmp_path / "a" / "b" / "c").is_dir()
+    assert files_under(tmp_path) == []
+
+
+def test_probe_names_the_folder_it_cannot_write_to(tmp_path: Path) -> None:
+    (tmp_path / "out").write_bytes(b"")
+    with pytest.raises(OutputError) as caught:
+        output.probe_directory(tmp_path / "out")
+    assert str(caught.value) == (
+        f"cannot write to {tmp_path / 'out'}: part of the path is a file, not a folder; "
+        "choose another output directory with -o or output.directory"
+    )
+
+
+# --- what crashed writers leave, and what the sweep takes -------------------------------------
+
+KILLED_PROBE = """
+import os, sys
+from imagen import output
+
+def write(fd, data):
+    print("probing", flush=True)
+    sys.stdin.read()  # wait here until killed
+
+os.write = write
+output.probe_directory(sys.argv[1])
+"""
+
+# The first temp name this writer picks is taken already, so it picks another, and is killed
+# after writing the image there.
+KILLED_COLLIDING_WRITER = """
+import os, sys, uuid
+from imagen import output
+
+folder = sys.argv[1]
+taken = uuid.UUID(int=0x0123456789AB << 80)
+answers = [taken]
+real_uuid4 = uuid.uuid4
+uuid.uuid4 = lambda: answers.pop() if answers else real_uuid4()
+open(os.path.join(folder, f".imagen-{os.getpid()}-{taken.hex[:12]}-image.tmp"), "wb").close()
+
+def fsync(fd):
+    print("written", flush=True)
+    sys.stdin.read()  # wait here until killed
+
+os.fsync = fsync
+output.write_take(folder, "cat", "png", b"IMAGE", None)
+"""
+
+
+def kill_when_it_says(script: str, folder: Path, line: str) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    child = subprocess.Popen(
+        [sys.executable, "-c", script, str(folder)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert child.stdout is not None
+        assert child.stdout.readline() == line
+        child.send_signal(signal.SIGKILL)
+    finally:
+        child.wait()
+
+
+def test_a_probe_left_by_a_killed_process_is_swept_and_a_new_probe_leaves_none(
+    tmp_path: Path,
+) -> None:
+    kill_when_it_says(KILLED_PROBE, tmp_path, "probing\n")
+    assert len(list(tmp_path.glob(".imagen-*.tmp"))) == 1
+    age(tmp_path, output.STALE_AFTER + 1)
+    write_take(tmp_path, "dog", "png", b"DOG", None)
+    assert files_under(tmp_path) == ["dog.png"]
+    output.probe_directory(tmp_path)  # and a probe here, in this process, leaves nothing
+    assert files_under(tmp_path) == ["dog.png"]
+
+
+def test_a_writer_whose_first_temp_name_was_taken_leaves_names_the_sweep_knows(
+    tmp_path: Path,
+) -> None:
+    kill_when_it_says(KILLED_COLLIDING_WRITER, tmp_path, "written\n")
+    temps = list(tmp_path.glob(".imagen-*.tmp"))
+    assert len(temps) == 2
+    assert sorted(temp.stat().st_size for temp in temps) == [0, len(b"IMAGE")]
+    age(tmp_path, output.STALE_AFTER + 1)
+    write_take(tmp_path, "dog", "png", b"DOG", None)
+    assert files_under(tmp_path) == ["dog.png"]
+
+
+def half_claimed_pair(folder: Path, pid: int, pair: str, name: str) -> None:
+    """What a writer killed between its two claims leaves: image claimed, sidecar not."""
+    image = folder / f".imagen-{pid}-{pair}-image.tmp"
+    image.write_bytes(name.encode())
+    (folder / f".imagen-{pid}-{pair}-sidecar.tmp").write_bytes(f'{{"name": "{name}"}}'.encode())
+    os.link(image, folder / f"{name}.png")
+
+
+def test_each_half_claimed_pair_gets_its_own_sidecar(tmp_path: Path) -> None:
+    pid = dead_pid()
+    half_claimed_pair(tmp_path, pid, "0123456789ab", "cat")
+    half_claimed_pair(tmp_path, pid, "ba9876543210", "dog")
+    unrelated = [f"zebra-{n}.png" for n in range(10)]
+    for name in unrelated:
+        (tmp_path / name).write_bytes(b"")
+    age(tmp_path, output.STALE_AFTER + 1)
+
+    assert sorted(output.sweep_stale(tmp_path)) == ["cat.png", "dog.png"]
+
+    assert (tmp_path / "cat.json").read_bytes() == b'{"name": "cat"}'
+    assert (tmp_path / "dog.json").read_bytes() == b'{"name": "dog"}'
+    assert files_under(tmp_path) == sorted(
+        ["cat.json", "cat.png", "dog.json", "dog.png", *unrelated]
+    )
+
+
+def test_a_writer_killed_before_any_claim_leaves_nothing_after_the_sweep(tmp_path: Path) -> None:
+    pid = dead_pid()
+    (tmp_path / f".imagen-{pid}-0123456789ab-image.tmp").write_bytes(b"IMAGE")
+    (tmp_path / f".imagen-{pid}-0123456789ab-sidecar.tmp").write_bytes(b"{}")
+    age(tmp_path, output.STALE_AFTER + 1)
+    assert output.sweep_stale(tmp_path) == []
+    assert files_under(tmp_path) == []
+
+
+def test_files_named_like_temps_in_no_known_format_are_kept(tmp_path: Path) -> None:
+    kept = [".imagen-notes.tmp", f".imagen-{dead_pid()}-0123456789ab-thumbnail.tmp"]
+    for name in kept:
+        (tmp_path / name).write_bytes(b"someone else's")
+    age(tmp_path, output.STALE_AFTER + 1)
+    output.sweep_stale(tmp_path)
+    assert files_under(tmp_path) == sorted(kept)
+
+
+def test_folders_named_like_stale_temps_are_left_and_the_sweep_goes_on(tmp_path: Path) -> None:
+    folders = [".imagen-0123456789ab.tmp", f".imagen-{dead_pid()}-0123456789ab-image.tmp"]
+    for name in folders:
+        (tmp_path / name).mkdir()
+    age(tmp_path, output.STALE_AFTER + 1)
+    assert output.sweep_stale(tmp_path) == []
+    assert sorted(path.name for path in tmp_path.iterdir()) == sorted(folders)
+
+
+def test_stale_temp_files_of_this_very_process_are_kept(tmp_path: Path) -> None:
+    temp = tmp_path / f".imagen-{os.getpid()}-0123456789ab-image.tmp"
+    temp.write_bytes(b"IN PROGRESS")
+    age(tmp_path, 3600)
+    output.sweep_stale(tmp_path)
+    assert temp.exists()
+
+
+def test_the_sweep_sends_a_live_writer_no_signal(
+    tmp_path: Path, live_writer: subprocess.Popen[str]
+) -> None:
+    (tmp_path / f".imagen-{live_writer.pid}-0123456789ab-image.tmp").write_bytes(b"WRITING")
+    age(tmp_path, 3600)
+    output.sweep_stale(tmp_path)
+    assert live_writer.stdin is not None
+    assert live_writer.stdout is not None
+    live_writer.stdin.write("ping\n")
+    live_writer.stdin.flush()
+    # A signal sent before the ping is handled (and reported) before the ping is read.
+    assert live_writer.stdout.readline() == "pong\n"
+
+
+def test_a_writer_owned_by_another_user_counts_as_alive(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pid = dead_pid()
+
+    def not_yours(target: int, signal_number: int) -> None:
+        raise PermissionError(errno.EPERM, "Operation not permitted")
+
+    monkeypatch.setattr(os, "kill", not_yours)
+    temp = tmp_path / f".imagen-{pid}-0123456789ab-image.tmp"
+    temp.write_bytes(b"IN PROGRESS")
+    age(tmp_path, 3600)
+    output.sweep_stale(tmp_path)
+    assert temp.exists()
+
+
+def test_recent_temp_files_do_not_stop_the_sweep_of_stale_ones(tmp_path: Path) -> None:
+    pid = dead_pid()
+    stale = tmp_path / f".imagen-{pid}-0123456789ab-image.tmp"
+    stale.write_bytes(b"OLD")
+    age(tmp_path, output.STALE_AFTER + 1)
+    recent = [tmp_path / f".imagen-{pid}-{n:012x}-image.tmp" for n in range(1, 21)]
+    for temp in recent:
+        temp.write_bytes(b"NEW")
+    output.sweep_stale(tmp_path)
+    assert not stale.exists()
+    assert all(temp.exists() for temp in recent)
+
+
+def test_a_temp_file_removed_by_another_sweep_meanwhile_does_not_stop_this_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pid = dead_pid()
+    gone, stale = (tmp_path / f".imagen-{pid}-{pair}-image.tmp" for pair in ("0" * 12, "f" * 12))
+    gone.write_bytes(b"OLD")
+    stale.write_bytes(b"OLD")
+    age(tmp_path, output.STALE_AFTER + 1)
+    real_scandir = os.scandir
+
+    def listed_then_removed(path: Path) -> list[os.DirEntry[str]]:
+        entries = sorted(real_scandir(path), key=lambda entry: entry.name)
+        gone.unlink()  # by another process, between the listing and the look at each file
+        return entries
+
+    monkeypatch.setattr(os, "scandir", listed_then_removed)
+    output.sweep_stale(tmp_path)
+    assert not stale.exists()
+
+
+def test_a_claim_that_cannot_be_undone_does_not_fail_the_write(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def stuck(path: Path, missing_ok: bool = False) -> None:
+        raise PermissionError(errno.EACCES, "Permission denied", str(path))
+
+    (tmp_path / "cat.json").write_bytes(b"OTHER SIDECAR")
+    monkeypatch.setattr(Path, "unlink", stuck)
+    assert write_take(tmp_path, "cat", "png", b"IMAGE", b"{}") == ("cat-2.png", "cat-2.json")
+    assert (tmp_path / "cat-2.png").read_bytes() == b"IMAGE"
+    assert (tmp_path / "cat.json").read_bytes() == b"OTHER SIDECAR"
