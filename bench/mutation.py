@@ -107,7 +107,9 @@ TARGETS: dict[str, Target] = {
     "imagen.store.cache": core("test_cache.py", "test_pipeline.py", "test_paid_takes.py"),
     "imagen.output.naming": core("test_naming.py", "test_config.py"),
     "imagen.output.files": core("test_output.py", "test_paid_takes.py", "test_file_modes.py"),
-    "imagen.output.write": core("test_output.py", "test_file_modes.py", "test_sidecar.py"),
+    "imagen.output.write": core(
+        "test_write.py", "test_output.py", "test_file_modes.py", "test_sidecar.py"
+    ),
     "imagen.secrets": core("test_secrets.py", "test_config.py"),
     # config.py is mostly structuring; in scope is the inline-secret check.
     "imagen.config": core(
@@ -581,6 +583,30 @@ EQUIVALENT: dict[str, tuple[str, str]] = {
     "imagen.output.x_sweep_stale__mutmut_18": (
         "entry.stat(follow_symlinks=True)",
         "differs only for a symlink named like imagen's temp files, which nothing creates",
+    ),
+    "imagen.write.x_absolute_path__mutmut_5": (
+        'path.split("XX/XX")',
+        "os.path.join accepts a relative path with / inside it, on POSIX and on Windows alike",
+    ),
+    "imagen.write.x_embed_metadata__mutmut_4": (
+        "include_sha256=None",
+        "include_sha256 is only tested for truth: None acts as False",
+    ),
+    "imagen.write.x_embed_metadata__mutmut_34": (
+        "ensure_ascii=None",
+        "json.dumps only tests ensure_ascii for truth: None acts as False",
+    ),
+    "imagen.write.x_embed_metadata__mutmut_35": (
+        "default=None",
+        "sidecar_data is already plain JSON data (jsonable): json.dumps never needs a default",
+    ),
+    "imagen.write.x_embed_metadata__mutmut_38": (
+        "ensure_ascii=False, )",
+        "sidecar_data is already plain JSON data (jsonable): json.dumps never needs a default",
+    ),
+    "imagen.write.x_write_image__mutmut_104": (
+        "fingerprint()[:9]",
+        "build_fields keeps the first 8 characters of the hash anyway",
     ),
 }
 
