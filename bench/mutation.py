@@ -123,6 +123,7 @@ TARGETS: dict[str, Target] = {
         ),
     ),
     "imagen.output.pngmeta": core("test_pngmeta.py"),
+    "imagen.output.sidecar": core("test_sidecar.py", "test_write.py"),
     "imagen.sinks.outbox": core("test_outbox.py", "test_sync_cli.py", "test_sinks.py"),
     "imagen.sinks.run": core("test_sinks.py", "test_outbox.py", "test_sync_cli.py"),
     "imagen.sinks.builtin": core("test_builtin_sinks.py", "test_sinks.py"),
@@ -607,6 +608,45 @@ EQUIVALENT: dict[str, tuple[str, str]] = {
     "imagen.write.x_write_image__mutmut_104": (
         "fingerprint()[:9]",
         "build_fields keeps the first 8 characters of the hash anyway",
+    ),
+    "imagen.sidecar.x_sidecar_bytes__mutmut_4": (
+        "ensure_ascii=None",
+        "json.dumps only tests ensure_ascii for truth: None acts as False",
+    ),
+    "imagen.sidecar.x_sidecar_bytes__mutmut_5": (
+        "allow_nan=None)",
+        "sidecar data holds no non-finite float (jsonable turns them into text; latency is "
+        "measured by a clock), so allow_nan is never consulted",
+    ),
+    "imagen.sidecar.x_sidecar_bytes__mutmut_9": (
+        "ensure_ascii=False, )",
+        "sidecar data holds no non-finite float (jsonable turns them into text; latency is "
+        "measured by a clock), so allow_nan is never consulted",
+    ),
+    "imagen.sidecar.x_sidecar_bytes__mutmut_12": (
+        "allow_nan=True)",
+        "sidecar data holds no non-finite float (jsonable turns them into text; latency is "
+        "measured by a clock), so allow_nan is never consulted",
+    ),
+    "imagen.sidecar.x_sidecar_bytes__mutmut_17": ('encode("UTF-8")', "codec names ignore case"),
+    "imagen.sidecar.x_sidecar_bytes__mutmut_22": (
+        "indent=2, allow_nan=None)",
+        "sidecar data holds no non-finite float, so allow_nan is never consulted",
+    ),
+    "imagen.sidecar.x_sidecar_bytes__mutmut_25": (
+        "indent=2, )",
+        "sidecar data holds no non-finite float, so allow_nan is never consulted",
+    ),
+    "imagen.sidecar.x_sidecar_bytes__mutmut_27": (
+        "indent=2, allow_nan=True)",
+        "sidecar data holds no non-finite float, so allow_nan is never consulted",
+    ),
+    "imagen.sidecar.x_sidecar_bytes__mutmut_30": ('encode("ASCII")', "codec names ignore case"),
+    "imagen.sidecar.x_jsonable__mutmut_12": ('decode("ASCII")', "codec names ignore case"),
+    "imagen.sidecar.x_set_picked__mutmut_51": (
+        "contextlib.suppress(None)",
+        "everything that can fail inside the try runs after os.open made the partial file, so "
+        "removing it does not fail",
     ),
 }
 

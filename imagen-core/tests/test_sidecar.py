@@ -3,17 +3,24 @@
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import hashlib
 import json
+import os
+import re
+import subprocess
+import sys
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from imagen._version import __version__
 from imagen.models import Cost, Generation, Ref, Request
-from imagen.output.sidecar import SCHEMA_VERSION, sidecar_bytes, sidecar_data
+from imagen.output.sidecar import SCHEMA_VERSION, set_picked, sidecar_bytes, sidecar_data
 
 CREATED = dt.datetime(2026, 3, 4, 5, 6, 7, tzinfo=dt.timezone(dt.timedelta(hours=1)))
 REF_BYTES = b"reference image bytes"
@@ -190,3 +197,115 @@ def test_any_prompt_and_options_give_valid_json(prompt: str, options: dict[str, 
     loaded = strict_loads(sidecar_bytes(data))
     assert loaded["prompt"] == prompt
     assert set(loaded["options"]) == set(options)
+
+
+def test_the_actual_cost_is_recorded_with_its_basis() -> None:
+    data = sidecar_data(generation(cost_actual=Cost(Decimal("0.0025"), "provider bill")))
+    assert data["cost_actual"] == {"usd": "0.0025", "basis": "provider bill"}
+
+
+def test_the_lone_surrogate_fallback_is_pretty_too() -> None:
+    raw = sidecar_bytes(sidecar_data(generation(request=Request(prompt="caf\udce9"))))
+    assert raw.startswith(b'{\n  "schema_version": 1,\n')
+    assert b'\n  "prompt": "caf\\udce9",\n' in raw
+
+
+def test_sets_get_a_stable_order_and_lists_keep_theirs() -> None:
+    options = {"tags": {10, 9}, "mixed": frozenset({1, "a"}), "order": [2, 1], "pair": (9, 10)}
+    data = sidecar_data(generation(request=Request(prompt="p", options=options)))
+    # Sets are sorted by their text, which also works for values of different types.
+    assert data["options"] == {"tags": [10, 9], "mixed": ["a", 1], "order": [2, 1], "pair": [9, 10]}
+
+
+def test_a_value_of_another_type_is_recorded_as_its_text() -> None:
+    data = sidecar_data(generation(request=Request(prompt="p", options={"z": 1 + 2j})))
+    assert data["options"] == {"z": "(1+2j)"}
+
+
+# --- picking ----------------------------------------------------------------------------------
+
+
+def written_sidecar(folder: Path, mode: int = 0o640) -> Path:
+    path = folder / "cat.json"
+    path.write_bytes(sidecar_bytes(sidecar_data(generation())))
+    path.chmod(mode)
+    return path
+
+
+def test_a_pick_is_recorded_in_the_sidecar_and_nothing_else_changes(tmp_path: Path) -> None:
+    path = written_sidecar(tmp_path)
+    before = strict_loads(path.read_bytes())
+    set_picked(str(path), True)
+    assert strict_loads(path.read_bytes()) == {**before, "picked": True}
+    set_picked(str(path), False)
+    assert strict_loads(path.read_bytes()) == {**before, "picked": False}
+    assert path.read_bytes().endswith(b"}\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cat.json"]
+
+
+@pytest.mark.parametrize("mode", [0o600, 0o644])
+def test_a_pick_keeps_the_sidecar_mode(tmp_path: Path, mode: int) -> None:
+    path = written_sidecar(tmp_path, mode)
+    set_picked(str(path), True)
+    assert path.stat().st_mode & 0o777 == mode
+
+
+def test_picking_what_is_already_picked_leaves_the_file_alone(tmp_path: Path) -> None:
+    path = written_sidecar(tmp_path)
+    set_picked(str(path), True)
+    inode = path.stat().st_ino
+    set_picked(str(path), True)
+    assert path.stat().st_ino == inode  # not written again
+
+
+def test_a_file_that_is_not_a_json_object_is_refused_untouched(tmp_path: Path) -> None:
+    path = tmp_path / "cat.json"
+    path.write_bytes(b"[1, 2]\n")
+    with pytest.raises(
+        ValueError, match=rf"^{re.escape(str(path))} is not a sidecar \(a JSON object\)$"
+    ):
+        set_picked(str(path), True)
+    assert path.read_bytes() == b"[1, 2]\n"
+
+
+def test_a_failed_pick_keeps_the_old_sidecar_and_leaves_no_partial_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = written_sidecar(tmp_path)
+    before = path.read_bytes()
+
+    def full(fd: int) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full)
+    with pytest.raises(OSError, match="No space left"):
+        set_picked(str(path), True)
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cat.json"]
+
+
+def test_a_pick_does_not_depend_on_the_working_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = written_sidecar(tmp_path)
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    monkeypatch.chdir(gone)
+    gone.rmdir()  # a long-running server's working folder can be removed under it
+    set_picked(str(path), True)
+    assert strict_loads(path.read_bytes())["picked"] is True
+
+
+def test_a_pick_reads_the_sidecar_as_utf8_whatever_the_locale(tmp_path: Path) -> None:
+    path = tmp_path / "cat.json"
+    path.write_bytes(sidecar_bytes(sidecar_data(generation(request=Request(prompt="東京")))))
+    set_picked(str(path), True)
+    # An ASCII locale without Python's UTF-8 mode, as a bare container or cron job may have.
+    env = {**os.environ, "LC_ALL": "C", "PYTHONCOERCECLOCALE": "0", "PYTHONUTF8": "0"}
+    script = "import sys; from imagen.sidecar import set_picked; set_picked(sys.argv[1], False)"
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(path)], env=env, capture_output=True, check=False
+    )
+    assert done.returncode == 0, done.stderr.decode(errors="replace")
+    data = strict_loads(path.read_bytes())
+    assert (data["prompt"], data["picked"]) == ("東京", False)
