@@ -261,389 +261,401 @@ EQUIVALENT: dict[str, tuple[str, str]] = {
         "[a-za-z0-9]{24}",
         "only reached when the token has no upper-case letter, where A-Z can match nothing",
     ),
-    "imagen.naming.xǁNamingTemplateǁparse__mutmut_34": (
+    "imagen.output.naming.xǁNamingTemplateǁparse__mutmut_34": (
         'spec or "XXXX"',
         "a field without a spec then falls back to str(value), the same as format(value, '') "
         "for the text and integers fields hold",
     ),
-    "imagen.naming.xǁNamingTemplateǁrender__mutmut_9": (
+    "imagen.output.naming.xǁNamingTemplateǁrender__mutmut_9": (
         'replace("XX\\\\XX", "_")',
         "_clean_component turns a backslash into _ anyway, before any other check",
     ),
-    "imagen.naming.xǁNamingTemplateǁrender__mutmut_25": (
+    "imagen.output.naming.xǁNamingTemplateǁrender__mutmut_25": (
         '"XXXX", ".", ".."',
         "an empty component let through is cleaned to '' and dropped by the next line",
     ),
-    "imagen.naming.x_outside_output__mutmut_6": (
+    "imagen.output.naming.x_outside_output__mutmut_6": (
         '"XXXX".join',
         "the joiner only lands after a field's placeholder or a literal brace: never inside a "
         "'..' or at the start",
     ),
-    "imagen.naming.x_outside_output__mutmut_10": (
+    "imagen.output.naming.x_outside_output__mutmut_10": (
         '"XX_XX" if field',
         "a field's placeholder only has to be neither a separator nor a dot",
     ),
-    "imagen.naming.x__check_field__mutmut_25": (
+    "imagen.output.naming.x__check_field__mutmut_25": (
         '"{" in spec and "}" in spec',
         "string.Formatter rejects a spec holding one kind of brace: one holding any holds both",
     ),
-    "imagen.naming.x__check_field__mutmut_26": (
+    "imagen.output.naming.x__check_field__mutmut_26": (
         '"XX{XX" in spec',
         "string.Formatter rejects a spec holding one kind of brace: the test for } catches all",
     ),
-    "imagen.naming.x__check_field__mutmut_28": (
+    "imagen.output.naming.x__check_field__mutmut_28": (
         '"XX}XX" in spec',
         "string.Formatter rejects a spec holding one kind of brace: the test for { catches all",
     ),
-    "imagen.naming.x__check_field__mutmut_38": (
+    "imagen.output.naming.x__check_field__mutmut_38": (
         "> 4 or int(number)",
         "4 significant digits are over 200 anyway; the length test only keeps int() off "
         "thousands of digits",
     ),
-    "imagen.naming.x__check_field__mutmut_44": (
+    "imagen.output.naming.x__check_field__mutmut_44": (
         "lstrip('XX0XX')",
         "the number is all digits: stripping X as well as 0 changes nothing",
     ),
-    "imagen.naming.x__check_field__mutmut_49": (
+    "imagen.output.naming.x__check_field__mutmut_49": (
         '["XXtextXX"]',
         "whether a spec can format a string does not depend on the string's content",
     ),
-    "imagen.naming.x__check_field__mutmut_50": (
+    "imagen.output.naming.x__check_field__mutmut_50": (
         '["TEXT"]',
         "whether a spec can format a string does not depend on the string's content",
     ),
-    "imagen.naming.x__check_field__mutmut_54": (
+    "imagen.output.naming.x__check_field__mutmut_54": (
         "else [2] if",
         "every spec that can format 1 can format 2 (c included), and the other way round",
     ),
-    "imagen.naming.x__check_field__mutmut_56": (
+    "imagen.output.naming.x__check_field__mutmut_56": (
         '["XXtextXX", 1]',
         "whether a spec can format a string does not depend on the string's content",
     ),
-    "imagen.naming.x__check_field__mutmut_57": (
+    "imagen.output.naming.x__check_field__mutmut_57": (
         '["TEXT", 1]',
         "whether a spec can format a string does not depend on the string's content",
     ),
-    "imagen.naming.x__check_field__mutmut_58": (
+    "imagen.output.naming.x__check_field__mutmut_58": (
         '["text", 2]',
         "every spec that can format 1 can format 2 (c included), and the other way round",
     ),
-    "imagen.naming.x__unknown_field_message__mutmut_9": (
+    "imagen.output.naming.x__unknown_field_message__mutmut_9": (
         "names, )",
         "only the closest match (the first) is shown, however many are asked for",
     ),
-    "imagen.naming.x__unknown_field_message__mutmut_10": (
+    "imagen.output.naming.x__unknown_field_message__mutmut_10": (
         "n=2",
         "only the closest match (the first) is shown, however many are asked for",
     ),
-    "imagen.naming.x__cut_bytes__mutmut_4": ('encode("UTF-8")', "codec names ignore case"),
-    "imagen.naming.x__cut_bytes__mutmut_5": (
+    "imagen.output.naming.x__cut_bytes__mutmut_4": ('encode("UTF-8")', "codec names ignore case"),
+    "imagen.output.naming.x__cut_bytes__mutmut_5": (
         "len(encoded) < limit",
         "at exactly the limit the cut keeps every byte: the same text either way",
     ),
-    "imagen.naming.x__cut_bytes__mutmut_8": (
+    "imagen.output.naming.x__cut_bytes__mutmut_8": (
         'decode(errors="ignore")',
         "UTF-8 is decode()'s default codec",
     ),
-    "imagen.naming.x__cut_bytes__mutmut_11": ('decode("UTF-8"', "codec names ignore case"),
-    "imagen.naming.x_slugify__mutmut_16": (
+    "imagen.output.naming.x__cut_bytes__mutmut_11": ('decode("UTF-8"', "codec names ignore case"),
+    "imagen.output.naming.x_slugify__mutmut_16": (
         '"XXLNXX"',
         "a Unicode category's first letter is never X: the added letters match nothing",
     ),
-    "imagen.naming.x_slugify__mutmut_39": (
+    "imagen.output.naming.x_slugify__mutmut_39": (
         'strip("XX-XX")',
         "the text is lower-cased first: there is no X to strip",
     ),
-    "imagen.naming.x_slugify__mutmut_52": (
+    "imagen.output.naming.x_slugify__mutmut_52": (
         "cut.strip(None)",
         "the cut never starts or ends with a dash (no double dashes, cut before one) and holds "
         "no white space: the strip does nothing",
     ),
-    "imagen.naming.x_slugify__mutmut_53": (
+    "imagen.output.naming.x_slugify__mutmut_53": (
         'cut.strip("XX-XX")',
         "the cut never starts or ends with a dash and, lower-cased, holds no X: nothing to strip",
     ),
-    "imagen.pngmeta.x__chunk__mutmut_9": (
+    "imagen.output.pngmeta.x__chunk__mutmut_9": (
         'struct.pack(">i", len(data))',
         "signed and unsigned lengths pack the same below 2 GiB, far beyond any text chunk",
     ),
-    "imagen.pngmeta.x__keyword__mutmut_4": ('key.encode("LATIN-1")', "codec names ignore case"),
-    "imagen.pngmeta.x__text__mutmut_4": ('value.encode("LATIN-1")', "codec names ignore case"),
-    "imagen.pngmeta.x__itxt__mutmut_4": (
+    "imagen.output.pngmeta.x__keyword__mutmut_4": (
+        'key.encode("LATIN-1")',
+        "codec names ignore case",
+    ),
+    "imagen.output.pngmeta.x__text__mutmut_4": (
+        'value.encode("LATIN-1")',
+        "codec names ignore case",
+    ),
+    "imagen.output.pngmeta.x__itxt__mutmut_4": (
         'value.encode(errors="replace")',
         "UTF-8 is encode()'s default codec",
     ),
-    "imagen.pngmeta.x__itxt__mutmut_7": ('value.encode("UTF-8"', "codec names ignore case"),
-    "imagen.pngmeta.x__inflate__mutmut_7": (
+    "imagen.output.pngmeta.x__itxt__mutmut_7": ('value.encode("UTF-8"', "codec names ignore case"),
+    "imagen.output.pngmeta.x__inflate__mutmut_7": (
         "raise ValueError(None)",
         "read_text_chunks skips the chunk on any ValueError: the message is never shown",
     ),
-    "imagen.pngmeta.x__inflate__mutmut_8": (
+    "imagen.output.pngmeta.x__inflate__mutmut_8": (
         '"XXcompressed PNG text chunk is too largeXX"',
         "read_text_chunks skips the chunk on any ValueError: the message is never shown",
     ),
-    "imagen.pngmeta.x__inflate__mutmut_9": (
+    "imagen.output.pngmeta.x__inflate__mutmut_9": (
         '"compressed png text chunk is too large"',
         "read_text_chunks skips the chunk on any ValueError: the message is never shown",
     ),
-    "imagen.pngmeta.x__inflate__mutmut_10": (
+    "imagen.output.pngmeta.x__inflate__mutmut_10": (
         '"COMPRESSED PNG TEXT CHUNK IS TOO LARGE"',
         "read_text_chunks skips the chunk on any ValueError: the message is never shown",
     ),
-    "imagen.pngmeta.x__read_text_chunk__mutmut_11": (
+    "imagen.output.pngmeta.x__read_text_chunk__mutmut_11": (
         'key.decode("LATIN-1"), rest.decode("latin-1")',
         "codec names ignore case",
     ),
-    "imagen.pngmeta.x__read_text_chunk__mutmut_14": (
+    "imagen.output.pngmeta.x__read_text_chunk__mutmut_14": (
         'key.decode("latin-1"), rest.decode("LATIN-1")',
         "codec names ignore case",
     ),
-    "imagen.pngmeta.x__read_text_chunk__mutmut_21": (
+    "imagen.output.pngmeta.x__read_text_chunk__mutmut_21": (
         'key.decode("LATIN-1"), _inflate',
         "codec names ignore case",
     ),
-    "imagen.pngmeta.x__read_text_chunk__mutmut_26": (
+    "imagen.output.pngmeta.x__read_text_chunk__mutmut_26": (
         '.decode("LATIN-1")\n',
         "codec names ignore case",
     ),
-    "imagen.pngmeta.x__read_text_chunk__mutmut_29": (
+    "imagen.output.pngmeta.x__read_text_chunk__mutmut_29": (
         "rest[0], rest[2], rest[2:]",
         "_method is unused; rest[2] fails only where the separators are missing too, and such a "
         "chunk is skipped either way",
     ),
-    "imagen.pngmeta.x__read_text_chunk__mutmut_41": (
+    "imagen.output.pngmeta.x__read_text_chunk__mutmut_41": (
         "raise ValueError(None)",
         "read_text_chunks skips the chunk on any ValueError: the message is never shown",
     ),
-    "imagen.pngmeta.x__read_text_chunk__mutmut_42": (
+    "imagen.output.pngmeta.x__read_text_chunk__mutmut_42": (
         '"XXiTXt chunk without its language and translated keywordXX"',
         "read_text_chunks skips the chunk on any ValueError: the message is never shown",
     ),
-    "imagen.pngmeta.x__read_text_chunk__mutmut_43": (
+    "imagen.output.pngmeta.x__read_text_chunk__mutmut_43": (
         '"itxt chunk without its language and translated keyword"',
         "read_text_chunks skips the chunk on any ValueError: the message is never shown",
     ),
-    "imagen.pngmeta.x__read_text_chunk__mutmut_44": (
+    "imagen.output.pngmeta.x__read_text_chunk__mutmut_44": (
         '"ITXT CHUNK WITHOUT ITS LANGUAGE AND TRANSLATED KEYWORD"',
         "read_text_chunks skips the chunk on any ValueError: the message is never shown",
     ),
-    "imagen.pngmeta.x__read_text_chunk__mutmut_49": (
+    "imagen.output.pngmeta.x__read_text_chunk__mutmut_49": (
         'key.decode("LATIN-1"), body.decode',
         "codec names ignore case",
     ),
-    "imagen.pngmeta.x__read_text_chunk__mutmut_52": (
+    "imagen.output.pngmeta.x__read_text_chunk__mutmut_52": (
         'body.decode(errors="replace")',
         "UTF-8 is decode()'s default codec",
     ),
-    "imagen.pngmeta.x__read_text_chunk__mutmut_55": (
+    "imagen.output.pngmeta.x__read_text_chunk__mutmut_55": (
         'body.decode("UTF-8"',
         "codec names ignore case",
     ),
-    "imagen.pngmeta.x_png_size__mutmut_10": (
+    "imagen.output.pngmeta.x_png_size__mutmut_10": (
         'unpack(">ii"',
         "a PNG's width and height are at most 2**31 - 1, where signed and unsigned read the same",
     ),
-    "imagen.pngmeta.x__webp_size__mutmut_28": (
+    "imagen.output.pngmeta.x__webp_size__mutmut_28": (
         'unpack("<hh"',
         "only the low 14 bits are kept, and they are the same bits signed or unsigned",
     ),
-    "imagen.pngmeta.x__webp_size__mutmut_48": (
+    "imagen.output.pngmeta.x__webp_size__mutmut_48": (
         'unpack("<i"',
         "only two 14-bit fields of the low 28 bits are kept: the same bits signed or unsigned",
     ),
-    "imagen.pngmeta.x__jpeg_size__mutmut_6": (
+    "imagen.output.pngmeta.x__jpeg_size__mutmut_6": (
         "offset - 4 <= len(data)",
         "past the last 4 bytes no frame header fits (it needs 9): every extra turn ends in None",
     ),
-    "imagen.pngmeta.x__jpeg_size__mutmut_7": (
+    "imagen.output.pngmeta.x__jpeg_size__mutmut_7": (
         "offset + 5 <= len(data)",
         "with exactly 4 bytes left no frame header fits (it needs 9): the turn it skips gives None",
     ),
-    "imagen.pngmeta.x__jpeg_size__mutmut_8": (
+    "imagen.output.pngmeta.x__jpeg_size__mutmut_8": (
         "offset + 4 < len(data)",
         "with exactly 4 bytes left no frame header fits (it needs 9): the turn it skips gives None",
     ),
-    "imagen.pngmeta.x__a1111_quote__mutmut_12": (
+    "imagen.output.pngmeta.x__a1111_quote__mutmut_12": (
         "ensure_ascii=None",
         "json.dumps only tests ensure_ascii for truth: None acts as False",
     ),
-    "imagen.cache.x_file_sha256__mutmut_13": (
+    "imagen.store.cache.x_file_sha256__mutmut_13": (
         "handle.read(None)",
         "reading the whole file at once gives the same digest; only the block size changes",
     ),
-    "imagen.cache.x_file_sha256__mutmut_15": (
+    "imagen.store.cache.x_file_sha256__mutmut_15": (
         "handle.read(2 << 20)",
         "a different block size gives the same digest",
     ),
-    "imagen.cache.x_file_sha256__mutmut_16": (
+    "imagen.store.cache.x_file_sha256__mutmut_16": (
         "handle.read(1 << 21)",
         "a different block size gives the same digest",
     ),
-    "imagen.cache.x_lookup__mutmut_28": (
+    "imagen.store.cache.x_lookup__mutmut_28": (
         'sidecar.split("XX/XX")',
         "os.path.join accepts a relative path with / inside it, on POSIX and on Windows alike",
     ),
-    "imagen.output.x_write_take__mutmut_71": (
+    "imagen.output.files.x_write_take__mutmut_71": (
         "strict=None",
         "there is one suffix per temp file by construction: zip never meets unequal lengths",
     ),
-    "imagen.output.x_write_take__mutmut_74": (
+    "imagen.output.files.x_write_take__mutmut_74": (
         "zip(temps, suffixes, )",
         "there is one suffix per temp file by construction: zip never meets unequal lengths",
     ),
-    "imagen.output.x_write_take__mutmut_75": (
+    "imagen.output.files.x_write_take__mutmut_75": (
         "strict=False",
         "there is one suffix per temp file by construction: zip never meets unequal lengths",
     ),
-    "imagen.output.x_write_take__mutmut_87": (
+    "imagen.output.files.x_write_take__mutmut_87": (
         "temp.unlink(missing_ok=None)",
         "a temp already gone raises FileNotFoundError, which the suppress(OSError) around it takes",
     ),
-    "imagen.output.x_write_take__mutmut_88": (
+    "imagen.output.files.x_write_take__mutmut_88": (
         "temp.unlink(missing_ok=False)",
         "a temp already gone raises FileNotFoundError, which the suppress(OSError) around it takes",
     ),
-    "imagen.output.x_probe_directory__mutmut_18": (
+    "imagen.output.files.x_probe_directory__mutmut_18": (
         "_O_BINARY, )",
         "the probe's mode does not matter: it is removed at once, and the umask still applies",
     ),
-    "imagen.output.x_probe_directory__mutmut_19": (
+    "imagen.output.files.x_probe_directory__mutmut_19": (
         "os.O_EXCL & _O_BINARY",
         "the probe's name holds the pid and 48 random bits: it never exists before",
     ),
-    "imagen.output.x_probe_directory__mutmut_22": (
+    "imagen.output.files.x_probe_directory__mutmut_22": (
         "_O_BINARY, 439)",
         "the probe's mode does not matter: it is removed at once",
     ),
-    "imagen.output.x_probe_directory__mutmut_37": (
+    "imagen.output.files.x_probe_directory__mutmut_37": (
         "probe.unlink(missing_ok=None)",
         "a probe never created raises FileNotFoundError, which the suppress(OSError) takes",
     ),
-    "imagen.output.x_probe_directory__mutmut_38": (
+    "imagen.output.files.x_probe_directory__mutmut_38": (
         "probe.unlink(missing_ok=False)",
         "a probe never created raises FileNotFoundError, which the suppress(OSError) takes",
     ),
-    "imagen.output.x_sweep_stale__mutmut_6": (
+    "imagen.output.files.x_sweep_stale__mutmut_6": (
         'startswith(".imagen-") and not',
         "a name without both the prefix and the suffix matches neither temp pattern: the loop "
         "does nothing with it either way",
     ),
-    "imagen.output.x_sweep_stale__mutmut_17": (
+    "imagen.output.files.x_sweep_stale__mutmut_17": (
         "entry.stat(follow_symlinks=None)",
         "follow_symlinks is only tested for truth: None acts as False",
     ),
-    "imagen.output.x_sweep_stale__mutmut_19": (
+    "imagen.output.files.x_sweep_stale__mutmut_19": (
         "st_mtime <= STALE_AFTER",
         "an age of exactly 60.0 seconds, to the clock's last digit, cannot be arranged or told",
     ),
-    "imagen.output.x__claimed_name__mutmut_3": (
+    "imagen.output.files.x__claimed_name__mutmut_3": (
         "temp.stat(follow_symlinks=None)",
         "follow_symlinks is only tested for truth: None acts as False",
     ),
-    "imagen.output.x__claimed_name__mutmut_4": (
+    "imagen.output.files.x__claimed_name__mutmut_4": (
         "temp.stat(follow_symlinks=True)",
         "the temp is a regular file imagen created, for which stat and lstat agree",
     ),
-    "imagen.output.x__claimed_name__mutmut_11": (
+    "imagen.output.files.x__claimed_name__mutmut_11": (
         "contextlib.suppress(None)",
         "DirEntry.inode() and is_file(follow_symlinks=False) come from readdir and lstat and do "
         "not raise for an entry listed a moment before (a vanished one is not a file)",
     ),
-    "imagen.output.x__claimed_name__mutmut_14": (
+    "imagen.output.files.x__claimed_name__mutmut_14": (
         "is_file(follow_symlinks=None)",
         "follow_symlinks is only tested for truth: None acts as False",
     ),
-    "imagen.output.x__claimed_name__mutmut_15": (
+    "imagen.output.files.x__claimed_name__mutmut_15": (
         "is_file(follow_symlinks=True)",
         "entry.inode() is a link's own inode, never the temp's, so a link never gets this far",
     ),
-    "imagen.output.x__write_temp__mutmut_28": (
+    "imagen.output.files.x__write_temp__mutmut_28": (
         "temp.unlink(missing_ok=None)",
         "the temp was just created by this call: it is there to remove",
     ),
-    "imagen.output.x__write_temp__mutmut_29": (
+    "imagen.output.files.x__write_temp__mutmut_29": (
         "temp.unlink(missing_ok=False)",
         "the temp was just created by this call: it is there to remove",
     ),
-    "imagen.output.x__claim__mutmut_12": (
+    "imagen.output.files.x__claim__mutmut_12": (
         "os.O_EXCL, ))",
         "the reserved name is replaced by the temp at once, which brings its own mode",
     ),
-    "imagen.output.x__claim__mutmut_15": (
+    "imagen.output.files.x__claim__mutmut_15": (
         "os.O_EXCL, 439))",
         "the reserved name is replaced by the temp at once, which brings its own mode",
     ),
-    "imagen.output.x__claim__mutmut_20": (
+    "imagen.output.files.x__claim__mutmut_20": (
         "final.unlink(missing_ok=None)",
         "the reserved name was just created by this call: it is there to remove",
     ),
-    "imagen.output.x__claim__mutmut_21": (
+    "imagen.output.files.x__claim__mutmut_21": (
         "final.unlink(missing_ok=False)",
         "the reserved name was just created by this call: it is there to remove",
     ),
-    "imagen.output.x_sweep_stale__mutmut_18": (
+    "imagen.output.files.x_sweep_stale__mutmut_18": (
         "entry.stat(follow_symlinks=True)",
         "differs only for a symlink named like imagen's temp files, which nothing creates",
     ),
-    "imagen.write.x_absolute_path__mutmut_5": (
+    "imagen.output.write.x_absolute_path__mutmut_5": (
         'path.split("XX/XX")',
         "os.path.join accepts a relative path with / inside it, on POSIX and on Windows alike",
     ),
-    "imagen.write.x_embed_metadata__mutmut_4": (
+    "imagen.output.write.x_embed_metadata__mutmut_4": (
         "include_sha256=None",
         "include_sha256 is only tested for truth: None acts as False",
     ),
-    "imagen.write.x_embed_metadata__mutmut_34": (
+    "imagen.output.write.x_embed_metadata__mutmut_34": (
         "ensure_ascii=None",
         "json.dumps only tests ensure_ascii for truth: None acts as False",
     ),
-    "imagen.write.x_embed_metadata__mutmut_35": (
+    "imagen.output.write.x_embed_metadata__mutmut_35": (
         "default=None",
         "sidecar_data is already plain JSON data (jsonable): json.dumps never needs a default",
     ),
-    "imagen.write.x_embed_metadata__mutmut_38": (
+    "imagen.output.write.x_embed_metadata__mutmut_38": (
         "ensure_ascii=False, )",
         "sidecar_data is already plain JSON data (jsonable): json.dumps never needs a default",
     ),
-    "imagen.write.x_write_image__mutmut_104": (
+    "imagen.output.write.x_write_image__mutmut_104": (
         "fingerprint()[:9]",
         "build_fields keeps the first 8 characters of the hash anyway",
     ),
-    "imagen.sidecar.x_sidecar_bytes__mutmut_4": (
+    "imagen.output.sidecar.x_sidecar_bytes__mutmut_4": (
         "ensure_ascii=None",
         "json.dumps only tests ensure_ascii for truth: None acts as False",
     ),
-    "imagen.sidecar.x_sidecar_bytes__mutmut_5": (
+    "imagen.output.sidecar.x_sidecar_bytes__mutmut_5": (
         "allow_nan=None)",
         "sidecar data holds no non-finite float (jsonable turns them into text; latency is "
         "measured by a clock), so allow_nan is never consulted",
     ),
-    "imagen.sidecar.x_sidecar_bytes__mutmut_9": (
+    "imagen.output.sidecar.x_sidecar_bytes__mutmut_9": (
         "ensure_ascii=False, )",
         "sidecar data holds no non-finite float (jsonable turns them into text; latency is "
         "measured by a clock), so allow_nan is never consulted",
     ),
-    "imagen.sidecar.x_sidecar_bytes__mutmut_12": (
+    "imagen.output.sidecar.x_sidecar_bytes__mutmut_12": (
         "allow_nan=True)",
         "sidecar data holds no non-finite float (jsonable turns them into text; latency is "
         "measured by a clock), so allow_nan is never consulted",
     ),
-    "imagen.sidecar.x_sidecar_bytes__mutmut_17": ('encode("UTF-8")', "codec names ignore case"),
-    "imagen.sidecar.x_sidecar_bytes__mutmut_22": (
+    "imagen.output.sidecar.x_sidecar_bytes__mutmut_17": (
+        'encode("UTF-8")',
+        "codec names ignore case",
+    ),
+    "imagen.output.sidecar.x_sidecar_bytes__mutmut_22": (
         "indent=2, allow_nan=None)",
         "sidecar data holds no non-finite float, so allow_nan is never consulted",
     ),
-    "imagen.sidecar.x_sidecar_bytes__mutmut_25": (
+    "imagen.output.sidecar.x_sidecar_bytes__mutmut_25": (
         "indent=2, )",
         "sidecar data holds no non-finite float, so allow_nan is never consulted",
     ),
-    "imagen.sidecar.x_sidecar_bytes__mutmut_27": (
+    "imagen.output.sidecar.x_sidecar_bytes__mutmut_27": (
         "indent=2, allow_nan=True)",
         "sidecar data holds no non-finite float, so allow_nan is never consulted",
     ),
-    "imagen.sidecar.x_sidecar_bytes__mutmut_30": ('encode("ASCII")', "codec names ignore case"),
-    "imagen.sidecar.x_jsonable__mutmut_12": ('decode("ASCII")', "codec names ignore case"),
-    "imagen.sidecar.x_set_picked__mutmut_51": (
+    "imagen.output.sidecar.x_sidecar_bytes__mutmut_30": (
+        'encode("ASCII")',
+        "codec names ignore case",
+    ),
+    "imagen.output.sidecar.x_jsonable__mutmut_12": ('decode("ASCII")', "codec names ignore case"),
+    "imagen.output.sidecar.x_set_picked__mutmut_51": (
         "contextlib.suppress(None)",
         "everything that can fail inside the try runs after os.open made the partial file, so "
         "removing it does not fail",

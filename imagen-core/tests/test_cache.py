@@ -17,11 +17,12 @@ from typing import Any
 import attrs
 import pytest
 
-from imagen.cache import backend_identity
-from imagen.config import Instance, parse_config
-from imagen.history import History
+from imagen.config.load import parse_config
+from imagen.config.model import Instance
 from imagen.models import Generation, Request
 from imagen.pipeline import execute, prepare
+from imagen.store.cache import backend_identity
+from imagen.store.history import History
 
 MOCK = "backends:\n  m:\n    type: mock\n    width: 32\n    height: 32\n"
 

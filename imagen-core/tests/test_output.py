@@ -445,7 +445,7 @@ def test_probe_names_the_folder_it_cannot_write_to(tmp_path: Path) -> None:
 
 KILLED_PROBE = """
 import os, sys
-from imagen import output
+from imagen.output import files as output
 
 def write(fd, data):
     print("probing", flush=True)
@@ -459,7 +459,7 @@ output.probe_directory(sys.argv[1])
 # after writing the image there.
 KILLED_COLLIDING_WRITER = """
 import os, sys, uuid
-from imagen import output
+from imagen.output import files as output
 
 folder = sys.argv[1]
 taken = uuid.UUID(int=0x0123456789AB << 80)

@@ -302,7 +302,9 @@ def test_a_pick_reads_the_sidecar_as_utf8_whatever_the_locale(tmp_path: Path) ->
     set_picked(str(path), True)
     # An ASCII locale without Python's UTF-8 mode, as a bare container or cron job may have.
     env = {**os.environ, "LC_ALL": "C", "PYTHONCOERCECLOCALE": "0", "PYTHONUTF8": "0"}
-    script = "import sys; from imagen.sidecar import set_picked; set_picked(sys.argv[1], False)"
+    script = (
+        "import sys; from imagen.output.sidecar import set_picked; set_picked(sys.argv[1], False)"
+    )
     done = subprocess.run(
         [sys.executable, "-c", script, str(path)], env=env, capture_output=True, check=False
     )

@@ -17,12 +17,12 @@ import attrs
 import pytest
 from PIL import Image as PILImage
 
-from imagen import plugins
-from imagen.config import parse_config
-from imagen.hookspecs import hookimpl
+from imagen import hookimpl
+from imagen.config.load import parse_config
 from imagen.models import Cost, Generation, Image, Request, Result
-from imagen.pngmeta import read_text_chunks
-from imagen.write import Take, absolute_path, write_image
+from imagen.output.pngmeta import read_text_chunks
+from imagen.output.write import Take, absolute_path, write_image
+from imagen.plugins import loader as plugins
 
 STARTED = dt.datetime(2026, 3, 4, 5, 6, 7)
 REQUEST = Request(
