@@ -30,3 +30,16 @@ from imagen.adapters import body_message
 )  # fmt: skip
 def test_the_human_part_of_an_error_body(body: Any, said: str) -> None:
     assert body_message(body, "the raw text") == said
+
+
+def test_one_helper_of_the_kit_loads_only_its_own_module() -> None:
+    """A plugin's light module (its info class, its prices) pays only for what it uses."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\nfrom imagen.adapters import snap_to_table\n"
+        "print(sorted(m for m in sys.modules if m.startswith('imagen.adapters')))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "['imagen.adapters', 'imagen.adapters.sizes']"

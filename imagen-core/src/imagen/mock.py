@@ -7,7 +7,6 @@ bytes for the same prompt, seed and size, so a fresh install works and tests are
 
 from __future__ import annotations
 
-import hashlib
 import io
 import time
 from typing import TYPE_CHECKING, Literal
@@ -143,6 +142,7 @@ def _palette(rng: random.Random) -> tuple[tuple[int, int, int], tuple[int, int, 
 
 def render(prompt: str, seed: int, width: int, height: int, fmt: str = "png") -> bytes:
     """The placeholder image as encoded bytes; identical for identical arguments."""
+    import hashlib
     import random
     import textwrap
 

@@ -7,7 +7,6 @@ boundary (config loading, CLI parsing, HTTP input), not here.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 from collections.abc import Callable, Mapping
 from decimal import Decimal
@@ -66,6 +65,8 @@ class Request:
             "options": self.options,
         }
         text = json.dumps(payload, sort_keys=True, default=str, ensure_ascii=False)
+        import hashlib  # on first use: imagen backends never hashes a ref
+
         return hashlib.sha256(text.encode()).hexdigest()
 
 
