@@ -72,6 +72,12 @@ def test_an_aspect_ratio_option_alone_is_sent_and_recorded() -> None:
     assert prepared.decisions == {"aspect_ratio": "3:2"}
 
 
+def test_an_unreadable_ratio_is_sent_as_written_for_replicate_to_explain() -> None:
+    prepared = build_input(Request("p", aspect_ratio="wide"), output_format="png", defaults={})
+    assert prepared.input["aspect_ratio"] == "wide"
+    assert prepared.decisions == {"aspect_ratio": "wide"}
+
+
 def test_a_width_without_a_height_leaves_the_models_default() -> None:
     for request in (Request("p", width=1024), Request("p", height=768)):
         prepared = build_input(request, output_format="png", defaults={})
