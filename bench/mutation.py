@@ -145,6 +145,38 @@ TARGETS: dict[str, Target] = {
 
 # mutant name -> (a fragment of the mutated line, why no behaviour can tell it from the original)
 EQUIVALENT: dict[str, tuple[str, str]] = {
+    "imagen_replicate.backend.xǁReplicateBackendǁ_predict__mutmut_75": (
+        '"XXwaitingXX"',
+        "a prediction object always has a status (_prediction_of refuses one without)",
+    ),
+    "imagen_replicate.backend.xǁReplicateBackendǁ_predict__mutmut_76": (
+        '"WAITING"',
+        "a prediction object always has a status (_prediction_of refuses one without)",
+    ),
+    "imagen_replicate.backend.xǁReplicateBackendǁ_predict__mutmut_81": (
+        '.get("get") and f"/v1',
+        "Replicate's urls.get is always its API's /v1/predictions/{id}, the fallback URL",
+    ),
+    "imagen_replicate.backend.xǁReplicateBackendǁ_predict__mutmut_82": (
+        '.get(None) or f"/v1',
+        "Replicate's urls.get is always its API's /v1/predictions/{id}, the fallback URL",
+    ),
+    "imagen_replicate.backend.xǁReplicateBackendǁ_predict__mutmut_83": (
+        'prediction.get("urls") and {}',
+        "Replicate's urls.get is always its API's /v1/predictions/{id}, the fallback URL",
+    ),
+    "imagen_replicate.backend.xǁReplicateBackendǁ_predict__mutmut_84": (
+        "prediction.get(None) or {}",
+        "Replicate's urls.get is always its API's /v1/predictions/{id}, the fallback URL",
+    ),
+    "imagen_replicate.backend.xǁReplicateBackendǁ_predict__mutmut_85": (
+        '"XXurlsXX"',
+        "Replicate's urls.get is always its API's /v1/predictions/{id}, the fallback URL",
+    ),
+    "imagen_replicate.backend.xǁReplicateBackendǁ_predict__mutmut_86": (
+        '"URLS"',
+        "Replicate's urls.get is always its API's /v1/predictions/{id}, the fallback URL",
+    ),
     "imagen_replicate.inputs.x__aspect_ratio__mutmut_8": (
         '"XXXX"',
         "snap_to_table raises only for an aspect ratio given (truthy): the fallback never runs",
@@ -229,9 +261,25 @@ EQUIVALENT: dict[str, tuple[str, str]] = {
         "credentials=None",
         "None and False are both falsy: no key is sent either way",
     ),
-    "imagen_replicate.backend.xǁReplicateBackendǁ_download_all__mutmut_5": (
-        "self._download(url, report, None)",
+    "imagen_replicate.backend.xǁReplicateBackendǁ_download_all__mutmut_6": (
+        "keep_going=None",
+        "None and False are both falsy: the first failed download stops the others either way",
+    ),
+    "imagen_replicate.backend.xǁReplicateBackendǁ_download_all__mutmut_15": (
+        "self._download(urls[part.index], None)",
         "the take's deadline scope bounds the download anyway: the same BackendTimeout",
+    ),
+    "imagen_replicate.backend.xǁReplicateBackendǁ_predict__mutmut_43": (
+        '"create the prediction", report, None,',
+        "the take's deadline scope bounds the create anyway: the same BackendTimeout",
+    ),
+    "imagen_replicate.backend.xǁReplicateBackendǁ_predict__mutmut_50": (
+        '"create the prediction", report, json=body',
+        "the take's deadline scope bounds the create anyway: the same BackendTimeout",
+    ),
+    "imagen_replicate.backend.xǁReplicateBackendǁ_predict__mutmut_54": (
+        '"post", path',
+        "httpx sends the method upper-cased",
     ),
     "imagen_replicate.backend.xǁReplicateBackendǁ_download__mutmut_21": (
         "deadline=None",

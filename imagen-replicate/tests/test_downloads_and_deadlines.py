@@ -92,6 +92,12 @@ def test_an_output_gone_from_the_file_host_is_expired(replicate: Replicate, stat
     assert ident
 
 
+def test_one_expired_output_of_several_fails_the_whole_take(replicate: Replicate) -> None:
+    replicate.play(download_faults=[404])
+    with pytest.raises(BackendError, match="expired before it was downloaded"):
+        replicate.generate(Request("a cat", count=2, seed=1))
+
+
 @pytest.mark.parametrize("status", [400, 401])
 def test_an_output_refused_otherwise_is_unavailable(replicate: Replicate, status: int) -> None:
     replicate.play(download_faults=[status])
@@ -200,3 +206,10 @@ def test_the_last_progress_says_the_images_are_downloaded(replicate: Replicate) 
     seen: list[str] = []
     replicate.generate(progress=Progress(lambda done, total, message: seen.append(message)))
     assert seen[-1] == "downloaded"
+
+
+def test_a_throttled_create_says_it_will_retry(replicate: Replicate) -> None:
+    replicate.play(create_faults=[429])
+    seen: list[str] = []
+    replicate.generate(progress=Progress(lambda done, total, message: seen.append(message)))
+    assert any(message.endswith("retrying in 1.0 s") for message in seen), seen

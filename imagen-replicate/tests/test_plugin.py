@@ -107,7 +107,7 @@ def test_status_is_ok_with_the_token_in_the_named_env_var(monkeypatch: pytest.Mo
     settings = ReplicateSettings(model="black-forest-labs/flux-dev", api_token_env="TEAM_REPLICATE")
     status = ReplicateBackend("r", settings).status()
     assert status.ok
-    assert str(status).startswith("ok")
+    assert str(status) == "ok (black-forest-labs/flux-dev)"  # the model it will run
     assert "r8_something" not in str(status)
 
 
