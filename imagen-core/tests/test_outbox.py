@@ -8,6 +8,7 @@ import json
 import sqlite3
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -129,6 +130,45 @@ def test_the_default_file_is_in_the_user_data_dir(
     assert Path(default_path()) == expected
 
 
+def test_text_utf8_cannot_hold_is_kept_and_given_back(outbox: Outbox, tmp_path: Path) -> None:
+    # A prompt from undecodable command-line bytes holds lone surrogates; SQLite text is UTF-8.
+    generation = attrs.evolve(make_generation(tmp_path), request=Request("a cat \udcff", seed=1))
+    outbox.add("cloud", generation, state={"note": "\udcfe"}, error="offline")
+    [pending] = outbox.pending()
+    assert pending.generation.request.prompt == "a cat \udcff"
+    assert pending.state == {"note": "\udcfe"}
+
+
+def test_an_attempt_failed_without_saying_is_taken_as_retryable(
+    outbox: Outbox, tmp_path: Path
+) -> None:
+    delivery_id = outbox.add("cloud", make_generation(tmp_path), error="HTTP 403", retryable=False)
+    outbox.failed(delivery_id, error="offline")
+    assert [p.retryable for p in outbox.pending()] == [True]
+
+
+def test_a_delivery_that_cannot_be_read_names_itself_and_how_to_drop_it(
+    outbox: Outbox, tmp_path: Path
+) -> None:
+    delivery_id = outbox.add("cloud", make_generation(tmp_path), error="offline")
+    with sqlite3.connect(outbox.path) as conn:
+        conn.execute("UPDATE deliveries SET generation = '{\"seed\": 1}'")
+    with pytest.raises(OutputError) as raised:
+        outbox.pending()
+    assert str(raised.value).startswith(f"delivery {delivery_id} in the outbox {outbox.path}")
+    assert str(raised.value).endswith(f"remove it with: imagen sync --drop {delivery_id}")
+
+
+def test_a_write_to_a_damaged_outbox_is_an_output_error_naming_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "damaged.sqlite3"
+    with sqlite3.connect(path) as conn:  # a current schema version, but its table is gone
+        conn.execute("PRAGMA user_version = 1")
+    with Outbox.open(str(path)) as box, pytest.raises(OutputError) as raised:
+        box.add("cloud", make_generation(tmp_path), error="offline")
+    assert str(raised.value).startswith(f"cannot write the outbox file {path}: ")
+    assert "no such table" in str(raised.value)
+
+
 def test_the_file_is_in_wal_mode(outbox: Outbox) -> None:
     with sqlite3.connect(outbox.path) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
@@ -145,8 +185,10 @@ def test_a_file_from_a_newer_imagen_is_refused_with_what_to_do(tmp_path: Path) -
 def test_a_file_that_is_not_a_database_is_an_output_error(tmp_path: Path) -> None:
     path = tmp_path / "garbage.sqlite3"
     path.write_bytes(b"this is not sqlite" * 100)
-    with pytest.raises(OutputError, match="IMAGEN_OUTBOX"):
+    with pytest.raises(OutputError) as raised:
         Outbox.open(str(path))
+    assert str(raised.value).startswith(f"the outbox file {path} is damaged")
+    assert "IMAGEN_OUTBOX" in str(raised.value)
 
 
 ADD_FROM_ANOTHER_PROCESS = """
@@ -226,9 +268,13 @@ def test_a_failed_attempt_releases_its_claim(outbox: Outbox, tmp_path: Path) -> 
 class FlakySettings:
     failures: int = 0
     hang: bool = False
+    retryable: bool = True
 
 
 SEEN: dict[str, list[Delivery]] = {}
+#: sink name -> how many instances were built, and how many closed
+OPENED: dict[str, int] = {}
+CLOSED: dict[str, int] = {}
 #: set when a hanging delivery has started
 HANGING: list[asyncio.Event] = []
 
@@ -239,6 +285,7 @@ class FlakySink:
     def __init__(self, name: str, settings: FlakySettings) -> None:
         self.name = name
         self.settings = settings
+        OPENED[name] = OPENED.get(name, 0) + 1
 
     def enabled_auto(self) -> bool:
         return True
@@ -251,10 +298,12 @@ class FlakySink:
                 started.set()
             await asyncio.Event().wait()
         if len(seen) <= self.settings.failures:
-            raise SinkError("step two failed", state={"step_one": True})
+            raise SinkError(
+                "step two failed", state={"step_one": True}, retryable=self.settings.retryable
+            )
 
     async def aclose(self) -> None:
-        return None
+        CLOSED[self.name] = CLOSED.get(self.name, 0) + 1
 
 
 class FlakyPlugin:
@@ -270,6 +319,8 @@ def flaky_plugin() -> Iterator[None]:
     plugins.registry.cache_clear()
     SEEN.clear()
     HANGING.clear()
+    OPENED.clear()
+    CLOSED.clear()
     yield
     plugins.manager().unregister(plugin)
     plugins.registry.cache_clear()
@@ -324,9 +375,10 @@ def test_sync_keeps_a_delivery_that_fails_again_with_its_new_state(
 def test_a_delivery_whose_sink_left_the_config_stays_pending_with_a_clear_message(
     outbox: Outbox, tmp_path: Path
 ) -> None:
-    outbox.add("old-cloud", make_generation(tmp_path), error="offline")
+    delivery_id = outbox.add("old-cloud", make_generation(tmp_path), error="offline")
     summary, results = run_sync(config_with("  cloud: {type: flaky}\n"), outbox)
     assert summary == SyncSummary(skipped=1)
+    assert results[0].delivery.id == delivery_id
     assert "no sink named 'old-cloud'" in (results[0].message or "")
     assert "imagen sync --drop" in (results[0].message or "")
     assert [p.attempts for p in outbox.pending()] == [1]
@@ -339,6 +391,7 @@ def test_a_delivery_whose_image_is_gone_is_reported_and_not_attempted(
     delivery_id = outbox.add("cloud", make_generation(tmp_path, write=False), error="offline")
     summary, results = run_sync(config_with("  cloud: {type: flaky}\n"), outbox)
     assert summary == SyncSummary(skipped=1)
+    assert results[0].delivery.id == delivery_id
     assert "no longer exists" in (results[0].message or "")
     assert f"imagen sync --drop {delivery_id}" in (results[0].message or "")
     assert "cloud" not in SEEN
@@ -352,8 +405,75 @@ def test_sync_leaves_a_delivery_another_process_is_working_on(
     assert claim_elsewhere(outbox.path, delivery_id, 600) == "True"
     summary, results = run_sync(config_with("  cloud: {type: flaky}\n"), outbox)
     assert summary == SyncSummary(skipped=1)
-    assert "another imagen sync" in (results[0].message or "")
+    assert results[0].delivery.id == delivery_id
+    assert results[0].message == "another imagen sync is delivering it right now"
     assert "cloud" not in SEEN
+
+
+def claimed_ago(outbox: Outbox, delivery_id: int, seconds: float) -> None:
+    """The delivery as a sync that started ``seconds`` ago (and may have died) left it."""
+    with sqlite3.connect(outbox.path) as conn:
+        conn.execute(
+            "UPDATE deliveries SET claimed_at = ? WHERE id = ?",
+            (time.time() - seconds, delivery_id),
+        )
+
+
+@pytest.mark.usefixtures("flaky_plugin")
+def test_a_claim_is_held_for_twice_the_sink_time_limit_when_that_is_over_ten_minutes(
+    outbox: Outbox, tmp_path: Path
+) -> None:
+    # A sync whose sink may take 1000 s is still alive 1500 s in; 2500 s in, it has died.
+    config = config_with("  cloud: {type: flaky}\noutput:\n  sink_timeout: 1000\n")
+    delivery_id = outbox.add("cloud", make_generation(tmp_path), error="offline")
+    claimed_ago(outbox, delivery_id, 1500)
+    summary, _ = run_sync(config, outbox)
+    assert summary == SyncSummary(skipped=1)
+    claimed_ago(outbox, delivery_id, 2500)
+    summary, _ = run_sync(config, outbox)
+    assert summary == SyncSummary(synced=1)
+
+
+@pytest.mark.usefixtures("flaky_plugin")
+def test_a_claim_from_a_sync_that_died_over_ten_minutes_ago_is_taken_over(
+    outbox: Outbox, tmp_path: Path
+) -> None:
+    delivery_id = outbox.add("cloud", make_generation(tmp_path), error="offline")
+    claimed_ago(outbox, delivery_id, 700)
+    summary, _ = run_sync(config_with("  cloud: {type: flaky}\n"), outbox)
+    assert summary == SyncSummary(synced=1)
+
+
+@pytest.mark.usefixtures("flaky_plugin")
+def test_a_sink_that_hangs_in_a_sync_is_cut_off_at_the_sink_time_limit(
+    outbox: Outbox, tmp_path: Path
+) -> None:
+    outbox.add("cloud", make_generation(tmp_path), error="offline")
+    config = config_with("  cloud: {type: flaky, hang: true}\noutput:\n  sink_timeout: 0.2\n")
+    summary, results = run_sync(config, outbox)
+    assert summary == SyncSummary(failed=1)
+    assert results[0].message == "timed out after 0.2 s"
+    assert [p.attempts for p in outbox.pending()] == [2]
+
+
+@pytest.mark.usefixtures("flaky_plugin")
+def test_a_retry_a_retry_alone_cannot_fix_is_kept_as_such(outbox: Outbox, tmp_path: Path) -> None:
+    outbox.add("cloud", make_generation(tmp_path), error="offline")
+    config = config_with("  cloud: {type: flaky, failures: 1, retryable: false}\n")
+    summary, _ = run_sync(config, outbox)
+    assert summary == SyncSummary(failed=1)
+    assert [p.retryable for p in outbox.pending()] == [False]
+
+
+@pytest.mark.usefixtures("flaky_plugin")
+def test_sync_counts_every_delivery_and_builds_each_sink_once(
+    outbox: Outbox, tmp_path: Path
+) -> None:
+    for n in range(3):
+        outbox.add("cloud", make_generation(tmp_path, f"cat {n}.png"), error="offline")
+    summary, _ = run_sync(config_with("  cloud: {type: flaky}\n"), outbox)
+    assert summary == SyncSummary(synced=3)
+    assert (OPENED, CLOSED) == ({"cloud": 1}, {"cloud": 1})
 
 
 @pytest.mark.usefixtures("flaky_plugin")

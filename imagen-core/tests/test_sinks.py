@@ -7,18 +7,22 @@ import dataclasses
 import datetime as dt
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import attrs
 import pytest
 
-from imagen.config.load import parse_config
-from imagen.config.model import Config, Instance, OutputConfig, QueueInstance
-from imagen.errors import ConfigError, SinkError
-from imagen.models import Generation, Request
+from imagen.plugins import loader as plugins
 from imagen.sinks.builtin import CommandSink
+from imagen.config.model import Config, Instance, OutputConfig, QueueInstance, SinkInstance
+from imagen.config.load import parse_config
+from imagen.errors import ConfigError, OutputError, SinkError
+from imagen.plugins.hookspecs import hookimpl
+from imagen.models import Generation, Request
 from imagen.sinks.outbox import Outbox
 from imagen.sinks.protocol import Delivery
 from imagen.sinks.run import (
+    attempt,
     build_sinks,
     child_environment,
     close_sinks,
@@ -122,6 +126,31 @@ def test_secret_env_names_finds_every_env_key_of_backends_sinks_server_and_queue
     }
 
 
+def test_an_env_key_holding_a_list_names_each_variable_and_a_flag_names_none() -> None:
+    settings = {"keys_env": ["KEY_ONE", ["KEY_TWO"]], "inherit_env": True, "empty_env": ""}
+    config = attrs.evolve(Config(), backends={"p": Instance("p", "p", settings)})
+    assert secret_env_names(config) == {"KEY_ONE", "KEY_TWO", "IMAGEN_SERVER_TOKEN"}
+
+
+def test_settings_that_refer_to_themselves_are_walked_once() -> None:
+    # YAML aliases can make free-form settings contain themselves.
+    settings: dict[str, object] = {"token_env": "TOKEN"}
+    settings["again"] = settings
+    names_list: list[object] = ["LIST_KEY"]
+    names_list.append(names_list)
+    settings["more"] = {"keys_env": names_list}
+    config = attrs.evolve(Config(), backends={"p": Instance("p", "p", settings)})
+    assert secret_env_names(config) == {"TOKEN", "LIST_KEY", "IMAGEN_SERVER_TOKEN"}
+
+
+def test_an_env_key_deep_in_plugin_settings_is_found() -> None:
+    settings: dict[str, object] = {"token_env": "DEEP_TOKEN"}
+    for _ in range(100):
+        settings = {"nested": [settings]}
+    config = attrs.evolve(Config(), backends={"p": Instance("p", "p", settings)})
+    assert "DEEP_TOKEN" in secret_env_names(config)
+
+
 def test_child_environment_withholds_names_unless_allowed(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("A_KEY", "1")
     monkeypatch.setenv("B_KEY", "2")
@@ -181,6 +210,99 @@ def test_mode_on_runs_every_sink_not_off_and_warns_about_an_unconfigured_auto_on
     assert len(err.splitlines()) == 1
 
 
+def test_mode_auto_skips_an_off_sink_and_still_runs_the_ones_after_it() -> None:
+    text = "sinks:\n  never: {type: command, enabled: off, argv: ['true']}\n"
+    text += "  ready: {type: command, enabled: auto, argv: ['true']}\n"
+    assert [sink.name for sink in build_sinks(load(text), "auto")] == ["ready"]
+
+
+def test_a_sink_name_not_in_the_config_lists_the_configured_ones() -> None:
+    config = load(SINKS)
+    with pytest.raises(ConfigError) as raised:
+        open_sink(config, "zzz")
+    assert str(raised.value) == (
+        "no sink named 'zzz' in the config (configured: always, missing, never, ready)"
+    )
+    with pytest.raises(ConfigError) as raised:
+        open_sink(Config(), "zzz")
+    assert str(raised.value) == "no sink named 'zzz' in the config (configured: none)"
+
+
+def test_a_sink_whose_type_is_not_installed_is_a_config_error_at_its_key() -> None:
+    config = attrs.evolve(Config(), sinks={"cloud": SinkInstance("cloud", "supabase-x", {})})
+    with pytest.raises(ConfigError) as raised:
+        open_sink(config, "cloud")
+    assert (raised.value.message, raised.value.path) == (
+        "sink type 'supabase-x' is not installed",
+        "sinks.cloud",
+    )
+
+
+# A sink type from a plugin whose code fails: at build time, or when asked if it is configured.
+@attrs.frozen
+class BrokenSettings:
+    fails_in: str = "build"
+
+
+class BrokenSink:
+    def __init__(self, name: str, settings: BrokenSettings) -> None:
+        if settings.fails_in == "build":
+            raise RuntimeError("missing bucket")
+        self.name = name
+
+    def enabled_auto(self) -> bool:
+        raise RuntimeError("cannot read the environment")
+
+    async def deliver(self, delivery: Delivery) -> None:
+        return None
+
+    async def aclose(self) -> None:
+        return None
+
+
+class BrokenPlugin:
+    @hookimpl
+    def register_sinks(self, register: Any) -> None:
+        register("broken", BrokenSink, BrokenSettings)
+
+
+@pytest.fixture
+def broken_plugin() -> Iterator[None]:
+    plugin = BrokenPlugin()
+    plugins.manager().register(plugin, name="test-broken-sinks")
+    plugins.registry.cache_clear()
+    yield
+    plugins.manager().unregister(plugin)
+    plugins.registry.cache_clear()
+
+
+BROKEN = """\
+sinks:
+  first: {type: broken, fails_in: build}
+  second: {type: broken, fails_in: enabled_auto}
+  ready: {type: command, enabled: auto, argv: ["true"]}
+"""
+
+
+@pytest.mark.usefixtures("broken_plugin")
+def test_a_sink_that_cannot_be_built_is_a_config_error_naming_it_and_its_type() -> None:
+    with pytest.raises(ConfigError) as raised:
+        open_sink(load(BROKEN), "first")
+    assert str(raised.value) == "sink 'first' (broken) could not be built: missing bucket"
+
+
+@pytest.mark.usefixtures("broken_plugin")
+def test_sinks_that_fail_to_build_or_answer_are_skipped_with_a_warning_and_the_rest_run(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert [sink.name for sink in build_sinks(load(BROKEN), "auto")] == ["ready"]
+    assert capsys.readouterr().err.splitlines() == [
+        "imagen: warning: sink 'first' skipped: sink 'first' (broken) could not be built: "
+        "missing bucket",
+        "imagen: warning: sink 'second' skipped: enabled_auto failed: cannot read the environment",
+    ]
+
+
 # --- deliver: concurrently, within the time limit, failures kept -----------------------------
 
 
@@ -224,6 +346,10 @@ class FakeSink:
             await asyncio.Event().wait()
         if self.behaviour == "bug":
             raise KeyError("oops")
+        if self.behaviour == "own-timeout":  # a library's own time limit, not imagen's
+            raise TimeoutError("read timed out")
+        if self.behaviour == "imagen-error":
+            raise OutputError("cannot read cat.png")
 
     async def aclose(self) -> None:
         self.closed = True
@@ -330,6 +456,76 @@ def test_a_sink_bug_becomes_a_failure_not_an_exception(
         ("buggy", "internal error: KeyError: 'oops' (run with --debug for details)")
     ]
     assert [p.sink for p in outbox.pending()] == ["buggy"]
+
+
+def test_with_debug_a_sink_bug_shows_its_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("IMAGEN_DEBUG", "1")
+    asyncio.run(deliver([FakeSink("buggy", "bug")], make_generation(tmp_path), timeout=5,
+                        outbox=None))  # fmt: skip
+    err = capsys.readouterr().err
+    assert "Traceback (most recent call last)" in err
+    assert 'raise KeyError("oops")' in err
+
+
+def test_a_sink_that_times_out_on_its_own_is_a_bug_not_imagens_time_limit(
+    tmp_path: Path,
+) -> None:
+    failure = asyncio.run(
+        attempt(FakeSink("slow", "own-timeout"), Delivery(make_generation(tmp_path), "slow"),
+                timeout=60)
+    )  # fmt: skip
+    assert failure is not None
+    assert failure.message == (
+        "internal error: TimeoutError: read timed out (run with --debug for details)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("behaviour", "message"),
+    [
+        ("hang", "timed out after 0.2 s"),
+        ("bug", "internal error: KeyError: 'oops' (run with --debug for details)"),
+        (
+            "own-timeout",
+            "internal error: TimeoutError: read timed out (run with --debug for details)",
+        ),
+        ("imagen-error", "cannot read cat.png"),
+    ],
+)
+def test_a_failed_retry_keeps_the_steps_earlier_attempts_finished(
+    tmp_path: Path, behaviour: str, message: str
+) -> None:
+    delivery = Delivery(make_generation(tmp_path), "cloud", 2, {"uploaded": True})
+    failure = asyncio.run(attempt(FakeSink("cloud", behaviour), delivery, timeout=0.2))
+    assert failure is not None
+    assert (failure.message, dict(failure.state), failure.retryable) == (
+        message,
+        {"uploaded": True},
+        True,
+    )
+
+
+def test_a_failure_that_cannot_be_kept_is_printed_with_why_and_no_retry_hint(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import sqlite3
+
+    path = tmp_path / "damaged.sqlite3"
+    with sqlite3.connect(path) as conn:  # a current schema version, but its table is gone
+        conn.execute("PRAGMA user_version = 1")
+    with Outbox.open(str(path)) as damaged:
+        failures = asyncio.run(
+            deliver([FakeSink("cloud", "fail")], make_generation(tmp_path), timeout=5,
+                    outbox=damaged)
+        )  # fmt: skip
+    assert failures == [("cloud", "HTTP 503 from the bucket")]
+    assert capsys.readouterr().err.splitlines() == [
+        "imagen: warning: cloud: the delivery could not be kept for a retry: cannot write the "
+        f"outbox file {path}: no such table: deliveries",
+        "imagen: cloud: HTTP 503 from the bucket",
+    ]
 
 
 def test_without_an_outbox_a_failure_is_still_printed(

@@ -118,17 +118,27 @@ def test_list_marks_a_delivery_whose_image_is_gone(
 
 def test_list_json_gives_every_field(imagen: Any, outbox_path: str, tmp_path: Path) -> None:
     generation = make_generation(tmp_path)
-    delivery_id = keep(outbox_path, "notify", generation, "HTTP 503")
+    with Outbox.open(outbox_path) as box:
+        delivery_id = box.add(
+            "notify", generation, state={"uploaded": True}, error="HTTP 403", retryable=False
+        )
+        [kept] = box.pending()
     [item] = json.loads(imagen("sync", "--list", "--json").out)
-    assert item["id"] == delivery_id
-    assert (item["sink"], item["path"], item["attempts"], item["last_error"]) == (
-        "notify",
-        generation.path,
-        1,
-        "HTTP 503",
-    )
-    assert item["absolute_path"] == str(tmp_path / generation.path)
-    assert item["image_exists"] is True
+    assert item == {
+        "id": delivery_id,
+        "sink": "notify",
+        "path": generation.path,
+        "absolute_path": str(tmp_path / generation.path),
+        "image_exists": True,
+        "backend": "mock",
+        "attempts": 1,
+        "state": {"uploaded": True},
+        "last_error": "HTTP 403",
+        "retryable": False,
+        "created_at": kept.created_at.isoformat(),
+        "updated_at": kept.updated_at.isoformat(),
+    }
+    assert dt.datetime.fromisoformat(item["created_at"]).tzinfo is not None
 
 
 def test_sync_delivers_each_pending_delivery_and_empties_the_outbox(

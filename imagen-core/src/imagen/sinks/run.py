@@ -76,17 +76,21 @@ def secret_env_names(config: Config) -> frozenset[str]:
     import dataclasses
 
     names: set[str] = set()
+    # Free-form settings may refer to themselves (a YAML alias): each object is walked once.
+    walked: set[int] = set()
 
     def add(value: Any) -> None:
         if isinstance(value, str) and value:
             names.add(value)
-        elif isinstance(value, list | tuple):
+        elif isinstance(value, list | tuple) and id(value) not in walked:
+            walked.add(id(value))
             for item in value:
                 add(item)
 
-    def walk(value: Any, depth: int) -> None:
-        if depth > 32:  # settings are shallow; this only stops a self-referencing object
+    def walk(value: Any) -> None:
+        if id(value) in walked:
             return
+        walked.add(id(value))
         items: list[tuple[str, Any]] = []
         if attrs.has(type(value)):
             items = [(f.name, getattr(value, f.name)) for f in attrs.fields(type(value))]
@@ -100,9 +104,9 @@ def secret_env_names(config: Config) -> frozenset[str]:
             if key.endswith("_env"):
                 add(item)
             else:
-                walk(item, depth + 1)
+                walk(item)
 
-    walk(config, 0)
+    walk(config)
     return frozenset(names)
 
 
