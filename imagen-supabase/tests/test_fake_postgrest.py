@@ -123,3 +123,63 @@ def test_the_fake_gives_each_new_image_row_an_id(supabase: Served, prefer: str) 
     answer = insert(supabase.url, ROW, prefer)
 
     assert answer.json()[0]["id"]
+
+
+USAGE = {"id": "0b7f7f5e-3c4e-4d1e-9f1a-2b3c4d5e6f70", "backend": "b", "model": "m",
+         "prompt_hash": "h"}  # fmt: skip
+
+
+@pytest.mark.parametrize("column", ["backend", "model", "prompt_hash"])
+def test_a_usage_row_without_a_not_null_column_is_a_400(supabase: Served, column: str) -> None:
+    answer = insert(supabase.url, {k: v for k, v in USAGE.items() if k != column},
+                    table="imagen_usage")  # fmt: skip
+
+    assert (answer.status_code, answer.json()["code"]) == (400, "23502")
+    assert f'column "{column}" of relation "imagen_usage"' in answer.json()["message"]
+    assert supabase.fake.rows("mai", "imagen_usage") == []
+
+
+@pytest.mark.parametrize(("table", "row"), [("images", ROW), ("imagen_usage", USAGE)])
+def test_an_explicit_null_for_a_column_with_a_default_is_a_400(
+    supabase: Served, table: str, row: dict[str, Any]
+) -> None:
+    # The DEFAULT applies when the row leaves the column out, not when it says null.
+    answer = insert(supabase.url, {**row, "created_at": None}, table=table)
+
+    assert (answer.status_code, answer.json()["code"]) == (400, "23502")
+
+
+@pytest.mark.parametrize(("table", "row"), [("images", ROW), ("imagen_usage", USAGE)])
+def test_an_id_that_is_not_a_uuid_is_a_400(
+    supabase: Served, table: str, row: dict[str, Any]
+) -> None:
+    answer = insert(supabase.url, {**row, "id": "row-1"}, table=table)
+
+    assert (answer.status_code, answer.json()["code"]) == (400, "22P02")
+    assert answer.json()["message"] == 'invalid input syntax for type uuid: "row-1"'
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "code"),
+    [
+        ("width", 1.5, "22P02"),
+        ("width", True, "22P02"),
+        ("width", "wide", "22P02"),
+        ("width", 2**31, "22003"),
+        ("seed", 2**63, "22003"),
+    ],
+)
+def test_a_value_an_integer_column_cannot_hold_is_a_400(
+    supabase: Served, column: str, value: Any, code: str
+) -> None:
+    answer = insert(supabase.url, {**ROW, column: value})
+
+    assert (answer.status_code, answer.json()["code"]) == (400, code)
+    assert supabase.fake.rows("imagen", "images") == []
+
+
+@pytest.mark.parametrize(("column", "value"), [("width", "12"), ("seed", 2**63 - 1)])
+def test_integer_columns_take_what_postgresql_reads(
+    supabase: Served, column: str, value: Any
+) -> None:
+    assert insert(supabase.url, {**ROW, column: value}).status_code == 201

@@ -89,6 +89,17 @@ UNIQUE: dict[tuple[str, str], tuple[tuple[str, ...], ...]] = {
 DEFAULTS: dict[tuple[str, str], dict[str, Any]] = {
     ("imagen", "images"): {"bucket": "imagen-generated"},
 }
+# The NOT NULL columns (002_tables.sql): a row must give the first set; the second have a
+# DEFAULT, used when the row leaves them out, but an explicit null is refused all the same.
+NOT_NULL: dict[tuple[str, str], tuple[set[str], set[str]]] = {
+    ("imagen", "images"): (IMAGES_REQUIRED, {"id", "bucket", "created_at"}),
+    ("mai", "imagen_usage"): ({"backend", "model", "prompt_hash"}, {"id", "created_at"}),
+}
+UUID_COLUMNS = {"id", "owner_user_id"}
+#: integer columns and their PostgreSQL type (seed is bigint, the others integer)
+INTEGER_COLUMNS = {"seed": "bigint", "width": "integer", "height": "integer",
+                   "latency_ms": "integer"}  # fmt: skip
+_INTEGER_BITS = {"integer": 31, "bigint": 63}
 
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"fake image bytes " * 64
@@ -394,7 +405,7 @@ class FakeSupabase(FakeServer):
         return None
 
     def _check_row(self, schema: str, table: str, row: Mapping[str, Any]) -> web.Response | None:
-        columns = IMAGES_COLUMNS if (schema, table) == ("imagen", "images") else USAGE_COLUMNS
+        columns = COLUMNS[(schema, table)]
         for column in row:
             if column not in columns:
                 return self._postgrest_error(
@@ -402,23 +413,22 @@ class FakeSupabase(FakeServer):
                     "PGRST204",
                     f"Could not find the '{column}' column of '{table}' in the schema cache",
                 )
-        if (schema, table) != ("imagen", "images"):
-            return None
-        for column in sorted(IMAGES_REQUIRED):
+        for column, value in row.items():
+            refused = self._check_type(column, value)
+            if refused is not None:
+                return refused
+        required, defaulted = NOT_NULL[(schema, table)]
+        for column in sorted(required | (defaulted & set(row))):
             if row.get(column) is None:
                 return self._postgrest_error(
                     400,
                     "23502",
-                    f'null value in column "{column}" of relation "images" violates not-null '
+                    f'null value in column "{column}" of relation "{table}" violates not-null '
                     "constraint",
                 )
+        if (schema, table) != ("imagen", "images"):
+            return None
         owner = str(row["owner_user_id"])
-        try:
-            uuid.UUID(owner)
-        except ValueError:
-            return self._postgrest_error(
-                400, "22P02", f'invalid input syntax for type uuid: "{owner}"'
-            )
         if owner not in self.users:
             return self._postgrest_error(
                 409,
@@ -426,6 +436,35 @@ class FakeSupabase(FakeServer):
                 'insert or update on table "images" violates foreign key constraint '
                 '"images_owner_user_id_fkey"',
                 details=f'Key (owner_user_id)=({owner}) is not present in table "users".',
+            )
+        return None
+
+    def _check_type(self, column: str, value: Any) -> web.Response | None:
+        """PostgreSQL's input check of one JSON value for a uuid or integer column."""
+        if value is None:
+            return None
+        if column in UUID_COLUMNS:
+            try:
+                uuid.UUID(str(value))
+            except ValueError:
+                return self._postgrest_error(
+                    400, "22P02", f'invalid input syntax for type uuid: "{value}"'
+                )
+        kind = INTEGER_COLUMNS.get(column)
+        if kind is None:
+            return None
+        text = json.dumps(value) if not isinstance(value, str) else value
+        try:
+            number = int(text.strip())  # a JSON number, or a string PostgreSQL can read
+        except ValueError:
+            number = None
+        if number is None or isinstance(value, bool | float):
+            return self._postgrest_error(
+                400, "22P02", f'invalid input syntax for type {kind}: "{text}"'
+            )
+        if not -(2 ** _INTEGER_BITS[kind]) <= number < 2 ** _INTEGER_BITS[kind]:
+            return self._postgrest_error(
+                400, "22003", f'value "{text}" is out of range for type {kind}'
             )
         return None
 
