@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 from aiohttp import web
 
@@ -132,8 +133,80 @@ def test_a_failing_command_is_a_sink_error_with_its_status_and_last_stderr_line(
 
 
 def test_a_missing_program_is_a_sink_error_naming_it(tmp_path: Path) -> None:
-    with pytest.raises(SinkError, match="cannot run 'no-such-imagen-program'"):
+    with pytest.raises(SinkError) as caught:
         run_command(make_generation(tmp_path), ["no-such-imagen-program", "{path}"])
+    assert str(caught.value) == "cannot run 'no-such-imagen-program': No such file or directory"
+
+
+def test_a_command_that_fails_silently_is_reported_by_its_status_alone(tmp_path: Path) -> None:
+    with pytest.raises(SinkError) as caught:
+        run_command(make_generation(tmp_path), [sys.executable, "-c", "raise SystemExit(4)"])
+    assert str(caught.value) == f"{sys.executable} exited 4"
+
+
+def test_a_command_killed_by_a_signal_says_which(tmp_path: Path) -> None:
+    script = "import os, signal; os.kill(os.getpid(), signal.SIGKILL)"
+    with pytest.raises(SinkError) as caught:
+        run_command(make_generation(tmp_path), [sys.executable, "-c", script])
+    assert str(caught.value) == f"{sys.executable} was killed by signal 9"
+
+
+def test_stderr_that_is_not_utf8_is_shown_with_replacement_characters(tmp_path: Path) -> None:
+    script = "import sys; sys.stderr.buffer.write(b'disk \\xff full\\n'); sys.exit(1)"
+    with pytest.raises(SinkError) as caught:
+        run_command(make_generation(tmp_path), [sys.executable, "-c", script])
+    assert str(caught.value) == f"{sys.executable} exited 1: disk \ufffd full"
+
+
+@pytest.mark.parametrize(
+    ("length", "shown"), [(200, "x" * 200), (201, "x" * 197 + "..."), (500, "x" * 197 + "...")]
+)
+def test_a_long_stderr_line_is_cut_to_200_characters(
+    tmp_path: Path, length: int, shown: str
+) -> None:
+    script = f"import sys; print('x' * {length}, file=sys.stderr); sys.exit(1)"
+    with pytest.raises(SinkError) as caught:
+        run_command(make_generation(tmp_path), [sys.executable, "-c", script])
+    assert str(caught.value) == f"{sys.executable} exited 1: {shown}"
+
+
+def test_the_program_never_reads_imagens_stdin(tmp_path: Path) -> None:
+    # imagen's stdin may carry the prompt (imagen generate -): a program must not eat it.
+    record = tmp_path / "stdin.txt"
+    script = f"import sys; open({str(record)!r}, 'w').write(sys.stdin.read())"
+    read_end, write_end = os.pipe()
+    os.write(write_end, b"a prompt for imagen\n")
+    os.close(write_end)
+    saved = os.dup(0)
+    os.dup2(read_end, 0)
+    try:
+        run_command(make_generation(tmp_path), [sys.executable, "-c", script])
+    finally:
+        os.dup2(saved, 0)
+        os.close(saved)
+        os.close(read_end)
+    assert record.read_text() == ""
+
+
+def test_a_command_without_seed_or_sidecar_gets_empty_arguments_for_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    generation = attrs.evolve(make_generation(tmp_path), seed=None, sidecar_path=None)
+    record = tmp_path / "argv.json"
+    monkeypatch.setenv("OUT", str(record))
+    run_command(generation, [sys.executable, "-c", RECORD_ARGV, "{seed}", "{sidecar}"])
+    assert json.loads(record.read_text())[1:] == ["", ""]
+
+
+def test_stopping_a_program_that_has_already_gone_is_no_error(tmp_path: Path) -> None:
+    from imagen.builtin_sinks import _stop
+
+    async def run() -> None:
+        process = await asyncio.create_subprocess_exec(sys.executable, "-c", "pass")
+        await process.wait()
+        _stop(process)
+
+    asyncio.run(run())
 
 
 def test_a_command_past_its_timeout_is_stopped(tmp_path: Path) -> None:
@@ -141,8 +214,9 @@ def test_a_command_past_its_timeout_is_stopped(tmp_path: Path) -> None:
     script = (
         f"import os, time; open({str(pid_file)!r}, 'w').write(str(os.getpid())); time.sleep(60)"
     )
-    with pytest.raises(SinkError, match=r"did not finish within 0\.5 s and was stopped"):
+    with pytest.raises(SinkError) as caught:
         run_command(make_generation(tmp_path), [sys.executable, "-c", script], timeout=0.5)
+    assert str(caught.value) == f"{sys.executable} did not finish within 0.5 s and was stopped"
     pid = int(pid_file.read_text())
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
@@ -262,8 +336,11 @@ def test_a_command_built_by_hand_passes_the_whole_environment_unless_told(
 
 
 def test_env_lists_variable_names_only() -> None:
-    with pytest.raises(ConfigError, match=r"sinks\.backup.*'A=1' is not an environment variable"):
+    with pytest.raises(ConfigError, match=r"sinks\.backup") as caught:
         load('sinks:\n  backup: {type: command, argv: ["true"], env: ["A=1"]}\n')
+    assert str(caught.value).endswith(
+        "env: 'A=1' is not an environment variable name; list names only, like [RCLONE_CONFIG_PASS]"
+    )
 
 
 def test_command_auto_enables_only_when_the_program_is_on_path() -> None:
@@ -271,21 +348,30 @@ def test_command_auto_enables_only_when_the_program_is_on_path() -> None:
     assert not CommandSink("b", CommandSettings(argv=["no-such-imagen-program"])).enabled_auto()
 
 
+UNFILLED = (
+    "has a placeholder imagen does not fill (known: {path}, {sidecar}, {relpath}, {backend}, "
+    "{model}, {seed}; write {{ and }} for literal braces)"
+)
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        ('["cp", "{file}", "/b/"]', "placeholder imagen does not fill"),
-        ('["cp", "{seed:05d}"]', "placeholder imagen does not fill"),
-        ('["cp", "{path!r}"]', "placeholder imagen does not fill"),
-        ('["cp", "{path.name}"]', "placeholder imagen does not fill"),
-        ('["cp", "{path"]', "write {{ and }} for literal braces"),
-        ("[]", "give the program and its arguments"),
+        ('["cp", "{file}", "/b/"]', f"argv: '{{file}}' {UNFILLED}"),
+        ('["cp", "{seed:05d}"]', f"argv: '{{seed:05d}}' {UNFILLED}"),
+        ('["cp", "{path!r}"]', f"argv: '{{path!r}}' {UNFILLED}"),
+        ('["cp", "{path.name}"]', f"argv: '{{path.name}}' {UNFILLED}"),
+        (
+            '["cp", "{path"]',
+            "argv: '{path': expected '}' before end of string (write {{ and }} for literal braces)",
+        ),
+        ("[]", 'argv: give the program and its arguments, like ["cp", "{path}", ...]'),
     ],
 )
 def test_bad_argv_is_a_config_error_at_load_time(argv: str, message: str) -> None:
     with pytest.raises(ConfigError, match=r"sinks\.backup") as caught:
         load(f"sinks:\n  backup: {{type: command, argv: {argv}}}\n")
-    assert message in str(caught.value)
+    assert str(caught.value).endswith(message)
 
 
 def test_a_timeout_of_zero_is_refused() -> None:
@@ -303,12 +389,18 @@ def test_each_sample_loads_as_valid_config_and_starts_disabled(sample: str) -> N
 # --- webhook ---------------------------------------------------------------------------------
 
 
+#: scripted "statuses" that are no answer: the connection dropped, or held open in silence
+DROP, HOLD = -1, -2
+
+
 class Receiver:
     """A webhook endpoint that answers with scripted statuses and records every request."""
 
     def __init__(self, *statuses: int) -> None:
         self.statuses = list(statuses)
         self.requests: list[dict[str, Any]] = []
+        #: the body of an error answer, when not the default JSON one
+        self.text: str | None = None
 
     def app(self) -> web.Application:
         app = web.Application()
@@ -321,16 +413,31 @@ class Receiver:
             {"path": request.path, "headers": dict(request.headers), "body": await request.read()}
         )
         status = self.statuses.pop(0) if self.statuses else 200
+        if status == DROP and request.transport is not None:
+            request.transport.close()  # the connection ends with no answer
+            return web.Response()
+        if status == HOLD:
+            await asyncio.Event().wait()  # no answer until the server stops
         if status == 301:
             raise web.HTTPMovedPermanently("/moved")
+        if status >= 400 and self.text is not None:
+            return web.Response(text=self.text, status=status)
         if status >= 400:
             return web.json_response({"error": f"status {status} on purpose"}, status=status)
+        if status == 300:
+            return web.Response(status=300)
         return web.json_response({"ok": True}, status=status)
 
 
-def post(url: str, generation: Generation, **settings: Any) -> None:
+def post(
+    url: str, generation: Generation, waits: list[float] | None = None, **settings: Any
+) -> None:
+    async def sleep(seconds: float) -> None:
+        if waits is not None:
+            waits.append(seconds)
+
     async def run() -> None:
-        sink = WebhookSink("notify", WebhookSettings(url=url, **settings))
+        sink = WebhookSink("notify", WebhookSettings(url=url, **settings), sleep=sleep)
         try:
             await sink.deliver(Delivery(generation, "notify"))
         finally:
@@ -418,6 +525,47 @@ def test_webhook_retries_a_5xx_and_then_succeeds_with_the_same_body(tmp_path: Pa
     assert len({request["body"] for request in receiver.requests}) == 1
 
 
+def test_webhook_waits_a_quarter_second_then_doubles_between_retries(tmp_path: Path) -> None:
+    receiver = Receiver(503, 502, 200)
+    waits: list[float] = []
+    with serve_app(receiver.app()) as base:
+        post(f"{base}/hooks/abc", make_generation(tmp_path), waits, retries=3)
+    assert waits == [0.25, 0.5]
+
+
+def test_webhook_retries_a_429(tmp_path: Path) -> None:
+    receiver = Receiver(429, 200)
+    with serve_app(receiver.app()) as base:
+        post(f"{base}/hooks/abc", make_generation(tmp_path), retries=1)
+    assert len(receiver.requests) == 2
+
+
+def test_webhook_retries_a_dropped_connection_as_often_as_its_retries_say(
+    tmp_path: Path,
+) -> None:
+    receiver = Receiver(DROP, DROP, 200)
+    waits: list[float] = []
+    with serve_app(receiver.app()) as base:
+        post(f"{base}/hooks/abc", make_generation(tmp_path), waits, retries=2)
+    assert len(receiver.requests) == 3
+    assert waits == [0.25, 0.5]
+
+
+def test_webhook_does_not_retry_a_status_past_the_5xx_range(tmp_path: Path) -> None:
+    receiver = Receiver(600)
+    with serve_app(receiver.app()) as base, pytest.raises(SinkError, match="answered HTTP 600"):
+        post(f"{base}/hooks/abc", make_generation(tmp_path), retries=3)
+    assert len(receiver.requests) == 1
+
+
+def test_webhook_that_never_answers_is_cut_off_at_its_timeout(tmp_path: Path) -> None:
+    receiver = Receiver(HOLD)
+    with serve_app(receiver.app()) as base, pytest.raises(SinkError) as caught:
+        post(f"{base}/hooks/abc", make_generation(tmp_path), timeout=0.3, retries=0)
+    assert str(caught.value) == f"cannot reach {base}: ReadTimeout"
+    assert caught.value.retryable
+
+
 def test_webhook_gives_up_after_its_retries_with_a_retryable_error(tmp_path: Path) -> None:
     receiver = Receiver(500, 500, 500)
     with serve_app(receiver.app()) as base, pytest.raises(SinkError) as caught:
@@ -450,7 +598,7 @@ def test_webhook_does_not_follow_a_redirect(tmp_path: Path) -> None:
     with serve_app(receiver.app()) as base, pytest.raises(SinkError, match="redirect") as caught:
         post(f"{base}/hooks/abc", make_generation(tmp_path))
     assert [request["path"] for request in receiver.requests] == ["/hooks/abc"]
-    assert not caught.value.retryable
+    assert caught.value.retryable is False
 
 
 def dead_url() -> str:
@@ -496,6 +644,63 @@ def test_webhook_auto_enables_when_its_secret_is_set_or_not_needed(
     monkeypatch.setenv("HOOK_SECRET", "value")
     assert signed.enabled_auto()
     assert WebhookSink("b", WebhookSettings(url="https://x.test/")).enabled_auto()
+
+
+def test_webhook_retries_below_zero_are_refused() -> None:
+    with pytest.raises(ConfigError, match=r"sinks\.notify") as caught:
+        load("sinks:\n  notify: {type: webhook, url: 'https://x.test/', retries: -1}\n")
+    assert str(caught.value).endswith("retries: must be 0 or more")
+
+
+@pytest.mark.parametrize(
+    ("status", "retryable"), [(408, True), (409, False), (429, True), (430, False)]
+)
+def test_webhook_says_a_retry_may_help_a_timeout_or_rate_limit_but_not_another_4xx(
+    tmp_path: Path, status: int, retryable: bool
+) -> None:
+    receiver = Receiver(status)
+    with serve_app(receiver.app()) as base, pytest.raises(SinkError) as caught:
+        post(f"{base}/hooks/abc", make_generation(tmp_path), retries=0)
+    assert caught.value.retryable is retryable
+
+
+def test_webhook_300_is_not_a_success(tmp_path: Path) -> None:
+    receiver = Receiver(300)
+    with serve_app(receiver.app()) as base, pytest.raises(SinkError) as caught:
+        post(f"{base}/hooks/abc", make_generation(tmp_path))
+    assert str(caught.value) == (
+        f"{base} answered HTTP 300 (a redirect); set url to the address it points to"
+    )
+    assert caught.value.retryable is False
+
+
+def test_webhook_error_shows_the_answer_on_one_line_cut_at_200_characters(
+    tmp_path: Path,
+) -> None:
+    receiver = Receiver(400)
+    receiver.text = "bad\n  payload " + "y" * 300
+    with serve_app(receiver.app()) as base, pytest.raises(SinkError) as caught:
+        post(f"{base}/hooks/abc", make_generation(tmp_path))
+    said = ("bad payload " + "y" * 300)[:200]
+    assert str(caught.value) == f"{base} answered HTTP 400: {said}"
+
+
+def test_webhook_error_with_an_empty_answer_is_the_status_alone(tmp_path: Path) -> None:
+    receiver = Receiver(404)
+    receiver.text = ""
+    with serve_app(receiver.app()) as base, pytest.raises(SinkError) as caught:
+        post(f"{base}/hooks/abc", make_generation(tmp_path))
+    assert str(caught.value) == f"{base} answered HTTP 404"
+
+
+def test_webhook_errors_never_show_credentials_in_the_url(tmp_path: Path) -> None:
+    receiver = Receiver(404)
+    with serve_app(receiver.app()) as base, pytest.raises(SinkError) as caught:
+        post(base.replace("://", "://hook-user:pa55word@") + "/hooks/abc",
+             make_generation(tmp_path))  # fmt: skip
+    assert "pa55word" not in str(caught.value)
+    assert "hook-user" not in str(caught.value)
+    assert str(caught.value).startswith(f"{base} answered HTTP 404")
 
 
 @pytest.mark.parametrize("url", ["ftp://x.test/", "x.test/hook", "http:///path"])

@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 import string
 import time
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -239,11 +240,21 @@ def signature(secret: str, timestamp: str, body: bytes) -> str:
 
 
 class WebhookSink:
-    """One ``webhook`` instance. Builds no connection until the first delivery."""
+    """One ``webhook`` instance. Builds no connection until the first delivery.
 
-    def __init__(self, name: str, settings: WebhookSettings) -> None:
+    ``sleep`` waits between retries (tests pass a recording one).
+    """
+
+    def __init__(
+        self,
+        name: str,
+        settings: WebhookSettings,
+        *,
+        sleep: Callable[[float], Awaitable[None]] | None = None,
+    ) -> None:
         self.name = name
         self.settings = settings
+        self.sleep = sleep
         self._client: httpx.AsyncClient | None = None
         # Only scheme, host and port in messages: webhook URLs often carry a token in the path.
         parts = urlsplit(settings.url)
@@ -273,6 +284,8 @@ class WebhookSink:
             Retry.on_status(429, *range(500, 600), attempts=retries, backoff=0.25),
             Retry.on_transport(attempts=retries, backoff=0.25),
         )
+        if self.sleep is not None:
+            policy = policy.with_sleep(self.sleep)
         if self._client is None:
             self._client = make_client(timeout=self.settings.timeout)
         try:

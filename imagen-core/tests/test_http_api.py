@@ -1,0 +1,437 @@
+"""The toolkit's HttpApi: what an adapter gets back for every way a provider call can go.
+
+Each test calls a real loopback server (or maps a response the way ``call`` would) and checks
+what the adapter, and so the user, sees: the error class, its one line, its ``detail``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from aiohttp import web
+
+from imagen.adapters.api import (
+    Failure,
+    HttpApi,
+    bearer,
+    body_message,
+    header,
+    json_object,
+    json_or_none,
+)
+from imagen.errors import (
+    AuthError,
+    BackendError,
+    BackendTimeout,
+    BackendUnavailable,
+    InvalidRequest,
+    NotConfigured,
+    RateLimited,
+)
+from imagen.http import NO_RETRY, Deadline, Retry, RetryPolicy
+from imagen.testing.servers import serve_app
+
+KEY = "acme-key-0123456789"
+KEY_ENV = "ACME_TEST_KEY"
+
+
+class Provider:
+    """Answers each request with the next scripted reply (else 200 {"ok": true}); records
+    each request's path and headers. ``hold`` keeps a request unanswered until the server
+    stops."""
+
+    def __init__(self) -> None:
+        self.replies: list[web.StreamResponse | str] = []
+        self.seen: list[tuple[str, dict[str, str]]] = []
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", self.handle)
+        return app
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        self.seen.append((request.path, {k.lower(): v for k, v in request.headers.items()}))
+        reply = self.replies.pop(0) if self.replies else web.json_response({"ok": True})
+        if reply == "hold":
+            await asyncio.Event().wait()
+        assert not isinstance(reply, str)
+        return reply
+
+
+@pytest.fixture
+def provider() -> Iterator[tuple[Provider, str]]:
+    script = Provider()
+    with serve_app(script.app()) as url:
+        yield script, url
+
+
+def make_api(url: str, **overrides: Any) -> HttpApi:
+    options: dict[str, Any] = {"backend": "acme-1", "base_url": url, "key_env": KEY_ENV,
+                               "auth": bearer, "timeout": 10.0}  # fmt: skip
+    options.update(overrides)
+    return HttpApi("Acme", **options)
+
+
+def call(api: HttpApi, method: str = "POST", path: str = "/v1/images", **kwargs: Any) -> Any:
+    async def main() -> Any:
+        try:
+            return await api.call(method, path, what="create the image", **kwargs)
+        finally:
+            await api.aclose()
+
+    return asyncio.run(main())
+
+
+@pytest.fixture(autouse=True)
+def key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(KEY_ENV, KEY)
+
+
+def answer(status: int, body: Any = None, **headers: str) -> httpx.Response:
+    request = httpx.Request("POST", "http://acme.test/v1/images")
+    if body is None:
+        return httpx.Response(status, headers=headers, request=request)
+    if isinstance(body, str):
+        return httpx.Response(status, text=body, headers=headers, request=request)
+    return httpx.Response(status, json=body, headers=headers, request=request)
+
+
+def mapped(response: httpx.Response, **overrides: Any) -> BackendError:
+    return make_api("http://acme.test", **overrides).failure_error(
+        response, what="create the image"
+    )
+
+
+# -- the status table ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("status", "kind", "message"),
+    [
+        (400, InvalidRequest, "Acme rejected the request (HTTP 400: no such size)"),
+        (422, InvalidRequest, "Acme rejected the request (HTTP 422: no such size)"),
+        (401, AuthError, f"Acme refused the key (HTTP 401: no such size); set {KEY_ENV} to a "
+                         "valid key"),
+        (403, AuthError, f"Acme refused the key (HTTP 403: no such size); set {KEY_ENV} to a "
+                         "valid key"),
+        (404, InvalidRequest, "Acme could not create the image (HTTP 404: no such size); check "
+                              "the model name and base_url"),
+        (408, BackendTimeout, "Acme could not create the image (HTTP 408: no such size); try "
+                              "again"),
+        (413, InvalidRequest, "Acme could not create the image (HTTP 413: no such size); the "
+                              "request is too large: use smaller --ref images"),
+        (409, BackendError, "Acme could not create the image (HTTP 409: no such size)"),
+        (418, BackendError, "Acme could not create the image (HTTP 418: no such size)"),
+        (429, RateLimited, "Acme is rate limiting (HTTP 429: no such size); wait and try again"),
+        (500, BackendUnavailable, "Acme could not create the image (HTTP 500: no such size); "
+                                  "try again later"),
+        (503, BackendUnavailable, "Acme could not create the image (HTTP 503: no such size); "
+                                  "try again later"),
+    ],
+)  # fmt: skip
+def test_each_status_maps_to_its_error_with_one_line_saying_what_to_do(
+    status: int, kind: type[BackendError], message: str
+) -> None:
+    error = mapped(answer(status, {"message": "no such size"}))
+    assert type(error) is kind
+    assert error.message == message
+    assert str(error) == f"acme-1: {message}"
+    assert error.backend == "acme-1"
+    assert error.detail == {"status": status, "detail": "no such size"}
+
+
+def test_a_refused_key_without_a_key_variable_says_to_check_the_credentials() -> None:
+    error = mapped(answer(401, {"message": "bad token"}), key_env=None)
+    assert type(error) is AuthError
+    assert error.message == "Acme refused the key (HTTP 401: bad token); check the credentials"
+
+
+def test_an_answer_without_a_message_leaves_the_status_alone() -> None:
+    error = mapped(answer(404, ""))
+    assert error.message == (
+        "Acme could not create the image (HTTP 404); check the model name and base_url"
+    )
+
+
+def test_a_redirect_answer_names_where_it_pointed_and_is_not_followed() -> None:
+    error = mapped(answer(302, "", location=f"https://elsewhere.test/collect?key={KEY}"))
+    assert type(error) is BackendError
+    assert error.message.startswith(
+        "Acme could not create the image (HTTP 302: redirect to https://elsewhere.test/collect"
+    )
+    assert error.message.endswith("); redirects are not followed with a key")
+    assert KEY not in error.message
+
+
+@pytest.mark.parametrize("status", [300, 399])
+def test_every_3xx_is_a_redirect_answer(status: int) -> None:
+    error = mapped(answer(status, "", location="/v2/images"))
+    assert type(error) is BackendError
+    assert error.message.endswith(
+        f"(HTTP {status}: redirect to /v2/images); redirects are not followed with a key"
+    )
+
+
+def test_a_4xx_is_not_taken_for_a_redirect() -> None:
+    error = mapped(answer(400, "bad", location="/elsewhere"))
+    assert error.message == "Acme rejected the request (HTTP 400: bad)"
+
+
+def test_429_carries_the_providers_retry_after() -> None:
+    error = mapped(answer(429, {"message": "slow down"}, **{"Retry-After": "7"}))
+    assert isinstance(error, RateLimited)
+    assert error.retry_after == 7.0
+
+
+def test_429_reads_retry_after_the_adapters_way() -> None:
+    def in_text(response: httpx.Response) -> float | None:
+        return 12.0 if "12s" in response.text else None
+
+    error = mapped(answer(429, {"message": "retry in 12s"}), retry_after=in_text)
+    assert isinstance(error, RateLimited)
+    assert error.retry_after == 12.0
+
+
+def test_only_a_429_is_given_a_retry_after() -> None:
+    seen: list[Failure] = []
+
+    def hook(response: httpx.Response, failure: Failure) -> BackendError | None:
+        seen.append(failure)
+        return None
+
+    api = make_api("http://acme.test", retry_after=lambda response: 5.0)
+    api.failure_error(answer(503, {"message": "x"}), what="create the image", errors=hook)
+    api.failure_error(answer(429, {"message": "x"}), what="create the image", errors=hook)
+    assert [failure.retry_after for failure in seen] == [None, 5.0]
+
+
+# -- the adapter's own errors first -------------------------------------------------------------
+
+
+def test_the_adapters_hook_sees_the_answer_made_safe_and_its_error_wins() -> None:
+    seen: list[Failure] = []
+    blocked = BackendError("the content filter refused the prompt", backend="acme-1")
+
+    def hook(response: httpx.Response, failure: Failure) -> BackendError | None:
+        seen.append(failure)
+        return blocked
+
+    body = {"error": {"message": f"filtered\nfor {KEY}", "type": "content_filter"}}
+    api = make_api("http://acme.test")
+    error = api.failure_error(answer(400, body), what="create the image", errors=hook)
+    assert error is blocked
+    [failure] = seen
+    assert failure == Failure(
+        provider="Acme",
+        backend="acme-1",
+        what="create the image",
+        status=400,
+        detail="filtered for ***",
+        key_env=KEY_ENV,
+        body=body,
+        retry_after=None,
+    )
+
+
+def test_a_hook_that_returns_none_leaves_the_answer_to_the_table() -> None:
+    api = make_api("http://acme.test")
+    error = api.failure_error(answer(503, {"message": "busy"}), what="create the image",
+                              errors=lambda response, failure: None)  # fmt: skip
+    assert type(error) is BackendUnavailable
+
+
+@pytest.mark.parametrize(
+    ("body", "said"),
+    [
+        ({"message": "m", "detail": "d"}, "m"),
+        ({"detail": "d", "error": "e"}, "d"),
+        ({"error": "e", "title": "t"}, "e"),
+        ({"error": {"message": "nested", "type": "kind"}}, "nested"),
+        ({"error": {"type": "invalid_request_error"}}, "invalid_request_error"),
+        ({"message": "", "title": "t"}, "t"),
+        ({"code": 7}, '{"code": 7}'),
+        (["not", "an", "object"], '["not", "an", "object"]'),
+    ],
+)
+def test_the_human_part_of_an_error_body_is_found(body: Any, said: str) -> None:
+    import json
+
+    assert body_message(body, json.dumps(body)) == said
+
+
+# -- calls over a real socket -------------------------------------------------------------------
+
+
+def test_a_success_is_returned_and_the_key_and_headers_are_sent(
+    provider: tuple[Provider, str],
+) -> None:
+    script, url = provider
+    response = call(make_api(url + "/", headers={"X-Client": "imagen-test"}))
+    assert response.json() == {"ok": True}
+    [(path, headers)] = script.seen
+    assert path == "/v1/images"
+    assert headers["authorization"] == f"Bearer {KEY}"
+    assert headers["x-client"] == "imagen-test"
+
+
+def test_a_call_without_credentials_sends_no_key(provider: tuple[Provider, str]) -> None:
+    script, url = provider
+    call(make_api(url), "GET", f"{url}/files/out.png", credentials=False)
+    [(_, headers)] = script.seen
+    assert "authorization" not in headers
+
+
+def test_an_api_without_auth_sends_no_key(provider: tuple[Provider, str]) -> None:
+    script, url = provider
+    call(make_api(url, auth=None))
+    assert "authorization" not in script.seen[0][1]
+
+
+def test_the_key_goes_in_the_header_the_provider_names(provider: tuple[Provider, str]) -> None:
+    script, url = provider
+    call(make_api(url, auth=header("x-goog-api-key")))
+    assert script.seen[0][1]["x-goog-api-key"] == KEY
+
+
+def test_a_missing_key_says_which_variable_to_set(
+    provider: tuple[Provider, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    script, url = provider
+    monkeypatch.delenv(KEY_ENV)
+    with pytest.raises(NotConfigured) as caught:
+        call(make_api(url))
+    assert str(caught.value) == f"backend 'acme-1' is not configured: set {KEY_ENV}"
+    assert script.seen == []
+
+
+def test_an_error_answer_over_the_wire_is_mapped(provider: tuple[Provider, str]) -> None:
+    script, url = provider
+    script.replies = [web.json_response({"message": f"bad key {KEY}"}, status=401)]
+    with pytest.raises(AuthError) as caught:
+        call(make_api(url))
+    assert KEY not in str(caught.value)
+    assert caught.value.detail == {"status": 401, "detail": "bad key ***"}
+
+
+def test_the_apis_retry_policy_applies_and_a_calls_own_policy_replaces_it(
+    provider: tuple[Provider, str],
+) -> None:
+    script, url = provider
+    waits: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+
+    policy = RetryPolicy(Retry.on_status(503, attempts=2, backoff=0.5), sleep=sleep)
+    retried: list[tuple[str, float]] = []
+    script.replies = [web.json_response({}, status=503), web.json_response({"ok": 2})]
+    response = call(make_api(url, policy=policy),
+                    on_retry=lambda reason, wait: retried.append((reason, wait)))  # fmt: skip
+    assert response.json() == {"ok": 2}
+    assert (waits, retried) == ([0.5], [("HTTP 503", 0.5)])
+
+    script.replies = [web.json_response({}, status=503)]
+    with pytest.raises(BackendUnavailable):
+        call(make_api(url, policy=policy), policy=NO_RETRY)
+    assert waits == [0.5]
+
+
+def test_an_unreachable_provider_is_unavailable_saying_to_check_the_network() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with pytest.raises(BackendUnavailable) as caught:
+        call(make_api(f"http://127.0.0.1:{port}"))
+    message = caught.value.message
+    assert message.startswith("could not reach Acme to create the image (")
+    assert message.endswith("); check the network and base_url")
+    assert caught.value.backend == "acme-1"
+    assert caught.value.detail["unreachable"]
+
+
+def test_a_provider_that_does_not_answer_within_the_read_timeout_is_a_timeout(
+    provider: tuple[Provider, str],
+) -> None:
+    script, url = provider
+    script.replies = ["hold"]
+    with pytest.raises(BackendTimeout) as caught:
+        call(make_api(url, timeout=0.3))
+    assert caught.value.message == (
+        "Acme did not answer in time to create the image; raise timeout: for 'acme-1' or try again"
+    )
+    assert caught.value.backend == "acme-1"
+
+
+def test_a_provider_still_answering_at_the_deadline_is_a_timeout(
+    provider: tuple[Provider, str],
+) -> None:
+    script, url = provider
+    script.replies = ["hold"]
+    with pytest.raises(BackendTimeout, match="did not answer in time to create the image"):
+        call(make_api(url), deadline=Deadline.after(0.3))
+
+
+def test_a_body_past_the_limit_is_refused_unread(provider: tuple[Provider, str]) -> None:
+    script, url = provider
+    script.replies = [web.Response(body=b"x" * 5000)]
+    with pytest.raises(BackendError) as caught:
+        call(make_api(url), limit=1000)
+    assert caught.value.message == (
+        f"Acme answered more than 1000 bytes for {url} (create the image); not read"
+    )
+
+
+def test_a_url_on_another_origin_is_refused_before_it_is_sent(
+    provider: tuple[Provider, str],
+) -> None:
+    script, url = provider
+    with pytest.raises(BackendError) as caught:
+        call(make_api(url), "GET", "https://elsewhere.test/v1/x")
+    assert caught.value.message == (
+        "Acme named a URL to create the image that https://elsewhere.test is not on "
+        f"{url.replace('localhost', '127.0.0.1')}; the key is only sent to "
+        f"{url.replace('localhost', '127.0.0.1')}"
+    )
+    assert script.seen == []
+
+
+def test_after_aclose_the_next_call_opens_a_new_client(provider: tuple[Provider, str]) -> None:
+    script, url = provider
+    api = make_api(url)
+
+    async def main() -> None:
+        await api.call("GET", "/a", what="read")
+        await api.aclose()
+        await api.aclose()  # twice is fine
+        await api.call("GET", "/b", what="read")
+        await api.aclose()
+
+    asyncio.run(main())
+    assert [path for path, _ in script.seen] == ["/a", "/b"]
+
+
+# -- small helpers --------------------------------------------------------------------------------
+
+
+def test_clean_hides_the_key_and_keeps_one_short_line() -> None:
+    api = make_api("http://acme.test")
+    assert api.clean(f"refused\n{KEY}") == "refused ***"
+    assert api.clean("x" * 50, limit=20) == "x" * 17 + "..."
+
+
+def test_clean_without_a_key_variable_reads_no_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(KEY_ENV)
+    assert make_api("http://acme.test", key_env=None).clean("plain text") == "plain text"
+
+
+def test_json_helpers_read_what_is_json_and_nothing_else() -> None:
+    assert json_or_none(answer(200, {"a": 1})) == {"a": 1}
+    assert json_or_none(answer(200, "not json")) is None
+    assert json_or_none(httpx.Response(200, content=b"\xff\xfe")) is None
+    assert json_object(answer(200, [1, 2])) == {}
+    assert json_object(answer(200, {"a": 1})) == {"a": 1}
