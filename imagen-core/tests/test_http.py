@@ -32,6 +32,8 @@ class Script:
     async def handle(self, request: web.Request) -> web.StreamResponse:
         self.seen.append(request)
         reply = self.replies.pop(0) if self.replies else web.json_response({"ok": True})
+        if reply == "hold":  # no answer until the server stops
+            await asyncio.Event().wait()
         if reply == "drop":
             if request.transport is not None:
                 request.transport.close()
@@ -143,3 +145,413 @@ def test_retry_after_accepts_an_http_date() -> None:
 def test_scrub_removes_every_secret() -> None:
     text = "401 for token r8_secretvalue at https://x/?key=r8_secretvalue"
     assert scrub(text, ["r8_secretvalue", None, ""]) == "401 for token *** at https://x/?key=***"
+
+
+def test_retry_after_zero_retries_at_once_and_a_past_date_too() -> None:
+    import email.utils
+
+    import httpx
+
+    assert retry_after_header(httpx.Response(429, headers={"Retry-After": "0"})) == 0.0
+    past = email.utils.formatdate(time.time() - 30, usegmt=True)
+    assert retry_after_header(httpx.Response(429, headers={"Retry-After": past})) == 0.0
+    assert retry_after_header(httpx.Response(429, headers={"Retry-After": "soon"})) is None
+    assert retry_after_header(httpx.Response(429)) is None
+
+
+def test_a_hint_in_the_text_is_read_in_any_case_and_the_header_comes_first() -> None:
+    import httpx
+
+    read = hint_in_text(r"retry in (\d+(?:\.\d+)?)s")
+    assert read(httpx.Response(429, text="Please Retry In 2.5s")) == 2.5
+    assert read(httpx.Response(429, text="retry in 9s", headers={"Retry-After": "3"})) == 3.0
+    assert read(httpx.Response(429, text="slow down")) is None
+
+
+def test_the_default_policy_sleeps_for_real_between_retries(server: tuple[Script, str]) -> None:
+    script, url = server
+    script.replies = [web.json_response({}, status=503)]
+
+    async def main() -> Any:
+        async with make_client(base_url=url) as client:
+            policy = RetryPolicy(Retry.on_status(503, attempts=1, backoff=0.01))
+            return await send(client, "GET", "/x", policy=policy)
+
+    assert asyncio.run(main()).status_code == 200
+    assert len(script.seen) == 2
+
+
+def test_each_retry_is_told_its_reason_and_wait(server: tuple[Script, str]) -> None:
+    script, url = server
+    script.replies = [web.json_response({}, status=503), "drop"]
+    told: list[tuple[str, float]] = []
+
+    async def no_sleep(seconds: float) -> None:
+        return None
+
+    async def main() -> Any:
+        policy = RetryPolicy(
+            Retry.on_status(503, attempts=1, backoff=0.5),
+            Retry.on_transport(attempts=1, backoff=0.2),
+            sleep=no_sleep,
+        )
+        async with make_client(base_url=url) as client:
+            return await send(
+                client,
+                "GET",
+                "/x",
+                policy=policy,
+                on_retry=lambda reason, wait: told.append((reason, wait)),
+            )
+
+    assert asyncio.run(main()).status_code == 200
+    assert told == [("HTTP 503", 0.5), ("RemoteProtocolError", 0.2)]
+
+
+def test_a_retry_sends_the_same_headers_again(server: tuple[Script, str]) -> None:
+    script, url = server
+    script.replies = [web.json_response({}, status=503)]
+    waits: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+
+    async def main() -> Any:
+        policy = RetryPolicy(Retry.on_status(503, attempts=1), sleep=sleep)
+        async with make_client(base_url=url) as client:
+            return await send(client, "POST", "/x", policy=policy, headers={"X-Request": "7"},
+                              credentials={"Authorization": "Bearer k-123"}, json={})  # fmt: skip
+
+    asyncio.run(main())
+    assert [(r.headers["X-Request"], r.headers["Authorization"]) for r in script.seen] == [
+        ("7", "Bearer k-123"),
+        ("7", "Bearer k-123"),
+    ]
+
+
+def test_a_client_without_base_url_sends_credentials_to_the_first_urls_origin(
+    server: tuple[Script, str],
+) -> None:
+    script, url = server
+
+    async def main() -> Any:
+        async with make_client() as client:
+            return await send(client, "GET", f"{url}/x", credentials={"Authorization": "k-1"})
+
+    assert asyncio.run(main()).status_code == 200
+    assert script.seen[0].headers["Authorization"] == "k-1"
+
+
+def test_within_a_deadline_the_answer_comes_back_and_the_key_is_sent(
+    server: tuple[Script, str],
+) -> None:
+    from imagen.http import Deadline
+
+    script, url = server
+
+    async def main() -> Any:
+        async with make_client(base_url=url) as client:
+            return await send(client, "GET", "/x", credentials={"Authorization": "k-2"},
+                              deadline=Deadline.after(30))  # fmt: skip
+
+    assert asyncio.run(main()).json() == {"ok": True}
+    assert script.seen[0].headers["Authorization"] == "k-2"
+
+
+def test_a_deadline_that_passes_names_the_request_without_its_path(
+    server: tuple[Script, str],
+) -> None:
+    from imagen.http import Deadline, DeadlineExceeded
+
+    script, url = server
+    script.replies = ["hold"]
+
+    async def main(path: str) -> Any:
+        async with make_client(base_url=url) as client:
+            return await send(client, "GET", path, deadline=Deadline.after(0.2))
+
+    with pytest.raises(DeadlineExceeded) as caught:
+        asyncio.run(main(f"{url.replace('://', '://user:pw@')}/secret-path"))
+    assert str(caught.value) == f"no answer from {url} in time"
+    script.replies = ["hold"]
+    relative = "/v1/" + "x" * 100
+    with pytest.raises(DeadlineExceeded) as caught:
+        asyncio.run(main(relative))
+    assert str(caught.value) == f"no answer from {relative[:60]} in time"
+
+
+def test_the_client_has_imagens_time_limits() -> None:
+    import httpx
+
+    assert make_client().timeout == httpx.Timeout(60.0, connect=10.0)
+    assert make_client(timeout=5, connect_timeout=2).timeout == httpx.Timeout(5.0, connect=2.0)
+
+
+def test_origins_spell_out_the_default_port() -> None:
+    from imagen.http import origin_of
+
+    assert origin_of("https://api.example.test/v1") == "https://api.example.test:443"
+    assert origin_of("http://api.example.test/v1") == "http://api.example.test:80"
+    assert origin_of("https://api.example.test:8443/") == "https://api.example.test:8443"
+
+
+@pytest.mark.parametrize(
+    ("secret", "text", "shown"),
+    [
+        ("abcd", "key abcd here", "key *** here"),
+        ("abc", "key abc here", "key abc here"),
+        ("X-Token: 12345678\nX-Other: 1234567", "sent 12345678 and 1234567",
+         "sent *** and 1234567"),
+        ("X-Token: abc:defghijk\nX-B: y", "echo abc:defghijk", "echo ***"),
+    ],
+)  # fmt: skip
+def test_scrub_hides_secrets_and_each_long_header_value(secret: str, text: str, shown: str) -> None:
+    assert scrub(text, [secret]) == shown
+
+
+# --- redirects, followed by send itself ---------------------------------------------------------
+
+
+class Redirector:
+    """Answers per path: redirects with any status, chains, odd answers and bodies of any size."""
+
+    def __init__(self, name: str, seen: list[dict[str, Any]]) -> None:
+        self.name = name
+        self.seen = seen  # shared by the servers of a test
+        self.other = ""  # another origin's base URL, for redirects that leave
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", self.handle)
+        return app
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        body = await request.read()
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        self.seen.append({"server": self.name, "method": request.method, "path": request.path,
+                          "body": body, "headers": headers})  # fmt: skip
+        parts = request.path.strip("/").split("/")
+        if parts[0] == "go":  # /go/<status>: to /echo here
+            raise _redirect(int(parts[1]), "/echo")
+        if parts[0] == "away":  # /away/<status>: to /echo on the other origin
+            raise _redirect(int(parts[1]), f"{self.other}/echo")
+        if parts[0] == "chain":  # /chain/<n>: n more redirects, then an answer
+            left = int(parts[1])
+            if left:
+                raise _redirect(302, f"/chain/{left - 1}")
+        if parts[0] == "created":
+            return web.json_response({"id": 1}, status=201, headers={"Location": "/echo"})
+        if parts[0] == "nowhere":
+            return web.Response(status=302)
+        if parts[0] in ("exact", "error"):  # /exact/<bytes>/<chunks>: streamed in chunks
+            size, chunks = int(parts[1]), int(parts[2])
+            status = 200 if parts[0] == "exact" else 500
+            response = web.StreamResponse(status=status)
+            if chunks == 1:
+                response.content_length = size
+            await response.prepare(request)
+            step = -(-size // chunks)
+            for start in range(0, size, step):
+                await response.write(bytes([65 + start // step]) * min(step, size - start))
+            return response
+        if parts[0] == "announce":  # a huge Content-Length, then silence
+            response = web.StreamResponse(headers={"Content-Length": "10000000"})
+            await response.prepare(request)
+            await asyncio.Event().wait()
+        if parts[0] == "endless":
+            response = web.StreamResponse()
+            await response.prepare(request)
+            while True:
+                await response.write(b"x" * 65536)
+        if parts[0] == "gzip":
+            response = web.json_response({"text": "squeezed " * 100})
+            response.enable_compression(web.ContentCoding.gzip)
+            return response
+        return web.json_response({"method": request.method, "path": request.path})
+
+
+def _redirect(status: int, location: str) -> web.HTTPException:
+    error = web.HTTPException(headers={"Location": location})
+    error.set_status(status)
+    return error
+
+
+@pytest.fixture
+def redirector() -> Iterator[tuple[Redirector, str]]:
+    seen: list[dict[str, Any]] = []
+    home, other = Redirector("home", seen), Redirector("other", seen)
+    with serve_app(home.app()) as url, serve_app(other.app(), host="127.0.0.2") as other_url:
+        home.other = other_url
+        yield home, url
+
+
+def fetch(url: str, method: str, path: str, **kwargs: Any) -> Any:
+    async def main() -> Any:
+        async with make_client(base_url=url) as client:
+            return await send(client, method, path, **kwargs)
+
+    return asyncio.run(main())
+
+
+@pytest.mark.parametrize("status", [307, 308])
+def test_a_307_or_308_sends_the_same_method_and_body_again(
+    redirector: tuple[Redirector, str], status: int
+) -> None:
+    script, url = redirector
+    response = fetch(url, "POST", f"/go/{status}", json={"prompt": "a cat"})
+    assert response.json() == {"method": "POST", "path": "/echo"}
+    first, again = script.seen
+    assert again["body"] == first["body"] == b'{"prompt":"a cat"}'
+    assert again["headers"]["content-type"] == "application/json"
+
+
+@pytest.mark.parametrize("status", [301, 302])
+def test_a_put_moved_by_301_or_302_stays_a_put_with_its_body(
+    redirector: tuple[Redirector, str], status: int
+) -> None:
+    script, url = redirector
+    fetch(url, "PUT", f"/go/{status}", content=b"image bytes")
+    assert [(seen["method"], seen["body"]) for seen in script.seen] == [
+        ("PUT", b"image bytes"),
+        ("PUT", b"image bytes"),
+    ]
+
+
+def test_a_multipart_post_moved_by_307_is_sent_again_whole(
+    redirector: tuple[Redirector, str],
+) -> None:
+    script, url = redirector
+    fetch(url, "POST", "/go/307", files={"image": ("a.png", b"\x89PNG")}, data={"prompt": "p"})
+    first, again = script.seen
+    assert again["body"] == first["body"]
+    assert b"\x89PNG" in again["body"]
+
+
+@pytest.mark.parametrize(("status", "method"), [(301, "POST"), (302, "POST"), (303, "POST"),
+                                                (303, "PUT"), (303, "HEAD")])  # fmt: skip
+def test_a_post_moved_by_301_302_or_anything_by_303_becomes_a_bodiless_get(
+    redirector: tuple[Redirector, str], status: int, method: str
+) -> None:
+    script, url = redirector
+    fetch(url, method, f"/go/{status}", json={"prompt": "a cat"})
+    again = script.seen[1]
+    assert again["method"] == ("HEAD" if method == "HEAD" else "GET")
+    assert again["body"] == b""
+    assert not {"content-type", "content-length", "transfer-encoding"} & set(again["headers"])
+
+
+def test_a_redirect_across_origins_drops_credentials_cookies_and_the_old_host(
+    redirector: tuple[Redirector, str],
+) -> None:
+    script, url = redirector
+    headers = {"Cookie": "session=1", "Proxy-Authorization": "Basic eA==",
+               "Authorization": "Bearer plain", "X-Trace": "t-1"}  # fmt: skip
+    fetch(url, "GET", "/away/302", redirects="any", headers=headers,
+          credentials={"X-Api-Key": "k-3"})  # fmt: skip
+    [there] = [seen for seen in script.seen if seen["server"] == "other"]
+    assert there["headers"]["host"] == script.other.removeprefix("http://")
+    assert there["headers"]["x-trace"] == "t-1"
+    gone = {"cookie", "proxy-authorization", "authorization", "x-api-key"}
+    assert not gone & set(there["headers"])
+
+
+def test_five_redirects_are_followed_and_a_sixth_is_too_many(
+    redirector: tuple[Redirector, str],
+) -> None:
+    import httpx
+
+    _, url = redirector
+    assert fetch(url, "GET", "/chain/5").json()["path"] == "/chain/0"
+    with pytest.raises(httpx.TooManyRedirects) as caught:
+        fetch(url, "GET", "/chain/6")
+    assert str(caught.value) == "more than 5 redirects"
+    assert caught.value.request.url.path == "/chain/0"
+
+
+def test_a_location_outside_a_redirect_or_a_redirect_without_one_is_the_answer(
+    redirector: tuple[Redirector, str],
+) -> None:
+    _, url = redirector
+    assert fetch(url, "POST", "/created", json={}).status_code == 201
+    assert fetch(url, "GET", "/nowhere").status_code == 302
+
+
+# --- bodies are bounded -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("chunks", [1, 4])
+def test_a_body_exactly_at_the_limit_is_read_whole(
+    redirector: tuple[Redirector, str], chunks: int
+) -> None:
+    _, url = redirector
+    response = fetch(url, "GET", f"/exact/1000/{chunks}", limit=1000)
+    expected = b"".join(bytes([65 + n]) * 250 for n in range(4)) if chunks == 4 else b"A" * 1000
+    assert response.content == expected
+
+
+@pytest.mark.parametrize("chunks", [1, 4])
+def test_one_byte_past_the_limit_is_refused(
+    redirector: tuple[Redirector, str], chunks: int
+) -> None:
+    from imagen.http import ResponseTooLarge
+
+    _, url = redirector
+    with pytest.raises(ResponseTooLarge) as caught:
+        fetch(url, "GET", f"/exact/1001/{chunks}", limit=1000)
+    assert str(caught.value) == f"answered more than 1000 bytes for {url}"
+
+
+def test_an_announced_size_past_the_limit_is_refused_before_any_body(
+    redirector: tuple[Redirector, str],
+) -> None:
+    from imagen.http import ResponseTooLarge
+
+    _, url = redirector
+    with pytest.raises(ResponseTooLarge, match=r"answered more than 1 MiB for http://"):
+        fetch(url, "GET", "/announce", limit=1024 * 1024)
+
+
+def test_an_endless_body_is_cut_off_at_the_limit(redirector: tuple[Redirector, str]) -> None:
+    from imagen.http import ResponseTooLarge
+
+    _, url = redirector
+    with pytest.raises(ResponseTooLarge):
+        fetch(url, "GET", "/endless", limit=100_000)
+
+
+def test_an_error_body_is_kept_past_the_success_limit_and_cut_at_its_own(
+    redirector: tuple[Redirector, str],
+) -> None:
+    from imagen.http import ERROR_BODY_LIMIT
+
+    _, url = redirector
+    small = fetch(url, "GET", "/error/5000/1", limit=100)
+    assert (small.status_code, len(small.content)) == (500, 5000)
+    huge = fetch(url, "GET", f"/error/{ERROR_BODY_LIMIT + 70000}/4", limit=100)
+    assert (huge.status_code, len(huge.content)) == (500, ERROR_BODY_LIMIT)
+
+
+def test_a_compressed_answer_reads_as_its_text(redirector: tuple[Redirector, str]) -> None:
+    _, url = redirector
+    response = fetch(url, "GET", "/gzip")
+    assert response.json() == {"text": "squeezed " * 100}
+    assert response.headers.get("content-length", str(len(response.content))) == str(
+        len(response.content)
+    )
+    assert "content-encoding" not in response.headers
+
+
+def test_a_streamed_answer_says_nothing_of_how_it_travelled(
+    redirector: tuple[Redirector, str],
+) -> None:
+    _, url = redirector
+    response = fetch(url, "GET", "/exact/1000/4")
+    assert "transfer-encoding" not in response.headers
+    assert response.headers["content-length"] == "1000"
+
+
+def test_the_answer_keeps_its_request_and_protocol(redirector: tuple[Redirector, str]) -> None:
+    _, url = redirector
+    response = fetch(url, "GET", "/go/302")
+    assert response.request.url == f"{url}/echo"
+    assert response.http_version == "HTTP/1.1"

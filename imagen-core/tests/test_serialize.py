@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from decimal import Decimal
+from pathlib import PurePosixPath
 from typing import Any
 
 import attrs
@@ -77,6 +78,17 @@ generations = st.builds(
 )
 
 
+def test_free_form_mappings_holding_values_json_lacks_come_out_as_json() -> None:
+    metadata = {"thumb": b"\x00\x01", "day": dt.date(2026, 11, 23), "file": PurePosixPath("a/b"),
+                "nested": {"cost": Decimal("0.10"), "tags": ("x", "y")}}  # fmt: skip
+    generation = attrs.evolve(sample(), metadata=metadata, plugin_fields={"acme": {"raw": b"\xff"}})
+    data = generation_to_dict(generation)
+    assert data["metadata"] == {"thumb": "AAE=", "day": "2026-11-23", "file": "a/b",
+                                "nested": {"cost": "0.10", "tags": ["x", "y"]}}  # fmt: skip
+    assert data["plugin_fields"] == {"acme": {"raw": "/w=="}}
+    assert generation_from_dict(json.loads(json.dumps(data))).metadata == data["metadata"]
+
+
 def without_ref_bytes(generation: Generation) -> Generation:
     refs = tuple(attrs.evolve(ref, data=b"") for ref in generation.request.refs)
     return attrs.evolve(generation, request=attrs.evolve(generation.request, refs=refs))
@@ -115,6 +127,22 @@ def sample(**changes: Any) -> Generation:
         cost_estimate=Cost(Decimal("0.0030"), "list price"),
     )
     return attrs.evolve(generation, **changes)
+
+
+def test_the_webhook_body_is_compact_utf8() -> None:
+    body = generation_json(sample(request=Request("un café, s'il vous plaît: 猫")))
+    assert "un café, s'il vous plaît: 猫".encode() in body
+    assert b'"backend":"mock","backend_type":"mock"' in body
+    assert b", " not in body.replace("café, s".encode(), b"")
+    assert b'": ' not in body
+
+
+def test_a_webhook_body_with_text_utf8_cannot_hold_is_escaped_ascii_json() -> None:
+    # A prompt from undecodable command-line bytes holds lone surrogates.
+    body = generation_json(sample(request=Request("a cat \udcff here")))
+    assert body.isascii()
+    assert b'"backend":"mock","backend_type":"mock"' in body
+    assert json.loads(body)["request"]["prompt"] == "a cat \udcff here"
 
 
 def test_money_is_text_and_keeps_its_digits() -> None:

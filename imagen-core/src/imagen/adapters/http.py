@@ -333,6 +333,8 @@ async def _follow(
     kwargs: dict[str, Any],
 ) -> httpx.Response:
     """One attempt: the request and the redirects policy allows, each body read within bounds."""
+    import httpx
+
     headers = dict(kwargs.pop("headers", None) or {})
     request = client.build_request(method, url, headers=headers, **kwargs)
     kwargs["headers"] = headers  # put back for a retry
@@ -364,9 +366,11 @@ def _redirected(
 ) -> httpx.Request:
     """The next request of a redirect chain; across origins without credentials or cookies."""
     method = request.method
-    content: bytes | None = request.content if status in (307, 308) else None
+    content: bytes | None
     if status == 303 or (status in (301, 302) and method == "POST"):
         method, content = ("GET" if method != "HEAD" else "HEAD"), None
+    else:  # the same method again, with its body (a PUT moved by a 301 is still a PUT)
+        content = request.read()  # a multipart body is a stream until read
     headers = {k: v for k, v in request.headers.items() if k.lower() != "host"}
     if content is None:
         for name in ("content-length", "content-type", "transfer-encoding"):
