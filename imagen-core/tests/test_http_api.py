@@ -46,7 +46,7 @@ class Provider:
     stops."""
 
     def __init__(self) -> None:
-        self.replies: list[web.StreamResponse | str] = []
+        self.replies: list[web.StreamResponse | web.HTTPException | str] = []
         self.seen: list[tuple[str, dict[str, str]]] = []
 
     def app(self) -> web.Application:
@@ -59,6 +59,8 @@ class Provider:
         reply = self.replies.pop(0) if self.replies else web.json_response({"ok": True})
         if reply == "hold":
             await asyncio.Event().wait()
+        if isinstance(reply, web.HTTPException):
+            raise reply
         assert not isinstance(reply, str)
         return reply
 
@@ -166,6 +168,8 @@ def test_a_redirect_answer_names_where_it_pointed_and_is_not_followed() -> None:
     )
     assert error.message.endswith("); redirects are not followed with a key")
     assert KEY not in error.message
+    assert error.backend == "acme-1"
+    assert error.detail["status"] == 302
 
 
 @pytest.mark.parametrize("status", [300, 399])
@@ -271,10 +275,11 @@ def test_a_success_is_returned_and_the_key_and_headers_are_sent(
     provider: tuple[Provider, str],
 ) -> None:
     script, url = provider
-    response = call(make_api(url + "/", headers={"X-Client": "imagen-test"}))
+    response = call(make_api(url + "/", headers={"X-Client": "imagen-test"}), json={"n": 1})
     assert response.json() == {"ok": True}
     [(path, headers)] = script.seen
     assert path == "/v1/images"
+    assert headers["content-type"] == "application/json"
     assert headers["authorization"] == f"Bearer {KEY}"
     assert headers["x-client"] == "imagen-test"
 
@@ -284,6 +289,54 @@ def test_a_call_without_credentials_sends_no_key(provider: tuple[Provider, str])
     call(make_api(url), "GET", f"{url}/files/out.png", credentials=False)
     [(_, headers)] = script.seen
     assert "authorization" not in headers
+
+
+def test_a_call_without_credentials_needs_no_key_even_when_it_fails(
+    provider: tuple[Provider, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    script, url = provider
+    monkeypatch.delenv(KEY_ENV)
+    assert call(make_api(url), "GET", "/public.png", credentials=False).status_code == 200
+    script.replies = [web.json_response({"message": "gone"}, status=404)]
+    with pytest.raises(InvalidRequest, match="HTTP 404: gone"):
+        call(make_api(url), "GET", "/public.png", credentials=False)
+
+
+def test_a_download_may_follow_a_redirect_to_another_origin(
+    provider: tuple[Provider, str],
+) -> None:
+    script, url = provider
+    with serve_app(Provider().app()) as cdn:
+        script.replies = [web.HTTPFound(f"{cdn}/file.png")]
+        response = call(make_api(url), "GET", "/out/1", credentials=False, redirects="any")
+    assert response.json() == {"ok": True}
+    assert str(response.request.url) == f"{cdn}/file.png"
+
+
+def test_a_key_the_auth_transforms_is_hidden_in_its_sent_form_too(
+    provider: tuple[Provider, str],
+) -> None:
+    import base64
+
+    script, url = provider
+    sent = base64.b64encode(f"user:{KEY}".encode()).decode()
+    script.replies = [web.json_response({"message": f"bad credentials {sent}"}, status=401)]
+
+    def basic(key: str) -> dict[str, str]:
+        return {"Authorization": "Basic " + base64.b64encode(f"user:{key}".encode()).decode()}
+
+    with pytest.raises(AuthError) as caught:
+        call(make_api(url, auth=basic))
+    assert sent not in str(caught.value)
+
+
+def test_the_adapters_hook_maps_a_failed_call(provider: tuple[Provider, str]) -> None:
+    script, url = provider
+    script.replies = [web.json_response({"message": "over budget"}, status=402)]
+    billing = BackendError("Acme says the account is out of credit", backend="acme-1")
+    with pytest.raises(BackendError) as caught:
+        call(make_api(url), errors=lambda response, failure: billing)
+    assert caught.value is billing
 
 
 def test_an_api_without_auth_sends_no_key(provider: tuple[Provider, str]) -> None:
@@ -347,11 +400,46 @@ def test_an_unreachable_provider_is_unavailable_saying_to_check_the_network() ->
         port = probe.getsockname()[1]
     with pytest.raises(BackendUnavailable) as caught:
         call(make_api(f"http://127.0.0.1:{port}"))
-    message = caught.value.message
-    assert message.startswith("could not reach Acme to create the image (")
-    assert message.endswith("); check the network and base_url")
+    assert caught.value.message == (
+        "could not reach Acme to create the image (All connection attempts failed); check the "
+        "network and base_url"
+    )
     assert caught.value.backend == "acme-1"
-    assert caught.value.detail["unreachable"]
+    assert caught.value.detail == {"unreachable": "All connection attempts failed"}
+
+
+class Unreachable(HttpApi):
+    """An API whose every request fails in transport with ``said`` (a proxy's words)."""
+
+    said = ""
+
+    def client(self) -> httpx.AsyncClient:
+        def fail(request: httpx.Request) -> httpx.Response:
+            raise httpx.ConnectError(self.said, request=request)
+
+        return httpx.AsyncClient(transport=httpx.MockTransport(fail), base_url=self.base_url)
+
+
+@pytest.mark.parametrize(
+    ("said", "shown"),
+    [
+        ("", "ConnectError"),
+        (f"proxy refused key {KEY}", "proxy refused key ***"),
+        ("tunnel failed: " + "z" * 200, ("tunnel failed: " + "z" * 200)[:117] + "..."),
+    ],
+)
+def test_a_transport_error_is_shown_short_without_the_key_or_by_its_kind(
+    said: str, shown: str
+) -> None:
+    api = Unreachable("Acme", backend="acme-1", base_url="http://acme.test", key_env=KEY_ENV,
+                      auth=bearer)  # fmt: skip
+    api.said = said
+    with pytest.raises(BackendUnavailable) as caught:
+        call(api)
+    assert caught.value.message == (
+        f"could not reach Acme to create the image ({shown}); check the network and base_url"
+    )
+    assert caught.value.detail == {"unreachable": shown}
 
 
 def test_a_provider_that_does_not_answer_within_the_read_timeout_is_a_timeout(
@@ -384,6 +472,7 @@ def test_a_body_past_the_limit_is_refused_unread(provider: tuple[Provider, str])
     assert caught.value.message == (
         f"Acme answered more than 1000 bytes for {url} (create the image); not read"
     )
+    assert caught.value.backend == "acme-1"
 
 
 def test_a_url_on_another_origin_is_refused_before_it_is_sent(
@@ -397,7 +486,18 @@ def test_a_url_on_another_origin_is_refused_before_it_is_sent(
         f"{url.replace('localhost', '127.0.0.1')}; the key is only sent to "
         f"{url.replace('localhost', '127.0.0.1')}"
     )
+    assert caught.value.backend == "acme-1"
     assert script.seen == []
+
+
+def test_a_redirect_loop_is_a_backend_error(provider: tuple[Provider, str]) -> None:
+    script, url = provider
+    script.replies = [web.HTTPFound("/v1/images") for _ in range(6)]
+    with pytest.raises(BackendError) as caught:
+        call(make_api(url))
+    assert caught.value.message == "Acme redirected too many times to create the image"
+    assert caught.value.backend == "acme-1"
+    assert len(script.seen) == 6
 
 
 def test_after_aclose_the_next_call_opens_a_new_client(provider: tuple[Provider, str]) -> None:
@@ -413,6 +513,12 @@ def test_after_aclose_the_next_call_opens_a_new_client(provider: tuple[Provider,
 
     asyncio.run(main())
     assert [path for path, _ in script.seen] == ["/a", "/b"]
+
+
+def test_an_api_strips_the_trailing_slash_of_its_base_url_and_reads_for_60_s() -> None:
+    api = HttpApi("Acme", backend="acme-1", base_url="http://acme.test/v1/")
+    assert api.base_url == "http://acme.test/v1"
+    assert api.client().timeout == httpx.Timeout(60.0, connect=10.0)
 
 
 # -- small helpers --------------------------------------------------------------------------------

@@ -437,6 +437,9 @@ class HttpApi:
         if isinstance(error, ForeignOrigin):
             return BackendError(f"{self.provider} named a URL to {what} that {error}",
                                 backend=self.backend)  # fmt: skip
+        if isinstance(error, httpx.TooManyRedirects):
+            return BackendError(f"{self.provider} redirected too many times to {what}",
+                                backend=self.backend)  # fmt: skip
         if isinstance(error, httpx.TransportError):
             reason = remote_text(str(error) or type(error).__name__, secrets=secrets, limit=120)
             return BackendUnavailable(
