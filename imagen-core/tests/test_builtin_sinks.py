@@ -199,7 +199,7 @@ def test_a_command_without_seed_or_sidecar_gets_empty_arguments_for_them(
 
 
 def test_stopping_a_program_that_has_already_gone_is_no_error(tmp_path: Path) -> None:
-    from imagen.builtin_sinks import _stop
+    from imagen.sinks.builtin import _stop
 
     async def run() -> None:
         process = await asyncio.create_subprocess_exec(sys.executable, "-c", "pass")

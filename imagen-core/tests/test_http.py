@@ -245,7 +245,7 @@ def test_a_client_without_base_url_sends_credentials_to_the_first_urls_origin(
 def test_within_a_deadline_the_answer_comes_back_and_the_key_is_sent(
     server: tuple[Script, str],
 ) -> None:
-    from imagen.http import Deadline
+    from imagen.adapters.http import Deadline
 
     script, url = server
 
@@ -261,7 +261,7 @@ def test_within_a_deadline_the_answer_comes_back_and_the_key_is_sent(
 def test_a_deadline_that_passes_names_the_request_without_its_path(
     server: tuple[Script, str],
 ) -> None:
-    from imagen.http import Deadline, DeadlineExceeded
+    from imagen.adapters.http import Deadline, DeadlineExceeded
 
     script, url = server
     script.replies = ["hold"]
@@ -288,7 +288,7 @@ def test_the_client_has_imagens_time_limits() -> None:
 
 
 def test_origins_spell_out_the_default_port() -> None:
-    from imagen.http import origin_of
+    from imagen.adapters.http import origin_of
 
     assert origin_of("https://api.example.test/v1") == "https://api.example.test:443"
     assert origin_of("http://api.example.test/v1") == "http://api.example.test:80"
@@ -493,7 +493,7 @@ def test_a_body_exactly_at_the_limit_is_read_whole(
 def test_one_byte_past_the_limit_is_refused(
     redirector: tuple[Redirector, str], chunks: int
 ) -> None:
-    from imagen.http import ResponseTooLarge
+    from imagen.adapters.http import ResponseTooLarge
 
     _, url = redirector
     with pytest.raises(ResponseTooLarge) as caught:
@@ -504,7 +504,7 @@ def test_one_byte_past_the_limit_is_refused(
 def test_an_announced_size_past_the_limit_is_refused_before_any_body(
     redirector: tuple[Redirector, str],
 ) -> None:
-    from imagen.http import ResponseTooLarge
+    from imagen.adapters.http import ResponseTooLarge
 
     _, url = redirector
     with pytest.raises(ResponseTooLarge, match=r"answered more than 1 MiB for http://"):
@@ -512,7 +512,7 @@ def test_an_announced_size_past_the_limit_is_refused_before_any_body(
 
 
 def test_an_endless_body_is_cut_off_at_the_limit(redirector: tuple[Redirector, str]) -> None:
-    from imagen.http import ResponseTooLarge
+    from imagen.adapters.http import ResponseTooLarge
 
     _, url = redirector
     with pytest.raises(ResponseTooLarge):
@@ -522,7 +522,7 @@ def test_an_endless_body_is_cut_off_at_the_limit(redirector: tuple[Redirector, s
 def test_an_error_body_is_kept_past_the_success_limit_and_cut_at_its_own(
     redirector: tuple[Redirector, str],
 ) -> None:
-    from imagen.http import ERROR_BODY_LIMIT
+    from imagen.adapters.http import ERROR_BODY_LIMIT
 
     _, url = redirector
     small = fetch(url, "GET", "/error/5000/1", limit=100)

@@ -24,6 +24,7 @@ from imagen.adapters.api import (
     json_object,
     json_or_none,
 )
+from imagen.adapters.http import NO_RETRY, Deadline, Retry, RetryPolicy
 from imagen.errors import (
     AuthError,
     BackendError,
@@ -33,7 +34,6 @@ from imagen.errors import (
     NotConfigured,
     RateLimited,
 )
-from imagen.http import NO_RETRY, Deadline, Retry, RetryPolicy
 from imagen.testing.servers import serve_app
 
 KEY = "acme-key-0123456789"

@@ -12,13 +12,13 @@ from typing import Any
 import attrs
 import pytest
 
-from imagen.plugins import loader as plugins
-from imagen.sinks.builtin import CommandSink
-from imagen.config.model import Config, Instance, OutputConfig, QueueInstance, SinkInstance
 from imagen.config.load import parse_config
+from imagen.config.model import Config, Instance, OutputConfig, QueueInstance, SinkInstance
 from imagen.errors import ConfigError, OutputError, SinkError
-from imagen.plugins.hookspecs import hookimpl
 from imagen.models import Generation, Request
+from imagen.plugins import loader as plugins
+from imagen.plugins.hookspecs import hookimpl
+from imagen.sinks.builtin import CommandSink
 from imagen.sinks.outbox import Outbox
 from imagen.sinks.protocol import Delivery
 from imagen.sinks.run import (
