@@ -24,8 +24,8 @@ from imagen.models import Generation, Request
 from imagen.plugins import loader as plugins
 from imagen.sinks.outbox import Outbox, default_path
 from imagen.sinks.protocol import Delivery
-from imagen.sinks.sync import SyncResult, SyncSummary, sync
 from imagen.sinks.serialize import generation_to_dict
+from imagen.sinks.sync import SyncResult, SyncSummary, sync
 
 
 def make_generation(directory: Path, name: str = "cat 1.png", *, write: bool = True) -> Generation:
