@@ -127,6 +127,15 @@ TARGETS: dict[str, Target] = {
     "imagen.sinks.outbox": core("test_outbox.py", "test_sync_cli.py", "test_sinks.py"),
     "imagen.sinks.run": core("test_sinks.py", "test_outbox.py", "test_sync_cli.py"),
     "imagen.sinks.builtin": core("test_builtin_sinks.py", "test_sinks.py"),
+    # imagen sync's retrying (moved out of the outbox; run with it as imagen.outbox before)
+    "imagen.sinks.sync": core("test_outbox.py", "test_sync_cli.py"),
+    "imagen.sinks.serialize": core("test_serialize.py", "test_outbox.py", "test_builtin_sinks.py"),
+    # the shared HTTP layer: retries, redirects by origin, bounded bodies, deadlines
+    "imagen.adapters.http": core(
+        "test_http.py", "test_hostile_servers.py", "test_http_api.py", "test_builtin_sinks.py"
+    ),
+    # the toolkit's HttpApi: sending within the deadline, the retry policy, status mapping
+    "imagen.adapters.api": core("test_http_api.py", "test_hostile_servers.py"),
     "imagen.mock": core("test_mock.py", "test_determinism.py", "test_generate.py"),
     "imagen.jobs.local": core("test_jobs_local.py", "test_jobs_pick.py"),
     "imagen.jobs.runner": core("test_jobs_local.py", "test_jobs_pick.py"),
@@ -142,6 +151,26 @@ TARGETS: dict[str, Target] = {
     "imagen_gemini.failures": adapter(GEMINI, *GEMINI_CALLS),
     "imagen_gemini.backend": adapter(GEMINI, *GEMINI_CALLS),
 }
+
+SQL_CASE = "SQLite reads keywords and table and column names in any letter case"
+ROW_KEY_CASE = "sqlite3.Row finds a column by its name in any letter case"
+JSON_KEY_ORDER = (
+    "the stored JSON is only read back by json.loads: the order of an object's keys carries no "
+    "meaning"
+)
+REDIRECTS_DEFAULT = (
+    'redirects is only compared with "none" and "any": any other value means same-origin'
+)
+CODEC_CASE = "Python finds a codec by its name in any letter case"
+POSIX_SPLIT = (
+    "on POSIX joining the unsplit relative path gives the same path; the split is for Windows"
+)
+
+
+def alike(why: str, *mutants: tuple[str, str]) -> dict[str, tuple[str, str]]:
+    """Several mutants equivalent for one reason: (mutant name, a fragment of its line) each."""
+    return {name: (fragment, why) for name, fragment in mutants}
+
 
 # mutant name -> (a fragment of the mutated line, why no behaviour can tell it from the original)
 EQUIVALENT: dict[str, tuple[str, str]] = {
@@ -715,6 +744,177 @@ EQUIVALENT: dict[str, tuple[str, str]] = {
         "contextlib.suppress(None)",
         "everything that can fail inside the try runs after os.open made the partial file, so "
         "removing it does not fail",
+    ),
+    **alike(
+        SQL_CASE,
+        ("imagen.sinks.outbox.x__prepare__mutmut_6", "pragma user_version"),
+        ("imagen.sinks.outbox.x__prepare__mutmut_7", "PRAGMA USER_VERSION"),
+        ("imagen.sinks.outbox.xǁOutboxǁadd__mutmut_9", "insert into deliveries"),
+        ("imagen.sinks.outbox.xǁOutboxǁadd__mutmut_10", "INSERT INTO DELIVERIES"),
+        ("imagen.sinks.outbox.xǁOutboxǁadd__mutmut_12", ") values (?"),
+        ("imagen.sinks.outbox.xǁOutboxǁadd__mutmut_13", "CREATED_AT, UPDATED_AT"),
+        ("imagen.sinks.outbox.xǁOutboxǁclaim__mutmut_8", "update deliveries set claimed_at"),
+        ("imagen.sinks.outbox.xǁOutboxǁclaim__mutmut_9", "UPDATE DELIVERIES SET CLAIMED_AT"),
+        ("imagen.sinks.outbox.xǁOutboxǁclaim__mutmut_11", "is null or claimed_at"),
+        ("imagen.sinks.outbox.xǁOutboxǁclaim__mutmut_12", "CLAIMED_AT IS NULL OR CLAIMED_AT"),
+        ("imagen.sinks.outbox.xǁOutboxǁdone__mutmut_6", "delete from deliveries"),
+        ("imagen.sinks.outbox.xǁOutboxǁdone__mutmut_7", "DELETE FROM DELIVERIES"),
+        ("imagen.sinks.outbox.xǁOutboxǁdrop__mutmut_6", "delete from deliveries"),
+        ("imagen.sinks.outbox.xǁOutboxǁdrop__mutmut_7", "DELETE FROM DELIVERIES"),
+        ("imagen.sinks.outbox.xǁOutboxǁfailed__mutmut_7", "update deliveries set attempts"),
+        ("imagen.sinks.outbox.xǁOutboxǁfailed__mutmut_8", "UPDATE DELIVERIES SET ATTEMPTS"),
+        ("imagen.sinks.outbox.xǁOutboxǁfailed__mutmut_10", "claimed_at = null where"),
+        ("imagen.sinks.outbox.xǁOutboxǁfailed__mutmut_11", "RETRYABLE = ?, UPDATED_AT"),
+        ("imagen.sinks.outbox.xǁOutboxǁpending__mutmut_4", "select * from deliveries"),
+        ("imagen.sinks.outbox.xǁOutboxǁpending__mutmut_5", "FROM DELIVERIES ORDER BY ID"),
+        (
+            "imagen.sinks.outbox.xǁOutboxǁrelease__mutmut_6",
+            "update deliveries set claimed_at = null",
+        ),
+        (
+            "imagen.sinks.outbox.xǁOutboxǁrelease__mutmut_7",
+            "UPDATE DELIVERIES SET CLAIMED_AT = NULL",
+        ),
+    ),
+    **alike(
+        ROW_KEY_CASE,
+        ("imagen.sinks.outbox.xǁOutboxǁ_delivery__mutmut_5", 'row["GENERATION"]'),
+        ("imagen.sinks.outbox.xǁOutboxǁ_delivery__mutmut_8", "row['ID']} in the outbox"),
+        ("imagen.sinks.outbox.xǁOutboxǁ_delivery__mutmut_10", "--drop {row['ID']}"),
+        ("imagen.sinks.outbox.xǁOutboxǁ_delivery__mutmut_30", 'row["ID"]'),
+        ("imagen.sinks.outbox.xǁOutboxǁ_delivery__mutmut_32", 'row["SINK"]'),
+        ("imagen.sinks.outbox.xǁOutboxǁ_delivery__mutmut_34", 'row["ATTEMPTS"]'),
+        ("imagen.sinks.outbox.xǁOutboxǁ_delivery__mutmut_37", 'row["STATE"]'),
+        ("imagen.sinks.outbox.xǁOutboxǁ_delivery__mutmut_39", 'row["LAST_ERROR"]'),
+        ("imagen.sinks.outbox.xǁOutboxǁ_delivery__mutmut_42", 'row["RETRYABLE"]'),
+        ("imagen.sinks.outbox.xǁOutboxǁ_delivery__mutmut_45", 'row["CREATED_AT"]'),
+        ("imagen.sinks.outbox.xǁOutboxǁ_delivery__mutmut_48", 'row["UPDATED_AT"]'),
+    ),
+    **alike(
+        JSON_KEY_ORDER,
+        ("imagen.sinks.outbox.x__json__mutmut_2", "sort_keys=None"),
+        ("imagen.sinks.outbox.x__json__mutmut_5", "json.dumps(value, ensure_ascii=True)"),
+        ("imagen.sinks.outbox.x__json__mutmut_7", "sort_keys=False"),
+    ),
+    **alike(
+        CODEC_CASE,
+        ("imagen.sinks.builtin.x__exit_message__mutmut_7", 'decode("UTF-8"'),
+        ("imagen.sinks.builtin.x_signature__mutmut_6", 'encode("ASCII")'),
+        ("imagen.sinks.builtin.x_signature__mutmut_19", 'encode("UTF-8")'),
+    ),
+    **alike(
+        "_exit_message is only called for a non-zero exit code, so code < 0, <= 0 and < 1 agree",
+        ("imagen.sinks.builtin.x__exit_message__mutmut_29", "code <= 0"),
+        ("imagen.sinks.builtin.x__exit_message__mutmut_30", "code < 1"),
+    ),
+    **alike(
+        POSIX_SPLIT,
+        ("imagen.sinks.outbox.xǁPendingDeliveryǁabsolute_path__mutmut_5", 'split("XX/XX")'),
+        ("imagen.sinks.builtin.x_render_argv__mutmut_5", 'split("XX/XX")'),
+    ),
+    **alike(
+        "HTTP header names are case-insensitive: a server reads Content-Type in any case",
+        ("imagen.sinks.builtin.xǁWebhookSinkǁdeliver__mutmut_8", '"content-type"'),
+        ("imagen.sinks.builtin.xǁWebhookSinkǁdeliver__mutmut_9", '"CONTENT-TYPE"'),
+    ),
+    "imagen.sinks.builtin.xǁWebhookSinkǁdeliver__mutmut_79": (
+        '"post"',
+        "httpx upper-cases the method of every request it builds",
+    ),
+    **alike(
+        CODEC_CASE,
+        ("imagen.sinks.serialize.x_generation_json__mutmut_14", 'encode("UTF-8")'),
+        ("imagen.sinks.serialize.x_generation_json__mutmut_23", 'encode("ASCII")'),
+    ),
+    "imagen.sinks.serialize.x_generation_json__mutmut_5": (
+        "ensure_ascii=None",
+        "json.dumps only tests ensure_ascii for truth: None reads as False",
+    ),
+    **alike(
+        "the converter ignores keys Generation has no field for, format_version among them",
+        ("imagen.sinks.serialize.x_generation_from_dict__mutmut_3", '"XXformat_versionXX"'),
+        ("imagen.sinks.serialize.x_generation_from_dict__mutmut_4", '"FORMAT_VERSION"'),
+    ),
+    **alike(
+        "HTTP header names are case-insensitive: a server reads Authorization in any case",
+        ("imagen.adapters.api.x_bearer__mutmut_2", '"authorization"'),
+        ("imagen.adapters.api.x_bearer__mutmut_3", '"AUTHORIZATION"'),
+    ),
+    **alike(
+        "400 is mapped above (InvalidRequest), so no 400 reaches the redirect check",
+        ("imagen.adapters.api.x_error_for_status__mutmut_59", "status <= 400"),
+        ("imagen.adapters.api.x_error_for_status__mutmut_60", "status < 401"),
+    ),
+    "imagen.adapters.api.xǁHttpApiǁ_secrets__mutmut_3": (
+        "(self.key_env) or True",
+        "without key_env, credentials() is empty, so its values add nothing",
+    ),
+    **alike(
+        REDIRECTS_DEFAULT,
+        ("imagen.adapters.api.xǁHttpApiǁcall__mutmut_2", '"XXsame-originXX"'),
+        ("imagen.adapters.api.xǁHttpApiǁcall__mutmut_3", '"SAME-ORIGIN"'),
+        ("imagen.adapters.api.xǁHttpApiǁcall__mutmut_14", "redirects=None"),
+    ),
+    **alike(
+        "HTTP header names are case-insensitive: httpx finds and sends them in any case",
+        ("imagen.adapters.http.x__follow__mutmut_40", '"LOCATION"'),
+        ("imagen.adapters.http.x__read_bounded__mutmut_12", '"CONTENT-LENGTH"'),
+        ("imagen.adapters.http.x_make_client__mutmut_16", '"user-agent"'),
+        ("imagen.adapters.http.x_make_client__mutmut_17", '"USER-AGENT"'),
+        ("imagen.adapters.http.x_retry_after_header__mutmut_4", '"RETRY-AFTER"'),
+    ),
+    "imagen.adapters.http.x__follow__mutmut_63": (
+        "_read_bounded(response, None)",
+        "only a 3xx gets here, and the limit applies to a 2xx alone",
+    ),
+    **alike(
+        "h11 refuses an answer whose Content-Length is not a number, so the fallback is never "
+        "used; with no header, a default that is no number falls back to -1 too",
+        ("imagen.adapters.http.x__read_bounded__mutmut_13", '"XX-1XX"'),
+        ("imagen.adapters.http.x__read_bounded__mutmut_14", "announced = None"),
+        ("imagen.adapters.http.x__read_bounded__mutmut_15", "announced = +1"),
+        ("imagen.adapters.http.x__read_bounded__mutmut_16", "announced = -2"),
+    ),
+    **alike(
+        "httpx upper-cases the method of every request it builds",
+        ("imagen.adapters.http.x__redirected__mutmut_16", '("get" if'),
+        ("imagen.adapters.http.x__redirected__mutmut_21", 'else "head")'),
+        ("imagen.adapters.http.x_send__mutmut_22", 'build_request("XXGETXX"'),
+        ("imagen.adapters.http.x_send__mutmut_23", 'build_request("get"'),
+    ),
+    **alike(
+        "httpx follows no redirect unless told: False is its default and None reads as False",
+        ("imagen.adapters.http.x_make_client__mutmut_9", "follow_redirects=None"),
+        ("imagen.adapters.http.x_make_client__mutmut_14", ")"),
+    ),
+    **alike(
+        "httpx sends only http and https, so the port of another scheme is never compared",
+        ("imagen.adapters.http.x_origin_of__mutmut_7", "get(parsed.scheme, None)"),
+        ("imagen.adapters.http.x_origin_of__mutmut_9", "get(parsed.scheme, )"),
+        ("imagen.adapters.http.x_origin_of__mutmut_16", "get(parsed.scheme, 1)"),
+    ),
+    **alike(
+        "a line without a colon has an empty value, and pieces under 8 characters are skipped",
+        ("imagen.adapters.http.x_scrub__mutmut_15", "(colon) or True"),
+        ("imagen.adapters.http.x_scrub__mutmut_16", 'else "XXXX"'),
+    ),
+    **alike(
+        REDIRECTS_DEFAULT,
+        ("imagen.adapters.http.x_send__mutmut_1", '"XXsame-originXX"'),
+        ("imagen.adapters.http.x_send__mutmut_2", '"SAME-ORIGIN"'),
+        ("imagen.adapters.http.x_send__mutmut_51", "None, limit, kwargs"),
+    ),
+    "imagen.adapters.http.x_send__mutmut_98": (
+        "seconds > deadline.remaining()",
+        "remaining() reads a running clock: a wait equal to it to the nanosecond cannot happen",
+    ),
+    "imagen.sinks.run.x_secret_env_names__mutmut_37": (
+        '("XXXX", item)',
+        "a list item's key only matters if it ends in _env; neither '' nor 'XXXX' does",
+    ),
+    "imagen.sinks.outbox.x__json__mutmut_6": (
+        "sort_keys=True, )",
+        "ensure_ascii=True is json.dumps's default: leaving it out changes nothing",
     ),
 }
 

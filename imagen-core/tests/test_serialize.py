@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import PurePosixPath
 from typing import Any
@@ -14,6 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from imagen.models import Cost, Generation, Ref, Request
+from imagen.sinks import serialize
 from imagen.sinks.serialize import generation_from_dict, generation_json, generation_to_dict
 
 text = st.text(max_size=20)
@@ -76,6 +78,15 @@ generations = st.builds(
     user_prompt=st.none() | text,
     style=st.none() | text,
 )
+
+
+@pytest.fixture(autouse=True)
+def fresh_converter() -> Iterator[None]:
+    # The converter is cached per process with its type dispatch; a test process forked from
+    # one that used it (mutation testing does that) would never ask the code again.
+    serialize._converter.cache_clear()
+    yield
+    serialize._converter.cache_clear()
 
 
 def test_free_form_mappings_holding_values_json_lacks_come_out_as_json() -> None:
