@@ -4,7 +4,9 @@
 
 const $ = (id) => document.getElementById(id);
 const STORE = "imagen.studio.jobs";
-const state = { backends: [], refs: [], job: null, following: null, estimate: null, timer: 0 };
+// noteSeq: the estimate note shows only the newest writer (an estimate answering late must not
+// overwrite the reason a generation was refused)
+const state = { backends: [], refs: [], job: null, following: null, estimate: null, timer: 0, noteSeq: 0 };
 
 function saved() {
   try { return JSON.parse(localStorage.getItem(STORE) || "[]"); } catch { return []; }
@@ -63,7 +65,9 @@ function buttonLabel() {
 async function estimate() {
   const body = request();
   if (!body.prompt.trim()) body.prompt = "estimate";
+  const seq = ++state.noteSeq;
   const answer = await api("POST", "/v1/estimate", body);
+  if (seq !== state.noteSeq) return;
   const note = $("estimate-note");
   if (answer.ok) {
     state.estimate = answer.data;
@@ -207,6 +211,8 @@ async function generate(event) {
   if (event) event.preventDefault();
   if (!$("prompt").value.trim() || $("generate").disabled) return;
   $("notice").hidden = true;
+  clearTimeout(state.timer);
+  state.noteSeq += 1;
   const answer = await api("POST", "/v1/jobs", request());
   if (answer.status !== 202) {
     $("estimate-note").textContent = answer.data ? answer.data.detail : `error ${answer.status}`;
