@@ -241,3 +241,39 @@ def test_reading_the_default_config_does_not_import_platformdirs(sample_home: Pa
     started = start(sample_home, "backends")
     assert started.code == 0
     assert started.loaded(("platformdirs",)) == []
+
+
+def test_the_collector_runs_rarely_until_the_config_has_loaded_then_as_usual(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Start-up raises gen 0's threshold (bench/startup.py: ~5 ms of ``imagen backends``);
+    the command's own work, a server's or a worker's included, runs at the usual ones."""
+    import gc
+
+    from imagen.config import load as config_load
+    from imagen.testing.cli import scratch_env
+
+    for name, value in scratch_env(tmp_path).items():
+        monkeypatch.setenv(name, value)
+    usual = gc.get_threshold()
+    seen: dict[str, tuple[int, int, int]] = {}
+    real_load = config_load.load_config
+
+    def load(path: str | None = None) -> Config:
+        seen["loading"] = gc.get_threshold()
+        return real_load(path)
+
+    def describe(config: Config) -> list[dict[str, Any]]:
+        seen["working"] = gc.get_threshold()
+        return []
+
+    monkeypatch.setattr(config_load, "load_config", load)
+    monkeypatch.setattr("imagen.backends_info.describe_backends", describe)
+    from imagen.cli import main
+
+    with pytest.raises(SystemExit) as done:
+        main(["backends"])
+    assert done.value.code == 0
+    assert seen["loading"][0] > usual[0]
+    assert seen["working"] == usual
+    assert gc.get_threshold() == usual
