@@ -21,10 +21,16 @@ def _check_quality(instance, attribute, value):
     if value not in ("draft", "final"):
         raise ValueError(f"quality must be draft or final, got {value!r}")
 
+def _check_steps(instance, attribute, value):
+    # Names its key, as validators written for older imagen versions do.
+    if not 1 <= value <= 4:
+        raise ValueError(f"steps: expected 1 to 4, got {value!r}")
+
 @attrs.frozen
 class StrictSettings:
     model: str = "strict-1"
     quality: str = attrs.field(default="draft", validator=_check_quality)
+    steps: int = attrs.field(default=1, validator=_check_steps)
 
 class Strict(MockBackend):
     def __init__(self, name, settings):
@@ -61,6 +67,16 @@ def test_a_settings_validators_plain_value_error_is_reported_at_the_keys_line(
     assert (
         f"imagen: error: {config}:5: backends.s.quality: quality must be draft or final, got 'best'"
     ) in done.stderr.splitlines()
+
+
+def test_a_validator_that_names_its_key_is_not_shown_naming_it_twice(tmp_path: Path) -> None:
+    config = tmp_path / "imagen.yaml"
+    config.write_text("backends:\n  s:\n    type: strict\n    steps: 9\n")
+    done = validate(config)
+    assert done.returncode == 2
+    assert f"imagen: error: {config}:4: backends.s.steps: expected 1 to 4, got 9" in (
+        done.stderr.splitlines()
+    ), done.stderr
 
 
 def test_validate_config_problems_are_shown_with_the_schema_errors(tmp_path: Path) -> None:

@@ -5,9 +5,6 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-import os
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
@@ -19,7 +16,7 @@ from PIL import Image as PILImage
 from imagen.config.load import parse_config
 from imagen.errors import InvalidRequest
 from imagen.models import Progress, Request
-from imagen.testing import BackendContract
+from imagen.testing import BackendContract, ScratchHome
 
 
 class TestSolidContract(BackendContract):
@@ -105,50 +102,25 @@ def test_a_bad_color_in_config_is_reported_with_its_line():
 
 
 # -- through the installed CLI: the entry point, config loading, the pipeline, the files -------
+# ScratchHome runs the real ``imagen`` as its own process, with a HOME, config and output
+# folder of the test's own, so the user's files are untouched.
 
 
-@pytest.fixture
-def cli_env(tmp_path: Path) -> dict[str, str]:
-    """An environment with its own HOME and data dirs, so the user's own files are untouched."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("IMAGEN_")}
-    env.update(
-        HOME=str(tmp_path / "home"),
-        XDG_CONFIG_HOME=str(tmp_path / "home" / ".config"),
-        XDG_DATA_HOME=str(tmp_path / "home" / ".local" / "share"),
-        XDG_CACHE_HOME=str(tmp_path / "home" / ".cache"),
-    )
-    return env
-
-
-def imagen(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "imagen", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-        check=False,
-    )
-
-
-def test_imagen_generate_with_a_solid_backend_writes_pngs_and_prints_their_paths(
-    tmp_path: Path, cli_env: dict[str, str]
-):
-    config = tmp_path / "imagen.yaml"
-    config.write_text(
-        "backends:\n  flat:\n    type: solid\n    color: '#00ff00'\n", encoding="utf-8"
-    )
-    out = tmp_path / "out"
-    done = imagen(
-        "--config", str(config), "generate", "a green field", "--backend", "flat",
-        "--size", "32x16", "--seed", "3", "-n", "2", "-o", str(out),
-        env=cli_env,
+def test_imagen_generate_with_a_solid_backend_writes_pngs_and_prints_their_paths(tmp_path: Path):
+    home = ScratchHome(tmp_path)
+    home.configure("""
+        backends:
+          flat: {type: solid, color: '#00ff00'}
+    """)
+    done = home.imagen(
+        "generate", "a green field", "--backend", "flat",
+        "--size", "32x16", "--seed", "3", "-n", "2",
     )  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    paths = [Path(line) for line in done.stdout.splitlines()]
+    assert done.code == 0, done.err
+    paths = [Path(line) for line in done.out.splitlines()]
     assert len(paths) == 2
     for path, seed in zip(sorted(paths), (3, 4), strict=True):
-        assert path.is_relative_to(out)
+        assert path.is_relative_to(home.output)
         with PILImage.open(path) as image:
             assert image.size == (32, 16)
             assert image.getpixel((0, 0)) == (0, 255, 0)
@@ -157,28 +129,21 @@ def test_imagen_generate_with_a_solid_backend_writes_pngs_and_prints_their_paths
         assert sidecar["seed"] == seed
 
 
-def test_imagen_backends_lists_the_solid_instance_as_ready(tmp_path: Path, cli_env: dict[str, str]):
-    config = tmp_path / "imagen.yaml"
-    config.write_text("backends:\n  flat:\n    type: solid\n", encoding="utf-8")
-    done = imagen("--config", str(config), "backends", "--json", env=cli_env)
-    assert done.returncode == 0, done.stderr
-    rows = {row["name"]: row for row in json.loads(done.stdout)}
+def test_imagen_backends_lists_the_solid_instance_as_ready(tmp_path: Path):
+    home = ScratchHome(tmp_path)
+    home.configure("""
+        backends:
+          flat: {type: solid}
+    """)
+    done = home.imagen("backends", "--json")
+    assert done.code == 0, done.err
+    rows = {row["name"]: row for row in json.loads(done.out)}
     assert rows["flat"]["type"] == "solid"
     assert rows["flat"]["status"] == "ok (#3366ff)"
     assert rows["flat"]["price"] == "$0.00/image"
 
 
-def test_imagen_solid_color_prints_the_color_a_prompt_draws(cli_env: dict[str, str]):
-    done = imagen("solid", "color", "a red barn", "--seed", "5", env=cli_env)
-    assert done.returncode == 0, done.stderr
-    assert done.stdout == prompt_color("a red barn", 5) + "\n"
-
-
-def test_importing_the_plugin_imports_neither_the_backend_nor_pillow():
-    # imagen imports the plugin module at every start; the backend loads only when built.
-    code = (
-        "import sys, imagen_solid; "
-        "print(sorted(m for m in ('imagen_solid.backend', 'PIL', 'httpx') if m in sys.modules))"
-    )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert done.stdout.strip() == "[]"
+def test_imagen_solid_color_prints_the_color_a_prompt_draws(tmp_path: Path):
+    done = ScratchHome(tmp_path).imagen("solid", "color", "a red barn", "--seed", "5")
+    assert done.code == 0, done.err
+    assert done.out == prompt_color("a red barn", 5) + "\n"

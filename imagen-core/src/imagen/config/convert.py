@@ -158,11 +158,12 @@ def structure(data: Any, cls: type[Any]) -> Any:
         return converter().structure(data, cls)
     except (ClassValidationError, IterableValidationError) as group:
         path, error = _first_leaf(group, ())
-        raise FieldError(path, _message(error)) from None
+        raise FieldError(path, _message(error, path)) from None
     except ForbiddenExtraKeysError as error:
         raise FieldError((sorted(error.extra_fields)[0],), "unknown key") from None
     except (ValueError, TypeError) as error:
-        raise FieldError(_validated_field(error), _message(error)) from None
+        field = _validated_field(error)
+        raise FieldError(field, _message(error, field)) from None
 
 
 def structure_scalar(value: Any, kind: type[Any]) -> Any:
@@ -353,7 +354,9 @@ def _validated_field(error: BaseException) -> tuple[str, ...]:
     return ()
 
 
-def _message(error: BaseException) -> str:
+def _message(error: BaseException, path: tuple[str | int, ...] = ()) -> str:
+    """The error's first line; shown after the key's path, so a validator's own "key: "
+    in front of it (``ValueError("color: expected ...")``) is not said twice."""
     from cattrs.errors import ForbiddenExtraKeysError
 
     if isinstance(error, ForbiddenExtraKeysError):
@@ -362,7 +365,10 @@ def _message(error: BaseException) -> str:
         return "required key is missing"
     first = error.args[0] if error.args else None
     text = first.strip() if isinstance(first, str) else str(error).strip()
-    return (text or type(error).__name__).splitlines()[0]
+    line = (text or type(error).__name__).splitlines()[0]
+    if path and isinstance(path[-1], str):
+        line = line.removeprefix(f"{path[-1]}: ").strip() or line
+    return line
 
 
 def unstructure(value: Any) -> Any:

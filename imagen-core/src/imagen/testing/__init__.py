@@ -24,7 +24,7 @@ backend. The rest (aiohttp is needed only by the fake-server parts: ``imagen-cor
 
 from imagen.testing.cli import Ran, ScratchHome, run_imagen, scratch_env
 from imagen.testing.contract import BackendContract
-from imagen.testing.fakes import ANY, Call, FakeServer, Fault, Gate
+from imagen.testing.fakes import ANY, Call, FakeServer, Fault, FormField, Gate
 from imagen.testing.samples import sample_generation
 from imagen.testing.servers import serve_app
 
@@ -34,6 +34,7 @@ __all__ = [
     "Call",
     "FakeServer",
     "Fault",
+    "FormField",
     "Gate",
     "Ran",
     "ScratchHome",

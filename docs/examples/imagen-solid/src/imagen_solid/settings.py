@@ -12,14 +12,14 @@ FROM_PROMPT = "prompt"
 
 
 def _check_color(instance: Any, attribute: Any, value: str) -> None:
-    # One plain sentence: imagen shows it with the block's YAML path and line.
+    # One plain sentence: imagen shows it after the key's own YAML path and line.
     if value != FROM_PROMPT and not HEX_COLOR.match(value):
-        raise ValueError(f"color: expected '#rrggbb' or 'prompt', got {value!r}")
+        raise ValueError(f"expected '#rrggbb' or 'prompt', got {value!r}")
 
 
 def _check_positive(instance: Any, attribute: Any, value: float) -> None:
     if value < 0:
-        raise ValueError(f"{attribute.name}: expected 0 or more, got {value!r}")
+        raise ValueError(f"expected 0 or more, got {value!r}")
 
 
 @attrs.frozen
