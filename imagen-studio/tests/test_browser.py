@@ -33,6 +33,9 @@ if not os.path.exists(CHROMIUM):
         allow_module_level=True,
     )
 expect = sync_api.expect
+# An expectation waits for its condition (it polls the page; nothing sleeps a fixed time); the
+# bound is only how long a loaded 2-core CI box may take to get there, past Playwright's 5 s.
+expect.set_options(timeout=20_000)
 
 
 @pytest.fixture(scope="module")
@@ -108,8 +111,15 @@ def test_a_job_the_server_forgot_shows_its_takes_from_the_history(
     page.evaluate(
         f"localStorage.setItem('imagen.studio.jobs', JSON.stringify([{json.dumps(forgotten)}]))"
     )
+    # The backends' list held unanswered: re-attaching must not wait for it.
+    held: list[Any] = []
+    page.route("**/v1/backends", lambda route: held.append(route))
     page.reload()
     expect(page.locator("#notice")).to_contain_text("ended while you were away")
+    assert page.locator("#history-search").input_value() == "nothing here"
+    assert len(held) == 1
+    held[0].continue_()
+    expect(page.locator("#backend option")).not_to_have_count(0)
     page.close()
 
 

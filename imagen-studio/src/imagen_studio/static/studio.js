@@ -6,7 +6,9 @@ const $ = (id) => document.getElementById(id);
 const STORE = "imagen.studio.jobs";
 // noteSeq: the estimate note shows only the newest writer (an estimate answering late must not
 // overwrite the reason a generation was refused)
-const state = { backends: [], refs: [], job: null, following: null, estimate: null, timer: 0, noteSeq: 0 };
+// historySeq: likewise for the history list (a search typed, or a vanished job's prompt, must
+// not be overwritten by an earlier, unfiltered answer arriving last)
+const state = { backends: [], refs: [], job: null, following: null, estimate: null, timer: 0, noteSeq: 0, historySeq: 0 };
 
 function saved() {
   try { return JSON.parse(localStorage.getItem(STORE) || "[]"); } catch { return []; }
@@ -244,7 +246,9 @@ function openLarge(job, take) {
 
 async function loadHistory() {
   const text = $("history-search").value.trim();
+  const seq = ++state.historySeq;
   const answer = await api("GET", `/v1/history?limit=60${text ? "&text=" + encodeURIComponent(text) : ""}`);
+  if (seq !== state.historySeq) return;
   const list = $("history");
   list.textContent = "";
   if (!answer.ok) return;
@@ -326,15 +330,17 @@ function wire() {
 
 async function start() {
   wire();
-  await loadCatalogue();
-  estimate();
-  loadHistory();
+  // A job in flight first: its progress (or the news that it ended) must not wait for the
+  // backends' statuses, which a loaded server can take a while to list.
   const inFlight = saved();
+  loadHistory();
   if (inFlight.length) {
     const entry = inFlight[0];
     if (entry.prompt) $("prompt").value = entry.prompt;
     follow(entry.id);
   }
+  await loadCatalogue();
+  estimate();
 }
 
 start();
