@@ -190,3 +190,19 @@ def test_the_disk_is_only_checked_by_validate(tmp_path: Path) -> None:
     config = tmp_path / "imagen.yaml"
     config.write_text(f"output:\n  directory: {a_file}\n", encoding="utf-8")
     assert load_config(config).output.directory == str(a_file)
+
+
+@pytest.mark.parametrize("seconds", ["0", "-5", "0.0"])
+def test_a_sink_timeout_of_zero_or_less_is_refused_at_its_line(seconds: str) -> None:
+    # It would fail every delivery at once, each then waiting in the outbox for `imagen sync`.
+    config, problems = parse_config(f"output:\n  sink_timeout: {seconds}\n", file="imagen.yaml")
+    assert config is None
+    (error,) = problems.errors
+    assert str(error).startswith("imagen.yaml:2: output.sink_timeout: expected seconds above 0")
+
+
+def test_a_small_sink_timeout_is_kept() -> None:
+    config, problems = parse_config("output:\n  sink_timeout: 0.5\n")
+    assert config is not None
+    assert not problems.errors
+    assert config.output.sink_timeout == 0.5

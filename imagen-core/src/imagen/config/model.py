@@ -21,6 +21,12 @@ MOCK_INSTANCE = "mock"
 Mode = Literal["auto", "on", "off"]
 
 
+def _seconds_above_zero(instance: Any, attribute: Any, value: float) -> None:
+    # A timeout of 0 or less would fail every delivery at once (each then waits in the outbox).
+    if value <= 0:
+        raise ValueError(f"expected seconds above 0, got {value!r}")
+
+
 @attrs.frozen
 class OutputConfig:
     directory: str = "~/Pictures/imagen"
@@ -30,7 +36,7 @@ class OutputConfig:
     preview: Mode = "auto"
     preview_command: str = "tmux-img --hold {path}"
     cloud_sync: Mode = "auto"
-    sink_timeout: float = 60.0
+    sink_timeout: float = attrs.field(default=60.0, validator=_seconds_above_zero)
 
 
 @attrs.frozen
