@@ -118,3 +118,25 @@ def test_imagen_load_plugins_names_the_ones_to_load(imagen_process) -> None:  # 
     names = {row["name"] for row in json.loads(ran.out)}
     assert "replicate" in names
     assert "gemini" not in names
+
+
+@pytest.mark.parametrize("kind", ["sink", "queue"])
+def test_a_sink_or_queue_type_registered_twice_keeps_the_first_and_warns(
+    kind: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from imagen.plugins.registry import Registry
+
+    registry = Registry()
+    table = registry.sinks if kind == "sink" else registry.queues
+    first = getattr(registry, f"{kind}_register")("first")
+    second = getattr(registry, f"{kind}_register")("second")
+    first("vault", "first_plugin:Vault", dict, sample="# first")
+    second("vault", "second_plugin:Vault", dict, sample="# second")
+    second("", "second_plugin:Nameless", dict)
+    assert list(table) == ["vault"]
+    assert (table["vault"].plugin, table["vault"].sample) == ("first", "# first")
+    assert capsys.readouterr().err.splitlines() == [
+        f"imagen: warning: plugin 'second' registers {kind} type 'vault', already registered by "
+        "'first'; ignored",
+        f"imagen: warning: plugin 'second' registered an empty {kind} type; ignored",
+    ]

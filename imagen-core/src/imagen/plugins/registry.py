@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, cast
 
 from imagen import console
 
@@ -180,20 +180,18 @@ class Registry:
         return register
 
     def sink_register(self, plugin: str) -> SinkRegister:
-        def register(
-            type: str,
-            factory: Callable[[str, Any], Sink] | str,
-            config_class: type,
-            *,
-            sample: str = "",
-        ) -> None:
-            if not _claim(self.sinks, type, plugin, "sink type"):
-                return
-            self.sinks[type] = SinkType(type, _factory(factory), config_class, sample, plugin)
-
-        return register
+        return cast(SinkRegister, self._typed(self.sinks, SinkType, plugin, "sink type"))
 
     def queue_register(self, plugin: str) -> QueueRegister:
+        return cast(QueueRegister, self._typed(self.queues, QueueType, plugin, "queue type"))
+
+    @staticmethod
+    def _typed(
+        table: dict[str, Any], kind: Callable[..., Any], plugin: str, what: str
+    ) -> Callable[..., None]:
+        """The register function of a sink or queue type (they have the same shape; each
+        has its own typed Protocol for plugin authors)."""
+
         def register(
             type: str,
             factory: Callable[[str, Any], Any] | str,
@@ -201,9 +199,8 @@ class Registry:
             *,
             sample: str = "",
         ) -> None:
-            if not _claim(self.queues, type, plugin, "queue type"):
-                return
-            self.queues[type] = QueueType(type, _factory(factory), config_class, sample, plugin)
+            if _claim(table, type, plugin, what):
+                table[type] = kind(type, _factory(factory), config_class, sample, plugin)
 
         return register
 
