@@ -11,7 +11,8 @@ The adapter benchmarks (``openai_overhead.py``, ``replicate_overhead.py``) share
   it, the official one included.
 - :func:`sample_turns`, which times several calls taking turns, ``runs`` rounds after a warm-up
   (:class:`Loop` keeps an async client's event loop open across them);
-  :func:`sample_cli`, which times ``imagen generate`` subprocesses (cold) for a backend;
+  :func:`sample_cli`, which times ``imagen generate`` subprocesses (cold) for a backend, and
+  :func:`cli_against_mock` for one instance and the mock;
 - :func:`report`, which writes the table and the verdict into ``bench/RESULTS.md``.
 """
 
@@ -211,6 +212,36 @@ def sample_cli(
     spent, _ = clock.read()
     per_run = spent / (runs + 1)  # time_generate makes one warm-up run first
     return [Sample(wall, per_run) for wall in walls]
+
+
+def cli_against_mock(
+    bench_block: str,
+    clock: Clock,
+    *,
+    prompt: str,
+    options: Sequence[str],
+    runs: int,
+    env: dict[str, str],
+) -> tuple[list[Sample], list[Sample]] | None:
+    """``imagen generate`` on the instance ``bench: {bench_block}`` and on the mock, the same
+    runs each (see :func:`sample_cli`); None where the CLI is not installed."""
+    if not cli_available():
+        return None
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        work = Path(folder)
+        config = (
+            "default_backend: bench\n"
+            f"output: {{directory: '{work / 'out'}', preview: 'off', cloud_sync: 'off'}}\n"
+            f"backends:\n  bench: {bench_block}\n  mock: {{type: mock}}\n"
+        )
+        bench, mock = (
+            sample_cli(config, work, clock, backend=name, prompt=prompt, options=options,
+                       runs=runs, env=env)
+            for name in ("bench", "mock")
+        )  # fmt: skip
+        return bench, mock
 
 
 def load() -> str:

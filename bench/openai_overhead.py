@@ -30,7 +30,6 @@ import os
 import random
 import statistics
 import sys
-import tempfile
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -42,9 +41,8 @@ from _overhead import (
     Comparison,
     Loop,
     Sample,
-    cli_available,
+    cli_against_mock,
     load,
-    sample_cli,
     sample_turns,
     serve_fake,
 )
@@ -203,32 +201,14 @@ def main() -> None:
         if args.profile:
             profile(base_url, args.runs, args.profile)
         large = in_turns(base_url, clock, args.runs, official=True)
-        cli: tuple[list[Sample], list[Sample]] | None = None
-        if cli_available():
-            with tempfile.TemporaryDirectory() as work:
-                config = (
-                    f"default_backend: bench\n"
-                    f"output: {{directory: '{Path(work) / 'out'}', preview: 'off', "
-                    "cloud_sync: 'off'}\n"
-                    f"backends:\n"
-                    f"  bench: {{type: openai, model: {MODEL}, quality: low, "
-                    f"base_url: '{base_url}'}}\n"
-                    f"  mock: {{type: mock}}\n"
-                )
-                bench, mock = (
-                    sample_cli(
-                        config,
-                        Path(work),
-                        clock,
-                        backend=name,
-                        prompt=PROMPT,
-                        options=["--size", "1024x1024"],
-                        runs=args.runs,
-                        env={"OPENAI_API_KEY": KEY},
-                    )
-                    for name in ("bench", "mock")
-                )
-                cli = (bench, mock)
+        cli = cli_against_mock(
+            f"{{type: openai, model: {MODEL}, quality: low, base_url: '{base_url}'}}",
+            clock,
+            prompt=PROMPT,
+            options=["--size", "1024x1024"],
+            runs=args.runs,
+            env={"OPENAI_API_KEY": KEY},
+        )
     with serve_fake(flat_fake_app) as (url, clock):
         small = in_turns(f"{url}/v1", clock, args.runs, official=False)
     mine, least = (

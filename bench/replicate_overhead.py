@@ -23,7 +23,6 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -35,9 +34,8 @@ from _overhead import (
     Comparison,
     Loop,
     Sample,
-    cli_available,
+    cli_against_mock,
     load,
-    sample_cli,
     sample_turns,
     serve_fake,
 )
@@ -136,31 +134,15 @@ def main() -> None:
     notes: list[str] = []
     with serve_fake(fake_app) as (url, clock):
         measured = in_turns(url, clock, args.runs)
-        cli: tuple[list[Sample], list[Sample]] | None = None
-        if cli_available():
-            with tempfile.TemporaryDirectory() as work:
-                config = (
-                    f"default_backend: bench\n"
-                    f"output: {{directory: '{Path(work) / 'out'}', preview: 'off', "
-                    "cloud_sync: 'off'}\n"
-                    f"backends:\n"
-                    f"  bench: {{type: replicate, model: {MODEL}, base_url: '{url}'}}\n"
-                    f"  mock: {{type: mock}}\n"
-                )
-                bench, mock = (
-                    sample_cli(
-                        config,
-                        Path(work),
-                        clock,
-                        backend=name,
-                        prompt=PROMPT,
-                        options=["--aspect", "1:1"],
-                        runs=args.runs,
-                        env={"REPLICATE_API_TOKEN": TOKEN},
-                    )
-                    for name in ("bench", "mock")
-                )
-                cli = (bench, mock)
+        cli = cli_against_mock(
+            f"{{type: replicate, model: {MODEL}, base_url: '{url}'}}",
+            clock,
+            prompt=PROMPT,
+            options=["--aspect", "1:1"],
+            runs=args.runs,
+            env={"REPLICATE_API_TOKEN": TOKEN},
+        )
+        if cli is not None:
             imports = statistics.median(time_http_imports(args.runs)) * 1000
             notes.append(
                 f"Of the CLI's extra, about {imports:.0f} ms is the cold `import httpx, tenacity` "
