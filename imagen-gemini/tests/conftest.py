@@ -44,6 +44,8 @@ SIZES = {
     "21:9": (1536, 672),
 }
 IMAGE_TOKENS = 1290
+#: Gemini refuses a request body past 20 MB (inline data included) before reading it.
+MAX_REQUEST_BYTES = 20 * 1024 * 1024
 MODALITIES = ("MODALITY_UNSPECIFIED", "TEXT", "IMAGE", "AUDIO")
 INPUT_MIME_TYPES = ("image/png", "image/jpeg", "image/webp", "image/heic", "image/heif")
 
@@ -140,6 +142,8 @@ class FakeGemini(FakeServer):
         self.caption: str | None = None
         self.images_per_answer = 1
         self.report_usage = True
+        # Without it, usageMetadata has the token totals but no per-modality breakdown.
+        self.report_image_tokens = True
         # Thinking image models (Gemini 3 Pro Image) send interim drafts first, as parts marked
         # "thought": a thought text and this many draft images, before the answer's own parts.
         self.thought_drafts = 0
@@ -210,9 +214,16 @@ class FakeGemini(FakeServer):
             }
         )
 
-    def finished_without_image(self, reason: str, text: str | None = None) -> Reply:
+    def finished_without_image(
+        self, reason: str, text: str | None = None, message: str | None = None
+    ) -> Reply:
+        """A candidate that ended without an image; ``message`` is its ``finishMessage``, which
+        Gemini fills in for some reasons (an image withheld for safety)."""
+
         def reply(body: Mapping[str, Any]) -> web.Response:
             candidate: dict[str, Any] = {"finishReason": reason, "index": 0}
+            if message is not None:
+                candidate["finishMessage"] = message
             if text is not None:
                 candidate["content"] = {"parts": [{"text": text}], "role": "model"}
             return web.json_response(
@@ -233,6 +244,15 @@ class FakeGemini(FakeServer):
 
     def routes(self, app: web.Application) -> None:
         app.router.add_post("/v1beta/models/{target}", self._answer, name="generate")
+
+    async def _middleware(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        if (request.content_length or 0) > MAX_REQUEST_BYTES:
+            return google_error(
+                400,
+                "INVALID_ARGUMENT",
+                f"Request payload size exceeds the limit: {MAX_REQUEST_BYTES} bytes.",
+            )
+        return await super()._middleware(request, handler)
 
     def authorized(self, request: web.Request) -> bool:
         return _key_of(request) == self.api_key
@@ -336,8 +356,11 @@ class FakeGemini(FakeServer):
                 "candidatesTokenCount": tokens,
                 "totalTokenCount": 12 + tokens,
                 "promptTokensDetails": [{"modality": "TEXT", "tokenCount": 12}],
-                "candidatesTokensDetails": [{"modality": "IMAGE", "tokenCount": tokens}],
             }
+            if self.report_image_tokens:
+                answer["usageMetadata"]["candidatesTokensDetails"] = [
+                    {"modality": "IMAGE", "tokenCount": tokens}
+                ]
         return answer
 
     def _response_id(self) -> str:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import base64
+
 import pytest
 
 from imagen.errors import BackendError, ContentBlocked
 from imagen.models import Progress, Request
+
+from .conftest import png
 
 BLOCKING_FINISH_REASONS = [
     "IMAGE_SAFETY",
@@ -100,7 +104,74 @@ def test_inline_data_that_is_not_an_image_is_backend_error(fake, make_backend, g
     not_png = {"inlineData": {"mimeType": "image/png", "data": "bm90IGFuIGltYWdl"}}
     answer = {"candidates": [{"finishReason": "STOP", "content": {"parts": [not_png]}}]}
     fake.then(lambda body: web.json_response(answer))
-    with pytest.raises(BackendError, match="not an image"):
+    with pytest.raises(BackendError) as caught:
+        generate(make_backend(), Request("a kite"))
+    assert str(caught.value) == (
+        "gemini-test: Gemini returned image/png data that is not an image; try again"
+    )
+
+
+def _answer_with_parts(*parts):
+    from aiohttp import web
+
+    answer = {"candidates": [{"finishReason": "STOP", "content": {"parts": list(parts)}}]}
+    return lambda body: web.json_response(answer)
+
+
+def test_inline_data_without_its_mime_type_is_an_answer_that_cannot_be_read(
+    fake, make_backend, generate
+):
+    data = base64.b64encode(png(64, 64)).decode()
+    fake.then(_answer_with_parts({"inlineData": {"data": data}}))
+    with pytest.raises(BackendError) as caught:
+        generate(make_backend(), Request("a kite"))
+    assert str(caught.value) == (
+        "gemini-test: Gemini's answer could not be read (an inlineData part lacks mimeType or "
+        "data); check base_url"
+    )
+
+
+def test_inline_data_that_is_not_base64_is_an_answer_that_cannot_be_read(
+    fake, make_backend, generate
+):
+    fake.then(_answer_with_parts({"inlineData": {"mimeType": "image/png", "data": "%%%%"}}))
+    with pytest.raises(BackendError) as caught:
+        generate(make_backend(), Request("a kite"))
+    assert str(caught.value) == (
+        "gemini-test: Gemini's answer could not be read (an inlineData part is not valid "
+        "base64); check base_url"
+    )
+
+
+def test_an_answer_that_is_json_but_no_object_cannot_be_read(fake, make_backend, generate):
+    from aiohttp import web
+
+    fake.then(lambda body: web.json_response(["not", "an", "answer"]))
+    with pytest.raises(BackendError) as caught:
+        generate(make_backend(), Request("a kite"))
+    assert str(caught.value) == (
+        "gemini-test: Gemini's answer could not be read (the answer is not a JSON object); "
+        "check base_url"
+    )
+
+
+def test_a_withheld_image_quotes_geminis_finish_message(fake, make_backend, generate):
+    fake.then(
+        fake.finished_without_image(
+            "IMAGE_SAFETY", message="Unable to show the generated image.", text="Here it is:"
+        )
+    )
+    with pytest.raises(ContentBlocked) as caught:
+        generate(make_backend(), Request("a kite"))
+    assert str(caught.value) == (
+        "gemini-test: Gemini withheld the image (IMAGE_SAFETY): Unable to show the generated "
+        "image.; rephrase the prompt or change the reference images"
+    )
+
+
+def test_a_withheld_image_without_a_finish_message_quotes_the_model(fake, make_backend, generate):
+    fake.then(fake.finished_without_image("IMAGE_SAFETY", text="Here it is:"))
+    with pytest.raises(ContentBlocked, match=r"\(IMAGE_SAFETY\): Here it is:; rephrase"):
         generate(make_backend(), Request("a kite"))
 
 

@@ -35,6 +35,32 @@ def test_actual_cost_falls_back_to_the_table_without_usage(fake, make_backend, g
     result = generate(make_backend(), Request("a kite"))
     assert result.cost is not None
     assert result.cost.amount == Decimal("0.039")
+    assert result.cost.basis == "gemini-2.5-flash-image: 1 x $0.039 per image"
+
+
+def test_usage_without_image_token_counts_falls_back_to_the_table(fake, make_backend, generate):
+    fake.report_image_tokens = False
+    result = generate(make_backend(), Request("a kite"))
+    assert result.cost is not None
+    assert result.cost.amount == Decimal("0.039")
+    assert "image_tokens" not in result.metadata
+
+
+def test_answer_without_usage_costs_the_table_price_of_each_image_in_it(
+    fake, make_backend, generate
+):
+    fake.report_usage = False
+    fake.images_per_answer = 2
+    result = generate(make_backend(), Request("two kites"))
+    assert result.cost is not None
+    assert result.cost.amount == Decimal("0.078")
+    assert result.cost.basis == "gemini-2.5-flash-image: 2 x $0.039 per image"
+
+
+def test_a_model_named_with_its_models_prefix_is_priced_from_its_tokens(make_backend, generate):
+    result = generate(make_backend(model="models/gemini-2.5-flash-image"), Request("a kite"))
+    assert result.cost is not None
+    assert result.cost.amount == Decimal("0.0387")
 
 
 def test_status_is_ok_with_a_key(api_key):

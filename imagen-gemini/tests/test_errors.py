@@ -5,9 +5,11 @@ from __future__ import annotations
 import socket
 
 import pytest
+from aiohttp import web
 
 from imagen.errors import (
     AuthError,
+    BackendError,
     BackendTimeout,
     BackendUnavailable,
     InvalidRequest,
@@ -37,6 +39,9 @@ def test_unknown_model_is_invalid_request_naming_the_model(make_backend, generat
     with pytest.raises(InvalidRequest, match="no model 'gemini-9-image'") as caught:
         generate(make_backend(model="gemini-9-image"), Request("a kite"))
     assert "model" in caught.value.fields
+    assert str(caught.value).endswith(
+        "; set model: to an image model such as gemini-2.5-flash-image"
+    )
 
 
 def test_bad_request_carries_the_field_violations(fake, make_backend, generate):
@@ -75,6 +80,7 @@ def test_rate_limit_is_retried_three_times_after_the_hinted_wait(
     assert len(fake.requests) == 4
     assert caught.value.retry_after == 7.5
     assert "\n" not in str(caught.value)
+    assert str(caught.value).endswith("; wait and try again, or lower concurrency")
 
 
 def test_rate_limit_hint_falls_back_to_retry_info(fake, make_backend, generate, sleeps):
@@ -132,5 +138,93 @@ def test_key_echoed_in_an_error_never_reaches_the_message(fake, make_backend, ge
 def test_errors_name_the_backend_instance(fake, make_backend, generate):
     fake.then(fake.error(403, "PERMISSION_DENIED", "denied"))
     with pytest.raises(AuthError) as caught:
+        generate(make_backend(), Request("a kite"))
+    assert caught.value.backend == "gemini-test"
+
+
+@pytest.mark.parametrize(
+    ("code", "status", "answers", "error"),
+    [
+        (403, "PERMISSION_DENIED", 1, AuthError),
+        (404, "NOT_FOUND", 1, InvalidRequest),
+        (429, "RESOURCE_EXHAUSTED", 4, RateLimited),
+        (400, "FAILED_PRECONDITION", 1, InvalidRequest),
+        (503, "UNAVAILABLE", 2, BackendUnavailable),
+    ],
+)
+def test_a_caller_reads_the_http_status_and_googles_status_and_message_from_the_error(
+    fake, make_backend, generate, code, status, answers, error
+):
+    fake.then(*(fake.error(code, status, "said by Google") for _ in range(answers)))
+    with pytest.raises(error) as caught:
+        generate(make_backend(), Request("a kite"))
+    assert caught.value.backend == "gemini-test"
+    assert caught.value.detail == {
+        "http_status": code,
+        "status": status,
+        "message": "said by Google",
+    }
+
+
+def test_a_conflict_is_invalid_request_quoting_gemini(fake, make_backend, generate):
+    fake.then(fake.error(409, "ABORTED", "The request was aborted."))
+    with pytest.raises(InvalidRequest) as caught:
+        generate(make_backend(), Request("a kite"))
+    assert str(caught.value) == (
+        "gemini-test: Gemini rejected the request: The request was aborted."
+    )
+    assert len(fake.requests) == 1
+
+
+def test_a_request_timeout_answer_is_backend_timeout(fake, make_backend, generate):
+    fake.then(fake.error(408, "DEADLINE_EXCEEDED", "Request timed out."))
+    with pytest.raises(BackendTimeout):
+        generate(make_backend(), Request("a kite"))
+    assert len(fake.requests) == 1
+
+
+def test_a_request_too_large_answer_says_to_use_smaller_references(fake, make_backend, generate):
+    fake.then(fake.raw(413, "<html><title>413 Request Entity Too Large</title></html>"))
+    with pytest.raises(InvalidRequest, match="too large: use smaller --ref images"):
+        generate(make_backend(), Request("a kite"))
+
+
+def test_internal_error_twice_is_unavailable_naming_googles_status(fake, make_backend, generate):
+    internal = fake.error(500, "INTERNAL", "An internal error has occurred.")
+    fake.then(internal, internal)
+    with pytest.raises(BackendUnavailable, match="Gemini answered HTTP 500 INTERNAL twice"):
+        generate(make_backend(), Request("a kite"))
+
+
+def test_a_proxys_error_page_twice_is_unavailable_with_the_http_status_alone(
+    fake, make_backend, generate
+):
+    page = fake.raw(502, "<html><body><h1>502 Bad Gateway</h1></body></html>")
+    fake.then(page, page)
+    with pytest.raises(BackendUnavailable) as caught:
+        generate(make_backend(), Request("a kite"))
+    assert "Gemini answered HTTP 502 twice (" in str(caught.value)
+    assert caught.value.detail["status"] is None
+
+
+def test_a_proxys_rate_limit_page_is_retried_after_its_retry_after_header(
+    fake, make_backend, generate, sleeps
+):
+    fake.then(
+        lambda body: web.Response(
+            status=429,
+            text="<html><body>Too Many Requests</body></html>",
+            content_type="text/html",
+            headers={"Retry-After": "3"},
+        )
+    )
+    result = generate(make_backend(), Request("a kite"))
+    assert sleeps == [3.0]
+    assert len(result.images) == 1
+
+
+def test_an_answer_the_toolkit_maps_still_names_the_instance(fake, make_backend, generate):
+    fake.then(fake.raw(418, "I'm a teapot", content_type="text/plain"))
+    with pytest.raises(BackendError) as caught:
         generate(make_backend(), Request("a kite"))
     assert caught.value.backend == "gemini-test"

@@ -98,16 +98,29 @@ def test_references_are_sent_as_inline_data_after_the_prompt(fake, make_backend,
 
 def test_more_than_three_references_are_refused_before_any_call(fake, make_backend, generate):
     refs = tuple(make_ref(f"ref{i}.png") for i in range(4))
-    with pytest.raises(InvalidRequest, match="at most 3"):
+    with pytest.raises(InvalidRequest, match="at most 3") as caught:
         generate(make_backend(), Request("portrait", refs=refs))
+    assert list(caught.value.fields) == ["refs"]
     assert fake.requests == []
 
 
 def test_reference_over_7_mb_is_refused_before_any_call(fake, make_backend, generate):
     big = raw_ref("huge.png", b"\x89PNG\r\n\x1a\n" + bytes(7 * 1024 * 1024), "image/png")
-    with pytest.raises(InvalidRequest, match=r"huge\.png is 7,340,040 bytes; .* at most 7 MB"):
+    with pytest.raises(
+        InvalidRequest, match=r"huge\.png is 7,340,040 bytes; .* at most 7 MB"
+    ) as caught:
         generate(make_backend(), Request("portrait", refs=(big,)))
+    assert list(caught.value.fields) == ["refs"]
     assert fake.requests == []
+
+
+def test_a_reference_of_exactly_7_mb_is_sent(fake, make_backend, generate):
+    largest = raw_ref("large.png", bytes(7 * 1024 * 1024), "image/png")
+    result = generate(make_backend(), Request("portrait", aspect_ratio="1:1", refs=(largest,)))
+    assert len(result.images) == 1
+    assert fake.requests[0]["body"]["contents"][0]["parts"][1]["inlineData"]["data"] == (
+        largest.data
+    )
 
 
 def test_references_over_20_mb_in_all_are_refused_before_any_call(fake, make_backend, generate):
@@ -199,3 +212,47 @@ def test_fake_rejects_a_role_other_than_user_or_model_like_the_real_api(fake, ge
     response = asyncio.run(_post(gemini_url, body, fake.api_key))
     assert response.status_code == 400
     assert response.json()["error"]["message"] == "Please use a valid role: user, model."
+
+
+MAX_REQUEST_BYTES = 20 * 1024 * 1024
+
+
+def _refs_making_a_body_of(fake, make_backend, generate, size: int) -> tuple[str, tuple[Ref, ...]]:
+    """A prompt and three references whose request body is ``size`` bytes, measured by the
+    Content-Length the fake receives for a small probe of the same shape (base64 adds 4 bytes
+    per 3, the rest of the body does not change with the references' size)."""
+    probe = tuple(raw_ref(f"r{i}.png", b"\x89PN", "image/png") for i in range(3))
+    generate(make_backend(), Request("portrait", aspect_ratio="1:1", refs=probe))
+    around = int(fake.requests[-1]["headers"]["Content-Length"]) - 12
+    padding = (size - around) % 4
+    each = (size - around - padding) // 4  # three bytes of each ref are four in the body
+    sizes = (3 * (each // 3), 3 * (each // 3), 3 * each - 6 * (each // 3))
+    refs = tuple(raw_ref(f"r{i}.png", bytes(n), "image/png") for i, n in enumerate(sizes))
+    return "portrait" + "!" * padding, refs
+
+
+def test_a_request_of_exactly_20_mb_is_sent(fake, make_backend, generate):
+    prompt, refs = _refs_making_a_body_of(fake, make_backend, generate, MAX_REQUEST_BYTES)
+    result = generate(make_backend(), Request(prompt, aspect_ratio="1:1", refs=refs))
+    assert len(result.images) == 1
+    assert fake.requests[-1]["headers"]["Content-Length"] == str(MAX_REQUEST_BYTES)
+
+
+def test_a_request_past_20_mb_with_its_prompt_is_refused_before_any_call(
+    fake, make_backend, generate
+):
+    prompt, refs = _refs_making_a_body_of(fake, make_backend, generate, MAX_REQUEST_BYTES)
+    calls = len(fake.requests)
+    with pytest.raises(InvalidRequest, match=r"20,971,521 bytes; .* at most 20 MB") as caught:
+        generate(make_backend(), Request(prompt + "!", aspect_ratio="1:1", refs=refs))
+    assert list(caught.value.fields) == ["refs"]
+    assert len(fake.requests) == calls
+
+
+def test_fake_refuses_a_body_past_20_mb_like_the_real_api(fake, gemini_url):
+    text = "x" * MAX_REQUEST_BYTES
+    response = asyncio.run(_post(gemini_url, {"contents": [{"parts": [{"text": text}]}]}, "k"))
+    assert response.status_code == 400
+    assert response.json()["error"]["message"] == (
+        "Request payload size exceeds the limit: 20971520 bytes."
+    )

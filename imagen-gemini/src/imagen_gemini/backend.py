@@ -29,7 +29,14 @@ from imagen.models import Cost, Image, Progress, Request, Result
 from imagen_gemini import pricing
 from imagen_gemini.failures import RETRY_POLICY, error_for
 from imagen_gemini.info import GeminiInfo
-from imagen_gemini.protocol import Answer, InlineImage, MalformedAnswer, read_answer, refs_problem
+from imagen_gemini.protocol import (
+    Answer,
+    InlineImage,
+    MalformedAnswer,
+    read_answer,
+    refs_problem,
+    size_problem,
+)
 from imagen_gemini.protocol import request_body as build_body
 from imagen_gemini.settings import GeminiSettings
 from imagen_gemini.sizes import ASPECT_RATIOS
@@ -81,12 +88,12 @@ class GeminiBackend(GeminiInfo):
 
     async def generate(self, request: Request, progress: Progress) -> Result:
         aspect = self._aspect_for(request)
-        problem = refs_problem(request.refs)
+        body = build_body(_prompt_text(request), request.refs, aspect.ratio)
+        problem = refs_problem(request.refs) or size_problem(body)
         if problem is not None:
             field, message = problem
             raise InvalidRequest(message, backend=self.name, fields={field: message})
         self.api.key()  # NotConfigured before anything is sent
-        body = build_body(_prompt_text(request), request.refs, aspect.ratio)
         started = time.monotonic()
         # timeout: is the wall-clock bound of the whole take, however slowly bytes arrive.
         deadline = Deadline.after(self.settings.timeout)
@@ -135,7 +142,7 @@ class GeminiBackend(GeminiInfo):
         said = remote_text(" ".join(answer.texts))
         blocked = answer.blocked_by
         if not answer.images and blocked is not None:
-            explanation = answer.block_message or answer.finish_message or said
+            explanation = answer.finish_message or said
             raise ContentBlocked(
                 f"Gemini withheld the image ({blocked})"
                 + (f": {remote_text(explanation)}" if explanation else "")

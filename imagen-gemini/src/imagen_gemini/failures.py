@@ -39,7 +39,6 @@ RATE_LIMIT_RETRIES = 3
 class ErrorBody:
     """The ``{"error": {...}}`` object of a Google API error (empty when the body is not one)."""
 
-    code: int | None = None
     status: str | None = None
     message: str = ""
     details: tuple[Mapping[str, Any], ...] = ()
@@ -70,7 +69,6 @@ def error_body(response: httpx.Response) -> ErrorBody:
         return ErrorBody(message=response.text)
     details = error.get("details")
     return ErrorBody(
-        code=error.get("code") if isinstance(error.get("code"), int) else None,
         status=error.get("status") if isinstance(error.get("status"), str) else None,
         message=str(error.get("message") or ""),
         details=tuple(d for d in details if isinstance(d, Mapping))

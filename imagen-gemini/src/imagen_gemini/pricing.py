@@ -33,7 +33,9 @@ PRICES: dict[str, Price] = {
 
 
 def price_for(model: str) -> Price | None:
-    return PRICES.get(model.removeprefix("models/"))
+    """The table's price of ``model``, named without ``models/`` (the backend and its info strip
+    that prefix from the setting before they ask)."""
+    return PRICES.get(model)
 
 
 def estimate(model: str) -> Cost | None:

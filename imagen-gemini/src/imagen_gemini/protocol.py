@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-import math
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -26,7 +26,8 @@ from imagen.models import Ref
 REF_MEDIA_TYPES = ("image/png", "image/jpeg", "image/webp")
 MAX_REFS = 3
 MAX_REF_BYTES = 7 * 1024 * 1024
-#: The whole request, references base64-encoded, must stay under 20 MB (else: the Files API).
+#: The whole request (prompt, references base64-encoded, the JSON around them) must stay
+#: within 20 MB (else: the Files API).
 MAX_REQUEST_BYTES = 20 * 1024 * 1024
 
 #: finishReason values that mean a safety or policy system withheld the image.
@@ -60,10 +61,16 @@ def refs_problem(refs: Sequence[Ref]) -> tuple[str, str] | None:
                 f"{ref.path} is {len(ref.data):,} bytes; Gemini takes at most 7 MB "
                 f"({MAX_REF_BYTES:,} bytes) per image; use a smaller image"
             )
-    encoded = sum(4 * math.ceil(len(ref.data) / 3) for ref in refs)
-    if encoded > MAX_REQUEST_BYTES:
+    return None
+
+
+def size_problem(body: Mapping[str, Any]) -> tuple[str, str] | None:
+    """``(field, message)`` when the request ``body`` is past Gemini's 20 MB, else None (checked
+    before the call: Gemini would refuse it). Measured as httpx sends it: compact UTF-8 JSON."""
+    size = len(json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode())
+    if size > MAX_REQUEST_BYTES:
         return "refs", (
-            f"the reference images are {encoded:,} bytes once encoded; Gemini takes at most "
+            f"the request with its reference images is {size:,} bytes; Gemini takes at most "
             f"20 MB ({MAX_REQUEST_BYTES:,} bytes) per request; use fewer or smaller images"
         )
     return None
@@ -95,7 +102,6 @@ class Answer:
     finish_reasons: tuple[str, ...] = ()
     finish_message: str | None = None
     block_reason: str | None = None
-    block_message: str | None = None
     image_tokens: int | None = None
     response_id: str | None = None
     model_version: str | None = None
@@ -142,7 +148,6 @@ def read_answer(payload: Any) -> Answer:
         finish_reasons=tuple(reasons),
         finish_message=finish_message,
         block_reason=_text(feedback.get("blockReason")),
-        block_message=_text(feedback.get("blockReasonMessage")),
         image_tokens=_image_tokens(payload.get("usageMetadata")),
         response_id=_text(payload.get("responseId")),
         model_version=_text(payload.get("modelVersion")),
