@@ -93,3 +93,53 @@ def test_reference_image_tokens_are_priced_as_image_input():
 
     assert cost is not None
     assert cost.amount == (10 * 5 + 323 * 8 + 1000 * 30) / Decimal(1_000_000)
+
+
+def test_no_cost_when_one_answer_of_several_reports_no_usage(
+    fake: FakeOpenAI, make_backend: MakeBackend
+):
+    from aiohttp import web
+
+    from imagen_openai.fake_server import _render
+
+    async def without_usage(request: web.Request) -> web.StreamResponse:
+        image = _render(1024, 1024, "png", False)
+        return web.json_response({"created": 1767225600, "data": [{"b64_json": image}]})
+
+    fake.then(without_usage)
+    result = generate(make_backend(), Request("a red barn", count=2))
+
+    assert len(result.images) == 2
+    assert result.cost is None
+    assert len(result.metadata["usage"]) == 1
+
+
+def test_usage_without_input_details_prices_the_input_as_text():
+    cost = pricing.actual("gpt-image-2", {"input_tokens": 50, "output_tokens": 1000})
+
+    assert cost is not None
+    assert cost.amount == (50 * 5 + 1000 * 30) / Decimal(1_000_000)
+    assert "50 text + 0 image input, 1000 output tokens" in cost.basis
+
+
+def test_input_details_without_image_tokens_price_the_text_alone():
+    usage = {"input_tokens": 10, "output_tokens": 1000, "input_tokens_details": {"text_tokens": 10}}
+    cost = pricing.actual("gpt-image-2", usage)
+
+    assert cost is not None
+    assert cost.amount == (10 * 5 + 1000 * 30) / Decimal(1_000_000)
+
+
+@pytest.mark.parametrize(
+    "usage",
+    [
+        {"input_tokens": 10},
+        {"input_tokens": 10, "output_tokens": "1000"},
+        {"input_tokens": 10, "output_tokens": -1000},
+        {"input_tokens": 10, "output_tokens": True},
+        {"output_tokens": 1000, "input_tokens_details": {"image_tokens": 323}},
+        {"output_tokens": 1000, "input_tokens_details": {"text_tokens": 9, "image_tokens": -1}},
+    ],
+)
+def test_usage_with_a_count_missing_or_not_a_count_has_no_actual_cost(usage: dict[str, object]):
+    assert pricing.actual("gpt-image-2", usage) is None

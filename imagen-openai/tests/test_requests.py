@@ -215,3 +215,13 @@ def test_azure_uses_the_deployment_path_api_version_and_api_key_header(
     assert "Authorization" not in call.headers
     assert len(result.images) == 1
     assert str(backend.status()) == "ok (Azure deployment images)"
+
+
+def test_the_result_records_the_quality_the_revised_prompts_and_the_time_taken(
+    fake: FakeOpenAI, make_backend: MakeBackend
+):
+    result = generate(make_backend(quality="high"), Request("a red barn", count=2))
+
+    assert result.metadata["quality"] == "high"
+    assert result.metadata["revised_prompt"] == ["a red barn", "a red barn"]
+    assert result.latency > 0
