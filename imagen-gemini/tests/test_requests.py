@@ -135,7 +135,10 @@ def test_references_over_20_mb_in_all_are_refused_before_any_call(fake, make_bac
 
 def test_reference_of_another_image_type_is_refused_before_any_call(fake, make_backend, generate):
     gif = raw_ref("anim.gif", b"GIF89a" + bytes(32), "image/gif")
-    with pytest.raises(InvalidRequest, match=r"anim\.gif is image/gif") as caught:
+    with pytest.raises(
+        InvalidRequest,
+        match=r"anim\.gif is image/gif; Gemini takes image/png, image/jpeg, image/webp$",
+    ) as caught:
         generate(make_backend(), Request("portrait", refs=(gif,)))
     assert "refs" in caught.value.fields
     assert fake.requests == []
