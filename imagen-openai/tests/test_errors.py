@@ -204,3 +204,164 @@ def test_the_key_is_in_no_message_of_any_failure(
 
     assert KEY not in str(raised.value)
     assert KEY not in repr(raised.value.detail)
+
+
+def _answer(status: int, body: object, content_type: str = "application/json"):
+    from aiohttp import web
+
+    async def answer(request: web.Request) -> web.StreamResponse:
+        if content_type == "application/json":
+            return web.json_response(body, status=status)
+        return web.Response(status=status, text=str(body), content_type=content_type)
+
+    return answer
+
+
+def _openai_error(status: int, message: str, kind: str, param: object, code: object):
+    return _answer(
+        status, {"error": {"message": message, "type": kind, "param": param, "code": code}}
+    )
+
+
+def test_a_billing_code_is_quota_exceeded_whatever_its_type(
+    fake: FakeOpenAI, make_backend: MakeBackend
+):
+    fake.then(
+        _openai_error(
+            400,
+            "Billing hard limit has been reached",
+            "invalid_request_error",
+            None,
+            "billing_hard_limit_reached",
+        )
+    )
+
+    with pytest.raises(QuotaExceeded) as raised:
+        generate(make_backend(), Request("x"))
+
+    assert str(raised.value) == (
+        "openai-test: OpenAI has no quota left for this key (billing_hard_limit_reached: "
+        "Billing hard limit has been reached); check the account's billing: add credit or "
+        "raise the spend limit at https://platform.openai.com/settings/organization/billing "
+        "(retrying will not help)"
+    )
+    assert raised.value.detail == {
+        "status": 400,
+        "type": "invalid_request_error",
+        "code": "billing_hard_limit_reached",
+        "message": "Billing hard limit has been reached",
+    }
+    assert len(fake.calls) == 1
+
+
+def test_a_moderation_block_says_to_rephrase_and_names_the_instance(
+    fake: FakeOpenAI, make_backend: MakeBackend
+):
+    with pytest.raises(ContentBlocked) as raised:
+        generate(make_backend(), Request("something forbidden"))
+
+    assert str(raised.value).startswith("openai-test: OpenAI's safety system refused the request (")
+    assert str(raised.value).endswith("); rephrase the prompt or change the reference images")
+    assert raised.value.detail["code"] == "moderation_blocked"
+
+
+def test_a_persisting_rate_limit_says_to_wait_and_keeps_the_last_hint(
+    fake: FakeOpenAI, make_backend: MakeBackend
+):
+    fake.then(*(fake.rate_limited("3") for _ in range(4)))
+
+    with pytest.raises(RateLimited) as raised:
+        generate(make_backend(), Request("x"))
+
+    assert str(raised.value) == (
+        "openai-test: OpenAI kept rate limiting after 3 retries (Rate limit reached for "
+        "gpt-image-2 on images per minute (IPM): Limit 5, Used 5, Requested 1.); wait and try "
+        "again, or lower concurrency"
+    )
+    assert raised.value.retry_after == 3.0
+    assert raised.value.detail["code"] == "rate_limit_exceeded"
+
+
+@pytest.mark.parametrize(("millis", "wait"), [("1500", 1.5), ("250", 0.25), ("-5", 0.0)])
+def test_retry_after_ms_wins_over_retry_after(fake: FakeOpenAI, millis: str, wait: float):
+    from imagen_openai.backend import OpenAIBackend
+    from imagen_openai.settings import OpenAISettings
+
+    fake.then(fake.rate_limited("7", retry_after_ms=millis))
+    waits: list[float] = []
+
+    async def record(seconds: float) -> None:
+        waits.append(seconds)
+
+    url = f"{fake.url}/v1"  # type: ignore[attr-defined]
+    generate(OpenAIBackend("t", OpenAISettings(base_url=url), sleep=record), Request("x"))
+
+    assert waits == [wait]
+
+
+@pytest.mark.parametrize("status", [400, 422])
+def test_a_rejected_parameter_is_named_with_the_instance(
+    fake: FakeOpenAI, make_backend: MakeBackend, status: int
+):
+    fake.then(_openai_error(status, "Invalid size.", "invalid_request_error", "size", "bad"))
+
+    with pytest.raises(InvalidRequest) as raised:
+        generate(make_backend(), Request("x"))
+
+    assert str(raised.value) == "openai-test: OpenAI rejected size: Invalid size."
+    assert raised.value.fields == {"size": "Invalid size."}
+    assert raised.value.detail["status"] == status
+
+
+def test_a_long_parameter_name_is_cut_to_60_characters(fake: FakeOpenAI, make_backend: MakeBackend):
+    fake.then(_openai_error(400, "Invalid.", "invalid_request_error", "p" * 100, None))
+
+    with pytest.raises(InvalidRequest) as raised:
+        generate(make_backend(), Request("x"))
+
+    assert list(raised.value.fields) == ["p" * 57 + "..."]
+
+
+def test_a_rejection_without_a_parameter_gets_the_toolkits_wording(
+    fake: FakeOpenAI, make_backend: MakeBackend
+):
+    fake.then(_openai_error(400, "Invalid prompt.", "invalid_request_error", None, None))
+
+    with pytest.raises(InvalidRequest) as raised:
+        generate(make_backend(), Request("x"))
+
+    assert str(raised.value) == (
+        "openai-test: OpenAI rejected the request (HTTP 400: Invalid prompt.)"
+    )
+
+
+def test_an_unknown_model_naming_its_parameter_is_still_a_model_problem(
+    fake: FakeOpenAI, make_backend: MakeBackend
+):
+    fake.then(
+        _openai_error(
+            404, "The model does not exist.", "invalid_request_error", "model", "model_not_found"
+        )
+    )
+
+    with pytest.raises(InvalidRequest, match="check the model name and base_url"):
+        generate(make_backend(), Request("x"))
+
+
+@pytest.mark.parametrize(
+    ("status", "error", "start"),
+    [
+        (400, InvalidRequest, "OpenAI rejected the request (HTTP 400: "),
+        (502, BackendUnavailable, "OpenAI could not generate the image (HTTP 502: "),
+    ],
+)
+def test_a_proxys_error_page_gets_the_toolkits_wording(
+    fake: FakeOpenAI, make_backend: MakeBackend, status: int, error: type, start: str
+):
+    page = _answer(status, "<html><h1>Bad Gateway</h1></html>", content_type="text/html")
+    fake.then(page, page)
+
+    with pytest.raises(error) as raised:
+        generate(make_backend(), Request("x"))
+
+    assert str(raised.value).startswith(f"openai-test: {start}")

@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
-from imagen.errors import BackendError, ContentBlocked, QuotaExceeded, RateLimited
+from imagen.errors import (
+    BackendError,
+    BackendUnavailable,
+    ContentBlocked,
+    InvalidRequest,
+    QuotaExceeded,
+    RateLimited,
+)
 from imagen.models import Progress, Ref, Request
 from imagen_openai.fake_server import FakeOpenAI
 from imagen_openai.testing import MakeBackend, generate
@@ -198,3 +207,61 @@ def test_partial_images_arrive_as_progress_before_the_stream_ends(
 
     assert shown.is_set()
     assert len(result.images) == 1
+
+
+def _stream_error(error: dict[str, object]):
+    from aiohttp import web
+
+    async def answer(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        data = json.dumps({"type": "error", **error})
+        await response.write(f"event: error\ndata: {data}\n\n".encode())
+        return response
+
+    return answer
+
+
+def test_a_server_failure_in_the_stream_is_unavailable_quoting_it(
+    fake: FakeOpenAI, make_backend: MakeBackend
+):
+    fake.then(fake.stream_failure("server_error", "the stream broke"))
+
+    with pytest.raises(BackendUnavailable) as raised:
+        generate(make_backend(partial_images=1), Request("x"))
+
+    assert str(raised.value) == "openai-test: OpenAI's stream failed (the stream broke); try again"
+    assert raised.value.detail == {"code": "server_error", "type": "server_error"}
+
+
+def test_a_stream_error_without_a_message_says_so(fake: FakeOpenAI, make_backend: MakeBackend):
+    fake.then(_stream_error({}))
+
+    with pytest.raises(BackendUnavailable) as raised:
+        generate(make_backend(partial_images=1), Request("x"))
+
+    assert str(raised.value) == "openai-test: OpenAI's stream failed (no message); try again"
+
+
+def test_a_content_filter_in_the_stream_is_content_blocked_whatever_its_type(
+    fake: FakeOpenAI, make_backend: MakeBackend
+):
+    fake.then(_stream_error({"error": {"code": "content_filter", "message": "filtered"}}))
+
+    with pytest.raises(ContentBlocked) as raised:
+        generate(make_backend(partial_images=1), Request("x"))
+
+    assert raised.value.reason == "content_filter"
+
+
+@pytest.mark.parametrize("kind", ["invalid_request_error", "image_generation_user_error"])
+def test_a_bad_value_in_the_stream_is_an_invalid_request_like_its_400(
+    fake: FakeOpenAI, make_backend: MakeBackend, kind: str
+):
+    error = {"message": "Invalid size.", "type": kind, "param": "size", "code": "invalid_value"}
+    fake.then(_stream_error({"error": error}))
+
+    with pytest.raises(InvalidRequest) as raised:
+        generate(make_backend(partial_images=1), Request("x"))
+
+    assert str(raised.value) == "openai-test: OpenAI rejected size: Invalid size."

@@ -158,7 +158,13 @@ class FakeOpenAI:
     # -- scripted answers -------------------------------------------------------------------
 
     @staticmethod
-    def rate_limited(retry_after: str = "0") -> Answer:
+    def rate_limited(retry_after: str = "0", retry_after_ms: str | None = None) -> Answer:
+        """A 429 with ``Retry-After`` in seconds and, as OpenAI and Azure send it, the finer
+        ``retry-after-ms`` when given."""
+        headers = {"Retry-After": retry_after}
+        if retry_after_ms is not None:
+            headers["retry-after-ms"] = retry_after_ms
+
         async def answer(request: web.Request) -> web.StreamResponse:
             return error(
                 429,
@@ -167,7 +173,7 @@ class FakeOpenAI:
                 "requests",
                 None,
                 "rate_limit_exceeded",
-                {"Retry-After": retry_after},
+                headers,
             )
 
         return answer
