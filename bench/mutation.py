@@ -99,6 +99,16 @@ GEMINI_CALLS = (
     "test_cost.py",
     "test_contract.py",
 )
+OPENAI = "imagen-openai"
+# test_cli.py is left out: its subprocesses reach the same code as test_requests.py in-process.
+OPENAI_CALLS = (
+    "test_requests.py",
+    "test_errors.py",
+    "test_stream.py",
+    "test_urls.py",
+    "test_cost.py",
+    "test_contract.py",
+)
 
 TARGETS: dict[str, Target] = {
     "imagen.cost": core(
@@ -146,10 +156,18 @@ TARGETS: dict[str, Target] = {
     # stats pass; cancellation is covered in-process by test_failures.py.
     "imagen_replicate.backend": adapter(REPLICATE, *REPLICATE_CALLS, "test_plugin.py"),
     "imagen_gemini.pricing": adapter(GEMINI, "test_cost.py", "test_plugin.py"),
-    "imagen_gemini.sizes": adapter(GEMINI, "test_sizes.py", "test_requests.py"),
+    # imagen_gemini.sizes is only the aspect-ratio table, no function: mutmut makes no mutant of
+    # it (test_sizes.py and the fake, which answers with the table's sizes, check it).
     "imagen_gemini.protocol": adapter(GEMINI, *GEMINI_CALLS),
     "imagen_gemini.failures": adapter(GEMINI, *GEMINI_CALLS),
     "imagen_gemini.backend": adapter(GEMINI, *GEMINI_CALLS),
+    "imagen_openai.pricing": adapter(OPENAI, "test_cost.py", "test_info.py", "test_requests.py"),
+    "imagen_openai.families": adapter(OPENAI, "test_requests.py", "test_info.py", "test_cost.py"),
+    "imagen_openai.plan": adapter(OPENAI, *OPENAI_CALLS, "test_info.py"),
+    "imagen_openai.protocol": adapter(OPENAI, *OPENAI_CALLS),
+    "imagen_openai.failures": adapter(OPENAI, *OPENAI_CALLS),
+    "imagen_openai.results": adapter(OPENAI, *OPENAI_CALLS),
+    "imagen_openai.backend": adapter(OPENAI, *OPENAI_CALLS),
 }
 
 SQL_CASE = "SQLite reads keywords and table and column names in any letter case"
@@ -744,6 +762,66 @@ EQUIVALENT: dict[str, tuple[str, str]] = {
         "contextlib.suppress(None)",
         "everything that can fail inside the try runs after os.open made the partial file, so "
         "removing it does not fail",
+    ),
+    # -- imagen_gemini (mut-adapters-a) --
+    **alike(
+        "a missing retryDelay or @type reads as text that is neither a duration nor a google.rpc "
+        "type name, whatever the default: '', 'None' and 'XXXX' alike",
+        ("imagen_gemini.failures.x_retry_hint__mutmut_16", 'get("retryDelay", None)'),
+        ("imagen_gemini.failures.x_retry_hint__mutmut_18", 'get("retryDelay", )'),
+        ("imagen_gemini.failures.x_retry_hint__mutmut_22", 'get("retryDelay", "XXXX")'),
+        ("imagen_gemini.failures.xǁErrorBodyǁdetail_of__mutmut_5", 'get("@type", None)'),
+        ("imagen_gemini.failures.xǁErrorBodyǁdetail_of__mutmut_7", 'get("@type", )'),
+        ("imagen_gemini.failures.xǁErrorBodyǁdetail_of__mutmut_10", 'get("@type", "XXXX")'),
+    ),
+    **alike(
+        "Gemini's responseId, modelVersion and blockReason are strings when present, and every "
+        "reader of them treats '' as absent",
+        ("imagen_gemini.protocol.x__text__mutmut_2", "and value) or True"),
+        ("imagen_gemini.protocol.x__text__mutmut_3", "isinstance(value, str) or value"),
+    ),
+    "imagen_gemini.protocol.x_read_answer__mutmut_9": (
+        'finish_message = ""',
+        "the finish message is only read through `or`: '' and None both fall through to the "
+        "model's text",
+    ),
+    "imagen_gemini.protocol.x_request_body__mutmut_8": ('decode("ASCII")', CODEC_CASE),
+    "imagen_gemini.failures.x_error_body__mutmut_22": (
+        'isinstance(error.get("status"), str)) or True',
+        "Google's error.status is always a string (the google.rpc.Code name) or absent",
+    ),
+    "imagen_gemini.failures.x_error_body__mutmut_31": (
+        'or "XXXX"',
+        "an error's message is only searched for 'retry in Ns': neither '' nor 'XXXX' holds one",
+    ),
+    # -- imagen_openai (mut-adapters-a) --
+    **alike(
+        "without an error object every field is text; a type or code of 'XXXX' is neither a "
+        "billing nor a blocking code and ends in neither user_error nor request_error, as ''",
+        ("imagen_openai.failures.x_error_fields__mutmut_13", '"type": "XXXX"'),
+        ("imagen_openai.failures.x_error_fields__mutmut_19", '"code": "XXXX"'),
+    ),
+    "imagen_openai.failures.x_retry_hint__mutmut_9": (
+        '"RETRY-AFTER-MS"',
+        "HTTP header names are case-insensitive: httpx finds retry-after-ms in any case",
+    ),
+    "imagen_openai.failures.x_stream_failure__mutmut_16": (
+        "what=None",
+        "a stream's error is mapped as a 400, and no 400 message names the step",
+    ),
+    **alike(
+        "not reachable by mutmut rather than equivalent: _sizes runs once at import, building "
+        "PER_IMAGE before a mutant is switched on (the table itself is checked by "
+        "test_cost.py::test_the_estimate_is_the_table_price_by_model_quality_and_size)",
+        ("imagen_openai.pricing.x__sizes__mutmut_1", '"XX1024x1024XX"'),
+        ("imagen_openai.pricing.x__sizes__mutmut_2", '"1024X1024"'),
+        ("imagen_openai.pricing.x__sizes__mutmut_3", '"1024x1024": Decimal(None)'),
+        ("imagen_openai.pricing.x__sizes__mutmut_4", '"XX1536x1024XX"'),
+        ("imagen_openai.pricing.x__sizes__mutmut_5", '"1536X1024"'),
+        ("imagen_openai.pricing.x__sizes__mutmut_6", '"1536x1024": Decimal(None)'),
+        ("imagen_openai.pricing.x__sizes__mutmut_7", '"XX1024x1536XX"'),
+        ("imagen_openai.pricing.x__sizes__mutmut_8", '"1024X1536"'),
+        ("imagen_openai.pricing.x__sizes__mutmut_9", '"1024x1536": Decimal(None)'),
     ),
     **alike(
         SQL_CASE,
