@@ -178,9 +178,12 @@ def test_a_conflict_is_invalid_request_quoting_gemini(fake, make_backend, genera
 
 def test_a_request_timeout_answer_is_backend_timeout(fake, make_backend, generate):
     fake.then(fake.error(408, "DEADLINE_EXCEEDED", "Request timed out."))
-    with pytest.raises(BackendTimeout):
+    with pytest.raises(BackendTimeout) as caught:
         generate(make_backend(), Request("a kite"))
     assert len(fake.requests) == 1
+    # Gemini's own deadline, at once: not imagen's timeout, which raising would not help.
+    assert "Request timed out." in str(caught.value)
+    assert "did not answer within" not in str(caught.value)
 
 
 def test_a_request_too_large_answer_says_to_use_smaller_references(fake, make_backend, generate):

@@ -127,6 +127,8 @@ class GeminiBackend(GeminiInfo):
                 errors=functools.partial(error_for, model=self.model),
             )  # fmt: skip
         except BackendTimeout:
+            if deadline.remaining() > 0:
+                raise  # Gemini's own 408, or a read that stalled: the toolkit's words say which
             raise self._timed_out() from None
         return self._read(response)
 
