@@ -109,6 +109,9 @@ OPENAI_CALLS = (
     "test_cost.py",
     "test_contract.py",
 )
+COMFYUI = "imagen-comfyui"
+COMFYUI_CALLS = ("test_generate.py", "test_mapping.py", "test_failures.py", "test_contract.py")
+COMFYUI_CONFIG = ("test_workflow.py", "test_plugin.py")
 
 TARGETS: dict[str, Target] = {
     "imagen.cost": core(
@@ -168,6 +171,13 @@ TARGETS: dict[str, Target] = {
     "imagen_openai.failures": adapter(OPENAI, *OPENAI_CALLS),
     "imagen_openai.results": adapter(OPENAI, *OPENAI_CALLS),
     "imagen_openai.backend": adapter(OPENAI, *OPENAI_CALLS),
+    "imagen_comfyui.sizing": adapter(COMFYUI, "test_sizing.py", "test_generate.py"),
+    "imagen_comfyui.mapping": adapter(COMFYUI, "test_sizing.py", *COMFYUI_CALLS),
+    "imagen_comfyui.failures": adapter(COMFYUI, *COMFYUI_CALLS),
+    "imagen_comfyui.events": adapter(COMFYUI, *COMFYUI_CALLS),
+    "imagen_comfyui.workflow": adapter(COMFYUI, *COMFYUI_CONFIG, *COMFYUI_CALLS),
+    "imagen_comfyui.api": adapter(COMFYUI, "test_info.py", "test_plugin.py", *COMFYUI_CALLS),
+    "imagen_comfyui.backend": adapter(COMFYUI, "test_info.py", "test_plugin.py", *COMFYUI_CALLS),
 }
 
 SQL_CASE = "SQLite reads keywords and table and column names in any letter case"
@@ -993,6 +1003,21 @@ EQUIVALENT: dict[str, tuple[str, str]] = {
     "imagen.sinks.outbox.x__json__mutmut_6": (
         "sort_keys=True, )",
         "ensure_ascii=True is json.dumps's default: leaving it out changes nothing",
+    ),
+    # -- ComfyUI --
+    **alike(
+        "snap_to_rules reads only the size fields of the Request it is given, never its prompt",
+        ("imagen_comfyui.sizing.x_choose_size__mutmut_3", "Request(None,"),
+        ("imagen_comfyui.sizing.x_choose_size__mutmut_11", 'Request("XXXX",'),
+    ),
+    "imagen_comfyui.mapping.x_plan_request__mutmut_26": (
+        "backend=backend,",
+        "every workflow snaps to 16 (the built-ins declare it, custom ones default to it), as "
+        "choose_size does when not told",
+    ),
+    "imagen_comfyui.mapping.x_plan_request__mutmut_34": (
+        '{"width", "height"} < points.keys()',
+        "every workflow has a prompt point besides width and height: a subset is a proper one",
     ),
 }
 

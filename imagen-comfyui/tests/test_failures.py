@@ -7,6 +7,7 @@ import json
 import socket
 import uuid
 from collections.abc import Callable
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -80,9 +81,7 @@ def test_a_missing_model_in_a_custom_workflow_points_at_the_workflow(
     fake: FakeComfyUI, tmp_path: Path, run: Run, make_backend: Callable[..., ComfyUIBackend]
 ) -> None:
     fake.models["diffusion_models"] = []
-    graph = json.loads(
-        (Path(__file__).parents[1] / "src/imagen_comfyui/workflows/flux-dev-split.json").read_text()
-    )
+    graph = json.loads(builtin_workflow("flux-dev-split"))
     path = tmp_path / "flow.json"
     path.write_text(json.dumps(graph))
     backend = make_backend(workflow=str(path), inject=Inject(prompt="6.text"))
@@ -227,12 +226,16 @@ def test_cancelling_a_queued_prompt_takes_it_off_the_queue(
     assert fake.interrupts == []  # the running prompt was someone else's: left alone
 
 
+def builtin_workflow(name: str) -> str:
+    """The graph of a built-in workflow, from the package imagen runs (a mutation run's copy)."""
+    return (resources.files("imagen_comfyui") / "workflows" / f"{name}.json").read_text()
+
+
 def someone_elses_prompt(fake: FakeComfyUI, url: str) -> str:
     """Queue the built-in workflow as another client would; its prompt id, once it runs."""
     import httpx
 
-    workflow = Path(__file__).parents[1] / "src/imagen_comfyui/workflows/flux-schnell.json"
-    body = {"prompt": json.loads(workflow.read_text()), "client_id": "someone-else"}
+    body = {"prompt": json.loads(builtin_workflow("flux-schnell")), "client_id": "someone-else"}
     with httpx.Client(base_url=url) as client:
         prompt_id = str(client.post("/prompt", json=body).json()["prompt_id"])
     fake.wait_until(lambda: fake.running is not None and fake.running.prompt_id == prompt_id)

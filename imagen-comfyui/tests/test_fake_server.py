@@ -261,3 +261,68 @@ def test_a_rejected_prompt_uses_up_a_number_as_in_the_recording(url: str) -> Non
             assert replay(client, capture(rejected)).status_code == 400
         third = replay(client, good).json()
     assert (first["number"], third["number"]) == (0, 3)
+
+
+def rejected(url: str, prompt: dict[str, Any]) -> dict[str, Any]:
+    """The 400 body ComfyUI's validation answers ``prompt`` with."""
+    with httpx.Client(base_url=url) as client:
+        response = client.post("/prompt", json={"prompt": prompt, "client_id": "abc"})
+    assert response.status_code == 400
+    return without_tracebacks(response.json())  # type: ignore[no-any-return]
+
+
+IMAGES_TIP = {"tooltip": "The images to save."}
+SAVE = {"class_type": "SaveImage", "inputs": {"images": ["1", 0], "filename_prefix": "x"}}
+
+
+def test_a_node_without_inputs_fails_validation_with_comfyuis_key_error(url: str) -> None:
+    # ComfyUI reads prompt[id]["inputs"] without a default: the KeyError is the answer.
+    body = rejected(url, {"2": {"class_type": "SaveImage"}})
+    assert body["error"]["details"] == "Exception when validating node: 'inputs'"
+    assert body["node_errors"]["2"]["errors"] == [{
+        "type": "exception_during_validation", "message": "Exception when validating node",
+        "details": "'inputs'", "extra_info": {"exception_type": "KeyError"},
+    }]  # fmt: skip
+
+
+def test_a_link_past_the_upstream_nodes_outputs_is_an_exception_not_a_type_mismatch(
+    url: str,
+) -> None:
+    # ComfyUI indexes RETURN_TYPES with the slot as given: slot 3 of EmptyImage's one output
+    # raises IndexError, a string slot TypeError.
+    empty = {"class_type": "EmptyImage",
+             "inputs": {"width": 8, "height": 8, "batch_size": 1, "color": 0}}  # fmt: skip
+    past = rejected(
+        url, {"1": empty, "2": {**SAVE, "inputs": {**SAVE["inputs"], "images": ["1", 3]}}}
+    )
+    named = rejected(
+        url, {"1": empty, "2": {**SAVE, "inputs": {**SAVE["inputs"], "images": ["1", "0"]}}}
+    )
+    assert past["node_errors"]["2"]["errors"][0]["details"] == "tuple index out of range"
+    assert past["node_errors"]["2"]["errors"][0]["extra_info"]["exception_type"] == "IndexError"
+    assert named["node_errors"]["2"]["errors"][0]["extra_info"]["exception_type"] == "TypeError"
+
+
+def test_an_exception_in_an_upstream_node_is_pinned_on_that_node(url: str) -> None:
+    prompt = {
+        "1": {"class_type": "ImageInvert", "inputs": {"image": ["99", 0]}},
+        "2": SAVE,
+    }
+    body = rejected(url, prompt)
+    assert body["error"]["details"] == ""  # the output's own inputs are fine
+    assert body["node_errors"] == {
+        "1": {
+            "errors": [{
+                "type": "exception_during_inner_validation",
+                "message": "Exception when validating inner node",
+                "details": "'99'",
+                "extra_info": {
+                    "input_name": "images", "input_config": ["IMAGE", IMAGES_TIP],
+                    "exception_message": "'99'", "exception_type": "KeyError",
+                    "linked_node": ["1", 0],
+                },
+            }],
+            "dependent_outputs": ["2"],
+            "class_type": "ImageInvert",
+        }
+    }  # fmt: skip

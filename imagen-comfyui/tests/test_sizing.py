@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from imagen.errors import InvalidRequest
+from imagen.models import Request, Result
+from imagen_comfyui.fake import FakeComfyUI
 from imagen_comfyui.sizing import MEGAPIXEL, choose_size
 
 sides = st.integers(min_value=1, max_value=16384)
+Generate = Callable[..., Result]
 
 
 @given(sides, sides)
@@ -59,3 +64,18 @@ def test_nothing_asked_keeps_the_workflows_size() -> None:
 def test_a_malformed_ratio_is_an_invalid_request() -> None:
     with pytest.raises(InvalidRequest, match="is not W:H, like 16:9"):
         choose_size(None, None, "wide")
+
+
+def test_sides_snap_to_the_multiple_a_workflow_asks_for() -> None:
+    choice = choose_size(1000, 600, None, multiple=64)
+    assert (choice.width, choice.height, choice.changed) == (1024, 576, True)
+
+
+def test_a_malformed_ratio_names_the_backend_instance_and_queues_nothing(
+    fake: FakeComfyUI, generate: Generate
+) -> None:
+    with pytest.raises(InvalidRequest) as caught:
+        generate(Request("a cat", aspect_ratio="wide"))
+    assert caught.value.backend == "local"
+    assert str(caught.value).startswith("local: aspect ratio 'wide' is not W:H")
+    assert fake.calls_to("prompt") == []

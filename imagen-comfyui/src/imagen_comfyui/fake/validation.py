@@ -94,7 +94,7 @@ class _Validator:
             return self.validated[node_id]
         node = self.prompt[node_id]
         definition = self.nodes[node["class_type"]]
-        given = node.get("inputs", {})
+        given = node["inputs"]  # KeyError for a node without inputs, as in ComfyUI
         errors: Reasons = []
         valid = True
         declared = definition["input"]
@@ -115,17 +115,11 @@ class _Validator:
                         name, input_name=name, input_config=spec, received_value=value,
                     ))  # fmt: skip
                     continue
-                upstream = self.prompt[value[0]]  # KeyError for a missing node, as in ComfyUI
-                returned = self.nodes[upstream["class_type"]]["output"]
-                slot = value[1]
-                if (
-                    not isinstance(slot, int)
-                    or slot >= len(returned)
-                    or (isinstance(spec[0], str) and spec[0] != "*" and returned[slot] != spec[0])
-                ):
-                    received = (
-                        returned[slot] if isinstance(slot, int) and slot < len(returned) else None
-                    )
+                # As in ComfyUI, a link to a missing node (KeyError) or past the upstream node's
+                # outputs (IndexError, TypeError) is an exception, not a validation error.
+                upstream = self.prompt[value[0]]
+                received = tuple(self.nodes[upstream["class_type"]]["output"])[value[1]]
+                if isinstance(spec[0], str) and spec[0] != "*" and received != spec[0]:
                     errors.append(_error(
                         "return_type_mismatch", "Return type mismatch between linked nodes",
                         f"{name}, received_type({received}) mismatch input_type({spec[0]})",
@@ -133,8 +127,20 @@ class _Validator:
                         linked_node=value,
                     ))  # fmt: skip
                     continue
-                if not self.inputs(str(value[0]))[0]:
+                try:
+                    if not self.inputs(value[0])[0]:
+                        valid = False
+                except Exception as exception:
+                    # ComfyUI pins an exception inside an upstream node on that node.
                     valid = False
+                    self.validated[value[0]] = (False, [_error(
+                        "exception_during_inner_validation", "Exception when validating inner node",
+                        str(exception), input_name=name, input_config=spec,
+                        exception_message=str(exception),
+                        exception_type=type(exception).__qualname__,
+                        traceback=['  File "execution.py", in validate_inputs\n'],
+                        linked_node=value,
+                    )])  # fmt: skip
                 continue
             error = self._scalar(node["class_type"], name, spec, value)
             if error is not None:
