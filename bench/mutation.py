@@ -173,7 +173,7 @@ TARGETS: dict[str, Target] = {
     "imagen_openai.backend": adapter(OPENAI, *OPENAI_CALLS),
     "imagen_comfyui.sizing": adapter(COMFYUI, "test_sizing.py", "test_generate.py"),
     "imagen_comfyui.mapping": adapter(COMFYUI, "test_sizing.py", *COMFYUI_CALLS),
-    "imagen_comfyui.failures": adapter(COMFYUI, *COMFYUI_CALLS),
+    "imagen_comfyui.failures": adapter(COMFYUI, "test_failure_messages.py", *COMFYUI_CALLS),
     "imagen_comfyui.events": adapter(COMFYUI, *COMFYUI_CALLS),
     "imagen_comfyui.workflow": adapter(COMFYUI, *COMFYUI_CONFIG, *COMFYUI_CALLS),
     "imagen_comfyui.api": adapter(COMFYUI, "test_info.py", "test_plugin.py", *COMFYUI_CALLS),
@@ -1009,6 +1009,24 @@ EQUIVALENT: dict[str, tuple[str, str]] = {
         "snap_to_rules reads only the size fields of the Request it is given, never its prompt",
         ("imagen_comfyui.sizing.x_choose_size__mutmut_3", "Request(None,"),
         ("imagen_comfyui.sizing.x_choose_size__mutmut_11", 'Request("XXXX",'),
+    ),
+    **alike(
+        "a node entry without class_type is skipped either way: '', 'None' and 'XXXX' all lack "
+        "'Loader'",
+        ("imagen_comfyui.failures.x_missing_models__mutmut_6", 'get("class_type", None)'),
+        ("imagen_comfyui.failures.x_missing_models__mutmut_8", 'get("class_type", )'),
+        ("imagen_comfyui.failures.x_missing_models__mutmut_11", 'get("class_type", "XXXX")'),
+    ),
+    **alike(
+        "ComfyUI's value_not_in_list always carries received_value: the default is never used",
+        ("imagen_comfyui.failures.x_missing_models__mutmut_50", 'get("received_value", None)'),
+        ("imagen_comfyui.failures.x_missing_models__mutmut_52", 'get("received_value", )'),
+        ("imagen_comfyui.failures.x_missing_models__mutmut_55", 'get("received_value", "XXXX")'),
+    ),
+    **alike(
+        "the body kept was parsed from JSON: every value in it serialises without default=str",
+        ("imagen_comfyui.failures.x_rejected_prompt__mutmut_125", "default=None"),
+        ("imagen_comfyui.failures.x_rejected_prompt__mutmut_127", "json.dumps(kept, )"),
     ),
     "imagen_comfyui.mapping.x_plan_request__mutmut_26": (
         "backend=backend,",

@@ -142,3 +142,16 @@ def test_two_reference_images_are_refused_before_either_is_uploaded(
     assert "takes one reference image, got 2" in str(caught.value)
     assert caught.value.fields == {"refs": "at most one"}
     assert fake.calls_to("upload") == []
+
+
+def test_an_option_naming_no_node_input_says_how_options_are_written(
+    fake: FakeComfyUI, generate: Generate
+) -> None:
+    with pytest.raises(InvalidRequest) as caught:
+        generate(Request("x", options={"31.nope": 2}))
+    assert str(caught.value) == (
+        "local: option '31.nope' is not a node input of workflow flux-schnell; comfyui options "
+        "are NODE_ID.INPUT=VALUE, like 31.cfg=1.5"
+    )
+    assert caught.value.fields == {"31.nope": "no such node input"}
+    assert fake.received == []
