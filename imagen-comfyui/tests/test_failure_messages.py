@@ -99,14 +99,17 @@ def test_a_node_error_without_a_message_or_class_type_is_named_by_what_there_is(
         "node_errors": {
             "5": {"errors": [{"type": "value_not_in_list", "extra_info": {"input_name": "ckpt"}}]},
             "6": {"class_type": "Odd", "errors": [{"details": "it broke"}]},
+            "7": {"class_type": "LoadImage",
+                  "errors": [{"message": "Invalid image file: x.png", "details": "x.png"}]},
         },
-    }
+    }  # fmt: skip
     error = rejected_prompt(body, backend="local")
     assert str(error) == REJECTED + (
         "Prompt outputs failed validation; node 5 (?): value_not_in_list; "
-        "node 6 (Odd): invalid: it broke"
+        "node 6 (Odd): invalid: it broke; node 7 (LoadImage): Invalid image file: x.png"
     )
-    assert error.fields == {"5.ckpt": "value_not_in_list", "6": "invalid"}
+    assert error.fields == {"5.ckpt": "value_not_in_list", "6": "invalid",
+                            "7": "Invalid image file: x.png"}  # fmt: skip
 
 
 def test_a_secret_echoed_in_a_rejection_is_in_neither_message_fields_nor_detail() -> None:
@@ -176,9 +179,11 @@ def test_the_history_of_a_failed_or_stopped_run_gives_its_error_and_a_finished_o
     (failed,) = recorded("27-get-history-runtime-error").values()
     (stopped,) = recorded("48-get-history-interrupted-A").values()
     (finished,) = recorded("10-get-history-emptyimage").values()
-    assert "ComfyUI failed in node 1 (LoadImage)" in str(history_failure(failed, backend="b"))
-    assert "interrupted on the ComfyUI server at node 4" in str(
-        history_failure(stopped, backend="b")
+    assert str(history_failure(failed, backend="b")).startswith(
+        "b: ComfyUI failed in node 1 (LoadImage)"
+    )
+    assert str(history_failure(stopped, backend="b")).startswith(
+        "b: the run was interrupted on the ComfyUI server at node 4"
     )
     assert history_failure(finished, backend="b") is None
     silent = history_failure({"status": {"status_str": "error", "messages": None}}, backend="b")

@@ -139,7 +139,7 @@ def test_two_reference_images_are_refused_before_either_is_uploaded(
             Request("x", refs=(png(8, 8), png(9, 9))), workflow=workflow_file(tmp_path, graph),
             inject=Inject(prompt="2.filename_prefix", image="1.image"),
         )  # fmt: skip
-    assert "takes one reference image, got 2" in str(caught.value)
+    assert str(caught.value) == "local: workflow flow-api.json takes one reference image, got 2"
     assert caught.value.fields == {"refs": "at most one"}
     assert fake.calls_to("upload") == []
 
