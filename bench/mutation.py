@@ -338,6 +338,20 @@ EQUIVALENT: dict[str, tuple[str, str]] = {
         '"post", path',
         "httpx sends the method upper-cased",
     ),
+    **alike(
+        "Replicate's urls.get is always its API's /v1/predictions/{id}, the fallback URL",
+        ("imagen_replicate.backend.xǁReplicateBackendǁ_predict__mutmut_87", '.get("XXgetXX")'),
+        ("imagen_replicate.backend.xǁReplicateBackendǁ_predict__mutmut_88", '.get("GET")'),
+    ),
+    **alike(
+        "the take's deadline scope bounds the poll anyway: the same BackendTimeout",
+        ("imagen_replicate.backend.xǁReplicateBackendǁ_predict__mutmut_94", "report, None)"),
+        ("imagen_replicate.backend.xǁReplicateBackendǁ_predict__mutmut_99", "report, )"),
+    ),
+    "imagen_replicate.backend.xǁReplicateBackendǁ_predict__mutmut_101": (
+        '_call("get", get_url',
+        "httpx sends the method upper-cased",
+    ),
     "imagen_replicate.backend.xǁReplicateBackendǁ_download__mutmut_21": (
         "deadline=None",
         "the take's deadline scope bounds the download anyway: the same BackendTimeout",
