@@ -174,7 +174,7 @@ TARGETS: dict[str, Target] = {
     "imagen_comfyui.sizing": adapter(COMFYUI, "test_sizing.py", "test_generate.py"),
     "imagen_comfyui.mapping": adapter(COMFYUI, "test_sizing.py", *COMFYUI_CALLS),
     "imagen_comfyui.failures": adapter(COMFYUI, "test_failure_messages.py", *COMFYUI_CALLS),
-    "imagen_comfyui.events": adapter(COMFYUI, *COMFYUI_CALLS),
+    "imagen_comfyui.events": adapter(COMFYUI, "test_events_socket.py", *COMFYUI_CALLS),
     "imagen_comfyui.workflow": adapter(COMFYUI, *COMFYUI_CONFIG, *COMFYUI_CALLS),
     "imagen_comfyui.api": adapter(COMFYUI, "test_info.py", "test_plugin.py", *COMFYUI_CALLS),
     "imagen_comfyui.backend": adapter(COMFYUI, "test_info.py", "test_plugin.py", *COMFYUI_CALLS),
