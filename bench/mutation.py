@@ -69,8 +69,8 @@ class Target:
         return "src/" + module.replace(".", "/") + ".py"
 
 
-def core(*files: str, only: tuple[str, ...] = ()) -> Target:
-    return Target("imagen-core", tuple(f"{CORE_TESTS}/{name}" for name in files), only)
+def core(*files: str, only: tuple[str, ...] = (), pytest_args: tuple[str, ...] = ()) -> Target:
+    return Target("imagen-core", tuple(f"{CORE_TESTS}/{name}" for name in files), only, pytest_args)
 
 
 def adapter(package: str, *files: str) -> Target:
@@ -113,6 +113,22 @@ COMFYUI = "imagen-comfyui"
 COMFYUI_CALLS = ("test_generate.py", "test_mapping.py", "test_failures.py", "test_contract.py")
 COMFYUI_CONFIG = ("test_workflow.py", "test_plugin.py")
 
+# The queue's file and the runner: claims, cancels, picks, hand-backs, recovery after a crash.
+# test_worker_processes.py is left out: its workers are subprocesses, which mutmut's stats pass
+# does not see, so none of its tests would be picked for a mutant.
+JOB_TESTS = (
+    "test_job_runner_records.py",
+    "test_jobs_local_file.py",
+    "test_jobs_local.py",
+    "test_jobs_pick.py",
+    "test_jobs_local_reads.py",
+    "test_job_stored.py",
+    "test_job_runner.py",
+)
+# A mutant that stops a job from ending leaves its test waiting out its bound (60 s in some):
+# each of these tests takes a few seconds, so 20 s is a hang.
+JOB_TIMEOUT = ("--timeout", "20")
+
 TARGETS: dict[str, Target] = {
     "imagen.cost": core(
         "test_cost.py", "test_pipeline.py", "test_cli_input.py", "test_paid_takes.py"
@@ -124,8 +140,9 @@ TARGETS: dict[str, Target] = {
         "test_write.py", "test_output.py", "test_file_modes.py", "test_sidecar.py"
     ),
     "imagen.secrets": core("test_secrets.py", "test_config.py"),
-    # config.py is mostly structuring; in scope is the inline-secret check.
-    "imagen.config": core(
+    # config loading is mostly structuring; in scope is the inline-secret check (the row ran
+    # as imagen.config while config was one module; config/load.py now holds it).
+    "imagen.config.load": core(
         "test_config_secrets.py",
         "test_config.py",
         "test_secrets.py",
@@ -138,7 +155,13 @@ TARGETS: dict[str, Target] = {
     "imagen.output.pngmeta": core("test_pngmeta.py"),
     "imagen.output.sidecar": core("test_sidecar.py", "test_write.py"),
     "imagen.sinks.outbox": core("test_outbox.py", "test_sync_cli.py", "test_sinks.py"),
-    "imagen.sinks.run": core("test_sinks.py", "test_outbox.py", "test_sync_cli.py"),
+    "imagen.sinks.run": core(
+        "test_sinks.py",
+        "test_outbox.py",
+        "test_sync_cli.py",
+        "test_job_stored.py",
+        "test_sync_stored.py",
+    ),
     "imagen.sinks.builtin": core("test_builtin_sinks.py", "test_sinks.py"),
     # imagen sync's retrying (moved out of the outbox; run with it as imagen.outbox before)
     "imagen.sinks.sync": core("test_outbox.py", "test_sync_cli.py"),
@@ -148,10 +171,12 @@ TARGETS: dict[str, Target] = {
         "test_http.py", "test_hostile_servers.py", "test_http_api.py", "test_builtin_sinks.py"
     ),
     # the toolkit's HttpApi: sending within the deadline, the retry policy, status mapping
-    "imagen.adapters.api": core("test_http_api.py", "test_hostile_servers.py"),
+    "imagen.adapters.api": core(
+        "test_http_api.py", "test_hostile_servers.py", "test_toolkit_streams.py"
+    ),
     "imagen.mock": core("test_mock.py", "test_determinism.py", "test_generate.py"),
-    "imagen.jobs.local": core("test_jobs_local.py", "test_jobs_pick.py"),
-    "imagen.jobs.runner": core("test_jobs_local.py", "test_jobs_pick.py"),
+    "imagen.jobs.local": core(*JOB_TESTS),
+    "imagen.jobs.runner": core(*JOB_TESTS, pytest_args=JOB_TIMEOUT),
     "imagen_replicate.pricing": adapter(REPLICATE, "test_plugin.py", "test_generate.py"),
     "imagen_replicate.inputs": adapter(REPLICATE, "test_inputs.py", *REPLICATE_CALLS),
     "imagen_replicate.problems": adapter(REPLICATE, *REPLICATE_CALLS),
@@ -1050,6 +1075,224 @@ EQUIVALENT: dict[str, tuple[str, str]] = {
     "imagen_comfyui.mapping.x_plan_request__mutmut_34": (
         '{"width", "height"} < points.keys()',
         "every workflow has a prompt point besides width and height: a subset is a proper one",
+    ),
+    # imagen.jobs.runner
+    **alike(
+        "execute ends every take it runs done or failed with its error, so a take not done "
+        "always has one and the 'no image' fallback is never used",
+        ("imagen.jobs.runner.x__ended__mutmut_21", "(errors) or True"),
+        ("imagen.jobs.runner.x__ended__mutmut_23", 'Problem(None, "Failed"'),
+        ("imagen.jobs.runner.x__ended__mutmut_24", '"urn:imagen:failed", None,'),
+        ("imagen.jobs.runner.x__ended__mutmut_25", '"Failed", None)'),
+        ("imagen.jobs.runner.x__ended__mutmut_26", 'Problem("Failed", "no image")'),
+        ("imagen.jobs.runner.x__ended__mutmut_27", 'Problem("urn:imagen:failed", "no image")'),
+        ("imagen.jobs.runner.x__ended__mutmut_28", '"Failed", )'),
+        ("imagen.jobs.runner.x__ended__mutmut_29", '"XXurn:imagen:failedXX"'),
+        ("imagen.jobs.runner.x__ended__mutmut_30", '"URN:IMAGEN:FAILED"'),
+        ("imagen.jobs.runner.x__ended__mutmut_31", '"XXFailedXX"'),
+        ("imagen.jobs.runner.x__ended__mutmut_32", '"failed", "no image"'),
+        ("imagen.jobs.runner.x__ended__mutmut_33", '"FAILED"'),
+        ("imagen.jobs.runner.x__ended__mutmut_34", '"XXno imageXX"'),
+        ("imagen.jobs.runner.x__ended__mutmut_35", '"NO IMAGE"'),
+    ),
+    "imagen.jobs.runner.x__ended__mutmut_11": (
+        'state="done", finished_at=now(), eta=None',
+        "only a job's end sets its error and an ended job never runs again: a job ending done "
+        "has none to clear",
+    ),
+    "imagen.jobs.runner.xǁ_Recorderǁtake_progress__mutmut_27": (
+        "self._last_progress > PROGRESS_EVERY",
+        "the loop's clock is a float: a report exactly PROGRESS_EVERY after the last saved one "
+        "cannot be arranged or told",
+    ),
+    **alike(
+        POSIX_SPLIT,
+        ("imagen.jobs.runner.x__recovered_take__mutmut_24", 'entry.path.split("XX/XX")'),
+        ("imagen.jobs.runner.x__recovered_take__mutmut_40", 'sidecar.split("XX/XX")'),
+    ),
+    # imagen.jobs.local
+    **alike(
+        SQL_CASE,
+        ("imagen.jobs.local.xǁJobFileǁquery__mutmut_9", '("CALLER", query.caller)'),
+        ("imagen.jobs.local.xǁJobFileǁquery__mutmut_11", '("BACKEND", query.backend)'),
+        ("imagen.jobs.local.xǁJobFileǁquery__mutmut_36", '"prompt like ? escape'),
+        ("imagen.jobs.local.xǁJobFileǁquery__mutmut_37", '"PROMPT LIKE ? ESCAPE'),
+        ("imagen.jobs.local.xǁJobFileǁquery__mutmut_44", "' and '.join(where)"),
+        (
+            "imagen.jobs.local.xǁJobFileǁcancel__mutmut_38",
+            '"update jobs set cancel_requested = 1 where',
+        ),
+        (
+            "imagen.jobs.local.xǁJobFileǁcancel__mutmut_39",
+            '"UPDATE JOBS SET CANCEL_REQUESTED = 1 WHERE',
+        ),
+        (
+            "imagen.jobs.local.xǁJobFileǁcancel__mutmut_47",
+            '"update jobs set cancel_requested = 1, version',
+        ),
+        (
+            "imagen.jobs.local.xǁJobFileǁcancel__mutmut_48",
+            '"UPDATE JOBS SET CANCEL_REQUESTED = 1, VERSION',
+        ),
+        ("imagen.jobs.local.xǁJobFileǁcancel__mutmut_50", '" returning version"'),
+        ("imagen.jobs.local.xǁJobFileǁcancel__mutmut_51", '" RETURNING VERSION"'),
+        ("imagen.jobs.local.xǁJobFileǁpick__mutmut_29", '"update jobs set record = ?'),
+        ("imagen.jobs.local.xǁJobFileǁpick__mutmut_30", '"UPDATE JOBS SET RECORD = ?'),
+    ),
+    **alike(
+        ROW_KEY_CASE,
+        ("imagen.jobs.local.x__orphaned__mutmut_2", 'row["STATE"]'),
+        ("imagen.jobs.local.x__orphaned__mutmut_9", 'row["HEARTBEAT"] is None'),
+        ("imagen.jobs.local.x__orphaned__mutmut_12", 'or row["HEARTBEAT"] <'),
+        ("imagen.jobs.local.x__orphaned__mutmut_18", 'row["WORKER_PID"]'),
+        ("imagen.jobs.local.x__orphaned__mutmut_22", 'row["WORKER_HOST"]'),
+    ),
+    "imagen.jobs.local.xǁJobFileǁquery__mutmut_45": (
+        'else "XXXX"',
+        "SQLite reads a word after the table name as the table's alias: no filter still selects "
+        "every job",
+    ),
+    **alike(
+        "the column, set just before the write, is what _write returns and _job reads; the "
+        "record never carries cancel_requested",
+        ("imagen.jobs.local.xǁJobFileǁcancel__mutmut_20", "cancel_requested=None,"),
+        (
+            "imagen.jobs.local.xǁJobFileǁcancel__mutmut_25",
+            "-                cancel_requested=True,\n-            )",
+        ),
+        ("imagen.jobs.local.xǁJobFileǁcancel__mutmut_32", "cancel_requested=False,"),
+    ),
+    "imagen.jobs.local.x__orphaned__mutmut_6": (
+        "return True",
+        "only running rows are asked about: claim selects them, cancel returns earlier for "
+        "queued and finished jobs",
+    ),
+    "imagen.jobs.local.x__orphaned__mutmut_13": (
+        "<= time.time() - settings.stale_after",
+        "time.time() is a float clock: a heartbeat exactly stale_after old cannot be arranged "
+        "or told",
+    ),
+    **alike(
+        "a task in state X (dead) is already gone from /proc: its stat cannot be read as X",
+        ("imagen.jobs.local.x_process_alive__mutmut_23", '"XXXXX"'),
+        ("imagen.jobs.local.x_process_alive__mutmut_24", '("Z", "x")'),
+    ),
+    **alike(
+        "in the queue's own loop, waking now or at the loop's next turn wakes the same waiters: "
+        "they run at a later turn either way",
+        ("imagen.jobs.local.xǁ_Changesǁ_wake_soon__mutmut_3", "| None = None"),
+        ("imagen.jobs.local.xǁ_Changesǁ_wake_soon__mutmut_4", 'here = ""'),
+    ),
+    **alike(
+        SQL_CASE,
+        ("imagen.jobs.local.xǁJobFileǁheartbeat__mutmut_6", '"update jobs set heartbeat = ?'),
+        ("imagen.jobs.local.xǁJobFileǁheartbeat__mutmut_14", '"select id from jobs where worker'),
+        ("imagen.jobs.local.xǁJobFileǁheartbeat__mutmut_17", '" and cancel_requested = 1"'),
+        ("imagen.jobs.local.xǁJobFileǁheartbeat__mutmut_18", '" AND CANCEL_REQUESTED = 1"'),
+        ("imagen.jobs.local.xǁJobFileǁcancel_requests__mutmut_7", '"select id from jobs where'),
+        ("imagen.jobs.local.xǁJobFileǁcancel_requests__mutmut_10", '" and cancel_requested = 1"'),
+        ("imagen.jobs.local.xǁJobFileǁcancel_requests__mutmut_11", '" AND CANCEL_REQUESTED = 1"'),
+    ),
+    "imagen.jobs.local.xǁLocalQueueǁwork__mutmut_2": (
+        "seen = None",
+        "the first idle wait then returns at once and the loop claims again, finding the same "
+        "nothing; from then on it waits from the counter",
+    ),
+    **alike(
+        "a cancelled waiter runs its cancellation at the loop's next turn, awaited or not; the "
+        "worker's loop awaits again before anything reads what it changes",
+        ("imagen.jobs.local.xǁLocalQueueǁ_idle__mutmut_16", "gather(news, return_exceptions"),
+        ("imagen.jobs.local.xǁLocalQueueǁ_idle__mutmut_17", "gather(change, return_exceptions"),
+    ),
+    "imagen.sinks.run.x__attempt__mutmut_30": (
+        "(isinstance(stored, Stored)) or True",
+        "a sink that returns something other than Stored or None breaks the Sink protocol; "
+        "what it returns reaches only the reporter's take_stored (run by _safely), which finds "
+        "no object on it and records nothing either way",
+    ),
+    **alike(
+        "execute opens the job's instance itself when given no backend, and closes it; the "
+        "estimate of the runner's plan is never used (the job's was made at submit)",
+        ("imagen.jobs.runner.x__plan__mutmut_1", "backend = None"),
+        ("imagen.jobs.runner.x__plan__mutmut_17", "estimator=None,"),
+        ("imagen.jobs.runner.x__plan__mutmut_25", "-        estimator=backend,"),
+        ("imagen.jobs.runner.x_run_job__mutmut_57", "_execute(plan, None, recorder)"),
+        ("imagen.jobs.runner.x__execute__mutmut_9", "execute(plan, backend=None,"),
+        ("imagen.jobs.runner.x__execute__mutmut_12", "execute(plan, reporter=recorder)"),
+    ),
+    "imagen.jobs.runner.x__plan__mutmut_10": (
+        "attrs.evolve(job.request, )",
+        "a job's seeds were drawn for its request's count at submit: the count is len(seeds)",
+    ),
+    "imagen.jobs.runner.x_run_job__mutmut_10": (
+        "concurrency = 2",
+        "with an instance the config does not have, _plan fails at once: no take lands, so no "
+        "ETA reads the concurrency",
+    ),
+    **alike(
+        "estimate_eta reads the config only when the latency is unknown, and take_finished sets "
+        "it from the first fresh take before asking; a cache hit needs the history, which then "
+        "has the instance's latencies",
+        ("imagen.jobs.runner.x_run_job__mutmut_14", "_Recorder(job, store, None, concurrency)"),
+        ("imagen.jobs.runner.xǁ_Recorderǁtake_finished__mutmut_28", "estimate_eta(None, self"),
+    ),
+    "imagen.jobs.runner.x__recovered__mutmut_1": (
+        "job.started_at is None and not config.history.enabled",
+        "with the history disabled nothing of this job is written there: looking finds none "
+        "of its takes",
+    ),
+    "imagen.jobs.runner.x__recovered__mutmut_10": (
+        "dt.timedelta(seconds=2)",
+        "only a clock tells one second of slack before the job's start from two: the takes of "
+        "an identical job finished in that second cannot be arranged",
+    ),
+    "imagen.jobs.local.xǁLocalQueueǁwork__mutmut_4": (
+        "next_beat = 1.0",
+        "time.monotonic() is past 1.0 on any running system: the first heartbeat is sent at "
+        "once either way",
+    ),
+    **alike(
+        "claimed is only read when the worker is idle, and a job just claimed is running: "
+        "None reads as False, and the iteration that claimed never asks",
+        ("imagen.jobs.local.xǁLocalQueueǁwork__mutmut_6", "claimed = None"),
+        ("imagen.jobs.local.xǁLocalQueueǁwork__mutmut_21", "claimed = None"),
+        ("imagen.jobs.local.xǁLocalQueueǁwork__mutmut_22", "claimed = False"),
+    ),
+    "imagen.jobs.runner.xǁ_Recorderǁ__init____mutmut_3": (
+        "self.config = None",
+        "estimate_eta reads the config only when the latency is unknown, and take_finished sets "
+        "it from the first fresh take before asking; a cache hit needs the history, which then "
+        "has the instance's latencies",
+    ),
+    "imagen.jobs.runner.xǁ_Recorderǁ__init____mutmut_5": (
+        'self.latency: float | None = ""',
+        "run_job sets the recorder's latency right after building it",
+    ),
+    "imagen.jobs.runner.xǁ_Recorderǁ__init____mutmut_8": (
+        "self._last_progress = 1.0",
+        "the loop's clock is past 1.25 s on any running system: the first report is saved "
+        "either way",
+    ),
+    **alike(
+        "only tested for truth: None reads as False",
+        ("imagen.jobs.runner.xǁ_Recorderǁ__init____mutmut_9", "self._saving = None"),
+        ("imagen.jobs.runner.xǁ_Recorderǁ__init____mutmut_11", "self._closing = None"),
+        ("imagen.jobs.runner.xǁ_Recorderǁkeep_saving__mutmut_16", "self._saving = None"),
+    ),
+    **alike(
+        "find_cached's output_dir only admits cache-hit rows, which the filter below drops",
+        ("imagen.jobs.runner.x__recovered__mutmut_22", "output_dir=None"),
+        ("imagen.jobs.runner.x__recovered__mutmut_25", "request.fingerprint(), )"),
+    ),
+    "imagen.jobs.runner.x__recovered__mutmut_33": (
+        "entry.created_at > since",
+        "a take written exactly one second, to the microsecond, before the job first started "
+        "cannot be arranged or told",
+    ),
+    "imagen.jobs.runner.x_run_job__mutmut_9": (
+        "concurrency = None",
+        "with an instance the config does not have, _plan fails at once: no take lands, so no "
+        "ETA reads the concurrency",
     ),
 }
 

@@ -232,9 +232,9 @@ class JobFile(SQLiteFile):
                     updated_at=now(),
                     cancel_requested=True,
                 )
-                stored = self._write(done)
+                # Flagged first, so the job returned says what the file now holds.
                 self._conn.execute("UPDATE jobs SET cancel_requested = 1 WHERE id = ?", (job_id,))
-                return stored
+                return self._write(done)
             # Running: its runner sees the request (a change) and cancels the takes.
             cursor = self._conn.execute(
                 "UPDATE jobs SET cancel_requested = 1, version = version + 1 WHERE id = ?"
