@@ -225,3 +225,109 @@ def test_the_result_records_the_quality_the_revised_prompts_and_the_time_taken(
     assert result.metadata["quality"] == "high"
     assert result.metadata["revised_prompt"] == ["a red barn", "a red barn"]
     assert result.latency > 0
+
+
+def test_a_bad_option_names_the_options_field(fake: FakeOpenAI, make_backend: MakeBackend):
+    with pytest.raises(InvalidRequest) as caught:
+        generate(make_backend(), Request("x", options={"output_compression": 101}))
+
+    assert str(caught.value) == "openai-test: --opt output_compression=101: expected 0 to 100"
+    assert caught.value.fields == {"options": "--opt output_compression=101: expected 0 to 100"}
+    assert fake.calls == []
+
+
+def test_an_aspect_ratio_that_is_not_w_h_names_the_size_field(
+    fake: FakeOpenAI, make_backend: MakeBackend
+):
+    with pytest.raises(InvalidRequest, match="'wide' is not W:H") as caught:
+        generate(make_backend(), Request("x", aspect_ratio="wide"))
+
+    assert list(caught.value.fields) == ["size"]
+    assert fake.calls == []
+
+
+def test_a_reference_of_another_type_names_the_refs_field(
+    fake: FakeOpenAI, make_backend: MakeBackend
+):
+    gif = Ref("anim.gif", b"GIF89a", "image/gif", "0" * 64)
+    with pytest.raises(InvalidRequest, match=r"anim\.gif is image/gif") as caught:
+        generate(make_backend(), Request("x", refs=(gif,)))
+
+    assert list(caught.value.fields) == ["refs"]
+    assert fake.calls == []
+
+
+def test_a_transparent_background_refused_says_which_model_takes_one(
+    fake: FakeOpenAI, make_backend: MakeBackend
+):
+    message = "gpt-image-2 has no transparent background; use gpt-image-1.5 or background: auto"
+    with pytest.raises(InvalidRequest) as caught:
+        generate(
+            make_backend(model="gpt-image-2"), Request("x", options={"background": "transparent"})
+        )
+
+    assert str(caught.value) == f"openai-test: {message}"
+    assert caught.value.fields == {"background": message}
+
+
+def test_an_opaque_background_on_gpt_image_2_is_sent(fake: FakeOpenAI, make_backend: MakeBackend):
+    generate(make_backend(background="opaque"), Request("x"))
+
+    assert fake.calls[0].fields["background"] == "opaque"
+
+
+def test_a_transparent_background_on_a_model_the_table_does_not_know_is_left_to_openai(
+    fake: FakeOpenAI, make_backend: MakeBackend
+):
+    with pytest.raises(InvalidRequest):
+        generate(make_backend(model="gpt-image-2.5-flare", background="transparent"), Request("x"))
+
+    # Sent: a new model may take what the newest known one does not, and OpenAI says if not.
+    assert [call.fields["background"] for call in fake.calls] == ["transparent"]
+
+
+def test_the_negative_prompt_note_says_where_it_went(fake: FakeOpenAI, make_backend: MakeBackend):
+    result = generate(make_backend(), Request("a beach", negative_prompt="people"))
+
+    assert result.metadata["negative_prompt"] == (
+        "appended to the prompt (OpenAI has no negative prompt)"
+    )
+
+
+def test_without_a_negative_prompt_the_prompt_is_sent_as_written(
+    fake: FakeOpenAI, make_backend: MakeBackend
+):
+    result = generate(make_backend(), Request("a beach", negative_prompt=""))
+
+    assert fake.calls[0].fields["prompt"] == "a beach"
+    assert "negative_prompt" not in result.metadata
+
+
+def test_an_unknown_models_warning_says_which_rules_were_used(
+    fake: FakeOpenAI, make_backend: MakeBackend
+):
+    result = generate(make_backend(model="gpt-image-2.5-flare"), Request("x"))
+
+    assert result.warnings == (
+        "model 'gpt-image-2.5-flare' is not in imagen-openai's table; used gpt-image-2's size "
+        "rules and no price",
+    )
+
+
+def test_a_requests_aspect_ratio_wins_over_the_blocks_size(
+    fake: FakeOpenAI, make_backend: MakeBackend
+):
+    backend = make_backend(model="gpt-image-1", size="1024x1536")
+    result = generate(backend, Request("x", aspect_ratio="3:2"))
+
+    assert fake.calls[0].fields["size"] == "1536x1024"
+    assert result.metadata["aspect_ratio"] == "3:2"
+
+
+def test_the_blocks_size_is_snapped_to_the_models_sizes(
+    fake: FakeOpenAI, make_backend: MakeBackend
+):
+    result = generate(make_backend(model="gpt-image-1", size="1920x1080"), Request("x"))
+
+    assert fake.calls[0].fields["size"] == "1536x1024"
+    assert result.metadata["requested_size"] == "1920x1080"
