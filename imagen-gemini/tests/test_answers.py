@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import time
 
 import pytest
 
@@ -204,3 +205,191 @@ def test_a_failing_progress_callback_does_not_stop_the_generation(make_backend, 
 
     result = generate(make_backend(), Request("a kite"), Progress(broken))
     assert len(result.images) == 1
+
+
+def test_an_answer_that_is_not_json_is_no_answer_and_says_to_check_base_url(
+    fake, make_backend, generate
+):
+    fake.then(fake.raw(200, "<html>proxy login</html>"))
+    with pytest.raises(BackendError) as caught:
+        generate(make_backend(), Request("a kite"))
+    assert type(caught.value) is BackendError
+    assert caught.value.backend == "gemini-test"
+    assert str(caught.value) == (
+        "gemini-test: Gemini's answer could not be read (the answer is not a JSON object); "
+        "check base_url"
+    )
+
+
+def test_a_blocked_prompt_says_what_to_change_and_keeps_what_gemini_said(
+    fake, make_backend, generate
+):
+    fake.then(fake.prompt_blocked("PROHIBITED_CONTENT"))
+    with pytest.raises(ContentBlocked) as caught:
+        generate(make_backend(), Request("something forbidden"))
+    assert caught.value.backend == "gemini-test"
+    assert str(caught.value) == (
+        "gemini-test: Gemini withheld the image (PROHIBITED_CONTENT); rephrase the prompt or "
+        "change the reference images"
+    )
+    assert caught.value.detail == {"text": "", "finish_reasons": []}
+
+
+def test_a_withheld_image_keeps_the_models_text_and_the_finish_reasons(
+    fake, make_backend, generate
+):
+    fake.then(
+        fake.finished_without_image(
+            "IMAGE_SAFETY", message="Unable to show the generated image.", text="Here it\nis:"
+        )
+    )
+    with pytest.raises(ContentBlocked) as caught:
+        generate(make_backend(), Request("a kite"))
+    assert caught.value.reason == "IMAGE_SAFETY"
+    assert caught.value.detail == {"text": "Here it is:", "finish_reasons": ["IMAGE_SAFETY"]}
+
+
+def test_a_finish_message_is_made_one_safe_line(fake, make_backend, generate):
+    fake.then(
+        fake.finished_without_image("IMAGE_SAFETY", message="Unable to show\nthe \x1b[31mimage.")
+    )
+    with pytest.raises(ContentBlocked) as caught:
+        generate(make_backend(), Request("a kite"))
+    message = str(caught.value)
+    assert "\n" not in message
+    assert "\x1b" not in message
+    assert message.startswith("gemini-test: Gemini withheld the image (IMAGE_SAFETY): Unable to")
+
+
+def test_a_text_only_answer_says_how_to_rephrase_and_keeps_the_text(fake, make_backend, generate):
+    fake.then(fake.finished_without_image("STOP", "I can only describe it."))
+    with pytest.raises(BackendError) as caught:
+        generate(make_backend(), Request("a kite"))
+    assert type(caught.value) is BackendError
+    assert caught.value.backend == "gemini-test"
+    assert str(caught.value) == (
+        "gemini-test: no image returned (STOP); the model said: I can only describe it.; try "
+        "rephrasing the prompt as a request for an image"
+    )
+    assert caught.value.detail == {"text": "I can only describe it.", "finish_reasons": ["STOP"]}
+
+
+def test_an_answer_without_candidates_or_text_says_so(fake, make_backend, generate):
+    from aiohttp import web
+
+    fake.then(lambda body: web.json_response({"candidates": [], "responseId": "r"}))
+    with pytest.raises(BackendError) as caught:
+        generate(make_backend(), Request("a kite"))
+    assert type(caught.value) is BackendError
+    assert str(caught.value) == (
+        "gemini-test: no image returned (no candidates); try rephrasing the prompt as a request "
+        "for an image"
+    )
+    assert caught.value.detail == {"text": "", "finish_reasons": []}
+
+
+def test_every_text_part_and_finish_reason_of_an_imageless_answer_is_quoted(
+    fake, make_backend, generate
+):
+    from aiohttp import web
+
+    answer = {
+        "candidates": [
+            {"finishReason": "STOP", "content": {"parts": [{"text": "I can"}, {"text": "not."}]}},
+            {"finishReason": "MAX_TOKENS", "content": {"parts": [{"text": "Sorry."}]}},
+        ]
+    }
+    fake.then(lambda body: web.json_response(answer))
+    with pytest.raises(BackendError) as caught:
+        generate(make_backend(), Request("a kite"))
+    assert str(caught.value) == (
+        "gemini-test: no image returned (STOP, MAX_TOKENS); the model said: I can not. Sorry.; "
+        "try rephrasing the prompt as a request for an image"
+    )
+    assert caught.value.detail == {
+        "text": "I can not. Sorry.",
+        "finish_reasons": ["STOP", "MAX_TOKENS"],
+    }
+
+
+def test_a_blocking_reason_of_a_second_candidate_still_blocks(fake, make_backend, generate):
+    from aiohttp import web
+
+    answer = {
+        "candidates": [
+            {"finishReason": "STOP", "content": {"parts": [{"text": "Here:"}]}},
+            {"finishReason": "IMAGE_SAFETY"},
+        ]
+    }
+    fake.then(lambda body: web.json_response(answer))
+    with pytest.raises(ContentBlocked) as caught:
+        generate(make_backend(), Request("a kite"))
+    assert caught.value.reason == "IMAGE_SAFETY"
+    assert caught.value.detail == {"text": "Here:", "finish_reasons": ["STOP", "IMAGE_SAFETY"]}
+
+
+def test_an_image_beside_a_blocking_finish_reason_is_kept(fake, make_backend, generate):
+    """A candidate cut short after its image (SAFETY on a later part) still delivered one."""
+    from aiohttp import web
+
+    data = base64.b64encode(png(64, 48)).decode()
+    answer = {
+        "candidates": [
+            {
+                "finishReason": "SAFETY",
+                "content": {"parts": [{"inlineData": {"mimeType": "image/png", "data": data}}]},
+            }
+        ]
+    }
+    fake.then(lambda body: web.json_response(answer))
+    result = generate(make_backend(), Request("a kite"))
+    (image,) = result.images
+    assert (image.width, image.height) == (64, 48)
+
+
+def test_a_long_media_type_of_data_that_is_no_image_is_cut_in_the_message(
+    fake, make_backend, generate
+):
+    mime = "image/" + "x" * 100
+    fake.then(_answer_with_parts({"inlineData": {"mimeType": mime, "data": "bm90IGFuIGltYWdl"}}))
+    with pytest.raises(BackendError) as caught:
+        generate(make_backend(), Request("a kite"))
+    assert str(caught.value) == (
+        f"gemini-test: Gemini returned {mime[:57]}... data that is not an image; try again"
+    )
+
+
+def test_a_jpeg_answer_is_read_as_jpeg_whatever_its_declared_type(fake, make_backend, generate):
+    import io
+
+    from PIL import Image as PILImage
+
+    buffer = io.BytesIO()
+    PILImage.new("RGB", (40, 30), (1, 2, 3)).save(buffer, format="JPEG")
+    data = base64.b64encode(buffer.getvalue()).decode()
+    fake.then(_answer_with_parts({"inlineData": {"mimeType": "image/png", "data": data}}))
+    result = generate(make_backend(), Request("a kite"))
+    (image,) = result.images
+    assert (image.media_type, image.width, image.height) == ("image/jpeg", 40, 30)
+    assert image.data == buffer.getvalue()
+
+
+def test_the_result_gathers_every_takes_response_text_and_time(fake, make_backend, generate):
+    fake.caption = "A kite."
+    began = time.monotonic()
+    result = generate(make_backend(), Request("kites", count=2))
+    took = time.monotonic() - began
+    assert sorted(result.metadata["response_ids"]) == ["fake-response-1", "fake-response-2"]
+    assert result.metadata["text"] == ["A kite.", "A kite."]
+    assert result.metadata["model_version"] == "gemini-2.5-flash-image"
+    assert 0 < result.latency <= took
+
+
+def test_an_answer_without_its_ids_records_none(fake, make_backend, generate):
+    data = base64.b64encode(png(64, 48)).decode()
+    fake.then(_answer_with_parts({"inlineData": {"mimeType": "image/png", "data": data}}))
+    result = generate(make_backend(), Request("a kite"))
+    assert result.metadata["response_ids"] == []
+    assert "model_version" not in result.metadata
+    assert "text" not in result.metadata
+    assert "image_tokens" not in result.metadata

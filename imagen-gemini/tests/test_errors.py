@@ -117,6 +117,19 @@ def test_slow_answer_past_the_timeout_is_backend_timeout(fake, make_backend, gen
         generate(make_backend(timeout=0.2), Request("a kite"))
 
 
+def test_a_take_past_the_timeout_names_the_instance_and_the_setting_to_raise(
+    fake, make_backend, generate
+):
+    fake.hold()
+    with pytest.raises(BackendTimeout) as caught:
+        generate(make_backend(timeout=0.25), Request("a kite"))
+    assert caught.value.backend == "gemini-test"
+    assert str(caught.value) == (
+        "gemini-test: Gemini did not answer within 0.25 s; try again or raise timeout: in the "
+        "config"
+    )
+
+
 def test_unreachable_server_is_backend_unavailable(generate, api_key):
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -231,3 +244,64 @@ def test_an_answer_the_toolkit_maps_still_names_the_instance(fake, make_backend,
     with pytest.raises(BackendError) as caught:
         generate(make_backend(), Request("a kite"))
     assert caught.value.backend == "gemini-test"
+
+
+def test_progress_says_when_a_take_is_sent_and_why_it_waits_to_retry(
+    fake, make_backend, generate, sleeps
+):
+    from imagen.models import Progress
+
+    messages: list[str] = []
+    progress = Progress(lambda done, total, message: messages.append(message))
+    fake.then(fake.rate_limited(retry_in="7.5"))
+    generate(make_backend(), Request("a kite"), progress)
+    assert messages[0] == "sent to Gemini"
+    assert "HTTP 429; retrying in 7.5 s" in messages
+
+
+def test_an_unreachable_server_says_what_could_not_be_done(generate, api_key):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    backend = GeminiBackend("gemini-test", GeminiSettings(base_url=f"http://127.0.0.1:{port}"))
+    with pytest.raises(BackendUnavailable) as caught:
+        generate(backend, Request("a kite"))
+    message = str(caught.value)
+    assert message.startswith("gemini-test: could not reach Gemini to generate the image (")
+    assert message.endswith("); check the network and base_url")
+
+
+def test_an_answer_past_8_mib_is_read(fake, make_backend, generate):
+    """Images come inline: a large image's answer is bigger than a JSON answer's usual bound."""
+    import base64
+
+    from .conftest import png
+
+    # A real image followed by 9 MiB the PNG reader ignores: an answer of about 12 MiB.
+    data = png(64, 48) + bytes(9 * 1024 * 1024)
+    part = {"inlineData": {"mimeType": "image/png", "data": base64.b64encode(data).decode()}}
+    answer = {"candidates": [{"finishReason": "STOP", "content": {"parts": [part]}}]}
+    fake.then(lambda body: web.json_response(answer))
+    result = generate(make_backend(), Request("a kite"))
+    (image,) = result.images
+    assert image.data == data
+    assert (image.width, image.height) == (64, 48)
+
+
+def test_a_retry_wait_past_the_timeout_is_not_waited_for(fake, make_backend, generate, sleeps):
+    fake.then(fake.rate_limited(retry_in="30", retry_delay=None))
+    with pytest.raises(RateLimited) as caught:
+        generate(make_backend(timeout=5), Request("a kite"))
+    # Waiting 30 s would outlast the take's 5 s: Gemini's answer is the answer, at once.
+    assert sleeps == []
+    assert len(fake.requests) == 1
+    assert caught.value.retry_after == 30.0
+
+
+def test_a_model_name_with_a_slash_stays_one_path_segment(fake, make_backend, generate):
+    with pytest.raises(InvalidRequest) as caught:
+        generate(make_backend(model="tuned/kite"), Request("a kite"))
+    (seen,) = fake.requests
+    assert seen["url"].endswith("/v1beta/models/tuned%2Fkite:generateContent")
+    # Gemini's own answer about that model, not a 404 page of some other path.
+    assert caught.value.detail["status"] == "NOT_FOUND"

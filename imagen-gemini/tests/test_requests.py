@@ -76,6 +76,7 @@ def test_aspect_ratio_that_is_not_w_h_is_invalid_before_any_call(fake, make_back
     with pytest.raises(InvalidRequest, match="not W:H") as caught:
         generate(make_backend(), Request("a tower", aspect_ratio="wide"))
     assert caught.value.fields == {"aspect_ratio": caught.value.message}
+    assert caught.value.backend == "gemini-test"
     assert fake.requests == []
 
 
@@ -101,6 +102,8 @@ def test_more_than_three_references_are_refused_before_any_call(fake, make_backe
     with pytest.raises(InvalidRequest, match="at most 3") as caught:
         generate(make_backend(), Request("portrait", refs=refs))
     assert list(caught.value.fields) == ["refs"]
+    assert caught.value.backend == "gemini-test"
+    assert str(caught.value).startswith("gemini-test: ")
     assert fake.requests == []
 
 
@@ -148,7 +151,15 @@ def test_negative_prompt_is_appended_and_recorded(fake, make_backend, generate):
     result = generate(make_backend(), Request("a garden", negative_prompt="people"))
     text = fake.requests[0]["body"]["contents"][0]["parts"][0]["text"]
     assert text == "a garden\n\nAvoid: people"
-    assert "negative_prompt" in result.metadata
+    assert result.metadata["negative_prompt"] == (
+        "appended to the prompt (Gemini has no negative prompt)"
+    )
+
+
+def test_without_a_negative_prompt_the_prompt_is_sent_as_written(fake, make_backend, generate):
+    result = generate(make_backend(), Request("a garden", negative_prompt=""))
+    assert fake.requests[0]["body"]["contents"][0]["parts"][0]["text"] == "a garden"
+    assert "negative_prompt" not in result.metadata
 
 
 def test_count_makes_that_many_calls_at_once(fake, make_backend, generate):

@@ -134,11 +134,11 @@ class GeminiBackend(GeminiInfo):
 
     def _read(self, response: httpx.Response) -> _Take:
         try:
+            # A proxy's page (not JSON: read as None) or JSON of another shape: MalformedAnswer.
             answer = read_answer(json_or_none(response))
-        except ValueError as error:  # MalformedAnswer, or a body that is not JSON
-            detail = str(error) if isinstance(error, MalformedAnswer) else "it is not JSON"
+        except MalformedAnswer as error:
             raise BackendError(
-                f"Gemini's answer could not be read ({detail}); check base_url",
+                f"Gemini's answer could not be read ({error}); check base_url",
                 backend=self.name,
             ) from None
         said = remote_text(" ".join(answer.texts))
