@@ -872,6 +872,61 @@ EQUIVALENT: dict[str, tuple[str, str]] = {
         ("imagen_openai.pricing.x__sizes__mutmut_8", '"1024X1536"'),
         ("imagen_openai.pricing.x__sizes__mutmut_9", '"1024x1536": Decimal(None)'),
     ),
+    # -- imagen_openai.families, imagen_gemini.backend (mut-adapters-c) --
+    "imagen_openai.families.x_choose_size__mutmut_12": (
+        "-        multiple=family.multiple,",
+        "every family's multiple is 16, snap_to_rules' default multiple",
+    ),
+    "imagen_openai.families.x_choose_size__mutmut_15": (
+        "choice.width is None and choice.height is None",
+        "snap_to_rules gives both sides or neither",
+    ),
+    **alike(
+        "a size of exactly the family's pixel bound scales by sqrt(1.0) = 1.0: its sides, already "
+        "multiples of 16, come back unchanged",
+        ("imagen_openai.families.x__within_pixels__mutmut_3", "pixels <= family.min_pixels"),
+        ("imagen_openai.families.x__within_pixels__mutmut_15", "pixels >= family.max_pixels"),
+    ),
+    "imagen_openai.plan.x_size_for__mutmut_3": (
+        "request.width and request.height or",
+        "width and height come together from every caller (WIDTHxHEIGHT on the command line, "
+        "in jobs and in config)",
+    ),
+    "imagen_openai.plan.x_size_for__mutmut_15": (
+        "Request(None, width=width",
+        "the rebuilt request only chooses the size, which reads its width, height and ratio",
+    ),
+    "imagen_gemini.backend.xǁGeminiBackendǁ__init____mutmut_12": (
+        "timeout=None,",
+        "every call runs under the take's Deadline of the same settings.timeout, which ends no "
+        "later than a read timeout of that length would",
+    ),
+    **alike(
+        "generateContent answers JSON whatever Accept says (Google ignores it, as the fake does)",
+        ("imagen_gemini.backend.xǁGeminiBackendǁ__init____mutmut_13", "headers=None,"),
+        ("imagen_gemini.backend.xǁGeminiBackendǁ__init____mutmut_32", '{"XXAcceptXX": '),
+        ("imagen_gemini.backend.xǁGeminiBackendǁ__init____mutmut_33", '{"accept": '),
+        ("imagen_gemini.backend.xǁGeminiBackendǁ__init____mutmut_34", '{"ACCEPT": '),
+        ("imagen_gemini.backend.xǁGeminiBackendǁ__init____mutmut_35", '"XXapplication/jsonXX"'),
+        ("imagen_gemini.backend.xǁGeminiBackendǁ__init____mutmut_36", '"APPLICATION/JSON"'),
+    ),
+    "imagen_gemini.backend.xǁGeminiBackendǁ_take__mutmut_6": (
+        "safe='XXXX'",
+        "quote never escapes the letter X: a slash is escaped either way",
+    ),
+    "imagen_gemini.backend.xǁGeminiBackendǁ_take__mutmut_29": (
+        '"post", path',
+        "httpx sends a request's method in capitals whatever case it is given",
+    ),
+    "imagen_gemini.backend.xǁGeminiBackendǁ_decode__mutmut_22": (
+        "info.height, )",
+        "Image's seed defaults to None: Gemini has no seed either way",
+    ),
+    "imagen_gemini.backend.x__total__mutmut_3": (
+        "len(known) != len(costs) and not known",
+        "every take of a request is priced by the same model, so its costs are all known or all "
+        "None: both conditions agree",
+    ),
     **alike(
         SQL_CASE,
         ("imagen.sinks.outbox.x__prepare__mutmut_6", "pragma user_version"),

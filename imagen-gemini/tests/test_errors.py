@@ -305,3 +305,14 @@ def test_a_model_name_with_a_slash_stays_one_path_segment(fake, make_backend, ge
     assert seen["url"].endswith("/v1beta/models/tuned%2Fkite:generateContent")
     # Gemini's own answer about that model, not a 404 page of some other path.
     assert caught.value.detail["status"] == "NOT_FOUND"
+
+
+def test_a_backend_made_without_a_test_sleep_waits_out_a_retry_hint(
+    fake, generate, gemini_url, api_key
+):
+    # Configured as a user's is (no sleep= hook): the hinted 0.01 s is really waited, then retried.
+    fake.then(fake.rate_limited(retry_in="0.01", retry_delay=None))
+    backend = GeminiBackend("gemini-test", GeminiSettings(base_url=gemini_url))
+    result = generate(backend, Request("a kite"))
+    assert len(result.images) == 1
+    assert len(fake.requests) == 2
