@@ -519,9 +519,9 @@ async def _run_takes(
                 return []
             # Paid for from here on: every image is kept and its share of the cost recorded.
             warnings = list(result.warnings)
+            actual = _actual_cost(plan.instance, result, warnings)
             for warning in warnings:
                 _safely(lambda: report.warning(f"{name}: {warning}"))  # noqa: B023
-            actual = cost.actual_cost(plan.instance, result, len(result.images))
             written: list[Generation] = []
             for image in result.images:
                 try:
@@ -536,6 +536,22 @@ async def _run_takes(
     async with asyncio.TaskGroup() as group:
         for number in plan.to_run:
             group.create_task(run_take(number))
+
+
+def _actual_cost(instance: Instance, result: Any, warnings: list[str]) -> Cost | None:
+    """Each image's share of the result's reported cost; unknown (and a warning) when the
+    provider's amount cannot be shared (a float, an infinity, NaN): the images are paid for and
+    must still be written."""
+    try:
+        actual = cost.actual_cost(instance, result, len(result.images))
+        if actual is None or actual.amount.is_finite():
+            return actual
+    except Exception as error:
+        debug.log_exception(error)
+    warnings.append(
+        f"the reported cost {result.cost.amount!r} could not be read; recorded as unknown"
+    )
+    return None
 
 
 def _internal(error: BaseException, backend: str) -> BackendError:
