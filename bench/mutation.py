@@ -187,7 +187,7 @@ TARGETS: dict[str, Target] = {
         "test_file_modes.py",
         "test_cli_input.py",
     ),
-    "imagen.store.usage": core("test_usage.py", "test_history.py"),
+    "imagen.store.usage": core("test_usage.py", "test_usage_report.py", "test_history.py"),
     "imagen.jobs.local": core(*JOB_TESTS),
     "imagen.jobs.runner": core(*JOB_TESTS, pytest_args=JOB_TIMEOUT),
     "imagen_replicate.pricing": adapter(REPLICATE, "test_plugin.py", "test_generate.py"),
@@ -1106,6 +1106,60 @@ EQUIVALENT: dict[str, tuple[str, str]] = {
     "imagen.sinks.run.x_secret_env_names__mutmut_37": (
         '("XXXX", item)',
         "a list item's key only matters if it ends in _env; neither '' nor 'XXXX' does",
+    ),
+    **alike(
+        "every written image's path ends in an extension (the media type's, or bin): the "
+        "branch for a path without a dot never runs",
+        ("imagen.pipeline.x__place_cached__mutmut_45", "stem if (dot) or True"),
+        ("imagen.pipeline.x__place_cached__mutmut_47", "ext if (dot) or True"),
+        ("imagen.pipeline.x__place_cached__mutmut_48", '"XXXX", data'),
+    ),
+    **alike(
+        "the chmod to 0700 right after makedirs sets the folder's mode whatever makedirs made",
+        ("imagen.pipeline.x__rescue__mutmut_11", "os.makedirs(place, exist_ok=True)"),
+        ("imagen.pipeline.x__rescue__mutmut_13", "mode=449"),
+    ),
+    **alike(
+        "nothing reads a plan's request seed: each take's request gets its own from plan.seeds "
+        "(take_request), the dry run shows plan.seeds, the job runner sets it again",
+        ("imagen.pipeline.x_prepare__mutmut_74", "seed=None)"),
+        ("imagen.pipeline.x_prepare__mutmut_76", "attrs.evolve(styled, )"),
+    ),
+    "imagen.pipeline.x_prepare__mutmut_52": (
+        "explicit_seed=None",
+        "nothing reads Plan.explicit_seed (the cache decision uses the request's seed directly)",
+    ),
+    "imagen.pipeline.x_execute__mutmut_8": (
+        "(plan.to_run) or True",
+        "opening a backend calls nothing; with every take cached it is only closed again",
+    ),
+    "imagen.pipeline.x_execute__mutmut_21": (
+        "check_ready(plan, None)",
+        "with every take cached check_ready asks no backend (it only probes the output folder)",
+    ),
+    "imagen.pipeline.xǁ_AfterWriteǁ__init____mutmut_3": (
+        "self.sinks: list[Any] = None",
+        "the sinks list is only tested for truth until open() sets it: None and [] alike",
+    ),
+    **alike(
+        "format_usage passes usd_places' count, which shows every amount exactly: no caller "
+        "uses the default places and nothing is ever rounded",
+        ("imagen.store.usage.x_usd_column__mutmut_1", "places: int = 5"),
+        ("imagen.store.usage.x_usd_column__mutmut_3", "rounding=None"),
+        ("imagen.store.usage.x_usd_column__mutmut_5", "scaleb(-places), )"),
+    ),
+    "imagen.store.usage.x_usd_column__mutmut_8": (
+        "Decimal(2).scaleb",
+        "quantize uses only its argument's exponent: 2E-4 and 1E-4 give the same places",
+    ),
+    **alike(
+        "Cost.format shows the amount only, never the basis",
+        ("imagen.store.usage.x_format_usd__mutmut_2", "Cost(amount, None)"),
+        ("imagen.store.usage.x_format_usd__mutmut_5", '"XXXX"'),
+    ),
+    "imagen.store.usage.x_parse_since__mutmut_25": (
+        "moment.astimezone(None)",
+        "converting to local time goes through UTC too: it fails on exactly the same moments",
     ),
     "imagen.sinks.outbox.x__json__mutmut_6": (
         "sort_keys=True, )",
