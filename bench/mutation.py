@@ -1129,6 +1129,17 @@ EQUIVALENT: dict[str, tuple[str, str]] = {
         "explicit_seed=None",
         "nothing reads Plan.explicit_seed (the cache decision uses the request's seed directly)",
     ),
+    **alike(
+        "a cached take has exactly one generation: its index only orders it among its own "
+        "take's images, and the take number sorts first",
+        ("imagen.pipeline.x_execute__mutmut_76", "finish(take, None, placed)"),
+        ("imagen.pipeline.x_execute__mutmut_81", "finish(take, 1, placed)"),
+    ),
+    "imagen.pipeline.x_execute__mutmut_82": (
+        "plan.to_run or active is not None",
+        "active is None only when no take runs, and _run_takes with no take to run does nothing",
+    ),
+    "imagen.pipeline.x__place_cached__mutmut_21": ('"XX/XX"', POSIX_SPLIT),
     "imagen.pipeline.x_execute__mutmut_8": (
         "(plan.to_run) or True",
         "opening a backend calls nothing; with every take cached it is only closed again",

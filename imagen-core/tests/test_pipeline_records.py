@@ -103,8 +103,9 @@ def test_a_hit_copied_into_a_folder_where_its_name_is_taken_gets_a_new_name_and_
     imagen: Any, tmp_path: Path
 ) -> None:
     config = tmp_path / "imagen.yaml"
-    # A dot in a folder of the name: only the file's own extension is split off.
-    config.write_text('output:\n  naming: "v1.2/{slug}-{seed}"\n')
+    # A dot and a space in a folder of the name: only the file's own extension is split off,
+    # and the folder is one folder.
+    config.write_text('output:\n  naming: "v1.2 set/{slug}-{seed}"\n')
     first = imagen(
         "--config", str(config), "generate", "x", "--seed", "7", "-o", str(tmp_path / "a")
     )
@@ -890,3 +891,93 @@ def test_history_off_records_nothing_and_says_nothing(
     assert outcome.ok
     assert capsys.readouterr().err == ""
     assert not list(isolated_environment.rglob("history.sqlite3"))
+
+
+def test_a_library_plan_asks_the_named_backend_for_its_price_and_seeds(
+    odd: None, tmp_path: Path
+) -> None:
+    config = config_for("default_backend: mock\nbackends:\n  o:\n    type: odd\n    seeds: false\n")
+    plan = prepare(config, Request(prompt="x", steps=3, count=2), backend="o", output_dir=tmp_path)
+    assert plan.cost_estimate == Cost(Decimal("0.06"), "a cent a step")
+    assert plan.seeded is False
+
+
+def test_a_kept_image_keeps_the_providers_warnings_in_its_sidecar(
+    odd: None, full_output: Path
+) -> None:
+    outcome = run_odd(OddSettings(warning="prompt was rewritten"), full_output)
+    assert [f.take for f in outcome.failures] == [1]
+    [kept] = Path(rescue_dir()).rglob("*.json")
+    assert json.loads(kept.read_text())["warnings"] == ["prompt was rewritten"]
+
+
+def test_with_debug_an_unexpected_write_error_shows_its_traceback(
+    debug_on: None,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from imagen.output import files as output
+
+    real = output.write_take
+    out = tmp_path / "out"
+
+    def write_take(directory: Any, *args: Any) -> Any:
+        if Path(directory) == out:
+            raise UnicodeEncodeError("ascii", "é", 0, 1, "no")
+        return real(directory, *args)
+
+    monkeypatch.setattr(output, "write_take", write_take)
+    outcome = run(config_for(), Request(prompt="x"), out)
+    assert "the image is kept at" in str(outcome.failures[0].error)
+    assert traceback_of(capsys.readouterr().err, "UnicodeEncodeError")
+
+
+def test_cached_takes_are_reported_started_and_one_that_cannot_be_read_fails_alone(
+    tmp_path: Path,
+) -> None:
+    first = run(config_for(), Request(prompt="x", seed=7, count=3), tmp_path / "a")
+    broken = first.generations[0]
+    sidecar = Path(broken.output_dir, broken.sidecar_path)
+    sidecar.unlink()
+    sidecar.mkdir()
+    heard = Listener()
+    plan = prepare(config_for(), Request(prompt="x", seed=7, count=3), output_dir=tmp_path / "b")
+    assert sorted(plan.cached) == [1, 2, 3]
+    outcome = asyncio.run(execute(plan, reporter=heard))
+    assert sorted(heard.started) == [(1, 3), (2, 3), (3, 3)]
+    assert [f.take for f in outcome.failures] == [1]
+    assert [g.take for g in outcome.generations] == [2, 3]
+    assert all(Path(g.output_dir, g.path).is_file() for g in outcome.generations)
+
+
+class Closable(MockBackend):
+    closed = 0
+
+    async def aclose(self) -> None:
+        type(self).closed += 1
+
+
+def test_a_backend_the_caller_passes_in_is_left_open_for_the_caller(tmp_path: Path) -> None:
+    Closable.closed = 0
+    plan = prepare(config_for(), Request(prompt="x"), output_dir=tmp_path)
+    backend = Closable("mock", MockSettings(width=16, height=16))
+    outcome = asyncio.run(execute(plan, backend=backend))
+    assert outcome.ok
+    assert Closable.closed == 0
+
+
+def test_an_outbox_that_cannot_be_opened_is_a_warning_and_the_take_is_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    where = tmp_path / "outbox.sqlite3"
+    where.write_bytes(b"this is not a database" * 100)
+    monkeypatch.setenv("IMAGEN_OUTBOX", str(where))
+    outcome = run(sink_config(tmp_path), Request(prompt="x"), tmp_path / "out")
+    assert outcome.ok
+    assert len(delivered(tmp_path)) == 1
+    err = capsys.readouterr().err.splitlines()
+    warnings = [line for line in err if line.startswith("imagen: warning")]
+    assert len(warnings) == 1
+    assert warnings[0].startswith("imagen: warning: outbox: ")
+    assert warnings[0].endswith("; failed deliveries will not be kept")
