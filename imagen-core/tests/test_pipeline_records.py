@@ -500,6 +500,12 @@ def test_a_config_style_is_listed_as_from_config_and_named_in_the_sidecar(
     )
     sidecar = json.loads(Path(ran.lines[0]).with_suffix(".json").read_text())
     assert (sidecar["style"], sidecar["prompt"]) == ("mine", "a cat, in ink")
+    assert history_rows()[-1].style == "mine"
+    config.write_text(config.read_text() + 'output:\n  naming: "{style}/{slug}"\n')
+    ran = imagen(
+        "--config", str(config), "generate", "a cat", "--style", "mine", "-o", str(tmp_path)
+    )
+    assert Path(ran.lines[0]).parent == tmp_path / "mine"
 
 
 class Listener(Heard):
