@@ -417,6 +417,24 @@ EQUIVALENT: dict[str, tuple[str, str]] = {
         'split(":", 2)',
         "a model ref has at most one colon (the settings check it): any maxsplit cuts the same",
     ),
+    "imagen.config.load.x_load_config__mutmut_3": (
+        "check_paths=None",
+        "None is falsy like False: the disk is not looked at either way",
+    ),
+    "imagen.config.load.x__check__mutmut_23": ('encoding="UTF-8"', CODEC_CASE),
+    "imagen.config.load.x__split__mutmut_2": (
+        "if (dotted) or True",
+        'an empty path splits into [""], which the "if p" filter empties: no parts either way',
+    ),
+    "imagen.config.load.xǁ_Structurerǁ__init____mutmut_4": (
+        'self.partial: Config | None = ""',
+        "partial is read only after config() returned None, which sets it first",
+    ),
+    **alike(
+        "the core registers a backend (mock), sink and queue types, so no table is ever empty",
+        ("imagen.config.load.xǁ_Structurerǁkind__mutmut_10", '"XXnoneXX"'),
+        ("imagen.config.load.xǁ_Structurerǁkind__mutmut_11", '"NONE"'),
+    ),
     "imagen.secrets.x__char_class__mutmut_7": (
         "else 3",
         "character classes are only compared for equality: any third value works",

@@ -128,7 +128,7 @@ def _join(*parts: str | int) -> str:
 
 class _Structurer:
     # A plain class: an attrs class costs more to make than this one's whole work.
-    def __init__(self, problems: Problems, check_paths: bool = False) -> None:
+    def __init__(self, problems: Problems, check_paths: bool) -> None:
         self.problems = problems
         self.check_paths = check_paths
         #: the config without the blocks that had errors (set when ``config`` returns None)
