@@ -426,12 +426,27 @@ EQUIVALENT: dict[str, tuple[str, str]] = {
         "if (dotted) or True",
         'an empty path splits into [""], which the "if p" filter empties: no parts either way',
     ),
-    "imagen.config.load.xǁ_Structurerǁ__init____mutmut_4": (
+    "imagen.config.load.xǁ_Structurerǁ__init____mutmut_3": (
         'self.partial: Config | None = ""',
         "partial is read only after config() returned None, which sets it first",
     ),
+    "imagen.config.load.x__fields_at__mutmut_3": (
+        "attrs.resolve_types(None)",
+        "structure() resolved the types of every class on the error's path before reporting it",
+    ),
     **alike(
-        "the core registers a backend (mock), sink and queue types, so no table is ever empty",
+        "an unknown key's path names fields structuring went through (cattrs reads fields by "
+        "name), so the field is always found",
+        ("imagen.config.load.x__fields_at__mutmut_7", "if f.name == part), )"),
+        ("imagen.config.load.x__fields_at__mutmut_10", "if field is None and not"),
+    ),
+    "imagen.config.load.x__fields_at__mutmut_15": (
+        "if (attrs.has(cls)) or True",
+        "an unknown key is only reported inside an attrs class: its path always leads to one",
+    ),
+    **alike(
+        "the built-in plugins always load and register backend (mock), sink and queue types: no "
+        "table is ever empty",
         ("imagen.config.load.xǁ_Structurerǁkind__mutmut_10", '"XXnoneXX"'),
         ("imagen.config.load.xǁ_Structurerǁkind__mutmut_11", '"NONE"'),
     ),
