@@ -945,6 +945,22 @@ EQUIVALENT: dict[str, tuple[str, str]] = {
         "Request(None, width=width",
         "the rebuilt request only chooses the size, which reads its width, height and ratio",
     ),
+    # -- imagen_openai.protocol, imagen_openai.backend, imagen_replicate.backend (mut-adapters2)
+    **alike(
+        "an image part's file name is only a label: the API reads its type from the part's "
+        "Content-Type and keeps the parts' order; any first number gives distinct names",
+        ("imagen_openai.protocol.x_multipart__mutmut_16", "enumerate(refs, )"),
+        ("imagen_openai.protocol.x_multipart__mutmut_17", "enumerate(refs, 2)"),
+    ),
+    **alike(
+        "quote never escapes the letter X: a slash is escaped either way",
+        ("imagen_openai.protocol.x_path_for__mutmut_7", 'azure_deployment, safe="XXXX"'),
+        ("imagen_openai.protocol.x_path_for__mutmut_13", 'api_version, safe="XXXX"'),
+    ),
+    "imagen_openai.protocol.x_path_for__mutmut_12": (
+        "quote(settings.api_version, )",
+        "api-version is a query value: '/' and '%2F' there read back as the same text",
+    ),
     "imagen_gemini.backend.xǁGeminiBackendǁ__init____mutmut_12": (
         "timeout=None,",
         "every call runs under the take's Deadline of the same settings.timeout, which ends no "

@@ -170,8 +170,37 @@ def test_an_answer_that_is_not_the_images_api_is_a_backend_error(
 
     fake.then(html)  # type: ignore[arg-type]
 
-    with pytest.raises(BackendError, match="could not be read"):
+    with pytest.raises(BackendError) as caught:
         generate(make_backend(), Request("x"))
+
+    assert str(caught.value) == (
+        "openai-test: OpenAI's answer could not be read (the answer has no data list); "
+        "check base_url"
+    )
+
+
+def test_an_answer_item_without_an_image_is_an_answer_with_no_image(
+    fake: FakeOpenAI, make_backend: MakeBackend
+):
+    fake.then(_answer(200, {"created": 0, "data": [{"revised_prompt": "a cat"}]}))
+
+    with pytest.raises(BackendError, match="OpenAI answered with no image; check base_url"):
+        generate(make_backend(), Request("x"))
+
+
+def test_usage_that_is_not_an_object_leaves_the_cost_unknown(
+    fake: FakeOpenAI, make_backend: MakeBackend
+):
+    from imagen_openai.fake_server import _render
+
+    payload = {"created": 0, "data": [{"b64_json": _render(64, 64, "png", False)}], "usage": [1]}
+    fake.then(_answer(200, payload))
+
+    result = generate(make_backend(), Request("x"))
+
+    assert len(result.images) == 1
+    assert result.cost is None
+    assert "usage" not in result.metadata
 
 
 def test_a_failed_take_among_several_is_a_warning(fake: FakeOpenAI, make_backend: MakeBackend):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from imagen.errors import InvalidRequest
-from imagen.models import Ref, Request
+from imagen.models import Progress, Ref, Request
 from imagen_openai.fake_server import FakeOpenAI
 from imagen_openai.testing import KEY, MakeBackend, generate
 
@@ -331,3 +331,136 @@ def test_the_blocks_size_is_snapped_to_the_models_sizes(
 
     assert fake.calls[0].fields["size"] == "1536x1024"
     assert result.metadata["requested_size"] == "1920x1080"
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("quality", 5, "--opt quality: expected str, got 5"),
+        ("background", True, "--opt background: expected str, got True"),
+        ("output_compression", "80", "--opt output_compression: expected int, got '80'"),
+        ("partial_images", True, "--opt partial_images: expected int, got True"),
+        ("batch", "yes", "--opt batch: expected bool, got 'yes'"),
+    ],
+)
+def test_an_option_of_the_wrong_type_is_refused_naming_it(
+    fake: FakeOpenAI, make_backend: MakeBackend, name: str, value: object, message: str
+):
+    with pytest.raises(InvalidRequest) as caught:
+        generate(make_backend(), Request("x", options={name: value}))
+
+    assert caught.value.fields == {"options": message}
+    assert fake.calls == []
+
+
+def test_a_long_bad_option_value_is_cut_to_one_short_line(
+    fake: FakeOpenAI, make_backend: MakeBackend
+):
+    with pytest.raises(InvalidRequest) as caught:
+        generate(make_backend(), Request("x", options={"quality": ["high" * 50]}))
+
+    message = caught.value.fields["options"]
+    assert message.startswith("--opt quality: expected str, got ['highhigh")
+    assert len(message) == 120
+
+
+def test_partial_images_0_asked_per_request_turns_the_blocks_streaming_off(
+    fake: FakeOpenAI, make_backend: MakeBackend
+):
+    generate(make_backend(partial_images=2), Request("x", options={"partial_images": 0}))
+
+    fields = fake.calls[0].fields
+    assert "stream" not in fields
+    assert "partial_images" not in fields
+
+
+def test_three_partial_images_asked_per_request_are_streamed(
+    fake: FakeOpenAI, make_backend: MakeBackend
+):
+    seen: list[str] = []
+    generate(
+        make_backend(),
+        Request("x", options={"partial_images": 3}),
+        Progress(lambda done, total, message: seen.append(message)),
+    )
+
+    assert fake.calls[0].fields["partial_images"] == 3
+    assert "partial image 3 of 3" in seen
+
+
+def test_four_partial_images_are_refused_before_spending(
+    fake: FakeOpenAI, make_backend: MakeBackend
+):
+    with pytest.raises(InvalidRequest) as caught:
+        generate(make_backend(), Request("x", options={"partial_images": 4}))
+
+    assert caught.value.fields == {"options": "--opt partial_images=4: expected 0 to 3"}
+    assert fake.calls == []
+
+
+def test_an_edit_sends_its_prompt_and_text_options_as_written(
+    fake: FakeOpenAI, make_backend: MakeBackend
+):
+    ref = Ref("cat.png", _png(), "image/png", "0" * 64)
+    generate(make_backend(), Request("The Same Cat, in Paris", refs=(ref,)))
+
+    (call,) = fake.calls
+    assert call.fields["prompt"] == "The Same Cat, in Paris"
+
+
+def test_sixteen_references_are_sent(fake: FakeOpenAI, make_backend: MakeBackend):
+    refs = tuple(Ref(f"r{n}.png", _png(), "image/png", f"{n:064d}") for n in range(16))
+    generate(make_backend(), Request("x", refs=refs))
+
+    (call,) = fake.calls
+    assert len(call.images) == 16
+
+
+def test_a_reference_of_another_type_is_told_the_types_openai_takes(
+    fake: FakeOpenAI, make_backend: MakeBackend
+):
+    gif = Ref("anim.gif", b"GIF89a", "image/gif", "0" * 64)
+    with pytest.raises(InvalidRequest) as caught:
+        generate(make_backend(), Request("x", refs=(gif,)))
+
+    assert caught.value.fields["refs"] == (
+        "anim.gif is image/gif; OpenAI takes image/png, image/jpeg, image/webp"
+    )
+
+
+def test_a_reference_of_50_mb_is_refused_before_spending(
+    fake: FakeOpenAI, make_backend: MakeBackend
+):
+    # OpenAI takes each image "less than 50MB": exactly 50 MB is already too much.
+    big = Ref("huge.png", b"\0" * (50 * 1024 * 1024), "image/png", "0" * 64)
+    with pytest.raises(InvalidRequest) as caught:
+        generate(make_backend(), Request("x", refs=(big,)))
+
+    assert caught.value.fields["refs"] == (
+        "huge.png is 50 MB or more; OpenAI takes images of less than 50 MB"
+    )
+    assert fake.calls == []
+
+
+def test_the_fake_refuses_a_reference_of_50_mb_as_openai_does(fake: FakeOpenAI):
+    import httpx
+
+    files = [("image[]", ("huge.png", b"\0" * (50 * 1024 * 1024), "image/png"))]
+    data = {"model": "gpt-image-2", "prompt": "x"}
+    answer = httpx.post(
+        f"{fake.url}/v1/images/edits",  # type: ignore[attr-defined]
+        data=data,
+        files=files,
+        headers={"Authorization": f"Bearer {KEY}"},
+    )
+
+    assert answer.status_code == 400
+    assert answer.json()["error"]["code"] == "image_too_large"
+
+
+def test_a_deployment_name_is_one_path_segment(fake: FakeOpenAI, make_backend: MakeBackend):
+    # A name with a slash reaches Azure as one (unknown) deployment, not as another path.
+    backend = make_backend(base_url=fake.url, azure_deployment="images/x")  # type: ignore[attr-defined]
+
+    with pytest.raises(InvalidRequest, match="deployment for this resource does not exist"):
+        generate(backend, Request("x"))

@@ -135,3 +135,24 @@ def test_a_url_to_something_that_is_not_an_image_is_a_backend_error(
 
     with pytest.raises(BackendError, match=r"could not be read \(not a PNG, JPEG"):
         generate(make_backend(), Request("x"))
+
+
+def test_an_item_with_both_base64_and_a_url_is_read_from_its_base64(
+    fake: FakeOpenAI, make_backend: MakeBackend, cdn: str
+):
+    from imagen_openai.fake_server import _render
+
+    fake.files["img.png"] = base64.b64decode(_render(32, 32, "png", False))
+    item = {"b64_json": _render(64, 64, "png", False), "url": f"{cdn}/files/img.png"}
+
+    async def answer(request: object) -> object:
+        from aiohttp import web
+
+        return web.json_response({"created": 0, "data": [item]})
+
+    fake.then(answer)  # type: ignore[arg-type]
+
+    (image,) = generate(make_backend(), Request("x")).images
+
+    assert image.width == 64
+    assert fake.downloads == []

@@ -134,11 +134,19 @@ def test_polling_survives_one_server_error(replicate: Replicate) -> None:
     assert len(result.images) == 1
 
 
+def test_a_poll_retried_after_a_server_error_shows_in_progress(replicate: Replicate) -> None:
+    replicate.play(predict_time=0.3, sync_cap=0.05, poll_faults=[503])
+    seen: list[str] = []
+    replicate.generate(progress=Progress(lambda done, total, message: seen.append(message)))
+
+    assert any("HTTP 503" in message and "retrying in" in message for message in seen)
+
+
 def test_polling_that_keeps_failing_gives_up_and_cancels_the_prediction(
     replicate: Replicate,
 ) -> None:
     replicate.play(predict_time=5, sync_cap=0.05, poll_faults=[500, 500])
-    with pytest.raises(BackendUnavailable):
+    with pytest.raises(BackendUnavailable, match="could not read the prediction"):
         replicate.generate()
 
     assert replicate.fake.canceled == list(replicate.fake.predictions)

@@ -58,6 +58,8 @@ KNOWN = {
     "user",
     "input_fidelity",
 }
+#: GPT Image models take reference images of less than 50 MB each (the API reference).
+MAX_IMAGE_BYTES = 50 * 1024 * 1024
 #: output tokens of a 1024x1024 image per quality (OpenAI's published counts).
 OUTPUT_TOKENS = {"low": 272, "medium": 1056, "high": 4160, "xhigh": 8320, "max": 16640}
 
@@ -435,6 +437,12 @@ class FakeOpenAI:
                         "Supported file formats are 'image/jpeg', 'image/png', and "
                         "'image/webp'.",
                         "unsupported_file_mimetype",
+                    )
+                if len(data) >= MAX_IMAGE_BYTES:
+                    raise Invalid(
+                        name,
+                        f"Invalid file '{name}': each image must be less than 50 MB.",
+                        "image_too_large",
                     )
                 call.images.append((getattr(part, "filename", "") or "", kind, len(data)))
             else:

@@ -25,7 +25,7 @@ from imagen_openai.families import MAX_REFS
 from imagen_openai.settings import OpenAISettings
 
 REF_MEDIA_TYPES = ("image/png", "image/jpeg", "image/webp")
-#: The Images API takes reference images up to 50 MB each.
+#: The Images API takes reference images of less than 50 MB each.
 MAX_REF_BYTES = 50 * 1024 * 1024
 _TEXT_OPTIONS = ("quality", "output_format", "background", "moderation")
 
@@ -73,8 +73,8 @@ def refs_problem(refs: Sequence[Ref]) -> str | None:
     for ref in refs:
         if ref.media_type not in REF_MEDIA_TYPES:
             return f"{ref.path} is {ref.media_type}; OpenAI takes {', '.join(REF_MEDIA_TYPES)}"
-        if len(ref.data) > MAX_REF_BYTES:
-            return f"{ref.path} is more than 50 MB; OpenAI takes 50 MB per image"
+        if len(ref.data) >= MAX_REF_BYTES:
+            return f"{ref.path} is 50 MB or more; OpenAI takes images of less than 50 MB"
     return None
 
 
