@@ -961,6 +961,40 @@ EQUIVALENT: dict[str, tuple[str, str]] = {
         "quote(settings.api_version, )",
         "api-version is a query value: '/' and '%2F' there read back as the same text",
     ),
+    "imagen_openai.backend.x__image__mutmut_11": (
+        "info.height, )",
+        "Image's seed defaults to None: the Images API has no seed either way",
+    ),
+    "imagen_openai.backend.xǁOpenAIBackendǁ__init____mutmut_12": (
+        "timeout=None,",
+        "every call runs under the take's Deadline of the same settings.timeout, which ends no "
+        "later than a read timeout of that length would",
+    ),
+    **alike(
+        "a stream's error is mapped as a 400, and no 400 message names the step",
+        ("imagen_openai.backend.xǁOpenAIBackendǁ_streamed__mutmut_1", "what = None"),
+        ("imagen_openai.backend.xǁOpenAIBackendǁ_streamed__mutmut_83", "data, None)"),
+    ),
+    **alike(
+        "httpx sends a request's method in capitals whatever case it is given",
+        ("imagen_openai.backend.xǁOpenAIBackendǁ_streamed__mutmut_13", '"post", path'),
+        ("imagen_openai.backend.xǁOpenAIBackendǁ_take__mutmut_66", '"post", path'),
+    ),
+    "imagen_openai.backend.xǁOpenAIBackendǁ_streamed__mutmut_32": (
+        'else "XXXX"',
+        "an event whose data is not an object has no kind: '' and 'XXXX' both match none of the "
+        "kinds read",
+    ),
+    "imagen_openai.backend.xǁOpenAIBackendǁ_streamed__mutmut_45": (
+        "step.update(index + 1, None,",
+        "run_takes is told each take's partials + 1 steps up front: an update without its total "
+        "counts the same",
+    ),
+    "imagen_openai.backend.xǁOpenAIBackendǁgenerate__mutmut_42": (
+        "(partials) or True",
+        "with no partial images a take reports no steps: steps=1 counts each take as one, done "
+        "when it returns, as no steps does",
+    ),
     "imagen_gemini.backend.xǁGeminiBackendǁ__init____mutmut_12": (
         "timeout=None,",
         "every call runs under the take's Deadline of the same settings.timeout, which ends no "

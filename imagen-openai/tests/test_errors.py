@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+
 import pytest
 
 from imagen.errors import (
@@ -184,8 +186,10 @@ def test_an_answer_item_without_an_image_is_an_answer_with_no_image(
 ):
     fake.then(_answer(200, {"created": 0, "data": [{"revised_prompt": "a cat"}]}))
 
-    with pytest.raises(BackendError, match="OpenAI answered with no image; check base_url"):
+    with pytest.raises(BackendError) as raised:
         generate(make_backend(), Request("x"))
+
+    assert str(raised.value) == "openai-test: OpenAI answered with no image; check base_url"
 
 
 def test_usage_that_is_not_an_object_leaves_the_cost_unknown(
@@ -394,3 +398,86 @@ def test_a_proxys_error_page_gets_the_toolkits_wording(
         generate(make_backend(), Request("x"))
 
     assert str(raised.value).startswith(f"openai-test: {start}")
+
+
+def test_an_edit_that_keeps_failing_says_it_could_not_edit_the_images(
+    fake: FakeOpenAI, make_backend: MakeBackend
+):
+    from imagen.models import Ref
+    from imagen_openai.fake_server import _render
+
+    ref = Ref("cat.png", base64.b64decode(_render(8, 8, "png", False)), "image/png", "0" * 64)
+    fake.then(fake.server_error(), fake.server_error())
+
+    with pytest.raises(BackendUnavailable) as raised:
+        generate(make_backend(), Request("x", refs=(ref,)))
+
+    assert str(raised.value) == (
+        "openai-test: OpenAI could not edit the images (HTTP 500: The server had an error while "
+        "processing your request. Sorry about that!); try again later"
+    )
+
+
+def test_a_take_stopped_by_its_timeout_says_to_raise_timeout(fake: FakeOpenAI):
+    import asyncio
+
+    from imagen_openai.backend import OpenAIBackend
+    from imagen_openai.settings import OpenAISettings
+
+    async def outlasting(seconds: float) -> None:  # a retry wait the timeout ends first
+        await asyncio.Event().wait()
+
+    settings = OpenAISettings(base_url=f"{fake.url}/v1", timeout=0.3)  # type: ignore[attr-defined]
+    fake.then(fake.rate_limited("0"))
+
+    with pytest.raises(BackendTimeout) as raised:
+        generate(OpenAIBackend("openai-test", settings, sleep=outlasting), Request("x"))
+
+    assert str(raised.value) == (
+        "openai-test: OpenAI did not finish within 0.3 s; raise timeout: in the config or try again"
+    )
+
+
+def test_a_rate_limit_asking_for_longer_than_the_timeout_is_not_waited_out(
+    fake: FakeOpenAI, make_backend: MakeBackend
+):
+    fake.then(fake.rate_limited("30"))
+
+    with pytest.raises(RateLimited) as raised:
+        generate(make_backend(timeout=5), Request("x"))
+
+    assert raised.value.retry_after == 30
+    assert len(fake.calls) == 1
+
+
+def test_a_rate_limit_tells_the_caller_openais_finer_retry_after_ms(
+    fake: FakeOpenAI, make_backend: MakeBackend
+):
+    fake.then(*(fake.rate_limited("2", retry_after_ms="1500") for _ in range(4)))
+
+    with pytest.raises(RateLimited) as raised:
+        generate(make_backend(), Request("x"))
+
+    assert raised.value.retry_after == 1.5
+
+
+def test_a_backend_made_without_a_sleep_waits_between_retries_itself(fake: FakeOpenAI):
+    from imagen_openai.backend import OpenAIBackend
+    from imagen_openai.settings import OpenAISettings
+
+    fake.then(fake.rate_limited("0"))
+    backend = OpenAIBackend("openai-test", OpenAISettings(base_url=f"{fake.url}/v1"))  # type: ignore[attr-defined]
+
+    result = generate(backend, Request("x"))
+
+    assert len(result.images) == 1
+    assert len(fake.calls) == 2
+
+
+def test_the_latency_is_the_time_the_generation_took(fake: FakeOpenAI, make_backend: MakeBackend):
+    import time
+
+    started = time.monotonic()
+    result = generate(make_backend(), Request("x"))
+
+    assert 0 < result.latency <= time.monotonic() - started

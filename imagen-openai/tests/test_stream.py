@@ -119,8 +119,12 @@ def test_a_stream_without_a_final_image_is_a_backend_error(
 
     fake.then(cut)  # type: ignore[arg-type]
 
-    with pytest.raises(BackendError, match="ended before the final image"):
+    with pytest.raises(BackendError) as raised:
         generate(make_backend(partial_images=1), Request("x"))
+
+    assert str(raised.value) == (
+        "openai-test: OpenAI's stream ended before the final image; try again"
+    )
 
 
 def test_a_stream_past_the_limit_is_refused(fake: FakeOpenAI, make_backend: MakeBackend):
@@ -265,3 +269,112 @@ def test_a_bad_value_in_the_stream_is_an_invalid_request_like_its_400(
         generate(make_backend(partial_images=1), Request("x"))
 
     assert str(raised.value) == "openai-test: OpenAI rejected size: Invalid size."
+
+
+def _stream_of(*events: str):
+    """A stream answer sending ``events`` as they are written (raw server-sent event text)."""
+    from aiohttp import web
+
+    async def answer(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        for event in events:
+            await response.write(f"{event}\n\n".encode())
+        return response
+
+    return answer
+
+
+def _data(*, image: bool = False, **fields: object) -> str:
+    """A ``data:`` line of ``fields``, with a 64x48 image when ``image``."""
+    from imagen_openai.fake_server import _render
+
+    if image:
+        fields["b64_json"] = _render(64, 48, "png", False)
+    return f"data: {json.dumps(fields)}"
+
+
+COMPLETED = "image_generation.completed"
+PARTIAL = "image_generation.partial_image"
+
+
+def test_a_stream_ending_with_done_still_gives_the_image(
+    fake: FakeOpenAI, make_backend: MakeBackend
+):
+    fake.then(
+        _stream_of(f"event: {COMPLETED}\n{_data(type=COMPLETED, image=True)}", "data: [DONE]")
+    )
+
+    (image,) = generate(make_backend(partial_images=1), Request("x")).images
+
+    assert (image.width, image.height) == (64, 48)
+
+
+def test_a_stream_without_event_names_is_read_by_each_events_type(
+    fake: FakeOpenAI, make_backend: MakeBackend
+):
+    fake.then(
+        _stream_of(_data(type=PARTIAL, partial_image_index=0), _data(type=COMPLETED, image=True))
+    )
+    progress, seen = _recorder()
+
+    (image,) = generate(make_backend(partial_images=1), Request("x"), progress).images
+
+    assert (image.width, image.height) == (64, 48)
+    assert "partial image 1 of 1" in [message for _, _, message in seen]
+
+
+def test_a_stream_whose_data_carry_no_type_is_read_by_the_event_names(
+    fake: FakeOpenAI, make_backend: MakeBackend
+):
+    fake.then(
+        _stream_of(
+            f"event: {PARTIAL}\n{_data(partial_image_index=0)}",
+            f"event: {COMPLETED}\n{_data(image=True)}",
+        )
+    )
+    progress, seen = _recorder()
+
+    (image,) = generate(make_backend(partial_images=1), Request("x"), progress).images
+
+    assert (image.width, image.height) == (64, 48)
+    assert "partial image 1 of 1" in [message for _, _, message in seen]
+
+
+def test_events_of_other_kinds_and_data_that_is_no_object_are_skipped(
+    fake: FakeOpenAI, make_backend: MakeBackend
+):
+    fake.then(
+        _stream_of(
+            'event: image_generation.started\ndata: {"type": "image_generation.started"}',
+            "data: [1, 2]",
+            f"event: {COMPLETED}\n{_data(type=COMPLETED, image=True)}",
+        )
+    )
+
+    (image,) = generate(make_backend(partial_images=1), Request("x")).images
+
+    assert (image.width, image.height) == (64, 48)
+
+
+def test_an_error_object_in_an_event_of_another_name_fails_the_take(
+    fake: FakeOpenAI, make_backend: MakeBackend
+):
+    error = {"error": {"message": "the GPU fell over", "type": "server_error"}}
+    fake.then(_stream_of(f"data: {json.dumps(error)}", f"data: {json.dumps({'x': 1})}"))
+
+    with pytest.raises(BackendUnavailable) as raised:
+        generate(make_backend(partial_images=1), Request("x"))
+
+    assert str(raised.value) == "openai-test: OpenAI's stream failed (the GPU fell over); try again"
+
+
+def test_a_partial_image_without_its_index_counts_as_the_first(
+    fake: FakeOpenAI, make_backend: MakeBackend
+):
+    fake.then(_stream_of(_data(type=PARTIAL), _data(type=COMPLETED, image=True)))
+    progress, seen = _recorder()
+
+    generate(make_backend(partial_images=2), Request("x"), progress)
+
+    assert seen[1] == (1, 3, "partial image 1 of 2")

@@ -156,3 +156,42 @@ def test_an_item_with_both_base64_and_a_url_is_read_from_its_base64(
 
     assert image.width == 64
     assert fake.downloads == []
+
+
+def test_an_answer_mixing_base64_and_url_items_keeps_both_images(
+    fake: FakeOpenAI, make_backend: MakeBackend, cdn: str
+):
+    from imagen_openai.fake_server import _render
+
+    fake.files["img.png"] = base64.b64decode(_render(32, 32, "png", False))
+    items = [{"b64_json": _render(64, 64, "png", False)}, {"url": f"{cdn}/files/img.png"}]
+
+    async def answer(request: object) -> object:
+        from aiohttp import web
+
+        return web.json_response({"created": 0, "data": items})
+
+    fake.then(answer)  # type: ignore[arg-type]
+
+    images = generate(make_backend(), Request("x")).images
+
+    assert [image.width for image in images] == [64, 32]
+
+
+def test_a_download_asked_to_retry_after_the_timeout_fails_at_once(
+    fake: FakeOpenAI, make_backend: MakeBackend
+):
+    from aiohttp import web
+
+    from imagen.errors import BackendUnavailable
+
+    async def busy(request: web.Request) -> web.Response:
+        return web.Response(status=503, text="busy", headers={"Retry-After": "30"})
+
+    files = web.Application()
+    files.router.add_get("/files/{name}", busy)
+    with serve_app(files) as host:
+        fake.then(_answer_with(f"{host}/files/img.png"))
+
+        with pytest.raises(BackendUnavailable, match="HTTP 503"):
+            generate(make_backend(timeout=3), Request("x"))
