@@ -995,6 +995,18 @@ EQUIVALENT: dict[str, tuple[str, str]] = {
         "with no partial images a take reports no steps: steps=1 counts each take as one, done "
         "when it returns, as no steps does",
     ),
+    **alike(
+        "a missing num_outputs is one image whatever the default: None fails int() and "
+        "_as_count falls back to 1",
+        ("imagen_replicate.backend.xǁReplicateBackendǁgenerate__mutmut_15", '"num_outputs", None'),
+        ("imagen_replicate.backend.xǁReplicateBackendǁgenerate__mutmut_17", '"num_outputs", )'),
+    ),
+    **alike(
+        "_download_all gives one body per URL or raises: the two lists always have one length",
+        ("imagen_replicate.backend.xǁReplicateBackendǁgenerate__mutmut_73", "strict=None"),
+        ("imagen_replicate.backend.xǁReplicateBackendǁgenerate__mutmut_76", "zip(urls, datas, )"),
+        ("imagen_replicate.backend.xǁReplicateBackendǁgenerate__mutmut_77", "strict=False"),
+    ),
     "imagen_gemini.backend.xǁGeminiBackendǁ__init____mutmut_12": (
         "timeout=None,",
         "every call runs under the take's Deadline of the same settings.timeout, which ends no "

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from imagen.errors import BackendError, BackendTimeout, BackendUnavailable
+from imagen.errors import BackendError, BackendTimeout, BackendUnavailable, RateLimited
 from imagen.models import Progress, Request
 from imagen.testing.servers import serve_app
 from imagen_replicate import backend as backend_module
@@ -213,3 +213,61 @@ def test_a_throttled_create_says_it_will_retry(replicate: Replicate) -> None:
     seen: list[str] = []
     replicate.generate(progress=Progress(lambda done, total, message: seen.append(message)))
     assert any(message.endswith("retrying in 1.0 s") for message in seen), seen
+
+
+def test_a_throttled_create_asking_for_longer_than_the_timeout_is_not_waited_out(
+    replicate: Replicate,
+) -> None:
+    replicate.play(create_faults=[429], retry_after="30")
+    with pytest.raises(RateLimited) as caught:
+        replicate.generate(timeout=5)
+
+    assert caught.value.retry_after == 30
+    assert len(replicate.fake.creates()) == 1
+    assert replicate.sleeps == []
+
+
+def test_a_throttled_poll_asking_for_longer_than_the_timeout_is_not_waited_out(
+    replicate: Replicate,
+) -> None:
+    replicate.play(predict_time=0.3, sync_cap=0.05, poll_faults=[429], retry_after="30")
+    with pytest.raises(RateLimited):
+        replicate.generate(timeout=5)
+
+    assert replicate.fake.canceled == list(replicate.fake.predictions)
+
+
+def test_a_throttled_download_asking_for_longer_than_the_timeout_is_not_waited_out(
+    replicate: Replicate,
+) -> None:
+    replicate.play(download_faults=[429], retry_after="30")
+    with pytest.raises(BackendUnavailable, match=r"\(HTTP 429\); generate again"):
+        replicate.generate(timeout=5)
+
+    assert replicate.sleeps == []
+
+
+def test_an_output_that_is_not_an_image_names_the_output_and_the_prediction(
+    replicate: Replicate,
+) -> None:
+    def login_page(request: web.Request) -> web.Response:
+        return web.Response(text="<html>sign in</html>", content_type="text/html")
+
+    replicate.play(download_faults=[login_page])
+    with pytest.raises(BackendError) as caught:
+        replicate.generate()
+
+    (ident,) = replicate.fake.predictions
+    message = str(caught.value)
+    assert message.startswith(f"{NAME}: output http://127.0.0.1:")
+    assert message.endswith(
+        f"/.../out-0.png of prediction {ident} is not an image (not a PNG, JPEG, WebP or GIF image)"
+    )
+
+
+def test_a_requests_seed_is_recorded_when_the_model_logs_none(replicate: Replicate) -> None:
+    replicate.play(prints_seed=False)
+    result = replicate.generate(Request("a cat", seed=7))
+
+    assert result.images[0].seed == 7
+    assert result.metadata["seed"] == 7

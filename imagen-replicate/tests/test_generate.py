@@ -6,8 +6,10 @@ import asyncio
 import io
 from decimal import Decimal
 
+import pytest
 from PIL import Image as PILImage
 
+from imagen.errors import InvalidRequest
 from imagen.models import Progress, Request
 from imagen_replicate.fake_server import MODELS
 
@@ -179,6 +181,9 @@ def test_progress_reports_status_then_downloads(replicate: Replicate) -> None:
     messages = [message for _, _, message in seen]
     assert messages[0] == "creating prediction"
     assert "processing" in messages
+    # While the prediction runs, none of the two images asked for is in.
+    assert seen[0] == (0, 2, "creating prediction")
+    assert (0, 2, "processing") in seen
     assert seen[-1][:2] == (2, 2)
     assert [done for done, _, _ in seen] == sorted(done for done, _, _ in seen)
 
@@ -246,3 +251,16 @@ def test_a_pinned_version_of_a_model_keeps_its_ratios(replicate: Replicate) -> N
     )
 
     assert replicate.fake.creates()[0].json()["input"]["aspect_ratio"] == "16:9"
+
+
+def test_an_unreadable_num_outputs_counts_as_one_image_until_replicate_refuses_it(
+    replicate: Replicate,
+) -> None:
+    seen: list[tuple[float, float | None, str]] = []
+    with pytest.raises(InvalidRequest, match="num_outputs"):
+        replicate.generate(
+            Request("a cat", seed=1, options={"num_outputs": "many"}),
+            Progress(lambda done, total, message: seen.append((done, total, message))),
+        )
+
+    assert seen[0] == (0, 1, "creating prediction")
