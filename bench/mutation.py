@@ -191,7 +191,7 @@ TARGETS: dict[str, Target] = {
         "test_cli_input.py",
     ),
     "imagen.store.usage": core("test_usage.py", "test_usage_report.py", "test_history.py"),
-    "imagen.jobs.local": core(*JOB_TESTS),
+    "imagen.jobs.local": core(*JOB_TESTS, pytest_args=JOB_TIMEOUT),
     "imagen.jobs.runner": core(*JOB_TESTS, pytest_args=JOB_TIMEOUT),
     "imagen_replicate.pricing": adapter(REPLICATE, "test_plugin.py", "test_generate.py"),
     "imagen_replicate.inputs": adapter(REPLICATE, "test_inputs.py", *REPLICATE_CALLS),
