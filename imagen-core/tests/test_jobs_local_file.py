@@ -129,6 +129,7 @@ def test_claims_take_the_oldest_queued_job_of_the_runners_backends(file: JobFile
     assert claimed.id == first.id
     assert (claimed.state, claimed.worker, claimed.attempts) == ("running", _live(), 1)
     assert claimed.started_at is not None
+    assert claimed.updated_at > first.updated_at
     claimed = file.claim(_live(), ["mock"], SETTINGS)
     assert claimed is not None
     assert claimed.id == second.id
@@ -202,6 +203,61 @@ def test_a_dead_runners_job_whose_cancel_was_asked_is_canceled_not_claimed(
     assert stored.take(2).state == "queued"
 
 
+def test_every_runners_job_is_looked_at_before_a_queued_one_is_claimed(file: JobFile) -> None:
+    # In submission order: a job worn out by its runners' deaths (interrupted), one whose cancel
+    # was asked before its runner went silent (canceled), a live runner's (left alone), then a
+    # job to take up again; the queued job waits its turn.
+    settings = attrs.evolve(SETTINGS, max_attempts=2)
+    worn = _queued(file, "worn")
+    assert file.claim("far-away-host:1:a", ["mock"], settings) is not None
+    _silent_for(file, worn, settings.stale_after + 10)
+    second = file.claim("far-away-host:2:b", ["mock"], settings)  # its 2nd attempt
+    assert second is not None
+    asked = _queued(file, "asked")
+    assert file.claim("far-away-host:3:c", ["mock"], settings) is not None
+    assert file.cancel(asked.id, settings).state == "running"  # its runner still beat then
+    live = _queued(file, "live")
+    assert file.claim(_live(), ["mock"], settings) is not None
+    orphan = _queued(file, "orphan")
+    assert file.claim("far-away-host:4:d", ["mock"], settings) is not None
+    waiting = _queued(file, "waiting")
+    for job in (worn, asked, orphan):
+        _silent_for(file, job, settings.stale_after + 10)
+    claimed = file.claim(f"{HOST}:{os.getpid()}:next", ["mock"], settings)
+    assert claimed is not None
+    assert claimed.id == orphan.id
+    states = [file.get(job.id).state for job in (worn, asked, live, waiting)]
+    assert states == ["interrupted", "canceled", "running", "queued"]
+    assert file.get(worn.id).updated_at > second.updated_at  # no take ran: the end dates it
+
+
+def test_a_worn_out_job_is_interrupted_with_its_running_take_failed(file: JobFile) -> None:
+    settings = attrs.evolve(SETTINGS, max_attempts=1)
+    _queued(file)
+    held = file.claim("far-away-host:1:a", ["mock"], settings)
+    assert held is not None
+    before = file.save(_running_take(held), "far-away-host:1:a")
+    _silent_for(file, held, settings.stale_after + 10)
+    assert file.claim(_live(), ["mock"], settings) is None
+    worn = file.get(held.id)
+    assert worn.state == "interrupted"
+    assert worn.finished_at is not None
+    assert worn.updated_at > before.updated_at
+    take = worn.take(1)
+    assert (take.state, take.error) == ("failed", local.RUNNER_DIED)
+    assert take.finished_at is not None
+    assert worn.take(2).state == "queued"
+
+
+def test_a_runners_save_shows_it_is_alive(file: JobFile) -> None:
+    _queued(file)
+    away = file.claim("far-away-host:1:w", ["mock"], SETTINGS)
+    assert away is not None
+    _silent_for(file, away, SETTINGS.stale_after + 10)
+    file.save(_running_take(away), "far-away-host:1:w")
+    assert file.claim(_live(), ["mock"], SETTINGS) is None
+
+
 def test_cancel_of_a_queued_job_ends_it_at_once(file: JobFile) -> None:
     job = _queued(file)
     canceled = file.cancel(job.id, SETTINGS)
@@ -264,6 +320,27 @@ def test_a_runner_whose_job_was_taken_over_can_no_longer_save_it(file: JobFile) 
     saved = file.save(_running_take(second), _live())
     assert saved.version == second.version + 1
     assert file.get(first.id).take(1).message == "half"
+
+
+def test_a_save_answers_the_job_as_stored_with_its_cancel_asked_for(file: JobFile) -> None:
+    _queued(file)
+    running = file.claim(_live(), ["mock"], SETTINGS)
+    assert running is not None
+    file.cancel(running.id, SETTINGS)
+    saved = file.save(_running_take(running), _live())  # the runner had not heard of it yet
+    assert saved.cancel_requested is True
+    assert saved.version == file.get(running.id).version
+
+
+def test_a_job_its_runner_ended_can_no_longer_be_saved_by_it(file: JobFile) -> None:
+    # A late save (one the end overtook) must not bring a finished job back to life.
+    _queued(file)
+    running = file.claim(_live(), ["mock"], SETTINGS)
+    assert running is not None
+    file.save(attrs.evolve(running, state="failed"), _live())
+    with pytest.raises(ClaimLost):
+        file.save(_running_take(running), _live())
+    assert file.get(running.id).state == "failed"
 
 
 def test_the_heartbeat_keeps_a_silent_looking_runner_from_being_taken_over(
@@ -345,15 +422,28 @@ def test_a_jobs_file_whose_table_is_gone_fails_saying_which_file_and_what_to_do(
 
 
 def test_asking_whether_a_runner_is_alive_does_not_disturb_it() -> None:
+    # The child ends with an error on any signal it can catch: one it inherited as ignored
+    # (SIGHUP under nohup) would otherwise pass unseen.
+    watch = (
+        "import signal, sys\n"
+        "for number in signal.valid_signals():\n"
+        "    try:\n"
+        "        signal.signal(number, lambda got, frame: sys.exit(f'signal {got}'))\n"
+        "    except (OSError, ValueError):\n"
+        "        pass\n"
+        "print('watching', flush=True)\n"
+        "sys.stdin.read()\n"
+    )
     child = subprocess.Popen(
-        [sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE
+        [sys.executable, "-c", watch], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
     )
     try:
+        assert child.stdout is not None
+        assert child.stdout.readline() == "watching\n"
         assert process_alive(child.pid)
     finally:
-        assert child.stdin is not None
-        child.stdin.close()
-        assert child.wait() == 0
+        child.communicate()  # closes its stdin: it ends
+    assert child.returncode == 0
 
 
 def test_a_process_named_with_a_parenthesis_is_read_right(tmp_path: Path) -> None:

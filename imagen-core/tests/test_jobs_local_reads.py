@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import logging
+import sqlite3
 import threading
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
@@ -111,6 +113,74 @@ def test_a_change_through_a_queue_on_another_thread_wakes_long_polls_at_once(
     assert run(config, work).state == "canceled"
 
 
+def test_a_long_poll_without_a_version_waits_for_the_jobs_next_change(config: Config) -> None:
+    async def work(queue: LocalQueue, other: LocalQueue) -> Job:
+        job = await queued(queue, config)
+        poll = asyncio.ensure_future(queue.wait(job.id, max_wait=60))
+        while queue.changes.waiting < 1 and not poll.done():  # noqa: ASYNC110 (a count)
+            await asyncio.sleep(0)
+        await other.cancel(job.id)
+        return await poll
+
+    job = run(config, work)
+    assert (job.state, job.version) == ("canceled", 2)
+
+
+def test_a_long_poll_for_a_version_already_gone_answers_at_once(config: Config) -> None:
+    # The job changed since the asker last saw it: that is the change it waits for.
+    async def work(queue: LocalQueue, other: LocalQueue) -> Job:
+        job = await queued(queue, config)
+        await other.cancel(job.id)
+        poll = asyncio.ensure_future(queue.wait(job.id, after=job.version, max_wait=60))
+        while not poll.done():
+            assert queue.changes.waiting == 0, "it waited for another change"
+            await asyncio.sleep(0)
+        return await poll
+
+    job = run(config, work)
+    assert (job.state, job.version) == ("canceled", 2)
+
+
+def test_a_long_poll_with_no_change_answers_the_job_as_it_is_after_max_wait(
+    config: Config,
+) -> None:
+    async def work(queue: LocalQueue, other: LocalQueue) -> Job:
+        job = await queued(queue, config)
+        async with asyncio.timeout(10):
+            return await queue.wait(job.id, after=job.version, max_wait=0.05)
+
+    job = run(config, work)
+    assert (job.state, job.version) == ("queued", 1)
+
+
+def test_a_long_poll_with_no_time_to_wait_answers_without_waiting(config: Config) -> None:
+    async def work(queue: LocalQueue, other: LocalQueue) -> Job:
+        job = await queued(queue, config)
+        for max_wait in (0.0, -5.0):
+            poll = asyncio.ensure_future(queue.wait(job.id, after=job.version, max_wait=max_wait))
+            while not poll.done():
+                assert queue.changes.waiting == 0, f"max_wait={max_wait} waited for a change"
+                await asyncio.sleep(0)
+        return await poll
+
+    assert run(config, work).version == 1
+
+
+def test_a_long_poll_of_a_second_or_less_still_waits_for_a_change(config: Config) -> None:
+    async def work(queue: LocalQueue, other: LocalQueue) -> tuple[int, int]:
+        job = await queued(queue, config)
+        poll = asyncio.ensure_future(queue.wait(job.id, after=job.version, max_wait=1.0))
+        most = 0
+        while not poll.done():
+            most = max(most, queue.changes.waiting)
+            await asyncio.sleep(0)
+        await poll
+        return most, queue.changes.waiting
+
+    most, after = run(config, work)
+    assert (most, after) == (1, 0)  # it waited, alone; answered, nobody waits
+
+
 def test_an_unchanged_job_is_read_once(config: Config) -> None:
     async def work(queue: LocalQueue, other: LocalQueue) -> int:
         job = await queued(queue, config)
@@ -135,7 +205,7 @@ def test_a_job_changed_by_another_process_is_read_again(config: Config) -> None:
 
 
 def test_who_asks_after_a_change_does_not_share_a_read_begun_before_it(config: Config) -> None:
-    async def work(queue: LocalQueue, other: LocalQueue) -> tuple[Job, Job, int]:
+    async def work(queue: LocalQueue, other: LocalQueue) -> tuple[Job, Job, Job, int]:
         job = await queued(queue, config)
         release, reading = threading.Event(), threading.Event()
         read = queue.file.get
@@ -154,11 +224,15 @@ def test_who_asks_after_a_change_does_not_share_a_read_begun_before_it(config: C
         await other.cancel(job.id)
         late = await queue.get(job.id)
         release.set()
-        return await early, late, queue.reads.count - before
+        answered = await early
+        # The early read landing last is not kept as the job now either.
+        again = await queue.get(job.id)
+        return answered, late, again, queue.reads.count - before
 
-    early, late, reads = run(config, work)
+    early, late, again, reads = run(config, work)
     assert early.state == "queued"
     assert (late.state, late.version) == ("canceled", 2)
+    assert (again.state, again.version) == ("canceled", 2)
     assert reads == 2
 
 
@@ -193,6 +267,112 @@ def test_a_missing_job_is_not_found_by_everyone_asking(config: Config) -> None:
         )
 
     assert all(isinstance(answer, JobNotFound) for answer in run(config, work))
+
+
+def test_a_long_poll_on_an_unchanged_file_is_never_woken(config: Config) -> None:
+    # The poller watches the file for the whole wait; with nothing committed, nobody is woken
+    # (each wake sends every long poll and idle worker back to the file).
+    async def work(queue: LocalQueue, other: LocalQueue) -> tuple[Job, int]:
+        job = await queued(queue, config)
+        seen = queue.changes.mark()
+        answer = await queue.wait(job.id, after=job.version, max_wait=0.3)
+        return answer, queue.changes.counter - seen
+
+    job, wakes = run(config, work)
+    assert (job.version, wakes) == (1, 0)
+
+
+def test_one_change_wakes_the_waiters_once(config: Config) -> None:
+    async def work(queue: LocalQueue, other: LocalQueue) -> tuple[Job, int]:
+        job = await queued(queue, config)
+        seen = queue.changes.mark()
+        poll = asyncio.ensure_future(queue.wait(job.id, after=job.version, max_wait=60))
+        await parked(queue, 1)
+        await queue.cancel(job.id)
+        canceled = await poll
+        # the poller goes on looking while this one waits: it must not take the change again
+        await queue.wait(job.id, after=canceled.version, max_wait=0.3)
+        return canceled, queue.changes.counter - seen
+
+    canceled, wakes = run(config, work)
+    assert (canceled.state, wakes) == ("canceled", 1)
+
+
+def test_a_change_to_one_jobs_file_wakes_nobody_waiting_on_another(
+    config: Config, tmp_path: Path
+) -> None:
+    async def work(queue: LocalQueue, other: LocalQueue) -> int:
+        elsewhere = LocalQueue("local", LocalQueueSettings(path=str(tmp_path / "other.sqlite3")))
+        try:
+            seen = elsewhere.changes.mark()
+            await queued(queue, config)
+            return elsewhere.changes.counter - seen
+        finally:
+            await elsewhere.aclose()
+
+    assert run(config, work) == 0
+
+
+def test_a_read_that_failed_is_tried_again_by_the_next_asker(
+    config: Config, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A failure is never kept as the answer for an unchanged file: the next asker reads again.
+    async def work(queue: LocalQueue, other: LocalQueue) -> Job:
+        job = await queued(queue, config)
+        read = queue.file.get
+        failures = [sqlite3.OperationalError("disk I/O error")]
+
+        def failing_once(job_id: str) -> Job:
+            if failures:
+                raise failures.pop()
+            return read(job_id)
+
+        monkeypatch.setattr(queue.file, "get", failing_once)
+        with pytest.raises(sqlite3.OperationalError, match="disk I/O error"):
+            await queue.get(job.id)
+        return await queue.get(job.id)
+
+    assert run(config, work).state == "queued"
+    assert [
+        record.getMessage() for record in caplog.records if record.levelno >= logging.ERROR
+    ] == []
+
+
+def test_a_job_is_read_afresh_while_the_files_version_cannot_be_told(
+    config: Config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # SQLite busy for a moment: the watcher's pragma answers nothing, so nothing kept is trusted.
+    async def work(queue: LocalQueue, other: LocalQueue) -> tuple[list[Job], int]:
+        job = await queued(queue, config)
+        monkeypatch.setattr(queue.changes, "stamp", lambda: None)
+        before = queue.reads.count
+        answers = [await queue.get(job.id), await queue.get(job.id)]
+        return answers, queue.reads.count - before
+
+    answers, reads = run(config, work)
+    assert [job.state for job in answers] == ["queued", "queued"]
+    assert reads == 2
+
+
+def test_the_jobs_kept_for_an_unchanged_file_are_bounded_the_oldest_giving_way(
+    config: Config, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(local._Reads, "KEEP", 2)
+
+    async def work(queue: LocalQueue, other: LocalQueue) -> tuple[int, int]:
+        first, second, third = [await queued(queue, config) for _ in range(3)]
+        for job in (first, second, third):
+            await queue.get(job.id)
+        before = queue.reads.count
+        await queue.get(third.id)  # the newest is kept
+        kept = queue.reads.count - before
+        await queue.get(first.id)  # the oldest gave way to it
+        return kept, queue.reads.count - before - kept
+
+    assert run(config, work) == (0, 1)
+    assert [
+        record.getMessage() for record in caplog.records if record.levelno >= logging.ERROR
+    ] == []
 
 
 # -- saves: a take that lands is shown at once ---------------------------------------------
