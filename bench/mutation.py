@@ -1435,6 +1435,97 @@ EQUIVALENT: dict[str, tuple[str, str]] = {
         ("imagen.jobs.local.xǁLocalQueueǁ_idle__mutmut_16", "gather(news, return_exceptions"),
         ("imagen.jobs.local.xǁLocalQueueǁ_idle__mutmut_17", "gather(change, return_exceptions"),
     ),
+    # imagen.jobs.local, the run at bf5af35 (the rest of the module)
+    **alike(
+        SQL_CASE,
+        ("imagen.jobs.local.xǁJobFileǁclaim__mutmut_13", '"select * from jobs where state'),
+        ("imagen.jobs.local.xǁJobFileǁclaim__mutmut_16", '" and format_version <= ? order by'),
+        ("imagen.jobs.local.xǁJobFileǁclaim__mutmut_17", '" AND FORMAT_VERSION <= ? ORDER BY'),
+        ("imagen.jobs.local.xǁJobFileǁclaim__mutmut_85", "\"select * from jobs where state = 'q"),
+        ("imagen.jobs.local.xǁJobFileǁ_row__mutmut_7", '"select * from jobs where id = ?"'),
+        ("imagen.jobs.local.xǁJobFileǁ_row__mutmut_8", '"SELECT * FROM JOBS WHERE ID = ?"'),
+        ("imagen.jobs.local.xǁJobFileǁinsert__mutmut_12", '"insert into jobs (id, state'),
+        ("imagen.jobs.local.xǁJobFileǁinsert__mutmut_15", "version) values (?, ?, ?"),
+        ("imagen.jobs.local.xǁJobFileǁinsert__mutmut_16", '" FORMAT_VERSION, VERSION) VALUES'),
+        ("imagen.jobs.local.xǁJobFileǁ_write__mutmut_17", '"update jobs set state = ?, record'),
+        ("imagen.jobs.local.xǁJobFileǁ_write__mutmut_18", '"UPDATE JOBS SET STATE = ?, RECORD'),
+        ("imagen.jobs.local.xǁJobFileǁ_write__mutmut_20", '" WORKER = ?, WORKER_HOST = ?,'),
+        ("imagen.jobs.local.xǁJobFileǁ_write__mutmut_22", '" heartbeat = case when ? then'),
+        ("imagen.jobs.local.xǁJobFileǁ_write__mutmut_23", '" HEARTBEAT = CASE WHEN ? THEN'),
+        ("imagen.jobs.local.xǁJobFileǁ_write__mutmut_25", '" where id = ? returning version'),
+        ("imagen.jobs.local.xǁJobFileǁ_write__mutmut_26", '" WHERE ID = ? RETURNING VERSION'),
+        ("imagen.jobs.local.xǁ_Changesǁstamp__mutmut_4", '"pragma data_version"'),
+        ("imagen.jobs.local.xǁ_Changesǁstamp__mutmut_5", '"PRAGMA DATA_VERSION"'),
+    ),
+    **alike(
+        ROW_KEY_CASE,
+        ("imagen.jobs.local.xǁJobFileǁsave__mutmut_5", 'row["WORKER"]'),
+        ("imagen.jobs.local.xǁJobFileǁ_job__mutmut_2", 'row["FORMAT_VERSION"]'),
+        ("imagen.jobs.local.xǁJobFileǁ_job__mutmut_6", "row['ID']} was written"),
+        ("imagen.jobs.local.xǁJobFileǁ_job__mutmut_8", "row['FORMAT_VERSION']"),
+        ("imagen.jobs.local.xǁJobFileǁ_job__mutmut_15", 'row["RECORD"]'),
+        ("imagen.jobs.local.xǁJobFileǁ_job__mutmut_18", "row['ID']} in"),
+        ("imagen.jobs.local.xǁJobFileǁ_job__mutmut_26", 'row["VERSION"]'),
+        ("imagen.jobs.local.xǁJobFileǁ_job__mutmut_29", 'row["CANCEL_REQUESTED"]'),
+    ),
+    "imagen.jobs.local.xǁLocalQueueǁwork__mutmut_35": (
+        "time.monotonic() > next_beat",
+        "time.monotonic() is a float clock: a loop turn exactly at next_beat cannot be arranged "
+        "or told",
+    ),
+    "imagen.jobs.local.xǁLocalQueueǁwait__mutmut_22": (
+        "or left < 0:",
+        "time.monotonic() is a float clock: a deadline met exactly cannot be arranged or told",
+    ),
+    "imagen.jobs.local.xǁJobFileǁclaim__mutmut_18": (
+        "time.time() + settings.stale_after",
+        "the query only pre-selects the rows _orphaned then judges with the same stale_after "
+        "test: a wider pre-selection claims the same jobs",
+    ),
+    "imagen.jobs.local.xǁJobFileǁ_write__mutmut_1": (
+        "beat: bool = True",
+        "every write that does not say beat ends the job (canceled, interrupted): the "
+        "heartbeat is read only for running jobs",
+    ),
+    "imagen.jobs.local.xǁJobFileǁ_write__mutmut_10": (
+        "if running or worker else",
+        "a worker is given only by claims and saves; the host and pid of a job not running are "
+        "read by nothing (claims and _orphaned look at running rows only)",
+    ),
+    "imagen.jobs.local.xǁ_Changesǁ__init____mutmut_4": (
+        "self.counter = 1",
+        "the counter is only compared with values read from it (mark, wait's answer)",
+    ),
+    "imagen.jobs.local.xǁ_Changesǁ__init____mutmut_10": (
+        'self._last: int | None = ""',
+        "_poll sets _last before it first compares it",
+    ),
+    **alike(
+        "every tracker registers its file's key when made and no key is ever removed: the "
+        "default is never used",
+        ("imagen.jobs.local.xǁ_Changesǁbump__mutmut_3", "_TRACKERS.get(self._key, None)"),
+        ("imagen.jobs.local.xǁ_Changesǁbump__mutmut_5", "_TRACKERS.get(self._key, )"),
+        ("imagen.jobs.local.xǁ_Changesǁaclose__mutmut_3", "_TRACKERS.get(self._key, None)"),
+        ("imagen.jobs.local.xǁ_Changesǁaclose__mutmut_5", "_TRACKERS.get(self._key, )"),
+    ),
+    "imagen.jobs.local.xǁ_Changesǁaclose__mutmut_9": (
+        'self._conn = ""',
+        "a closed queue is out of the trackers and its file is closed: nothing asks its "
+        "watcher again",
+    ),
+    "imagen.jobs.local.xǁ_Changesǁ_watcher__mutmut_6": (
+        "sqlite3.connect(self._path, timeout=0.5)",
+        "the watcher only reads a pragma: Python's sqlite3 opens a transaction only before "
+        "INSERT, UPDATE, DELETE or REPLACE",
+    ),
+    "imagen.jobs.local.xǁ_Readsǁ__init____mutmut_3": (
+        'self._stamp: int | None = ""',
+        "a stamp is an int: the first differs from None and from an empty text alike",
+    ),
+    "imagen.jobs.local.xǁ_Readsǁ__init____mutmut_7": (
+        "self.count = 1",
+        "the read count is only read as a difference (the reads since a moment)",
+    ),
     "imagen.sinks.run.x__attempt__mutmut_30": (
         "(isinstance(stored, Stored)) or True",
         "a sink that returns something other than Stored or None breaks the Sink protocol; "

@@ -338,8 +338,11 @@ def test_a_job_written_by_a_newer_imagen_is_left_for_a_newer_runner(setup: Setup
         worker = Worker(setup.config, backends=["mock"], once=True)
         await worker.serve(queue)
         assert worker.jobs_run == 0
-        with pytest.raises(JobConflict, match="newer imagen"):
+        with pytest.raises(JobConflict) as refused:
             await queue.get(job.id)
+        assert str(refused.value) == (
+            f"job {job.id} was written by a newer imagen (format 99); upgrade imagen to read it"
+        )
         return job
 
     run(work, setup.config)

@@ -25,7 +25,7 @@ from imagen.errors import ConfigError
 from imagen.jobs import local
 from imagen.jobs.local import JobFile, process_alive
 from imagen.jobs.model import Job, new_job
-from imagen.jobs.queue import ClaimLost, JobQuery
+from imagen.jobs.queue import ClaimLost, JobConflict, JobNotFound, JobQuery
 from imagen.jobs.settings import LocalQueueSettings
 from imagen.models import Request
 
@@ -92,6 +92,18 @@ def test_a_jobs_file_from_a_newer_imagen_is_refused_saying_what_to_do(tmp_path: 
     )
 
 
+def test_a_jobs_file_that_cannot_be_opened_is_refused_saying_what_to_do(tmp_path: Path) -> None:
+    from imagen.errors import OutputError
+
+    (tmp_path / "a-file").write_text("not a folder")
+    path = tmp_path / "a-file" / "jobs.sqlite3"
+    with pytest.raises(OutputError) as refused:
+        JobFile.open(str(path))
+    message = str(refused.value)
+    assert message.startswith(f"cannot open the jobs file {path}: ")
+    assert message.endswith("; check the directory is writable or set IMAGEN_JOBS")
+
+
 def test_the_jobs_file_is_in_the_data_dir_unless_imagen_jobs_names_another(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
@@ -105,6 +117,44 @@ def test_the_jobs_file_is_in_the_data_dir_unless_imagen_jobs_names_another(
     assert local.default_path() == expected
     monkeypatch.delenv("IMAGEN_JOBS")
     assert local.default_path() == expected
+
+
+def test_a_job_whose_record_cannot_be_read_is_refused_saying_which(file: JobFile) -> None:
+    job = _queued(file)
+    with sqlite3.connect(file.path) as conn:
+        conn.execute("UPDATE jobs SET record = '{not json' WHERE id = ?", (job.id,))
+    with pytest.raises(JobConflict) as refused:
+        file.get(job.id)
+    assert str(refused.value).startswith(f"job {job.id} in {file.path} cannot be read: ")
+
+
+def test_a_job_not_in_the_file_is_not_found_by_its_id(file: JobFile) -> None:
+    with pytest.raises(JobNotFound) as missing:
+        file.get("no-such-job")
+    assert missing.value.job_id == "no-such-job"
+    assert str(missing.value) == "no job 'no-such-job' in the queue (list them with: imagen jobs)"
+
+
+def test_the_queue_opens_the_file_its_settings_name_else_the_default(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import asyncio
+
+    from imagen.jobs.local import LocalQueue
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("IMAGEN_JOBS", str(tmp_path / "default.sqlite3"))
+
+    async def opened(settings: LocalQueueSettings) -> str:
+        queue = LocalQueue("local", settings)
+        await queue.aclose()
+        return queue.path
+
+    named = asyncio.run(opened(LocalQueueSettings(path="~/named.sqlite3")))
+    assert named == str(tmp_path / "named.sqlite3")
+    assert asyncio.run(opened(LocalQueueSettings())) == str(tmp_path / "default.sqlite3")
+    assert (tmp_path / "named.sqlite3").is_file()
+    assert (tmp_path / "default.sqlite3").is_file()
 
 
 def test_a_process_is_alive_until_it_exits_even_before_it_is_reaped() -> None:

@@ -313,6 +313,19 @@ def test_a_change_to_one_jobs_file_wakes_nobody_waiting_on_another(
     assert run(config, work) == 0
 
 
+def test_a_closed_queue_is_woken_by_no_change_of_its_file(config: Config) -> None:
+    async def work(queue: LocalQueue, other: LocalQueue) -> int:
+        settings = config.queue.settings
+        assert isinstance(settings, LocalQueueSettings)
+        closed = LocalQueue("local", settings)
+        seen = closed.changes.mark()
+        await closed.aclose()
+        await queued(queue, config)
+        return closed.changes.counter - seen
+
+    assert run(config, work) == 0
+
+
 def test_a_read_that_failed_is_tried_again_by_the_next_asker(
     config: Config, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
