@@ -1456,6 +1456,23 @@ EQUIVALENT: dict[str, tuple[str, str]] = {
         ("imagen.jobs.local.xǁJobFileǁ_write__mutmut_26", '" WHERE ID = ? RETURNING VERSION'),
         ("imagen.jobs.local.xǁ_Changesǁstamp__mutmut_4", '"pragma data_version"'),
         ("imagen.jobs.local.xǁ_Changesǁstamp__mutmut_5", '"PRAGMA DATA_VERSION"'),
+        ("imagen.jobs.local.x__prepare__mutmut_3", '"pragma synchronous = normal"'),
+        ("imagen.jobs.local.x__prepare__mutmut_4", '"PRAGMA SYNCHRONOUS = NORMAL"'),
+        ("imagen.jobs.local.x__prepare__mutmut_10", '"pragma user_version"'),
+        ("imagen.jobs.local.x__prepare__mutmut_11", '"PRAGMA USER_VERSION"'),
+    ),
+    **alike(
+        "the record is read back only by json.loads: spaces between items change its size alone",
+        ("imagen.jobs.local.x__json__mutmut_3", "separators=None"),
+        ("imagen.jobs.local.x__json__mutmut_6", "ensure_ascii=True, )"),
+    ),
+    "imagen.jobs.local.x__json__mutmut_5": (
+        'json.dumps(value, separators=(",", ":"))',
+        "ensure_ascii is True by default",
+    ),
+    "imagen.jobs.local.x__host_pid__mutmut_3": (
+        '.rpartition(":")[0].partition(":")',
+        "a host name holds no colon: the first and the last colon of host:pid are one",
     ),
     **alike(
         ROW_KEY_CASE,

@@ -128,6 +128,14 @@ def test_a_job_whose_record_cannot_be_read_is_refused_saying_which(file: JobFile
     assert str(refused.value).startswith(f"job {job.id} in {file.path} cannot be read: ")
 
 
+def test_a_job_whose_folder_name_is_not_utf8_is_stored_and_read_back(file: JobFile) -> None:
+    # A name from a non-UTF-8 file system reaches Python as lone surrogates (surrogateescape),
+    # which SQLite cannot store as text unless the record escapes them.
+    folder = os.fsdecode(b"/tmp/pictures-\xff")
+    job = file.insert(attrs.evolve(_job(), output_dir=folder))
+    assert file.get(job.id).output_dir == folder
+
+
 def test_a_job_not_in_the_file_is_not_found_by_its_id(file: JobFile) -> None:
     with pytest.raises(JobNotFound) as missing:
         file.get("no-such-job")
