@@ -1298,6 +1298,19 @@ EQUIVALENT: dict[str, tuple[str, str]] = {
         ("imagen_comfyui.failures.x_rejected_prompt__mutmut_125", "default=None"),
         ("imagen_comfyui.failures.x_rejected_prompt__mutmut_127", "json.dumps(kept, )"),
     ),
+    **alike(
+        "an unreadable frame, or one without a type, reads as a kind that is none of ComfyUI's "
+        "('', 'None' and 'XXXX' alike): watch skips it",
+        ("imagen_comfyui.events.x__parse__mutmut_3", 'return "XXXX", {}'),
+        ("imagen_comfyui.events.x__parse__mutmut_7", 'return "XXXX", {}'),
+        ("imagen_comfyui.events.x__parse__mutmut_10", 'get("type", None)'),
+        ("imagen_comfyui.events.x__parse__mutmut_12", 'get("type", )'),
+        ("imagen_comfyui.events.x__parse__mutmut_15", 'get("type", "XXXX")'),
+    ),
+    "imagen_comfyui.events.x_watch__mutmut_1": (
+        "started = None",
+        "started is only read as `not started`: None and False alike",
+    ),
     "imagen_comfyui.mapping.x_plan_request__mutmut_26": (
         "backend=backend,",
         "every workflow snaps to 16 (the built-ins declare it, custom ones default to it), as "

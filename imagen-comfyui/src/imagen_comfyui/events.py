@@ -73,10 +73,13 @@ async def open_socket(
         return None
 
 
-def _origin(url: str) -> tuple[str, str | None, int | None]:
-    parts = urlsplit(url)
-    secure = parts.scheme in ("wss", "https")
-    return ("s" if secure else "", parts.hostname, parts.port or (443 if secure else 80))
+def _origin(url: str) -> tuple[bool, str, int]:
+    # websockets' own reading of a ws:// or wss:// URI (default ports filled in), the one it
+    # compares origins by; it has already parsed both URIs, so this cannot fail.
+    from websockets.uri import parse_uri
+
+    uri = parse_uri(url)
+    return uri.secure, uri.host, uri.port
 
 
 async def watch(
