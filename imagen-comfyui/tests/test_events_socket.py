@@ -21,7 +21,7 @@ from aiohttp import web
 from imagen.adapters import TakeProgress
 from imagen.errors import BackendError
 from imagen.testing import serve_app
-from imagen_comfyui.events import open_socket, watch
+from imagen_comfyui.events import open_socket, socket_url, watch
 
 HEADERS = {"X-Proxy-Token": "proxy-secret-0123456789"}
 
@@ -94,6 +94,22 @@ def test_without_headers_a_redirect_to_another_origin_is_followed(
     first.redirect_to = second_url.replace("http:", "ws:") + "/ws?clientId=client-1"
     assert opened(first_url, {})
     assert len(second.seen) == 1
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("http://127.0.0.1:8188", "ws://127.0.0.1:8188/ws?clientId=client%201"),
+        (
+            "https://comfy.example.org/comfy/",
+            "wss://comfy.example.org/comfy/ws?clientId=client%201",
+        ),
+    ],
+)
+def test_the_socket_is_the_servers_ws_under_its_prefix_over_tls_for_https(
+    url: str, expected: str
+) -> None:
+    assert socket_url(url, "client 1") == expected
 
 
 # -- following a run ------------------------------------------------------------------------

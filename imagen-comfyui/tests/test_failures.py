@@ -91,6 +91,28 @@ def test_a_missing_model_in_a_custom_workflow_points_at_the_workflow(
     assert "change it in your workflow" in str(caught.value)
 
 
+def test_a_missing_file_of_a_loader_declaring_combo_options_names_the_files_there_are(
+    fake: FakeComfyUI, tmp_path: Path, run: Run, make_backend: Callable[..., ComfyUIBackend]
+) -> None:
+    # Newer loaders (TripleCLIPLoader, UpscaleModelLoader...) declare their files as
+    # ["COMBO", {"options": [...]}] rather than as a list; ComfyUI checks them all the same.
+    fake.models["text_encoders"] = ["clip_l.safetensors", "clip_g.safetensors", "t5xxl.safetensors"]
+    graph = json.loads(builtin_workflow("flux-dev-split"))
+    graph["11"] = {"class_type": "TripleCLIPLoader", "inputs": {
+        "clip_name1": "clip_l.safetensors", "clip_name2": "clip_g.safetensors",
+        "clip_name3": "t5xxl_fp8.safetensors"}}  # fmt: skip
+    path = tmp_path / "flow.json"
+    path.write_text(json.dumps(graph))
+    backend = make_backend(workflow=str(path), inject=Inject(prompt="6.text"))
+    with pytest.raises(InvalidRequest) as caught:
+        run(backend, REQUEST)
+    message = str(caught.value)
+    assert "'t5xxl_fp8.safetensors'" in message
+    assert "TripleCLIPLoader.clip_name3 (node 11)" in message
+    assert "it has: clip_g.safetensors, clip_l.safetensors, t5xxl.safetensors" in message
+    assert caught.value.fields == {"11.clip_name3": "'t5xxl_fp8.safetensors' not on the server"}
+
+
 def test_a_rejected_workflow_names_each_node_and_its_error(
     tmp_path: Path, run: Run, make_backend: Callable[..., ComfyUIBackend]
 ) -> None:

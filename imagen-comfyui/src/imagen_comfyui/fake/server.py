@@ -49,6 +49,7 @@ MODEL_FOLDERS = {
     "clip_name": "text_encoders",
     "clip_name1": "text_encoders",
     "clip_name2": "text_encoders",
+    "clip_name3": "text_encoders",
     "vae_name": "vae",
     "lora_name": "loras",
 }
@@ -244,8 +245,11 @@ class FakeComfyUI(FakeServer):
         definition: dict[str, Any] = json.loads(json.dumps(self.definitions[name]))
         for group in definition["input"].values():
             for input_name, spec in group.items():
+                files = sorted(self.models.get(MODEL_FOLDERS.get(input_name, ""), []))
                 if input_name in MODEL_FOLDERS and isinstance(spec[0], list):
-                    spec[0] = sorted(self.models.get(MODEL_FOLDERS[input_name], []))
+                    spec[0] = files
+                elif input_name in MODEL_FOLDERS and spec[0] == "COMBO":
+                    spec[1]["options"] = files  # newer loaders: ["COMBO", {"options": [...]}]
                 elif name == "LoadImage" and input_name == "image":
                     spec[0] = self._input_files()
         return definition

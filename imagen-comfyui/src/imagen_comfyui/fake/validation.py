@@ -178,11 +178,13 @@ class _Validator:
                 return _error("custom_validation_failed", "Custom validation failed for node",
                               f"image - Invalid image file: {value}", input_name=name)  # fmt: skip
             return None
-        if isinstance(kind, list) and value not in kind:
-            listed = f"(list of length {len(kind)})" if len(kind) > 20 else str(kind)
+        # As ComfyUI: a list input's choices are the list, a COMBO input's are its options.
+        choices = options.get("options", []) if kind == "COMBO" else kind
+        if isinstance(choices, list) and value not in choices:
+            listed = f"(list of length {len(choices)})" if len(choices) > 20 else str(choices)
             return _error(
                 "value_not_in_list", "Value not in list", f"{name}: '{value}' not in {listed}",
-                input_name=name, input_config=None if len(kind) > 20 else spec,
+                input_name=name, input_config=None if len(choices) > 20 else spec,
                 received_value=value,
             )  # fmt: skip
         return None
