@@ -323,3 +323,14 @@ def test_frames_of_other_shapes_on_the_socket_are_skipped() -> None:
     finished, seen = follow([*odd, *recorded("ws-save-image-websocket-abc")], SAVED)
     assert finished
     assert seen.told == [("note", "running"), ("update", 0, 1, "sampling")]
+
+
+def test_an_image_frame_of_several_megabytes_does_not_end_the_watch() -> None:
+    # SaveImageWebsocket sends whole images on the socket, far past websockets' default
+    # 1 MiB frame limit; a 2048x2048 PNG is several MB.
+    frames = recorded("ws-save-image-websocket-abc")
+    image = next(frame for frame in frames if isinstance(frame, bytes))
+    large = image[:8] + bytes(3 * 1024 * 1024)
+    finished, seen = follow([large if frame == image else frame for frame in frames], SAVED)
+    assert finished
+    assert seen.told == [("note", "running"), ("update", 0, 1, "sampling")]
