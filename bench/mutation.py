@@ -1307,6 +1307,17 @@ EQUIVALENT: dict[str, tuple[str, str]] = {
         ("imagen_comfyui.events.x__parse__mutmut_12", 'get("type", )'),
         ("imagen_comfyui.events.x__parse__mutmut_15", 'get("type", "XXXX")'),
     ),
+    **alike(
+        "the refusal's text is never shown: open_socket turns every failure to open into None "
+        "(the run is polled instead)",
+        ("imagen_comfyui.events.x_open_socket__mutmut_8", "SecurityError(None)"),
+        ("imagen_comfyui.events.x_open_socket__mutmut_9", '"XXa redirect to another'),
+        ("imagen_comfyui.events.x_open_socket__mutmut_10", '"A REDIRECT TO ANOTHER'),
+    ),
+    "imagen_comfyui.events.x_open_socket__mutmut_21": (
+        "compression=None,",
+        "permessage-deflate changes the bytes on the wire, not the frames either side sees",
+    ),
     "imagen_comfyui.events.x_watch__mutmut_1": (
         "started = None",
         "started is only read as `not started`: None and False alike",

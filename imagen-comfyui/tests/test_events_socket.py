@@ -21,6 +21,7 @@ from aiohttp import web
 from imagen.adapters import TakeProgress
 from imagen.errors import BackendError
 from imagen.testing import serve_app
+from imagen_comfyui import events
 from imagen_comfyui.events import open_socket, socket_url, watch
 
 HEADERS = {"X-Proxy-Token": "proxy-secret-0123456789"}
@@ -333,4 +334,15 @@ def test_an_image_frame_of_several_megabytes_does_not_end_the_watch() -> None:
     large = image[:8] + bytes(3 * 1024 * 1024)
     finished, seen = follow([large if frame == image else frame for frame in frames], SAVED)
     assert finished
+    assert seen.told == [("note", "running"), ("update", 0, 1, "sampling")]
+
+
+def test_a_frame_past_the_limit_ends_the_watch(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The limit keeps a misbehaving server from filling memory; the caller then polls.
+    monkeypatch.setattr(events, "MAX_FRAME", 1024)
+    frames = recorded("ws-save-image-websocket-abc")
+    image = next(frame for frame in frames if isinstance(frame, bytes))
+    large = image[:8] + bytes(2048)
+    finished, seen = follow([large if frame == image else frame for frame in frames], SAVED)
+    assert not finished
     assert seen.told == [("note", "running"), ("update", 0, 1, "sampling")]

@@ -15,6 +15,7 @@ from PIL import Image as PILImage
 from imagen.errors import InvalidRequest
 from imagen.models import Progress, Ref, Request, Result
 from imagen.testing.servers import serve_app
+from imagen_comfyui import events
 from imagen_comfyui.backend import ComfyUIBackend
 from imagen_comfyui.fake import FakeComfyUI
 from imagen_comfyui.settings import ComfyUISettings, Inject, Models
@@ -199,6 +200,21 @@ def test_completion_is_found_by_polling_history_when_there_is_no_websocket(
     polled = [call.path for call in fake.calls_to("history")]
     assert len(polled) >= 1
     assert ("GET", "/ws") in [(call.method, call.path) for call in fake.calls]
+
+
+def test_a_websocket_handshake_never_answered_is_given_up_for_polling(
+    fake: FakeComfyUI,
+    make_backend: Callable[..., ComfyUIBackend],
+    run: Callable[..., Result],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A proxy that takes the upgrade request and never answers it: after OPEN_TIMEOUT the run
+    # is followed by polling, well inside the take's own timeout.
+    monkeypatch.setattr(events, "OPEN_TIMEOUT", 0.2)
+    fake.hold("ws")
+    result = run(make_backend(timeout=10.0), Request("x", width=64, height=64, seed=3))
+    assert len(result.images) == 1
+    assert len(fake.calls_to("history")) >= 1
 
 
 def test_a_websocket_dropped_mid_run_is_followed_by_polling(
