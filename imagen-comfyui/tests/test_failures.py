@@ -514,3 +514,104 @@ def test_a_prompt_deleted_from_the_servers_queue_is_an_error_not_a_hang(websocke
     with serve_app(fake.app()) as url:
         someone_elses_prompt(fake, url)
         asyncio.run(main(url))
+
+
+# -- ComfyUI's HTTP answers, each mapped -------------------------------------------------------
+
+
+def test_a_proxys_bad_gateway_on_a_read_is_asked_again_once(
+    fake: FakeComfyUI, run: Run, make_backend: Callable[..., ComfyUIBackend]
+) -> None:
+    fake.fail("history", 502)
+    result = run(make_backend(), REQUEST)
+    assert len(result.images) == 1
+    assert fake.pending_faults("history") == 0
+
+
+@pytest.mark.parametrize("status", [502, 503, 504])
+def test_a_read_failing_twice_says_the_server_could_not_answer(
+    status: int, fake: FakeComfyUI, url: str, run: Run, make_backend: Callable[..., ComfyUIBackend]
+) -> None:
+    fake.fail("history", status, status)
+    with pytest.raises(BackendUnavailable) as caught:
+        run(make_backend(), REQUEST)
+    assert str(caught.value) == (
+        f"local: ComfyUI at {url} could not read the run's history (HTTP {status}); "
+        "see the server's log"
+    )
+
+
+def test_a_failed_post_prompt_is_not_sent_again(
+    fake: FakeComfyUI, url: str, run: Run, make_backend: Callable[..., ComfyUIBackend]
+) -> None:
+    # Sent again, the same work could be queued twice.
+    fake.fail("prompt", 503)
+    with pytest.raises(BackendUnavailable) as caught:
+        run(make_backend(), REQUEST)
+    assert len(fake.calls_to("prompt")) == 1
+    assert str(caught.value) == (
+        f"local: ComfyUI at {url} could not queue the workflow (HTTP 503); see the server's log"
+    )
+
+
+def test_an_answer_to_post_prompt_without_a_prompt_id_is_an_error(
+    fake: FakeComfyUI, url: str, run: Run, make_backend: Callable[..., ComfyUIBackend]
+) -> None:
+    fake.fail("prompt", lambda request: web.json_response({"number": 0, "node_errors": {}}))
+    with pytest.raises(BackendError) as caught:
+        run(make_backend(), REQUEST)
+    assert str(caught.value) == f"local: ComfyUI at {url} answered POST /prompt without a prompt_id"
+
+
+def test_an_output_file_gone_before_its_download_says_to_try_again(
+    fake: FakeComfyUI, run: Run, make_backend: Callable[..., ComfyUIBackend]
+) -> None:
+    fake.fail("view", 404)
+    with pytest.raises(BackendError) as caught:
+        run(make_backend(), REQUEST)
+    (saved,) = [name for kind, _, name in fake.files if kind == "output"]
+    assert str(caught.value) == f"local: ComfyUI no longer has the output file {saved!r}; try again"
+
+
+def test_an_output_that_is_not_an_image_names_its_media_type(
+    fake: FakeComfyUI, run: Run, make_backend: Callable[..., ComfyUIBackend]
+) -> None:
+    fake.fail(
+        "view", lambda request: web.Response(text="<html>login</html>", content_type="text/html")
+    )
+    with pytest.raises(BackendError) as caught:
+        run(make_backend(), REQUEST)
+    assert str(caught.value) == "local: ComfyUI returned an output that is not an image (text/html)"
+
+
+def test_a_route_the_server_does_not_have_asks_whether_url_is_a_comfyui_server(
+    fake: FakeComfyUI, url: str, run: Run, make_backend: Callable[..., ComfyUIBackend]
+) -> None:
+    fake.fail("prompt", 404)
+    with pytest.raises(BackendUnavailable) as caught:
+        run(make_backend(), REQUEST)
+    assert str(caught.value) == f"local: {url} has no /prompt (HTTP 404); is url a ComfyUI server?"
+
+
+def test_a_proxy_refusing_a_caller_without_headers_says_to_set_headers_env(
+    fake: FakeComfyUI, url: str, run: Run, make_backend: Callable[..., ComfyUIBackend]
+) -> None:
+    fake.fail("prompt", 403)
+    with pytest.raises(AuthError) as caught:
+        run(make_backend(), REQUEST)
+    assert str(caught.value) == (
+        f"local: ComfyUI at {url} refused to queue the workflow (HTTP 403); "
+        "set headers_env to the env var holding the proxy's auth headers"
+    )
+
+
+def test_a_connection_lost_twice_on_a_read_names_the_request(
+    fake: FakeComfyUI, url: str, run: Run, make_backend: Callable[..., ComfyUIBackend]
+) -> None:
+    fake.fail("history", "drop", "drop")
+    with pytest.raises(BackendUnavailable) as caught:
+        run(make_backend(), REQUEST)
+    (prompt_id,) = fake.history
+    assert str(caught.value).startswith(
+        f"local: lost the connection to ComfyUI at {url} during GET /history/{prompt_id}: "
+    )

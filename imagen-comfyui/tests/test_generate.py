@@ -190,6 +190,42 @@ def test_a_reference_image_is_uploaded_and_given_to_load_image(
         assert out.convert("RGB").getpixel((0, 0)) == (245, 55, 225)
 
 
+def test_a_reference_renamed_by_the_server_is_given_to_load_image_by_its_new_name(
+    fake: FakeComfyUI, tmp_path: Path, generate: Generate
+) -> None:
+    # Someone else's file already has the name: ComfyUI keeps both, ours as "name (1).png".
+    data = png(24, 16)
+    ref = Ref("cat.png", data, "image/png", hashlib.sha256(data).hexdigest())
+    taken = f"imagen-{ref.sha256[:16]}.png"
+    fake.files[("input", "", taken)] = png(8, 8, (1, 2, 3))
+    path = write_workflow(tmp_path, INVERT_WORKFLOW)
+    inject = Inject(prompt="3.filename_prefix", image="1.image")
+    generate(Request("x", refs=(ref,)), workflow=str(path), inject=inject)
+    renamed = f"imagen-{ref.sha256[:16]} (1).png"
+    assert fake.files[("input", "", renamed)] == data
+    assert graph_sent(fake)["1"]["inputs"]["image"] == renamed
+
+
+@pytest.mark.parametrize(
+    ("media_type", "suffix"), [("image/jpeg", ".jpg"), ("image/webp", ".webp")]
+)
+def test_a_reference_is_uploaded_under_the_suffix_of_its_media_type(
+    fake: FakeComfyUI, tmp_path: Path, generate: Generate, media_type: str, suffix: str
+) -> None:
+    buffer = io.BytesIO()
+    PILImage.new("RGB", (24, 16), (10, 200, 30)).save(
+        buffer, format=suffix[1:].replace("jpg", "jpeg")
+    )
+    data = buffer.getvalue()
+    ref = Ref("cat" + suffix, data, media_type, hashlib.sha256(data).hexdigest())
+    path = write_workflow(tmp_path, INVERT_WORKFLOW)
+    inject = Inject(prompt="3.filename_prefix", image="1.image")
+    generate(Request("x", refs=(ref,)), workflow=str(path), inject=inject)
+    name = f"imagen-{ref.sha256[:16]}{suffix}"
+    assert fake.files[("input", "", name)] == data
+    assert graph_sent(fake)["1"]["inputs"]["image"] == name
+
+
 def test_completion_is_found_by_polling_history_when_there_is_no_websocket(
     make_backend: Callable[..., ComfyUIBackend], run: Callable[..., Result]
 ) -> None:
