@@ -102,8 +102,8 @@ def test_without_headers_a_redirect_to_another_origin_is_followed(
     [
         ("http://127.0.0.1:8188", "ws://127.0.0.1:8188/ws?clientId=client%201"),
         (
-            "https://comfy.example.org/comfy/",
-            "wss://comfy.example.org/comfy/ws?clientId=client%201",
+            "https://comfy.example.org/gpuX/",
+            "wss://comfy.example.org/gpuX/ws?clientId=client%201",
         ),
     ],
 )
