@@ -8,9 +8,11 @@ from pathlib import Path
 import pytest
 
 from imagen.errors import ConfigError
+from imagen.models import Request
 from imagen_comfyui.backend import ComfyUIBackend
+from imagen_comfyui.mapping import plan_request
 from imagen_comfyui.settings import ComfyUISettings, Inject, Models
-from imagen_comfyui.workflow import BUILTIN, load_workflow
+from imagen_comfyui.workflow import BUILTIN, Point, load_workflow
 
 GRAPH = {
     "3": {"class_type": "KSampler", "inputs": {"seed": 0, "steps": 20}},
@@ -111,3 +113,18 @@ def test_status_reports_a_broken_workflow_without_network(tmp_path: Path) -> Non
     status = ComfyUIBackend("mine", custom(tmp_path, prompt="6.nope")).status()
     assert not status.ok
     assert "has no input 'nope'" in str(status)
+
+
+def test_an_input_whose_name_holds_dots_is_found_by_options_and_injection(tmp_path: Path) -> None:
+    # ComfyUI's ModelMerge nodes name their inputs after model blocks: "input_blocks.0.".
+    graph = {
+        **GRAPH,
+        "12": {"class_type": "ModelMergeSD1", "inputs": {"model1": ["4", 0], "model2": ["5", 0],
+                                                          "input_blocks.0.": 1.0}},
+    }  # fmt: skip
+    workflow = load_workflow(
+        custom(tmp_path, graph, prompt="6.text", seed="12.input_blocks.0."), "mine"
+    )
+    assert workflow.points["seed"] == Point("12", "input_blocks.0.")
+    plan = plan_request(Request("x", options={"12.input_blocks.0.": 0.5}), workflow, backend="mine")
+    assert workflow.build(plan.values, plan.overrides)["12"]["inputs"]["input_blocks.0."] == 0.5

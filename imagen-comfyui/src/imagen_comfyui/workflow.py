@@ -82,7 +82,7 @@ class Workflow:
 
     def find(self, spec: str) -> Point | None:
         """The node input ``spec`` (``"31.cfg"``) names, if the graph has it."""
-        node, dot, name = spec.rpartition(".")
+        node, dot, name = _split(spec)
         if dot and node in self.graph and name in self.graph[node].get("inputs", {}):
             return Point(node, name)
         return None
@@ -203,8 +203,14 @@ def _check_points(
     }
 
 
+def _split(spec: str) -> tuple[str, str, str]:
+    """``NODE_ID.INPUT`` cut at its first dot: node ids have none ("31", "12:3"), while some
+    input names do (ModelMergeSD1's ``input_blocks.0.``)."""
+    return spec.partition(".")
+
+
 def _check_point(graph: Mapping[str, Any], key: str, spec: str, path: str) -> Point:
-    node, dot, name = spec.rpartition(".")
+    node, dot, name = _split(spec)
     if not dot or not node or not name:
         raise ConfigError(f'{key}: {spec!r} is not NODE_ID.INPUT (like "6.text")', path=path)
     if node not in graph:
