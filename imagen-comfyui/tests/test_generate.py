@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from PIL import Image as PILImage
 
-from imagen.errors import InvalidRequest
+from imagen.errors import ConfigError, InvalidRequest
 from imagen.models import Progress, Ref, Request, Result
 from imagen.testing.servers import serve_app
 from imagen_comfyui import events
@@ -355,3 +355,25 @@ def test_progress_over_several_images_never_goes_backwards(generate: Generate) -
     dones = [done for done, _ in seen]
     assert dones == sorted(dones)
     assert seen[-1] == (8, 8)
+
+
+def test_progress_says_what_each_image_is_waiting_for_in_order(generate: Generate) -> None:
+    seen: list[str] = []
+    progress = Progress(lambda done, total, message: seen.append(message))
+    generate(Request("x", width=64, height=64, steps=2, seed=1, count=2), progress)
+    said = [message for i, message in enumerate(seen) if i == 0 or seen[i - 1] != message]
+    each = ["running", "sampling", "fetching images", "done"]
+    assert said == ["queued image 1/2", *each, "queued image 2/2", *each]
+
+
+def test_headers_env_with_a_line_without_a_name_is_a_config_error(
+    run: Callable[..., Result], make_backend: Callable[..., ComfyUIBackend], monkeypatch: Any
+) -> None:
+    monkeypatch.setenv("COMFY_PROXY_HEADERS", "Authorization: Bearer s3cret-token\n\nno colon here")
+    with pytest.raises(ConfigError) as caught:
+        run(make_backend(headers_env="COMFY_PROXY_HEADERS"), Request("x", width=64, height=64))
+    assert str(caught.value) == (
+        "backends.local.headers_env: COMFY_PROXY_HEADERS must hold 'Name: value' lines; "
+        "one line has no name"
+    )
+    assert "s3cret" not in str(caught.value)
