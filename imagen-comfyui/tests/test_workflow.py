@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import attrs
 import pytest
 
 from imagen.errors import ConfigError
@@ -12,7 +13,7 @@ from imagen.models import Request
 from imagen_comfyui.backend import ComfyUIBackend
 from imagen_comfyui.mapping import plan_request
 from imagen_comfyui.settings import ComfyUISettings, Inject, Models
-from imagen_comfyui.workflow import BUILTIN, Point, load_workflow
+from imagen_comfyui.workflow import BUILTIN, Point, WorkflowMissing, load_workflow
 
 GRAPH = {
     "3": {"class_type": "KSampler", "inputs": {"seed": 0, "steps": 20}},
@@ -128,3 +129,51 @@ def test_an_input_whose_name_holds_dots_is_found_by_options_and_injection(tmp_pa
     assert workflow.points["seed"] == Point("12", "input_blocks.0.")
     plan = plan_request(Request("x", options={"12.input_blocks.0.": 0.5}), workflow, backend="mine")
     assert workflow.build(plan.values, plan.overrides)["12"]["inputs"]["input_blocks.0."] == 0.5
+
+
+def test_a_custom_workflows_model_is_the_file_its_first_loader_loads(tmp_path: Path) -> None:
+    # Node 9 comes before node 10 (ids in number order, not text order).
+    graph = {
+        **GRAPH,
+        "10": {"class_type": "UNETLoader", "inputs": {"unet_name": "second.safetensors"}},
+        "9": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": "first.safetensors"}},
+        "11": {"class_type": "SaveImage", "inputs": {"images": ["8", 0], "filename_prefix": "y"}},
+    }
+    workflow = load_workflow(custom(tmp_path, graph, prompt="6.text"), "mine")
+    assert workflow.model == "first.safetensors"
+
+
+def test_a_custom_workflow_without_a_loader_is_named_after_its_file(tmp_path: Path) -> None:
+    workflow = load_workflow(custom(tmp_path, prompt="6.text"), "mine")
+    assert workflow.model == "flow"
+
+
+def test_a_workflow_file_without_the_json_suffix_is_read(tmp_path: Path) -> None:
+    path = tmp_path / "flow-api"
+    path.write_text(json.dumps(GRAPH))
+    workflow = load_workflow(
+        ComfyUISettings(workflow=str(path), inject=Inject(prompt="6.text")), "mine"
+    )
+    assert workflow.points["prompt"] == Point("6", "text")
+
+
+def test_a_json_file_name_that_does_not_exist_is_reported_missing_not_unknown(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    settings = ComfyUISettings(workflow="my-flow.json", inject=Inject(prompt="6.text"))
+    with pytest.raises(WorkflowMissing) as caught:
+        load_workflow(settings, "mine")
+    assert str(caught.value) == (
+        "backends.mine.workflow: workflow file my-flow.json does not exist"
+    )
+
+
+def test_models_for_a_custom_workflow_say_to_set_the_files_in_the_workflow(tmp_path: Path) -> None:
+    settings = custom(tmp_path, prompt="6.text")
+    with pytest.raises(ConfigError) as caught:
+        load_workflow(attrs.evolve(settings, models=Models(vae="ae.safetensors")), "mine")
+    assert str(caught.value) == (
+        "backends.mine.models: models applies to the built-in workflows only; set the file "
+        "names in your workflow"
+    )
