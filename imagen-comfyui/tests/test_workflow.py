@@ -157,15 +157,24 @@ def test_a_workflow_file_without_the_json_suffix_is_read(tmp_path: Path) -> None
     assert workflow.points["prompt"] == Point("6", "text")
 
 
-def test_a_json_file_name_that_does_not_exist_is_reported_missing_not_unknown(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("name", ["my-flow.json", "flows/my-flow"])
+def test_a_workflow_file_that_does_not_exist_is_reported_missing_not_unknown(
+    name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    settings = ComfyUISettings(workflow="my-flow.json", inject=Inject(prompt="6.text"))
+    settings = ComfyUISettings(workflow=name, inject=Inject(prompt="6.text"))
     with pytest.raises(WorkflowMissing) as caught:
         load_workflow(settings, "mine")
+    assert str(caught.value) == f"backends.mine.workflow: workflow file {name} does not exist"
+
+
+def test_an_unknown_workflow_name_says_what_workflow_takes() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_workflow(ComfyUISettings(workflow="flux-turbo"), "local")
     assert str(caught.value) == (
-        "backends.mine.workflow: workflow file my-flow.json does not exist"
+        "backends.local.workflow: unknown workflow 'flux-turbo'; use one of flux-schnell, "
+        "flux-dev, flux-schnell-split, flux-dev-split or the path to a workflow exported with "
+        "Export (API)"
     )
 
 
