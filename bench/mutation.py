@@ -1322,6 +1322,28 @@ EQUIVALENT: dict[str, tuple[str, str]] = {
         "started = None",
         "started is only read as `not started`: None and False alike",
     ),
+    **alike(
+        "every node of a loaded workflow has an inputs dict (a custom file is refused without "
+        "one, the built-in files all have one): the default is never used",
+        ("imagen_comfyui.workflow.xǁWorkflowǁfind__mutmut_8", 'get("inputs", None)'),
+        ("imagen_comfyui.workflow.xǁWorkflowǁfind__mutmut_10", 'get("inputs", )'),
+        ("imagen_comfyui.workflow.x__model_in__mutmut_7", 'get("inputs", None)'),
+        ("imagen_comfyui.workflow.x__model_in__mutmut_9", 'get("inputs", )'),
+    ),
+    **alike(
+        "Workflow.builtin is read by nothing outside a test (a dead field)",
+        ("imagen_comfyui.workflow.x__load_custom__mutmut_95", "builtin=None,"),
+        ("imagen_comfyui.workflow.x__load_custom__mutmut_105", "builtin=True,"),
+    ),
+    "imagen_comfyui.workflow.x__load_custom__mutmut_32": (
+        'encoding="UTF-8"',
+        "Python finds a codec by its name in any letter case",
+    ),
+    "imagen_comfyui.workflow.x__load_custom__mutmut_41": (
+        '"nodes" in graph or "links" in graph',
+        "no export has links without nodes: ComfyUI's API-format node ids are numbers (12:3 "
+        "inside subgraphs), and its UI format has both keys",
+    ),
     "imagen_comfyui.mapping.x_plan_request__mutmut_26": (
         "backend=backend,",
         "every workflow snaps to 16 (the built-ins declare it, custom ones default to it), as "

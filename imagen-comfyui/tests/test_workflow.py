@@ -186,3 +186,60 @@ def test_models_for_a_custom_workflow_say_to_set_the_files_in_the_workflow(tmp_p
         "backends.mine.models: models applies to the built-in workflows only; set the file "
         "names in your workflow"
     )
+
+
+def test_a_file_that_is_not_json_says_why_it_cannot_be_read(tmp_path: Path) -> None:
+    path = tmp_path / "flow.json"
+    path.write_text("{not json")
+    with pytest.raises(ConfigError) as caught:
+        load_workflow(ComfyUISettings(workflow=str(path), inject=Inject(prompt="6.text")), "mine")
+    assert str(caught.value) == (
+        f"backends.mine.workflow: cannot read workflow file {path}: Expecting property name "
+        "enclosed in double quotes: line 1 column 2 (char 1)"
+    )
+
+
+def test_a_ui_workflow_is_named_as_one(tmp_path: Path) -> None:
+    settings = custom(tmp_path, {"nodes": [], "links": [], "version": 0.4}, prompt="6.text")
+    with pytest.raises(ConfigError) as caught:
+        load_workflow(settings, "mine")
+    assert str(caught.value) == (
+        f"backends.mine.workflow: {settings.workflow} is a UI workflow; save it from ComfyUI "
+        "with Export (API) instead"
+    )
+
+
+@pytest.mark.parametrize(
+    "graph",
+    [[1, 2], {"1": "node"}, {"1": {"inputs": {}}}, {"1": {"class_type": "SaveImage"}}],
+    ids=["a list", "a node that is text", "no class_type", "no inputs"],
+)
+def test_a_file_that_is_not_an_api_format_graph_says_how_to_export_one(
+    tmp_path: Path, graph: object
+) -> None:
+    settings = custom(tmp_path, graph, prompt="6.text")
+    with pytest.raises(ConfigError) as caught:
+        load_workflow(settings, "mine")
+    assert str(caught.value) == (
+        f"backends.mine.workflow: {settings.workflow} is not an API-format workflow (node id -> "
+        "class_type and inputs); save it from ComfyUI with Export (API)"
+    )
+
+
+def test_a_custom_workflow_without_a_prompt_point_says_how_to_write_one(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_workflow(custom(tmp_path, seed="3.seed"), "mine")
+    assert str(caught.value) == (
+        "backends.mine.inject.prompt: say which node input gets the prompt, like inject: "
+        '{prompt: "6.text"}'
+    )
+
+
+def test_a_workflow_without_save_image_is_refused_at_its_path(tmp_path: Path) -> None:
+    graph = {key: node for key, node in GRAPH.items() if key != "9"}
+    with pytest.raises(ConfigError) as caught:
+        load_workflow(custom(tmp_path, graph, prompt="6.text"), "mine")
+    assert str(caught.value) == (
+        "backends.mine.workflow: the workflow has no SaveImage node; imagen returns what "
+        "SaveImage nodes save"
+    )
