@@ -243,3 +243,51 @@ def test_a_workflow_without_save_image_is_refused_at_its_path(tmp_path: Path) ->
         "backends.mine.workflow: the workflow has no SaveImage node; imagen returns what "
         "SaveImage nodes save"
     )
+
+
+def test_inject_for_a_built_in_workflow_says_to_remove_it_or_use_a_file() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_workflow(ComfyUISettings(inject=Inject(prompt="6.text")), "local")
+    assert str(caught.value) == (
+        "backends.local.inject: the built-in workflow flux-schnell declares its own injection "
+        "points; remove inject, or point workflow at your own file"
+    )
+
+
+def test_a_model_file_a_built_in_workflow_does_not_load_says_which_it_does() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_workflow(ComfyUISettings(models=Models(unet="flux1-dev.safetensors")), "local")
+    assert str(caught.value) == (
+        "backends.local.models.unet: the built-in workflow flux-schnell does not load a unet "
+        "file; it uses checkpoint"
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_workflow(
+            ComfyUISettings(workflow="flux-dev-split", models=Models(checkpoint="x.safetensors")),
+            "local",
+        )
+    assert str(caught.value) == (
+        "backends.local.models.checkpoint: the built-in workflow flux-dev-split does not load a "
+        "checkpoint file; it uses clip_l, t5xxl, unet, vae"
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "model"),
+    [
+        ("flux-schnell", "flux1-schnell-fp8.safetensors"),
+        ("flux-dev", "flux1-dev-fp8.safetensors"),
+        ("flux-dev-split", "flux1-dev.safetensors"),
+        ("flux-schnell-split", "flux1-schnell.safetensors"),
+    ],
+)
+def test_a_built_in_workflows_model_is_its_checkpoint_or_unet_file(name: str, model: str) -> None:
+    assert load_workflow(ComfyUISettings(workflow=name), "local").model == model
+    chosen = (
+        Models(unet="mine.safetensors")
+        if "split" in name
+        else Models(checkpoint="mine.safetensors")
+    )
+    assert load_workflow(ComfyUISettings(workflow=name, models=chosen), "local").model == (
+        "mine.safetensors"
+    )
