@@ -1335,6 +1335,12 @@ EQUIVALENT: dict[str, tuple[str, str]] = {
         ("imagen_comfyui.workflow.x__load_custom__mutmut_95", "builtin=None,"),
         ("imagen_comfyui.workflow.x__load_custom__mutmut_105", "builtin=True,"),
     ),
+    **alike(
+        "the built-in workflow files are ASCII, read alike in any encoding a locale can have, and "
+        "Python finds a codec by its name in any letter case",
+        ("imagen_comfyui.workflow.x__load_builtin__mutmut_12", "encoding=None"),
+        ("imagen_comfyui.workflow.x__load_builtin__mutmut_15", 'encoding="UTF-8"'),
+    ),
     "imagen_comfyui.workflow.x__load_custom__mutmut_32": (
         'encoding="UTF-8"',
         "Python finds a codec by its name in any letter case",

@@ -291,3 +291,39 @@ def test_a_built_in_workflows_model_is_its_checkpoint_or_unet_file(name: str, mo
     assert load_workflow(ComfyUISettings(workflow=name, models=chosen), "local").model == (
         "mine.safetensors"
     )
+
+
+@pytest.mark.parametrize("spec", ["6text", "6.", ".text"])
+def test_a_point_without_a_node_or_an_input_shows_how_it_is_written(
+    tmp_path: Path, spec: str
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_workflow(custom(tmp_path, prompt=spec), "mine")
+    assert str(caught.value) == (
+        f'backends.mine.inject.prompt: prompt: {spec!r} is not NODE_ID.INPUT (like "6.text")'
+    )
+
+
+def test_a_missing_node_is_named_beside_the_nodes_there_are_in_number_order(
+    tmp_path: Path,
+) -> None:
+    graph = {
+        **GRAPH,
+        "10": {"class_type": "VAEDecode", "inputs": {}},
+        "12:3": {"class_type": "VAEDecode", "inputs": {}},
+    }
+    with pytest.raises(ConfigError) as caught:
+        load_workflow(custom(tmp_path, graph, prompt="6.text", seed="30.seed"), "mine")
+    assert str(caught.value) == (
+        "backends.mine.inject.seed: seed: node 30 does not exist in the workflow (it has nodes "
+        "3, 6, 9, 10, 12:3)"
+    )
+
+
+def test_a_missing_input_of_a_node_without_inputs_says_it_has_none(tmp_path: Path) -> None:
+    graph = {**GRAPH, "10": {"class_type": "VAEDecode", "inputs": {}}}
+    with pytest.raises(ConfigError) as caught:
+        load_workflow(custom(tmp_path, graph, prompt="6.text", seed="10.seed"), "mine")
+    assert str(caught.value) == (
+        "backends.mine.inject.seed: seed: node 10 (VAEDecode) has no input 'seed' (it has none)"
+    )
