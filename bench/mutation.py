@@ -1340,6 +1340,7 @@ EQUIVALENT: dict[str, tuple[str, str]] = {
         "Python finds a codec by its name in any letter case",
         ("imagen_comfyui.workflow.x__load_builtin__mutmut_12", "encoding=None"),
         ("imagen_comfyui.workflow.x__load_builtin__mutmut_15", 'encoding="UTF-8"'),
+        ("imagen_comfyui.workflow.x__load_builtin__mutmut_18", "encoding=None"),
     ),
     "imagen_comfyui.workflow.x__load_custom__mutmut_32": (
         'encoding="UTF-8"',
