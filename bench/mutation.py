@@ -1341,6 +1341,14 @@ EQUIVALENT: dict[str, tuple[str, str]] = {
         ("imagen_comfyui.workflow.x__load_builtin__mutmut_12", "encoding=None"),
         ("imagen_comfyui.workflow.x__load_builtin__mutmut_15", 'encoding="UTF-8"'),
         ("imagen_comfyui.workflow.x__load_builtin__mutmut_18", "encoding=None"),
+        ("imagen_comfyui.workflow.x__load_builtin__mutmut_21", 'encoding="UTF-8"'),
+    ),
+    **alike(
+        "the built-in workflows' points and model inputs come with them and all exist: the path "
+        "of an error about one is never built",
+        ("imagen_comfyui.workflow.x__load_builtin__mutmut_31", "lambda key: None"),
+        ("imagen_comfyui.workflow.x__load_builtin__mutmut_46", "_check_point(graph, None,"),
+        ("imagen_comfyui.workflow.x__load_builtin__mutmut_48", 'spec["at"], None)'),
     ),
     "imagen_comfyui.workflow.x__load_custom__mutmut_32": (
         'encoding="UTF-8"',
