@@ -1350,6 +1350,13 @@ EQUIVALENT: dict[str, tuple[str, str]] = {
         ("imagen_comfyui.workflow.x__load_builtin__mutmut_46", "_check_point(graph, None,"),
         ("imagen_comfyui.workflow.x__load_builtin__mutmut_48", 'spec["at"], None)'),
     ),
+    **alike(
+        "every built-in workflow declares size_multiple 16, Workflow's own default: the key's "
+        "default is never read and leaving the argument out changes nothing",
+        ("imagen_comfyui.workflow.x__load_builtin__mutmut_101", "model_files=model_files,"),
+        ("imagen_comfyui.workflow.x__load_builtin__mutmut_109", "get(None, 16)"),
+        ("imagen_comfyui.workflow.x__load_builtin__mutmut_110", 'get("size_multiple", None)'),
+    ),
     "imagen_comfyui.workflow.x__load_custom__mutmut_32": (
         'encoding="UTF-8"',
         "Python finds a codec by its name in any letter case",
