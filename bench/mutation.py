@@ -1353,9 +1353,13 @@ EQUIVALENT: dict[str, tuple[str, str]] = {
     **alike(
         "every built-in workflow declares size_multiple 16, Workflow's own default: the key's "
         "default is never read and leaving the argument out changes nothing",
-        ("imagen_comfyui.workflow.x__load_builtin__mutmut_101", "model_files=model_files,"),
+        ("imagen_comfyui.workflow.x__load_builtin__mutmut_101", "-        size_multiple=declared"),
         ("imagen_comfyui.workflow.x__load_builtin__mutmut_109", "get(None, 16)"),
         ("imagen_comfyui.workflow.x__load_builtin__mutmut_110", 'get("size_multiple", None)'),
+        ("imagen_comfyui.workflow.x__load_builtin__mutmut_112", 'get("size_multiple", )'),
+        ("imagen_comfyui.workflow.x__load_builtin__mutmut_113", 'get("XXsize_multipleXX", 16)'),
+        ("imagen_comfyui.workflow.x__load_builtin__mutmut_114", 'get("SIZE_MULTIPLE", 16)'),
+        ("imagen_comfyui.workflow.x__load_builtin__mutmut_115", 'get("size_multiple", 17)'),
     ),
     "imagen_comfyui.workflow.x__load_custom__mutmut_32": (
         'encoding="UTF-8"',
