@@ -1344,11 +1344,12 @@ EQUIVALENT: dict[str, tuple[str, str]] = {
         ("imagen_comfyui.workflow.x__load_builtin__mutmut_21", 'encoding="UTF-8"'),
     ),
     **alike(
-        "the built-in workflows' points and model inputs come with them and all exist: the path "
-        "of an error about one is never built",
+        "the built-in workflows' points, model inputs and SaveImage nodes come with them and all "
+        "exist: the path of an error about one is never built",
         ("imagen_comfyui.workflow.x__load_builtin__mutmut_31", "lambda key: None"),
         ("imagen_comfyui.workflow.x__load_builtin__mutmut_46", "_check_point(graph, None,"),
         ("imagen_comfyui.workflow.x__load_builtin__mutmut_48", 'spec["at"], None)'),
+        ("imagen_comfyui.workflow.x__load_builtin__mutmut_117", "_save_nodes(graph, None)"),
     ),
     **alike(
         "every built-in workflow declares size_multiple 16, Workflow's own default: the key's "
