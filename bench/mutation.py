@@ -1362,6 +1362,14 @@ EQUIVALENT: dict[str, tuple[str, str]] = {
         ("imagen_comfyui.workflow.x__load_builtin__mutmut_114", 'get("SIZE_MULTIPLE", 16)'),
         ("imagen_comfyui.workflow.x__load_builtin__mutmut_115", 'get("size_multiple", 17)'),
     ),
+    **alike(
+        "node ids are compared whole: two numeric ids with the same number are never both there, "
+        "and a numeric id past 2**62 is not a ComfyUI node id, so any mark or larger bound sorts "
+        "alike",
+        ("imagen_comfyui.workflow.x__node_order__mutmut_4", '(int(node), "XXXX")'),
+        ("imagen_comfyui.workflow.x__node_order__mutmut_6", "(2 << 62, node)"),
+        ("imagen_comfyui.workflow.x__node_order__mutmut_7", "(1 << 63, node)"),
+    ),
     "imagen_comfyui.workflow.x__load_custom__mutmut_32": (
         'encoding="UTF-8"',
         "Python finds a codec by its name in any letter case",
