@@ -1329,6 +1329,8 @@ EQUIVALENT: dict[str, tuple[str, str]] = {
         ("imagen_comfyui.workflow.xǁWorkflowǁfind__mutmut_10", 'get("inputs", )'),
         ("imagen_comfyui.workflow.x__model_in__mutmut_7", 'get("inputs", None)'),
         ("imagen_comfyui.workflow.x__model_in__mutmut_9", 'get("inputs", )'),
+        ("imagen_comfyui.workflow.x__check_point__mutmut_25", 'get("inputs", None)'),
+        ("imagen_comfyui.workflow.x__check_point__mutmut_27", 'get("inputs", )'),
     ),
     **alike(
         "Workflow.builtin is read by nothing outside a test (a dead field)",
