@@ -363,18 +363,6 @@ EQUIVALENT: dict[str, tuple[str, str]] = {
         "keep_going=None",
         "None and False are both falsy: the first failed download stops the others either way",
     ),
-    "imagen_replicate.backend.xǁReplicateBackendǁ_download_all__mutmut_15": (
-        "self._download(urls[part.index], None)",
-        "the take's deadline scope bounds the download anyway: the same BackendTimeout",
-    ),
-    "imagen_replicate.backend.xǁReplicateBackendǁ_predict__mutmut_43": (
-        '"create the prediction", report, None,',
-        "the take's deadline scope bounds the create anyway: the same BackendTimeout",
-    ),
-    "imagen_replicate.backend.xǁReplicateBackendǁ_predict__mutmut_50": (
-        '"create the prediction", report, json=body',
-        "the take's deadline scope bounds the create anyway: the same BackendTimeout",
-    ),
     "imagen_replicate.backend.xǁReplicateBackendǁ_predict__mutmut_54": (
         '"post", path',
         "httpx sends the method upper-cased",
@@ -384,22 +372,9 @@ EQUIVALENT: dict[str, tuple[str, str]] = {
         ("imagen_replicate.backend.xǁReplicateBackendǁ_predict__mutmut_87", '.get("XXgetXX")'),
         ("imagen_replicate.backend.xǁReplicateBackendǁ_predict__mutmut_88", '.get("GET")'),
     ),
-    **alike(
-        "the take's deadline scope bounds the poll anyway: the same BackendTimeout",
-        ("imagen_replicate.backend.xǁReplicateBackendǁ_predict__mutmut_94", "report, None)"),
-        ("imagen_replicate.backend.xǁReplicateBackendǁ_predict__mutmut_99", "report, )"),
-    ),
     "imagen_replicate.backend.xǁReplicateBackendǁ_predict__mutmut_101": (
         '_call("get", get_url',
         "httpx sends the method upper-cased",
-    ),
-    "imagen_replicate.backend.xǁReplicateBackendǁ_download__mutmut_21": (
-        "deadline=None",
-        "the take's deadline scope bounds the download anyway: the same BackendTimeout",
-    ),
-    "imagen_replicate.backend.xǁReplicateBackendǁ_download__mutmut_30": (
-        "policy=self._download_policy, limit=IMAGE_LIMIT",
-        "the take's deadline scope bounds the download anyway: the same BackendTimeout",
     ),
     "imagen_replicate.backend.x__seed_from_logs__mutmut_8": (
         '"XXXX"',
