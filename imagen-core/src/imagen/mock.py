@@ -129,6 +129,17 @@ class MockBackend:
         raise errors[mode]
 
 
+def _rng(prompt: str, seed: int, width: int, height: int) -> random.Random:
+    """Every random choice of the drawing comes from this, so its arguments alone decide the image.
+
+    Seeded from a digest rather than ``hash()``, which Python salts per process."""
+    import hashlib
+    import random
+
+    digest = hashlib.sha256(f"{prompt}\0{seed}\0{width}x{height}".encode()).digest()
+    return random.Random(digest)
+
+
 def _palette(rng: random.Random) -> tuple[tuple[int, int, int], tuple[int, int, int]]:
     hue = rng.random()
     import colorsys
@@ -142,15 +153,12 @@ def _palette(rng: random.Random) -> tuple[tuple[int, int, int], tuple[int, int, 
 
 def render(prompt: str, seed: int, width: int, height: int, fmt: str = "png") -> bytes:
     """The placeholder image as encoded bytes; identical for identical arguments."""
-    import hashlib
-    import random
     import textwrap
 
     from PIL import Image as PILImage
     from PIL import ImageDraw, ImageOps
 
-    digest = hashlib.sha256(f"{prompt}\0{seed}\0{width}x{height}".encode()).digest()
-    rng = random.Random(digest)
+    rng = _rng(prompt, seed, width, height)
     dark, light = _palette(rng)
     gradient = PILImage.linear_gradient("L").rotate(rng.choice((0, 45, 90, 135)), expand=False)
     canvas = ImageOps.colorize(gradient.resize((width, height)), dark, light).convert("RGB")
