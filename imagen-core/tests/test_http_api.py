@@ -32,6 +32,7 @@ from imagen.errors import (
     BackendUnavailable,
     InvalidRequest,
     NotConfigured,
+    QuotaExceeded,
     RateLimited,
 )
 from imagen.testing.servers import serve_app
@@ -129,6 +130,8 @@ def mapped(response: httpx.Response, **overrides: Any) -> BackendError:
                               "request is too large: use smaller --ref images"),
         (409, BackendError, "Acme could not create the image (HTTP 409: no such size)"),
         (418, BackendError, "Acme could not create the image (HTTP 418: no such size)"),
+        (402, QuotaExceeded, "Acme wants payment (HTTP 402: no such size); check the "
+                             "account's billing"),
         (429, RateLimited, "Acme is rate limiting (HTTP 429: no such size); wait and try again"),
         (500, BackendUnavailable, "Acme could not create the image (HTTP 500: no such size); "
                                   "try again later"),
@@ -170,6 +173,22 @@ def test_a_redirect_answer_names_where_it_pointed_and_is_not_followed() -> None:
     assert KEY not in error.message
     assert error.backend == "acme-1"
     assert error.detail["status"] == 302
+
+
+def test_a_redirect_without_a_location_says_so() -> None:
+    error = mapped(answer(302, ""))
+    assert error.message == (
+        "Acme could not create the image (HTTP 302: redirect without a Location header); "
+        "redirects are not followed with a key"
+    )
+
+
+def test_a_long_redirect_target_is_named_in_at_most_120_characters() -> None:
+    error = mapped(answer(302, "", location="https://elsewhere.test/" + "a" * 300))
+    named = error.detail["detail"].removeprefix("redirect to ")
+    assert named.startswith("https://elsewhere.test/aaa")
+    assert named.endswith("...")
+    assert len(named) == 120
 
 
 @pytest.mark.parametrize("status", [300, 399])
@@ -242,6 +261,92 @@ def test_the_adapters_hook_sees_the_answer_made_safe_and_its_error_wins() -> Non
     )
 
 
+def test_the_adapters_hook_reads_the_answer_itself() -> None:
+    def by_header(response: httpx.Response, failure: Failure) -> BackendError | None:
+        if response.headers.get("x-acme-reason") == "credit":
+            return QuotaExceeded("Acme is out of credit", backend=failure.backend)
+        return None
+
+    api = make_api("http://acme.test")
+    credit = answer(429, {"message": "slow"}, **{"x-acme-reason": "credit"})
+    assert type(api.failure_error(credit, what="pay", errors=by_header)) is QuotaExceeded
+    busy = answer(429, {"message": "slow"})
+    assert type(api.failure_error(busy, what="pay", errors=by_header)) is RateLimited
+
+
+def test_an_error_inside_an_answer_hides_the_key_in_its_sent_form() -> None:
+    import base64
+
+    def basic(key: str) -> dict[str, str]:
+        return {"Authorization": "Basic " + base64.b64encode(f"user:{key}".encode()).decode()}
+
+    sent = base64.b64encode(b"user:hunter2").decode()  # not shaped like a key: only the
+    with pytest.MonkeyPatch.context() as env:  # API's own secrets can hide it
+        env.setenv(KEY_ENV, "hunter2")
+        error = make_api("http://acme.test", auth=basic).body_error(
+            500, {"message": f"bad credentials {sent}"}, what="make the image"
+        )
+    assert sent not in str(error)
+    assert "bad credentials ***" in str(error)
+
+
+def test_the_hook_of_an_error_inside_an_answer_sees_it_as_the_apis_answer() -> None:
+    hosts: list[str] = []
+
+    def hook(response: httpx.Response, failure: Failure) -> BackendError | None:
+        hosts.append(response.request.url.host)
+        return None
+
+    error = make_api("http://acme.test/v1").body_error(
+        503, {"message": "stream broke"}, what="make the image", errors=hook
+    )
+    assert error.message == (
+        "Acme could not make the image (HTTP 503: stream broke); try again later"
+    )
+    make_api("").body_error(503, {}, what="make the image", errors=hook)  # no base_url
+    assert hosts == ["acme.test", "localhost"]
+
+
+def test_a_retry_rule_asks_its_own_condition_first(provider: tuple[Provider, str]) -> None:
+    script, url = provider
+
+    async def sleep(seconds: float) -> None:
+        return None
+
+    when = Retry.on_status(503, attempts=2, when=lambda r: r.headers.get("x-retry") == "yes")
+    api = make_api(url, policy=RetryPolicy(when, sleep=sleep))
+    script.replies = [web.json_response({"message": "down"}, status=503)]
+    with pytest.raises(BackendUnavailable):
+        call(api)
+    assert len(script.seen) == 1
+    script.replies = [
+        web.json_response({"message": "down"}, status=503, headers={"x-retry": "yes"}),
+        web.json_response({"ok": 2}),
+    ]
+    assert call(api).json() == {"ok": 2}
+    assert len(script.seen) == 3
+
+
+def test_the_apis_policy_keeps_its_retry_after_reading_and_its_longest_wait(
+    provider: tuple[Provider, str],
+) -> None:
+    script, url = provider
+    waits: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+
+    # The provider's own reading says 30 s (its header says 1 s); the policy waits 2 s at most.
+    policy = RetryPolicy(Retry.on_status(429, attempts=1), retry_after=lambda r: 30.0,
+                         max_wait=2.0, sleep=sleep)  # fmt: skip
+    script.replies = [
+        web.json_response({"message": "slow"}, status=429, headers={"Retry-After": "1"}),
+        web.json_response({"ok": 1}),
+    ]
+    assert call(make_api(url, policy=policy)).json() == {"ok": 1}
+    assert waits == [2.0]
+
+
 def test_a_hook_that_returns_none_leaves_the_answer_to_the_table() -> None:
     api = make_api("http://acme.test")
     error = api.failure_error(answer(503, {"message": "busy"}), what="create the image",
@@ -260,6 +365,11 @@ def test_a_hook_that_returns_none_leaves_the_answer_to_the_table() -> None:
         ({"message": "", "title": "t"}, "t"),
         ({"code": 7}, '{"code": 7}'),
         (["not", "an", "object"], '["not", "an", "object"]'),
+        # an errors list (JSON:API and others): its texts, or its objects' own message, joined;
+        # the first three entries only, and the entries that say nothing left out
+        ({"errors": ["size", {"message": "m"}, {"detail": "d"}, {"title": "t"}]}, "size; m; d"),
+        ({"errors": [{}, "seed"]}, "seed"),
+        ({"errors": [{}, ""]}, '{"errors": [{}, ""]}'),
     ],
 )
 def test_the_human_part_of_an_error_body_is_found(body: Any, said: str) -> None:
@@ -370,6 +480,11 @@ def test_an_error_answer_over_the_wire_is_mapped(provider: tuple[Provider, str])
     assert KEY not in str(caught.value)
     assert caught.value.detail == {"status": 401, "detail": "bad key ***"}
 
+    script.replies = [web.json_response({"message": "no such model"}, status=404)]
+    with pytest.raises(InvalidRequest) as missing:
+        call(make_api(url))
+    assert missing.value.message.startswith("Acme could not create the image (HTTP 404")
+
 
 def test_the_apis_retry_policy_applies_and_a_calls_own_policy_replaces_it(
     provider: tuple[Provider, str],
@@ -424,6 +539,7 @@ class Unreachable(HttpApi):
     ("said", "shown"),
     [
         ("", "ConnectError"),
+        (" \n ", "ConnectError"),  # words that are only blanks say nothing either
         (f"proxy refused key {KEY}", "proxy refused key ***"),
         ("tunnel failed: " + "z" * 200, ("tunnel failed: " + "z" * 200)[:117] + "..."),
     ],
@@ -518,6 +634,9 @@ def test_after_aclose_the_next_call_opens_a_new_client(provider: tuple[Provider,
 def test_an_api_strips_the_trailing_slash_of_its_base_url_and_reads_for_60_s() -> None:
     api = HttpApi("Acme", backend="acme-1", base_url="http://acme.test/v1/")
     assert api.base_url == "http://acme.test/v1"
+    assert HttpApi("Acme", backend="a", base_url="http://acme.test/X/").base_url == (
+        "http://acme.test/X"
+    )
     assert api.client().timeout == httpx.Timeout(60.0, connect=10.0)
 
 
@@ -528,6 +647,11 @@ def test_clean_hides_the_key_and_keeps_one_short_line() -> None:
     api = make_api("http://acme.test")
     assert api.clean(f"refused\n{KEY}") == "refused ***"
     assert api.clean("x" * 50, limit=20) == "x" * 17 + "..."
+
+
+def test_key_without_a_key_variable_is_a_plugin_authors_mistake_named_as_such() -> None:
+    with pytest.raises(AssertionError, match=r"^HttpApi.key\(\) needs key_env$"):
+        make_api("http://acme.test", key_env=None).key()
 
 
 def test_clean_without_a_key_variable_reads_no_key(monkeypatch: pytest.MonkeyPatch) -> None:

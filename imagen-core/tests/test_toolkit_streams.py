@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
+import socket
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -158,6 +160,24 @@ def provider(seen: Seen, cdn: str) -> Iterator[str]:
         await _wait(seen.release)
         return web.Response(body=PNG, content_type="image/png")
 
+    async def echo(request: web.Request) -> web.StreamResponse:
+        seen.record("home", request)
+        said = {"body": await request.json(), "trace": request.headers.get("X-Acme-Trace")}
+        return web.Response(body=b"data: " + json.dumps(said).encode() + b"\n\n",
+                            content_type="text/event-stream")  # fmt: skip
+
+    async def flaky_file(request: web.Request) -> web.StreamResponse:
+        seen.record("home", request)
+        if seen.script:
+            scripted = seen.script.pop(0)
+            if scripted is not None:
+                return scripted
+        return web.Response(body=PNG, content_type="image/png")
+
+    async def missing(request: web.Request) -> web.StreamResponse:
+        seen.record("home", request)
+        return web.json_response({"error": {"message": "no such file"}}, status=404)
+
     async def billing(request: web.Request) -> web.StreamResponse:
         seen.record("home", request)
         status = int(request.query.get("status", "429"))
@@ -168,7 +188,8 @@ def provider(seen: Seen, cdn: str) -> Iterator[str]:
     routes = {"/events": events, "/plain": plain_json, "/huge": huge, "/held": held,
               "/cut": cut, "/files/own.png": own_file, "/files/to-cdn.png": to_cdn,
               "/files/big.png": big_file, "/files/slow.png": slow_file,
-              "/billing": billing}  # fmt: skip
+              "/billing": billing, "/echo": echo, "/files/flaky.png": flaky_file,
+              "/missing/{name}": missing}  # fmt: skip
     for path, handler in routes.items():
         app.router.add_route("*", path, handler)
     with serve_app(app) as url:
@@ -290,16 +311,58 @@ def test_a_stream_is_retried_until_it_starts(
     provider: str, seen: Seen, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     seen.script = [
-        web.json_response({"error": "slow down"}, status=429, headers={"Retry-After": "0"})
+        web.json_response({"error": "slow down"}, status=429, headers={"Retry-After": "2"})
     ]
-    retries: list[str] = []
+    retries: list[tuple[str, float]] = []
+    sleeps: list[float] = []
 
-    events = run(collect(make_api(provider, monkeypatch), "/events", seen,
-                         on_retry=lambda reason, wait: retries.append(reason)))  # fmt: skip
+    async def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+
+    api = make_api(provider, monkeypatch, policy=RETRY_ALL.with_sleep(sleep))
+    events = run(collect(api, "/events", seen,
+                         on_retry=lambda reason, wait: retries.append((reason, wait))))  # fmt: skip
 
     assert len(events) == 2
     assert seen.count("home", "/events") == 2
-    assert retries == ["HTTP 429"]
+    assert retries == [("HTTP 429", 2.0)]  # the provider's Retry-After, not the backoff
+    assert sleeps == [2.0]
+
+
+def test_a_stream_sends_the_callers_body_and_headers(
+    provider: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    events = run(collect(make_api(provider, monkeypatch), "/echo", json={"prompt": "a cat"},
+                         headers={"X-Acme-Trace": "t-1"}))  # fmt: skip
+
+    assert [event.json() for event in events] == [{"body": {"prompt": "a cat"}, "trace": "t-1"}]
+
+
+def test_a_stream_whose_provider_is_unreachable_is_retried_then_unavailable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # closed once the block ends: nothing listens there
+    retries: list[str] = []
+
+    with pytest.raises(BackendUnavailable, match="could not reach Acme to make the image"):
+        run(collect(make_api(f"http://127.0.0.1:{port}", monkeypatch), "/events",
+                    on_retry=lambda reason, wait: retries.append(reason)))  # fmt: skip
+
+    assert retries == ["ConnectError"]
+
+
+def test_a_stream_that_fails_to_start_names_what_it_was_for(
+    provider: str, seen: Seen, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with pytest.raises(BackendUnavailable) as raised:
+        run(collect(make_api(provider, monkeypatch), "/billing?status=500&code=x"))
+
+    assert raised.value.message == (
+        "Acme could not make the image (HTTP 500: no money); try again later"
+    )
+    assert seen.count("home", "/billing") == 4  # RETRY_ALL: three retries
 
 
 def test_a_stream_refused_with_the_key_is_an_auth_error_without_it(
@@ -349,9 +412,10 @@ def test_a_connection_lost_mid_stream_is_backend_unavailable(
 def test_a_stream_url_on_another_origin_is_refused_before_sending(
     provider: str, cdn: str, seen: Seen, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    with pytest.raises(BackendError, match="the key is only sent to"):
+    with pytest.raises(BackendError, match="the key is only sent to") as raised:
         run(collect(make_api(provider, monkeypatch), f"{cdn}/files/x.png"))
 
+    assert f"{cdn} is not on {provider}; the key is only sent to {provider}" in str(raised.value)
     assert seen.requests == []
 
 
@@ -368,6 +432,24 @@ def test_an_answer_that_is_not_a_stream_can_be_read_whole(
             await api.aclose()
 
     assert run(main()) == b'{"data": [{"b64_json": "eA=="}]}'
+
+
+def test_a_stream_of_exactly_its_limit_is_read_and_one_byte_more_is_not(
+    provider: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    whole = b'{"data": [{"b64_json": "eA=="}]}'
+
+    async def read(limit: int) -> bytes:
+        api = make_api(provider, monkeypatch)
+        try:
+            async with api.stream("POST", "/plain", what="make the image", limit=limit) as events:
+                return await events.read()
+        finally:
+            await api.aclose()
+
+    assert run(read(len(whole))) == whole
+    with pytest.raises(BackendError, match=f"more than {len(whole) - 1} bytes for {provider}"):
+        run(read(len(whole) - 1))
 
 
 # -- billing failures are never retried -------------------------------------------------------
@@ -453,7 +535,7 @@ def test_a_download_past_its_limit_is_refused(
 def test_a_download_held_past_the_deadline_is_a_backend_timeout(
     provider: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    api = make_api(provider, monkeypatch)
+    api = make_api(provider, monkeypatch, timeout=120.0)  # only the deadline can end it
 
     with pytest.raises(BackendTimeout):
         run(api.download(f"{provider}/files/slow.png", deadline=Deadline.after(0.5)))
@@ -468,6 +550,67 @@ def test_a_data_uri_is_decoded_without_a_request(
     assert seen.requests == []
 
 
+def test_an_unreadable_data_uri_is_a_backend_error_of_this_backend(
+    provider: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with pytest.raises(BackendError) as raised:
+        run(make_api(provider, monkeypatch).download("data:image/png;base64,!!!"))
+
+    assert raised.value.message.startswith("Acme answered with an unreadable data: URL (")
+    assert raised.value.backend == "t"
+
+
+def test_a_download_without_a_base_url_sends_no_key_anywhere(
+    cdn: str, seen: Seen, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    api = make_api("", monkeypatch)
+
+    assert run(api.download(f"{cdn}/files/a.png")) == PNG
+    assert seen.keys_at("cdn") == 0
+
+
+def test_an_https_download_is_attempted(monkeypatch: pytest.MonkeyPatch) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # nothing listens: the attempt fails to connect
+
+    with pytest.raises(BackendUnavailable, match="could not reach Acme"):
+        run(make_api("https://api.example", monkeypatch).download(f"https://127.0.0.1:{port}/a"))
+
+
+def test_a_failed_download_names_what_and_the_file_in_at_most_120_characters(
+    provider: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with pytest.raises(BackendError) as raised:
+        run(make_api(provider, monkeypatch).download(f"{provider}/missing/a.png"))
+    assert raised.value.message == (
+        f"Acme could not download the image ({provider}/.../a.png) (HTTP 404: no such file); "
+        "check the model name and base_url"
+    )
+
+    with pytest.raises(BackendError) as long:
+        run(make_api(provider, monkeypatch).download(f"{provider}/missing/{'b' * 300}.png"))
+    named = long.value.message.removeprefix("Acme could not download the image (")
+    named = named.partition(") (HTTP 404")[0]
+    assert named.startswith(f"{provider}/.../bbb")
+    assert len(named) == 120
+
+
+def test_a_download_uses_the_callers_policy_and_error_hook(
+    provider: str, seen: Seen, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def api() -> HttpApi:  # its own policy never retries
+        return make_api(provider, monkeypatch, policy=RetryPolicy(sleep=_no_sleep))
+
+    seen.script = [web.json_response({"error": {"message": "busy"}}, status=503)]
+
+    assert run(api().download(f"{provider}/files/flaky.png", policy=RETRY_ALL)) == PNG
+    assert seen.count("home", "/files/flaky.png") == 2
+
+    with pytest.raises(QuotaExceeded):
+        run(api().download(f"{provider}/billing", errors=_quota))
+
+
 @pytest.mark.parametrize(
     ("base_url", "url"),
     [
@@ -479,8 +622,23 @@ def test_a_data_uri_is_decoded_without_a_request(
 def test_urls_that_are_not_https_or_a_downgrade_are_not_downloaded(
     base_url: str, url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    with pytest.raises(BackendError, match="not an https: URL; not downloaded"):
+    with pytest.raises(BackendError) as raised:
         run(make_api(base_url, monkeypatch).download(url))
+
+    assert raised.value.message.endswith(", not an https: URL; not downloaded")
+    assert raised.value.backend == "t"
+
+
+def test_a_refused_url_is_named_in_at_most_120_characters(monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(BackendError) as raised:
+        run(
+            make_api("https://api.example", monkeypatch).download(f"http://cdn.example/{'c' * 300}")
+        )
+
+    named = raised.value.message.removeprefix("Acme answered with ")
+    named = named.partition(", not an https: URL")[0]
+    assert named.startswith("http://cdn.example/.../ccc")
+    assert len(named) == 120
 
 
 def test_an_error_reported_inside_an_answer_is_mapped_like_an_error_answer(
@@ -492,7 +650,7 @@ def test_an_error_reported_inside_an_answer_is_mapped_like_an_error_answer(
     assert isinstance(api.body_error(400, billing, what="pay", errors=_quota), QuotaExceeded)
     broken = api.body_error(500, {"message": f"stream broke ({KEY})"}, what="make the image")
     assert isinstance(broken, BackendUnavailable)
-    assert "stream broke" in str(broken)
+    assert broken.message.startswith("Acme could not make the image (HTTP 500: stream broke")
     assert KEY not in str(broken)
 
 

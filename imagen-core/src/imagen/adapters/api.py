@@ -224,9 +224,13 @@ class HttpApi:
         return remote_text(text, secrets=self._secrets(), limit=limit)
 
     def _secrets(self) -> list[str]:
-        values = list(self.credentials().values()) if self.key_env else []
-        if self.key_env:
-            values.append(self.key())
+        """The key, and each credential header's value as sent, whole and without its scheme
+        (a provider may echo the token of ``Basic <token>`` alone)."""
+        if not self.key_env:
+            return []
+        values = [self.key()]
+        for sent in self.credentials().values():
+            values += [sent, sent.partition(" ")[2]]
         return values
 
     async def call(
@@ -474,8 +478,9 @@ class HttpApi:
         hidden = self._secrets() if secrets is None else secrets
         detail = remote_text(body_message(body, response.text), secrets=hidden)
         if 300 <= response.status_code < 400:
-            target = response.headers.get("location", "")
-            detail = f"redirect to {remote_text(target, secrets=hidden, limit=120)}"
+            target = response.headers.get("location")
+            detail = (f"redirect to {remote_text(target, secrets=hidden, limit=120)}" if target
+                      else "redirect without a Location header")  # fmt: skip
         failure = Failure(
             self.provider, self.backend, what, response.status_code, detail, self.key_env, body,
             self.retry_after(response) if response.status_code == 429 else None,
