@@ -180,10 +180,16 @@ TARGETS: dict[str, Target] = {
     # The mock's contract: size, count, seeds, the failure modes, and the random source that
     # makes an image depend on prompt, seed and size alone. How the placeholder is drawn
     # (shapes, colours, text placement: render and _palette) is left out: nothing relies on it.
+    # the toolkit's request building shared by adapters: sizes snapped to what a provider
+    # takes, and several takes run as one (their warnings, their combined progress)
+    "imagen.adapters.sizes": core(
+        "test_adapter_sizes_pixels.py", "test_adapter_error_bodies.py", "test_cli_input.py"
+    ),
+    "imagen.sizes": core("test_adapter_sizes_pixels.py", "test_cli_input.py", "test_mock.py"),
+    "imagen.adapters.takes": core("test_adapter_takes.py"),
     "imagen.mock": core(
         "test_mock.py",
         "test_determinism.py",
-        "test_generate.py",
         only=("imagen.mock.xǁMockBackendǁ*", "imagen.mock.x__rng__mutmut_*"),
     ),
     "imagen.seeds": core("test_seeds.py", "test_generate.py", "test_cli_input.py"),
@@ -251,6 +257,88 @@ def alike(why: str, *mutants: tuple[str, str]) -> dict[str, tuple[str, str]]:
 
 # mutant name -> (a fragment of the mutated line, why no behaviour can tell it from the original)
 EQUIVALENT: dict[str, tuple[str, str]] = {
+    **alike(
+        "HTTP header names are case-insensitive: a server reads Accept in any case",
+        ("imagen.adapters.api.xǁHttpApiǁ_open_stream__mutmut_4", '"accept"'),
+        ("imagen.adapters.api.xǁHttpApiǁ_open_stream__mutmut_5", '"ACCEPT"'),
+    ),
+    "imagen.adapters.api.xǁHttpApiǁ_open_stream__mutmut_44": (
+        "_read_bounded(response, None)",
+        "only a non-2xx gets here, and the limit applies to a 2xx alone",
+    ),
+    **alike(
+        "when no rule takes the answer it is raised before its count or wait is used",
+        ("imagen.adapters.api.xǁHttpApiǁ_open_stream__mutmut_51", "(rule is not None) or True"),
+        ("imagen.adapters.api.xǁHttpApiǁ_open_stream__mutmut_60", "if rule is not None else 1"),
+        ("imagen.adapters.api.xǁHttpApiǁ_open_stream__mutmut_76", "if rule else 1"),
+    ),
+    "imagen.adapters.api.xǁHttpApiǁ_open_stream__mutmut_82": (
+        "wait > deadline.remaining()",
+        "the time left is a clock reading: a wait equal to it to the nanosecond cannot be arranged",
+    ),
+    "imagen.adapters.api.xǁHttpApiǁdownload__mutmut_38": (
+        "(self.base_url) or True",
+        "with no base_url the origin compared is origin_of('') (\"://:0\"), no URL's origin",
+    ),
+    "imagen.adapters.api.xǁHttpApiǁdownload__mutmut_70": (
+        '"get", url',
+        "httpx upper-cases a request's method",
+    ),
+    "imagen.adapters.api.x_body_message__mutmut_28": (
+        "body_message(item, None)",
+        'an entry that says nothing gives None instead of "": both are left out of the join',
+    ),
+    **alike(
+        "400 is mapped above (InvalidRequest), so no 400 reaches the redirect check",
+        ("imagen.adapters.api.x_error_for_status__mutmut_66", "300 <= status <= 400"),
+        ("imagen.adapters.api.x_error_for_status__mutmut_67", "status < 401"),
+    ),
+    **alike(
+        "the retry decision only asks whether the mapped error is QuotaExceeded; what words its "
+        "message alone",
+        ("imagen.adapters.api.xǁHttpApiǁ_policy__mutmut_10", "what=None"),
+        ("imagen.adapters.api.xǁHttpApiǁcall__mutmut_28", "self._policy(policy, None, errors)"),
+    ),
+    "imagen.adapters.api.xǁHttpApiǁ_policy__mutmut_17": (
+        "(rule.statuses) or True",
+        "a rule with no statuses takes transport errors alone, and `when` is only asked of answers",
+    ),
+    **alike(
+        "the stand-in request's method: httpx upper-cases it, and no mapping or hook decides on it",
+        ("imagen.adapters.api.xǁHttpApiǁbody_error__mutmut_6", '"XXPOSTXX"'),
+        ("imagen.adapters.api.xǁHttpApiǁbody_error__mutmut_7", '"post"'),
+    ),
+    "imagen.adapters.api.xǁHttpApiǁ_secrets__mutmut_6": (
+        'sent.rpartition(" ")',
+        "a credential is a scheme, one space and a token (RFC 9110's token68 has no space)",
+    ),
+    "imagen.adapters.api.xǁHttpApiǁfailure_error__mutmut_23": (
+        '"LOCATION"',
+        "HTTP header names are case-insensitive: httpx finds them in any case",
+    ),
+    **alike(
+        "the default is the value given: size_for_aspect's megapixels is 1.0",
+        (
+            "imagen.mock.xǁMockBackendǁ_size__mutmut_6",
+            "size_for_aspect(request.aspect_ratio, multiple=16)",
+        ),
+    ),
+    **alike(
+        "with steps declared every take's total starts at steps, so no take lacks one and the "
+        "unit for such a take is never used",
+        ("imagen.adapters.takes.xǁ_Combinedǁ__init____mutmut_3", "self.steps = None"),
+        ("imagen.adapters.takes.xǁ_Combinedǁemit__mutmut_9", "(self.steps is not None) and False"),
+    ),
+    **alike(
+        "the four lists zipped are all `count` long (made so in __init__)",
+        ("imagen.adapters.takes.xǁ_Combinedǁemit__mutmut_31", "strict=None"),
+        ("imagen.adapters.takes.xǁ_Combinedǁemit__mutmut_36", "self.totals, )"),
+        ("imagen.adapters.takes.xǁ_Combinedǁemit__mutmut_37", "strict=False"),
+    ),
+    "imagen.adapters.api.xǁHttpApiǁbody_error__mutmut_10": (
+        '"HTTP://LOCALHOST"',
+        "httpx lower-cases a URL's scheme and host",
+    ),
     "imagen_replicate.backend.xǁReplicateBackendǁ_predict__mutmut_75": (
         '"XXwaitingXX"',
         "a prediction object always has a status (_prediction_of refuses one without)",

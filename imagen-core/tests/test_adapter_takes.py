@@ -160,19 +160,86 @@ def test_a_limit_of_one_runs_the_takes_one_after_another_in_order() -> None:
     order: list[int] = []
     most = 0
 
-    async def take(part: TakeProgress) -> int:
+    progress, seen = recorder()
+
+    async def take(part: TakeProgress) -> tuple[int, int]:
         nonlocal most
         running.append(part.index)
         most = max(most, len(running))
         order.append(part.index)
+        part.update(1, 2, "sampling")
         await asyncio.sleep(0)  # a chance for another take to start, if it were allowed
         running.remove(part.index)
-        return part.index
+        return part.index, part.count
 
-    outcome = asyncio.run(run_takes(3, take, Progress(), limit=1))
-    assert outcome.results == (0, 1, 2)
+    outcome = asyncio.run(run_takes(3, take, progress, limit=1))
+    assert outcome.results == ((0, 3), (1, 3), (2, 3))
     assert most == 1
     assert order == [0, 1, 2]
+    assert seen[0] == (1, 6, "sampling")
+    assert seen[-1] == (6, 6, "image received")
+
+
+def test_a_take_waiting_to_retry_says_why_and_for_how_long() -> None:
+    progress, seen = recorder()
+
+    async def take(part: TakeProgress) -> None:
+        part.retrying("HTTP 429", 2.5)
+
+    asyncio.run(run_takes(1, take, progress))
+    assert seen[0] == (0, 1, "HTTP 429; retrying in 2.5 s")
+
+
+def test_takes_of_different_lengths_each_count_their_own_steps() -> None:
+    progress, seen = recorder()
+
+    async def take(part: TakeProgress) -> None:
+        part.update(1, 4 if part.index == 0 else 10, "sampling")
+
+    asyncio.run(run_takes(2, take, progress, limit=1))
+    # the second take's total is unknown at first: it counts as long as the longest known
+    assert seen[:4] == [(1, 8, "sampling"), (4, 8, "image received"), (5, 14, "sampling"),
+                        (14, 14, "image received")]  # fmt: skip
+
+
+def test_steps_of_a_take_without_a_total_count_only_once_it_has_one() -> None:
+    progress, seen = recorder()
+    first_counted = asyncio.Event()
+
+    async def take(part: TakeProgress) -> None:
+        if part.index == 0:
+            part.update(1, 4, "sampling")
+            first_counted.set()
+            await asyncio.Event().wait()  # cancelled by the second take's bug, below
+        await first_counted.wait()
+        part.update(3, None, "step 3")  # steps of an unknown number: not yet counted
+        raise KeyError("stop here")
+
+    with pytest.raises(KeyError):
+        asyncio.run(run_takes(2, take, progress))
+    assert seen == [(1, 8, "sampling"), (1, 8, "step 3")]
+
+
+@pytest.mark.parametrize(
+    ("done", "total", "shown"),
+    [
+        (0, 4, (0, 4, "update")),  # step 0 of 4: the total shows at once
+        (1, 1, (1, 1, "update")),  # a single step
+        (1, 0, (0, 1, "update")),  # a total of no steps is no total
+        (1, float("inf"), (0, 1, "update")),  # nor is an endless one
+        (1, float("nan"), (0, 1, "update")),
+    ],
+)
+def test_a_take_reports_what_its_step_and_total_mean(
+    done: float, total: float, shown: tuple[float, float, str]
+) -> None:
+    progress, seen = recorder()
+
+    async def take(part: TakeProgress) -> None:
+        part.update(done, total, "update")
+
+    asyncio.run(run_takes(1, take, progress))
+    assert seen[0] == shown
 
 
 def test_cancelling_the_caller_cancels_every_take_and_leaves_no_task() -> None:

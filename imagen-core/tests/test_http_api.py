@@ -284,10 +284,11 @@ def test_an_error_inside_an_answer_hides_the_key_in_its_sent_form() -> None:
     with pytest.MonkeyPatch.context() as env:  # API's own secrets can hide it
         env.setenv(KEY_ENV, "hunter2")
         error = make_api("http://acme.test", auth=basic).body_error(
-            500, {"message": f"bad credentials {sent}"}, what="make the image"
+            500, {"message": f"bad credentials {sent} for hunter2"}, what="make the image"
         )
+    assert "hunter2" not in str(error)
     assert sent not in str(error)
-    assert "bad credentials ***" in str(error)
+    assert "bad credentials *** for ***" in str(error)
 
 
 def test_the_hook_of_an_error_inside_an_answer_sees_it_as_the_apis_answer() -> None:
@@ -634,6 +635,8 @@ def test_after_aclose_the_next_call_opens_a_new_client(provider: tuple[Provider,
 def test_an_api_strips_the_trailing_slash_of_its_base_url_and_reads_for_60_s() -> None:
     api = HttpApi("Acme", backend="acme-1", base_url="http://acme.test/v1/")
     assert api.base_url == "http://acme.test/v1"
+    assert HttpApi("Acme", backend="a", base_url="", timeout=5.0).client().timeout.read == 5.0
+    assert len(api.clean("y" * 400)) == 300  # a provider's words, cut to a line
     assert HttpApi("Acme", backend="a", base_url="http://acme.test/X/").base_url == (
         "http://acme.test/X"
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -86,14 +87,16 @@ def test_without_a_seed_the_images_are_made_from_seed_0_on() -> None:
 
 
 def test_a_take_reports_its_model_the_placeholder_and_that_it_is_free() -> None:
+    before = time.monotonic()
     result = generate(Request(prompt="x", width=16, height=16), model="house-mock")
+    took = time.monotonic() - before
 
     assert result.model == "house-mock"
     assert result.metadata == {"placeholder": True}
     assert result.cost == Cost.free("mock backend: placeholder images are free")
     assert result.images[0].media_type == "image/png"
     assert result.images[0].data.startswith(b"\x89PNG")
-    assert result.latency >= 0
+    assert 0 < result.latency <= took  # the time the take took, measured around the drawing
 
 
 @pytest.mark.parametrize(
@@ -104,6 +107,7 @@ def test_a_take_reports_its_model_the_placeholder_and_that_it_is_free() -> None:
         ({"height": 32}, (80, 64)),
         ({}, (80, 64)),
         ({"aspect_ratio": "1:1"}, (1024, 1024)),  # about a megapixel, in multiples of 16
+        ({"aspect_ratio": "16:9"}, (1360, 768)),
     ],
 )
 def test_the_image_size_comes_from_the_request_else_the_settings(
