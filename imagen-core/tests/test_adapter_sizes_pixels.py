@@ -467,3 +467,24 @@ def test_no_side_is_ever_longer_than_the_long_edge(
     assert max(choice.width, choice.height) <= long_edge
     assert choice.width % multiple == 0
     assert choice.height % multiple == 0
+
+
+@pytest.mark.parametrize("text", ["1:inf", "1e-200:1e200", "inf:1", "1e200:1e-200"])
+def test_a_ratio_too_thin_to_be_a_number_is_unreadable_naming_the_backend(text: str) -> None:
+    assert parse_ratio(text) is None
+    with pytest.raises(UnreadableRatio, match=f"^b1: aspect ratio {text!r} is not W:H"):
+        snap_to_table(Request("p", aspect_ratio=text), ["1:1", "16:9"], backend="b1")
+    with pytest.raises(UnreadableRatio, match=f"^b1: aspect ratio {text!r} is not W:H"):
+        snap_to_rules(Request("p", aspect_ratio=text), backend="b1")
+
+
+@pytest.mark.parametrize(("width", "height"), [(0, 0), (-5, 0), (0, -3)])
+def test_a_size_that_is_not_positive_is_no_size_under_any_rule(width: int, height: int) -> None:
+    request = Request("p", width=width, height=height)
+    assert snap_to_rules(request, min_pixels=655_360, max_ratio=4) == SizeChoice()
+    assert snap_to_table(request, ["1:1"]) == SizeChoice()
+
+
+def test_one_positive_side_beside_one_that_is_not_gives_a_square() -> None:
+    choice = snap_to_rules(Request("p", width=512, height=0))
+    assert (choice.width, choice.height) == (512, 512)

@@ -73,9 +73,10 @@ def parse_ratio(text: str) -> float | None:
         width, height = float(left), float(right)
     except ValueError:
         return None
-    if not sep or width <= 0 or height <= 0 or not math.isfinite(width / height):
+    if not sep or width <= 0 or height <= 0:
         return None
-    return width / height
+    value = width / height  # 0 or infinite when one side dwarfs the other ("1:1e400")
+    return value if 0 < value < math.inf else None
 
 
 def nearest_ratio(value: float, supported: Iterable[str]) -> str:
@@ -143,7 +144,9 @@ def snap_to_rules(
         if ratio is None:
             raise UnreadableRatio(f"aspect ratio {request.aspect_ratio!r} is not W:H, like 16:9",
                                   backend=backend)  # fmt: skip
-    width, height = request.width, request.height
+    # A side that is not positive is not a size (as in snap_to_table): the other rules apply.
+    width = request.width if request.width is not None and request.width > 0 else None
+    height = request.height if request.height is not None and request.height > 0 else None
     if width is None and height is None:
         if ratio is None:
             return SizeChoice()
