@@ -262,3 +262,13 @@ def test_cancelling_the_caller_cancels_every_take_and_leaves_no_task() -> None:
         return [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
 
     assert asyncio.run(main()) == []
+
+
+def test_a_step_reported_without_words_shows_none() -> None:
+    progress, seen = recorder()
+
+    async def take(part: TakeProgress) -> None:
+        part.update(1, 2)
+
+    asyncio.run(run_takes(1, take, progress))
+    assert seen[0] == (1, 2, "")
