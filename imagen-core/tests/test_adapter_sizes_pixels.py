@@ -488,3 +488,8 @@ def test_a_size_that_is_not_positive_is_no_size_under_any_rule(width: int, heigh
 def test_one_positive_side_beside_one_that_is_not_gives_a_square() -> None:
     choice = snap_to_rules(Request("p", width=512, height=0))
     assert (choice.width, choice.height) == (512, 512)
+
+
+def test_the_smallest_size_is_a_size() -> None:
+    choice = snap_to_rules(Request("p", width=1, height=1), multiple=16)
+    assert (choice.width, choice.height, choice.asked) == (16, 16, "1x1")

@@ -68,14 +68,15 @@ class UnreadableRatio(InvalidRequest, ValueError):
 
 def parse_ratio(text: str) -> float | None:
     """``"16:9"`` -> 1.777..., or None when ``text`` is not two positive numbers around a colon."""
-    left, sep, right = text.partition(":")
+    left, _, right = text.partition(":")
     try:
         width, height = float(left), float(right)
     except ValueError:
         return None
-    if not sep or width <= 0 or height <= 0:
+    if height <= 0:
         return None
-    value = width / height  # 0 or infinite when one side dwarfs the other ("1:1e400")
+    # Negative, zero, NaN, or 0 or infinite when one side dwarfs the other ("1:1e400"): no ratio.
+    value = width / height
     return value if 0 < value < math.inf else None
 
 
