@@ -73,13 +73,13 @@ def core(*files: str, only: tuple[str, ...] = (), pytest_args: tuple[str, ...] =
     return Target("imagen-core", tuple(f"{CORE_TESTS}/{name}" for name in files), only, pytest_args)
 
 
-def adapter(package: str, *files: str) -> Target:
+def adapter(package: str, *files: str, pytest_args: tuple[str, ...] = ()) -> Target:
     """A module of the workspace member ``package`` (``imagen-replicate``), tested by its tests.
 
     The contract kit's cross-process determinism test starts two pytest processes (about 20 s)
     and checks the fake server's rendering, not the adapter: it is left out."""
     tests = tuple(f"{package}/tests/{name}" for name in files)
-    return Target(package, tests, pytest_args=("-k", "not another_process"))
+    return Target(package, tests, pytest_args=("-k", "not another_process", *pytest_args))
 
 
 REPLICATE = "imagen-replicate"
@@ -112,6 +112,9 @@ OPENAI_CALLS = (
 COMFYUI = "imagen-comfyui"
 COMFYUI_CALLS = ("test_generate.py", "test_mapping.py", "test_failures.py", "test_contract.py")
 COMFYUI_CONFIG = ("test_workflow.py", "test_plugin.py")
+SUPABASE = "imagen-supabase"
+SUPABASE_SINKS = ("test_storage_sink.py", "test_usage_sink.py", "test_plugin.py")
+POSTGRES = "imagen-postgres"
 
 # The queue's file and the runner: claims, cancels, picks, hand-backs, recovery after a crash.
 # test_worker_processes.py is left out: its workers are subprocesses, which mutmut's stats pass
@@ -235,6 +238,15 @@ TARGETS: dict[str, Target] = {
     "imagen_comfyui.workflow": adapter(COMFYUI, *COMFYUI_CONFIG, *COMFYUI_CALLS),
     "imagen_comfyui.api": adapter(COMFYUI, "test_info.py", "test_plugin.py", *COMFYUI_CALLS),
     "imagen_comfyui.backend": adapter(COMFYUI, "test_info.py", "test_plugin.py", *COMFYUI_CALLS),
+    # test_end_to_end.py is left out: its tests only start `python -m imagen` subprocesses, which
+    # mutmut's stats pass does not see; test_plugin.py's CLI tests run in-process (CliRunner).
+    "imagen_supabase.storage": adapter(SUPABASE, "test_storage_sink.py", "test_plugin.py"),
+    "imagen_supabase.errors": adapter(SUPABASE, "test_errors.py", *SUPABASE_SINKS),
+    # test_workers.py is left out (its workers are subprocesses); test_queue_worker.py runs a
+    # worker in-process. A mutant that stops a job from ending waits out a test's bound.
+    "imagen_postgres.queue": adapter(
+        POSTGRES, "test_queue.py", "test_queue_worker.py", pytest_args=JOB_TIMEOUT
+    ),
 }
 
 SQL_CASE = "SQLite reads keywords and table and column names in any letter case"
