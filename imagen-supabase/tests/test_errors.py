@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 import httpx
+import pytest
 
 from imagen_supabase.errors import postgrest_error, storage_error
 
@@ -46,3 +47,296 @@ def test_storage_too_large_says_to_raise_the_buckets_size_limit() -> None:
         "upload to b/k failed: Storage answered 413: The object exceeded the maximum allowed "
         "size (Payload too large); raise the file size limit of bucket 'b' (Dashboard > Storage)"
     )
+
+
+STORAGE_ANSWERS = [
+    # Storage puts the real status in the body and answers 400 over HTTP.
+    (
+        400,
+        {"statusCode": "403", "error": "Unauthorized", "message": "invalid signature"},
+        "Storage answered 403: invalid signature (Unauthorized); use the project's service key "
+        "(service_role JWT or sb_secret_...) in TEST_SUPABASE_KEY",
+        False,
+    ),
+    (
+        401,
+        {"message": "Invalid API key"},
+        "Storage answered 401: Invalid API key; use the project's service key "
+        "(service_role JWT or sb_secret_...) in TEST_SUPABASE_KEY",
+        False,
+    ),
+    (
+        400,
+        {"statusCode": "404", "error": "Bucket not found", "message": "Bucket not found"},
+        "Storage answered 404: Bucket not found; create the bucket 'b': run "
+        "`imagen supabase migrate`",
+        False,
+    ),
+    (
+        400,
+        {"statusCode": "404", "error": "not_found", "message": "Object not found"},
+        "Storage answered 404: Object not found (not_found); the object is not in the bucket; "
+        "was the image synced?",
+        False,
+    ),
+    (
+        400,
+        {"statusCode": "400", "error": "InvalidKey", "message": "Invalid key: a/\u00e9.png"},
+        "Storage answered 400: Invalid key: a/\u00e9.png (InvalidKey); Storage refused the object "
+        "name; report it, imagen should never send one",
+        False,
+    ),
+    (
+        400,
+        {"statusCode": "400", "code": "InvalidKey", "message": "Invalid Key name"},
+        "Storage answered 400: Invalid Key name (InvalidKey); Storage refused the object "
+        "name; report it, imagen should never send one",
+        False,
+    ),
+    (
+        400,
+        {"statusCode": "415", "error": "invalid_mime_type", "message": "invalid mime type"},
+        "Storage answered 415: invalid mime type (invalid_mime_type); allow this image type on "
+        "bucket 'b' (Dashboard > Storage)",
+        False,
+    ),
+    (
+        400,
+        {"statusCode": "400", "error": "invalid_mime_type",
+         "message": "mime type image/webp is not supported"},  # fmt: skip
+        "Storage answered 400: mime type image/webp is not supported (invalid_mime_type); allow "
+        "this image type on bucket 'b' (Dashboard > Storage)",
+        False,
+    ),
+    (
+        400,
+        {"statusCode": "409", "error": "Duplicate", "message": "The resource already exists"},
+        "Storage answered 409: The resource already exists (Duplicate); check the sink's settings",
+        False,
+    ),
+    (
+        503,
+        {"statusCode": "503", "error": "Internal", "message": "upstream storage failed"},
+        "Storage answered 503: upstream storage failed (Internal); Storage is failing; run "
+        "`imagen sync` later",
+        True,
+    ),
+    (
+        500,
+        "<html>bad gateway</html>",
+        "Storage answered 500: Internal Server Error; Storage is failing; run `imagen sync` later",
+        True,
+    ),
+    (
+        400,
+        {"statusCode": "429", "error": "too_many_requests", "message": "Too Many Requests"},
+        "Storage answered 429: Too Many Requests (too_many_requests); check the sink's settings",
+        True,
+    ),
+    (
+        408,
+        {"statusCode": "not a number", "error": "timeout", "message": "Request Timeout"},
+        "Storage answered 408: Request Timeout (timeout); check the sink's settings",
+        True,
+    ),
+    (
+        400,
+        {"statusCode": "400", "error": "Invalid Input", "message": "invalid input"},
+        "Storage answered 400: invalid input; check the sink's settings",
+        False,
+    ),
+    (
+        400,
+        {"statusCode": "400", "error": "Invalid Input"},
+        "Storage answered 400: Invalid Input; check the sink's settings",
+        False,
+    ),
+    (
+        400,
+        [],
+        "Storage answered 400: Bad Request; check the sink's settings",
+        False,
+    ),
+]
+
+
+@pytest.mark.parametrize(("status", "body", "said", "retryable"), STORAGE_ANSWERS)
+def test_a_storage_refusal_is_its_real_status_its_words_and_one_piece_of_advice(
+    status: int, body: Any, said: str, retryable: bool
+) -> None:
+    error = storage_error(
+        answer(status, body), what="upload to b/k", bucket="b", key_env=KEY_ENV,
+        state={"recorded": True},
+    )  # fmt: skip
+
+    assert str(error) == f"upload to b/k failed: {said}"
+    assert error.retryable is retryable
+    assert error.state == {"recorded": True}
+
+
+POSTGREST_ANSWERS = [
+    (
+        406,
+        {"code": "PGRST106", "details": "some detail", "hint": None,
+         "message": "The schema must be one of the following: public, graphql_public"},  # fmt: skip
+        "PostgREST answered 406 PGRST106: The schema must be one of the following: public, "
+        "graphql_public; expose schema 'imagen': run `imagen supabase migrate` (it adds imagen "
+        "to pgrst.db_schemas of role authenticator and reloads PostgREST), or add it under "
+        "Dashboard > Project Settings > Data API > Exposed schemas",
+        False,
+    ),
+    (
+        404,
+        {"code": "PGRST205", "details": None, "hint": "Perhaps you meant the table 'public.x'",
+         "message": "Could not find the table 'imagen.images' in the schema cache"},  # fmt: skip
+        "PostgREST answered 404 PGRST205: Could not find the table 'imagen.images' in the schema "
+        "cache; table imagen.images does not exist: run `imagen supabase migrate`",
+        False,
+    ),
+    (
+        404,
+        {"code": "42P01", "details": None, "hint": None,
+         "message": 'relation "imagen.images" does not exist'},  # fmt: skip
+        'PostgREST answered 404 42P01: relation "imagen.images" does not exist; table '
+        "imagen.images does not exist: run `imagen supabase migrate`",
+        False,
+    ),
+    (
+        400,
+        {"code": "PGRST204", "details": None, "hint": None,
+         "message": "Could not find the 'style' column of 'images' in the schema cache"},  # fmt: skip
+        "PostgREST answered 400 PGRST204: Could not find the 'style' column of 'images' in the "
+        "schema cache; imagen.images lacks a column imagen writes: run `imagen supabase migrate`",
+        False,
+    ),
+    (
+        400,
+        {"code": "42703", "details": None, "hint": None,
+         "message": "column images.style does not exist"},  # fmt: skip
+        "PostgREST answered 400 42703: column images.style does not exist; imagen.images lacks "
+        "a column imagen writes: run `imagen supabase migrate`",
+        False,
+    ),
+    (
+        403,
+        {"code": "42501", "details": None, "hint": None,
+         "message": "permission denied for table images"},  # fmt: skip
+        "PostgREST answered 403 42501: permission denied for table images; the key in "
+        "TEST_SUPABASE_KEY may not write imagen.images: use the project's service key "
+        "(service_role JWT or sb_secret_...), and run `imagen supabase migrate` for the grants",
+        False,
+    ),
+    (
+        401,
+        {"message": "Invalid API key", "hint": "Double check your Supabase `anon` or "
+         "`service_role` API key."},  # fmt: skip
+        "PostgREST answered 401: Invalid API key; the key in TEST_SUPABASE_KEY may not write "
+        "imagen.images: use the project's service key (service_role JWT or sb_secret_...), and "
+        "run `imagen supabase migrate` for the grants",
+        False,
+    ),
+    (
+        409,
+        {"code": "23503", "hint": None,
+         "details": 'Key (owner_user_id)=(ac6c) is not present in table "users".',
+         "message": 'insert or update on table "images" violates foreign key constraint '
+         '"images_owner_user_id_fkey"'},  # fmt: skip
+        'PostgREST answered 409 23503: insert or update on table "images" violates foreign key '
+        'constraint "images_owner_user_id_fkey" (Key (owner_user_id)=(ac6c) is not present in '
+        'table "users".); owner_user_id is not a user in auth.users: set it to your user\'s id',
+        False,
+    ),
+    (
+        400,
+        {"code": "22P02", "details": None, "hint": None,
+         "message": 'invalid input syntax for type uuid: "me"'},  # fmt: skip
+        'PostgREST answered 400 22P02: invalid input syntax for type uuid: "me"; a value has '
+        "the wrong form (owner_user_id must be a UUID)",
+        False,
+    ),
+    (
+        503,
+        {"code": "PGRST000", "details": "connection refused", "hint": None,
+         "message": "Database client error. Retrying the connection."},  # fmt: skip
+        "PostgREST answered 503 PGRST000: Database client error. Retrying the connection. "
+        "(connection refused); the database is failing; run `imagen sync` later",
+        True,
+    ),
+    (
+        500,
+        "upstream connect error",
+        "PostgREST answered 500: Internal Server Error; the database is failing; run "
+        "`imagen sync` later",
+        True,
+    ),
+    (
+        400,
+        {"code": "23514", "details": None, "hint": "check the width",
+         "message": 'new row violates check constraint "images_width_check"'},  # fmt: skip
+        'PostgREST answered 400 23514: new row violates check constraint "images_width_check"; '
+        "check the width",
+        False,
+    ),
+    (
+        400,
+        {"code": "PGRST100", "details": None, "hint": None, "msg": "failed to parse filter"},
+        "PostgREST answered 400 PGRST100: failed to parse filter; check the sink's settings",
+        False,
+    ),
+    (
+        429,
+        {},
+        "PostgREST answered 429: Too Many Requests; check the sink's settings",
+        True,
+    ),
+    (
+        408,
+        {"code": "57014", "details": None, "hint": None,
+         "message": "canceling statement due to statement timeout"},  # fmt: skip
+        "PostgREST answered 408 57014: canceling statement due to statement timeout; check the "
+        "sink's settings",
+        True,
+    ),
+]
+
+
+@pytest.mark.parametrize(("status", "body", "said", "retryable"), POSTGREST_ANSWERS)
+def test_a_postgrest_refusal_is_its_status_code_words_and_one_piece_of_advice(
+    status: int, body: Any, said: str, retryable: bool
+) -> None:
+    error = postgrest_error(
+        answer(status, body), what="insert into", schema="imagen", table="images",
+        key_env=KEY_ENV, state={"n": 1},
+    )  # fmt: skip
+
+    assert str(error) == f"insert into imagen.images failed: {said}"
+    assert error.retryable is retryable
+    assert error.state == {"n": 1}
+
+
+def test_an_answer_without_a_reason_or_words_still_says_its_status() -> None:
+    bare = httpx.Response(599, text="")
+
+    said = postgrest_error(bare, what="reading", schema="s", table="t", key_env=KEY_ENV)
+
+    assert str(said) == (
+        "reading s.t failed: PostgREST answered 599: no message; the database is failing; run "
+        "`imagen sync` later"
+    )
+
+
+def test_the_key_echoed_in_an_answer_never_reaches_the_message(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    key = "sb_secret_echoed0123456789abcdefgh"
+    monkeypatch.setenv(KEY_ENV, key)
+    echoed = {"code": "PGRST301", "details": f"key {key}", "hint": f"not {key}",
+              "message": f"Invalid API key: {key}"}  # fmt: skip
+
+    said = str(postgrest_error(answer(401, echoed), what="insert into", schema="s", table="t",
+                               key_env=KEY_ENV))  # fmt: skip
+    stored = str(storage(400, {"statusCode": "403", "error": key, "message": f"bad {key}"}))
+
+    assert key not in said
+    assert key not in stored
+    assert "Invalid API key: " in said

@@ -183,3 +183,86 @@ def test_integer_columns_take_what_postgresql_reads(
     supabase: Served, column: str, value: Any
 ) -> None:
     assert insert(supabase.url, {**ROW, column: value}).status_code == 201
+
+
+def select(url: str, **params: str) -> httpx.Response:
+    headers = {"apikey": SERVICE_JWT, "Authorization": f"Bearer {SERVICE_JWT}",
+               "Accept-Profile": "imagen"}  # fmt: skip
+    return httpx.get(f"{url}/rest/v1/images", params=params, headers=headers)
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"select": "sha256,no_such_column"},
+        {"no_such_column": "eq.1"},
+        {"order": "no_such_column.asc"},
+    ],
+)
+def test_a_read_naming_a_column_the_table_lacks_is_a_400(
+    supabase: Served, params: dict[str, str]
+) -> None:
+    insert(supabase.url, ROW)
+
+    answer = select(supabase.url, **params)
+
+    assert (answer.status_code, answer.json()["code"]) == (400, "42703")
+    assert answer.json()["message"] == "column images.no_such_column does not exist"
+
+
+@pytest.mark.parametrize(
+    "params", [{"sha256": "s"}, {"sha256": "equals.s"}, {"limit": "ten"}, {"offset": "-1"}]
+)
+def test_a_filter_or_page_postgrest_cannot_parse_is_a_400(
+    supabase: Served, params: dict[str, str]
+) -> None:
+    answer = select(supabase.url, **params)
+
+    assert (answer.status_code, answer.json()["code"]) == (400, "PGRST100")
+
+
+def test_an_insert_answers_no_body_unless_asked_for_the_rows(supabase: Served) -> None:
+    headers = {"apikey": SERVICE_JWT, "Authorization": f"Bearer {SERVICE_JWT}",
+               "Content-Profile": "imagen"}  # fmt: skip
+
+    answer = httpx.post(f"{supabase.url}/rest/v1/images", json=ROW, headers=headers)
+
+    assert (answer.status_code, answer.content) == (201, b"")
+    assert len(supabase.fake.rows("imagen", "images")) == 1
+
+
+def test_a_body_that_is_not_json_is_a_400(supabase: Served) -> None:
+    headers = {"apikey": SERVICE_JWT, "Authorization": f"Bearer {SERVICE_JWT}",
+               "Content-Profile": "imagen", "Content-Type": "application/json"}  # fmt: skip
+
+    answer = httpx.post(f"{supabase.url}/rest/v1/images", content=b"{row", headers=headers)
+
+    assert (answer.status_code, answer.json()["code"]) == (400, "PGRST102")
+
+
+def test_a_taken_primary_key_names_the_pkey_constraint(supabase: Served) -> None:
+    first = insert(supabase.url, ROW).json()[0]
+
+    clash = insert(supabase.url, {**ROW, "id": first["id"], "storage_path": "other.png"})
+
+    assert clash.status_code == 409
+    assert clash.json()["message"] == (
+        'duplicate key value violates unique constraint "images_pkey"'
+    )
+    assert clash.json()["details"] == f"Key (id)=({first['id']}) already exists."
+
+
+@pytest.mark.parametrize("key", ["a/\u00e9.png", "a/b%5Cc.png", "a/\u2028.png"])
+def test_storage_refuses_an_object_key_with_characters_it_does_not_allow(
+    supabase: Served, key: str
+) -> None:
+    answer = httpx.post(
+        f"{supabase.url}/storage/v1/object/imagen-generated/{key}",
+        content=b"png",
+        headers={"apikey": SERVICE_JWT, "Authorization": f"Bearer {SERVICE_JWT}"},
+    )
+
+    assert answer.status_code == 400
+    assert answer.json()["statusCode"] == "400"
+    assert answer.json()["error"] == "InvalidKey"
+    assert supabase.fake.objects == {}

@@ -596,3 +596,321 @@ def test_a_delivery_says_where_the_image_is_and_the_url_reads_it_for_its_owner(
     assert httpx.get(stored.url, headers=session).content == PNG
     assert httpx.get(stored.url, headers={"apikey": ANON_JWT}).status_code == 400
     assert SERVICE_JWT not in stored.url
+
+
+# -- what a user reads when a step fails (mutation survivors of storage.py) -------------------
+
+
+def held_by_another_image(fake: Any, key: str) -> None:
+    fake.rows("imagen", "images").append(
+        {
+            "id": key,
+            "owner_user_id": OWNER_ID,
+            "bucket": BUCKET,
+            "storage_path": key,
+            "sha256": "another image's digest",
+        }
+    )
+
+
+def unreachable(fake: Any, step: str) -> None:
+    """Every try of ``step`` (the first and the three retries) loses its connection."""
+    fake.fail(step, "drop", "drop", "drop", "drop")
+
+
+def host_of(url: str) -> str:
+    return url.removeprefix("http://")
+
+
+def test_a_record_that_cannot_reach_the_project_names_the_insert(
+    supabase: Served, generation: Generation, sleeps: Sleeps
+) -> None:
+    unreachable(supabase.fake, "insert")
+
+    error = deliver(make_sink(supabase.url, sleeps), Delivery(generation, "cloud"))
+
+    assert error is not None
+    assert str(error).startswith(
+        f"insert into imagen.images: could not reach {host_of(supabase.url)} ("
+    )
+    assert error.retryable
+
+
+def test_a_claim_whose_read_cannot_reach_the_project_names_the_read(
+    supabase: Served, generation: Generation, sleeps: Sleeps
+) -> None:
+    held_by_another_image(supabase.fake, REMOTE)
+    unreachable(supabase.fake, "select")
+
+    error = deliver(make_sink(supabase.url, sleeps), Delivery(generation, "cloud"))
+
+    assert error is not None
+    assert str(error).startswith(f"reading imagen.images: could not reach {host_of(supabase.url)}")
+    assert supabase.fake.requests("upload") == []
+
+
+def test_an_upload_that_cannot_reach_the_project_names_the_upload(
+    supabase: Served, generation: Generation, sleeps: Sleeps
+) -> None:
+    unreachable(supabase.fake, "upload")
+
+    error = deliver(make_sink(supabase.url, sleeps), Delivery(generation, "cloud"))
+
+    assert error is not None
+    assert str(error).startswith(
+        f"recorded {BUCKET}/{REMOTE}, but the upload failed: upload: could not reach "
+        f"{host_of(supabase.url)} ("
+    )
+    assert error.state == RECORDED
+
+
+def test_a_claim_whose_read_is_refused_says_the_read_failed_and_why(
+    supabase: Served, generation: Generation, sleeps: Sleeps
+) -> None:
+    held_by_another_image(supabase.fake, REMOTE)
+    supabase.fake.fail("select", 503, 503, 503, 503)
+
+    error = deliver(make_sink(supabase.url, sleeps), Delivery(generation, "cloud"))
+
+    assert error is not None
+    assert str(error) == (
+        "reading imagen.images failed: PostgREST answered 503 XX000: internal error; the "
+        "database is failing; run `imagen sync` later"
+    )
+    assert error.retryable
+
+
+@pytest.mark.parametrize("body", ["<html>maintenance</html>", '{"rows": []}'])
+def test_a_claim_whose_read_answers_no_rows_says_so(
+    supabase: Served, generation: Generation, body: str
+) -> None:
+    from aiohttp import web
+
+    held_by_another_image(supabase.fake, REMOTE)
+    supabase.fake.fail("select", lambda request: web.Response(text=body, status=200))
+
+    error = deliver(make_sink(supabase.url), Delivery(generation, "cloud"))
+
+    assert error is not None
+    assert str(error) == "reading imagen.images: PostgREST sent no rows"
+    assert supabase.fake.requests("upload") == []
+
+
+def test_a_row_read_back_that_is_not_an_object_is_no_row(
+    supabase: Served, generation: Generation
+) -> None:
+    # Not this image's row, so the image goes under its digest.
+    from aiohttp import web
+
+    held_by_another_image(supabase.fake, REMOTE)
+    supabase.fake.fail("select", lambda request: web.json_response([OWNER_ID]))
+
+    assert deliver(make_sink(supabase.url), Delivery(generation, "cloud")) is None
+    assert (BUCKET, with_digest(REMOTE, generation.sha256)) in supabase.fake.objects
+
+
+def test_a_refused_row_says_which_insert_failed_and_what_to_do(
+    supabase: Served, generation: Generation
+) -> None:
+    supabase.fake.users.clear()
+
+    error = deliver(make_sink(supabase.url), Delivery(generation, "cloud"))
+
+    assert error is not None
+    assert str(error) == (
+        "insert into imagen.images failed: PostgREST answered 409 23503: insert or update on "
+        'table "images" violates foreign key constraint "images_owner_user_id_fkey" '
+        f'(Key (owner_user_id)=({OWNER_ID}) is not present in table "users".); owner_user_id '
+        "is not a user in auth.users: set it to your user's id"
+    )
+    assert error.retryable is False
+
+
+def test_both_keys_held_names_each_key(supabase: Served, generation: Generation) -> None:
+    digest_key = with_digest(REMOTE, generation.sha256)
+    for key in (REMOTE, digest_key):
+        held_by_another_image(supabase.fake, key)
+
+    error = deliver(make_sink(supabase.url), Delivery(generation, "cloud"))
+
+    assert error is not None
+    assert str(error) == (
+        f"{BUCKET}/{REMOTE} and {digest_key} already hold other images, which imagen never "
+        "overwrites; rename the local file and run `imagen sync`"
+    )
+    assert error.retryable is False
+
+
+def test_an_upload_refused_by_storage_says_which_object_and_what_to_do(
+    supabase: Served, generation: Generation
+) -> None:
+    error = deliver(make_sink(supabase.url, bucket="no-such-bucket"), Delivery(generation, "cloud"))
+
+    assert error is not None
+    assert str(error) == (
+        f"recorded no-such-bucket/{REMOTE}, but the upload failed: upload to "
+        f"no-such-bucket/{REMOTE} failed: Storage answered 404: Bucket not found; create the "
+        "bucket 'no-such-bucket': run `imagen supabase migrate`"
+    )
+
+
+def test_an_image_gone_from_disk_says_why_it_cannot_be_read(
+    supabase: Served, generation: Generation
+) -> None:
+    local = Path(generation.output_dir) / generation.path
+    local.unlink()
+
+    error = deliver(make_sink(supabase.url), Delivery(generation, "cloud"))
+
+    assert error is not None
+    assert str(error) == f"cannot read {local} to upload it: No such file or directory"
+    assert error.retryable is False
+
+
+def test_a_config_style_is_recorded_on_the_row(supabase: Served, generation: Generation) -> None:
+    # The style came from the config, not from the request.
+    styled = attrs.evolve(
+        generation, request=attrs.evolve(generation.request, style=None), style="ink"
+    )
+
+    assert deliver(make_sink(supabase.url), Delivery(styled, "cloud")) is None
+    assert supabase.fake.rows("imagen", "images")[0]["style"] == "ink"
+
+
+def test_a_take_without_a_cost_estimate_records_a_null_cost(
+    supabase: Served, generation: Generation
+) -> None:
+    free = attrs.evolve(generation, cost_estimate=None)
+
+    assert deliver(make_sink(supabase.url), Delivery(free, "cloud")) is None
+    assert supabase.fake.rows("imagen", "images")[0]["cost_usd_estimate"] is None
+
+
+def test_whatever_breaks_inside_a_delivery_is_a_sink_error_naming_it(
+    generation: Generation,
+) -> None:
+    # httpx raises an ExceptionGroup (not a transport error) for a port out of range.
+    error = deliver(make_sink("http://127.0.0.1:99999"), Delivery(generation, "cloud"))
+
+    assert error is not None
+    assert str(error).startswith("unexpected ExceptionGroup: ")
+    assert SERVICE_JWT not in str(error)
+
+
+def run_sink(sink: SupabaseStorageSink, work: Any) -> Any:
+    async def run() -> Any:
+        try:
+            return await work(sink)
+        finally:
+            await sink.aclose()
+
+    return asyncio.run(run())
+
+
+def test_finding_a_key_without_an_owner_says_what_to_set(supabase: Served) -> None:
+    sink = make_sink(supabase.url, owner_user_id=" ")
+
+    with pytest.raises(SinkError) as raised:
+        run_sink(sink, lambda s: s.key_of(LOCAL, "0" * 64))
+
+    assert str(raised.value) == (
+        "owner_user_id is not set: set sinks.cloud.owner_user_id, or give the image's "
+        "storage_path from imagen.images"
+    )
+    assert supabase.fake.seen == []
+
+
+def test_finding_a_key_when_the_read_is_refused_says_why(supabase: Served, sleeps: Sleeps) -> None:
+    supabase.fake.fail("select", 503, 503, 503, 503)
+
+    with pytest.raises(SinkError) as raised:
+        run_sink(make_sink(supabase.url, sleeps), lambda s: s.key_of(LOCAL, "0" * 64))
+
+    assert str(raised.value) == (
+        "reading imagen.images failed: PostgREST answered 503 XX000: internal error; the "
+        "database is failing; run `imagen sync` later"
+    )
+
+
+def test_signing_that_cannot_reach_the_project_names_the_signing(
+    supabase: Served, sleeps: Sleeps
+) -> None:
+    unreachable(supabase.fake, "sign")
+
+    with pytest.raises(SinkError) as raised:
+        run_sink(make_sink(supabase.url, sleeps), lambda s: s.signed_url(REMOTE))
+
+    assert str(raised.value).startswith(f"signing: could not reach {host_of(supabase.url)} (")
+
+
+def test_signing_refused_by_storage_names_the_object_and_what_to_do(supabase: Served) -> None:
+    with pytest.raises(SinkError) as raised:
+        run_sink(make_sink(supabase.url, bucket="gone"), lambda s: s.signed_url(REMOTE, 60))
+
+    assert str(raised.value) == (
+        f"signing gone/{REMOTE} failed: Storage answered 404: Bucket not found; create the "
+        "bucket 'gone': run `imagen supabase migrate`"
+    )
+
+
+@pytest.mark.parametrize(
+    "signed", ["https://cdn.example.com/sign/x.png?token=t", "http://127.0.0.1:1/x.png?token=t"]
+)
+def test_a_signed_url_storage_gives_in_full_is_kept_as_it_is(
+    supabase: Served, generation: Generation, signed: str
+) -> None:
+    from aiohttp import web
+
+    supabase.fake.fail("sign", lambda request: web.json_response({"signedURL": signed}))
+
+    assert run_sink(make_sink(supabase.url), lambda s: s.signed_url(REMOTE)) == signed
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "<html>maintenance</html>",
+        "{}",
+        '{"signedURL": ""}',
+        '{"signedURL": 7}',
+        '{"signedUrl": "/object/sign/x"}',
+        '["/object/sign/x"]',
+    ],
+)
+def test_a_sign_answer_without_a_signed_url_says_so(supabase: Served, body: str) -> None:
+    from aiohttp import web
+
+    supabase.fake.fail("sign", lambda request: web.Response(text=body, status=200))
+
+    with pytest.raises(SinkError) as raised:
+        run_sink(make_sink(supabase.url), lambda s: s.signed_url(REMOTE))
+
+    assert str(raised.value) == "signing failed: Storage answered without a signedURL"
+
+
+def test_a_missing_owner_says_what_to_set_and_is_not_retried(
+    supabase: Served, generation: Generation
+) -> None:
+    error = deliver(make_sink(supabase.url, owner_user_id=""), Delivery(generation, "cloud"))
+
+    assert error is not None
+    assert str(error) == (
+        "owner_user_id is not set: set sinks.cloud.owner_user_id to your user's id in auth.users"
+    )
+    assert error.retryable is False
+
+
+def test_a_project_that_does_not_answer_within_the_timeout_is_a_retryable_error(
+    supabase: Served, generation: Generation, sleeps: Sleeps
+) -> None:
+    gate = supabase.fake.hold("insert")
+    try:
+        error = deliver(make_sink(supabase.url, sleeps, timeout=0.2), Delivery(generation, "cloud"))
+    finally:
+        gate.open()
+
+    assert error is not None
+    assert str(error).startswith(
+        f"insert into imagen.images: could not reach {host_of(supabase.url)} (ReadTimeout"
+    )
+    assert error.retryable

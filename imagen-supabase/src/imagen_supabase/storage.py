@@ -287,7 +287,9 @@ def _signed_path(text: str) -> str:
         body = json.loads(text)
     except ValueError:
         body = None
-    signed = body.get("signedURL") or body.get("signedUrl") if isinstance(body, dict) else None
+    # Storage's sign route answers {"signedURL": ...} (storage-js renames it signedUrl, on the
+    # client side only).
+    signed = body.get("signedURL") if isinstance(body, dict) else None
     if not isinstance(signed, str) or not signed:
         raise SinkError("signing failed: Storage answered without a signedURL")
     return signed

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import secrets
 import uuid
 from collections.abc import Mapping
@@ -100,6 +101,17 @@ UUID_COLUMNS = {"id", "owner_user_id"}
 INTEGER_COLUMNS = {"seed": "bigint", "width": "integer", "height": "integer",
                    "latency_ms": "integer"}  # fmt: skip
 _INTEGER_BITS = {"integer": 31, "bigint": 63}
+#: the query parameters of a read that are not filters (PostgREST's reserved words)
+SELECT_PARAMETERS = {"select", "order", "limit", "offset", "columns", "on_conflict"}
+#: PostgREST's filter operators (a filter is ``column=operator.value``)
+FILTER_OPERATORS = {
+    "eq", "gt", "gte", "lt", "lte", "neq", "like", "ilike", "match", "imatch", "in", "is",
+    "isdistinct", "fts", "plfts", "phfts", "wfts", "cs", "cd", "ov", "sl", "sr", "nxr", "nxl",
+    "adj", "not", "all", "any",
+}  # fmt: skip
+# Storage's isValidKey (supabase/storage, src/storage/limits.ts): S3-safe characters only;
+# JavaScript's \w there is ASCII. Anything else is refused as 400 InvalidKey.
+VALID_OBJECT_KEY = re.compile(r"[A-Za-z0-9_/!\-.*'() &$@=;:+,?]+")
 
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"fake image bytes " * 64
@@ -247,6 +259,8 @@ class FakeSupabase(FakeServer):
         if refusal is not None:
             return refusal
         bucket, path = request.match_info["bucket"], request.match_info["path"]
+        if not VALID_OBJECT_KEY.fullmatch(path):
+            return self._storage_error("400", "InvalidKey", f"Invalid key: {path}")
         if bucket not in self.buckets:
             return self._storage_error("404", "Bucket not found", "Bucket not found")
         if role != "service_role":
@@ -348,7 +362,12 @@ class FakeSupabase(FakeServer):
             return self._postgrest_error(
                 403, "42501", f'new row violates row-level security policy for table "{table}"'
             )
-        row = json.loads(body)
+        try:
+            row = json.loads(body)
+        except ValueError:
+            return self._postgrest_error(400, "PGRST102", "Empty or invalid json")
+        if not isinstance(row, dict):  # PostgREST takes an array too; the sinks send one row
+            raise NotImplementedError("the fake inserts one JSON object per request")
         refused = self._check_row(schema, table, row)
         if refused is not None:
             return refused
@@ -382,15 +401,20 @@ class FakeSupabase(FakeServer):
         else:
             columns, other = clash
             values = ", ".join(str(other.get(column)) for column in columns)
+            name = (
+                f"{table}_pkey" if columns == constraints[0] else f"{table}_{'_'.join(columns)}_key"
+            )
             return self._postgrest_error(
                 409,
                 "23505",
-                f'duplicate key value violates unique constraint "{table}_{"_".join(columns)}_key"',
+                f'duplicate key value violates unique constraint "{name}"',
                 details=f"Key ({', '.join(columns)})=({values}) already exists.",
             )
-        if "return=minimal" in prefer:
-            return web.Response(status=201)
-        return web.json_response(inserted, status=201)
+        # PostgREST answers an insert without a body unless asked for the rows
+        # (return=minimal is its default).
+        if "return=representation" in prefer:
+            return web.json_response(inserted, status=201)
+        return web.Response(status=201)
 
     @staticmethod
     def _clash(
@@ -468,6 +492,34 @@ class FakeSupabase(FakeServer):
             )
         return None
 
+    def _check_query(
+        self, schema: str, table: str, query: Mapping[str, str]
+    ) -> web.Response | None:
+        """PostgREST's refusals of a read's query string: a column the table lacks (in
+        ``select``, a filter or ``order``) is 42703, a filter without an operator PGRST100."""
+        columns = COLUMNS[(schema, table)]
+        named = [column for column in query if column not in SELECT_PARAMETERS]
+        named += query.get("select", "*").split(",")
+        named += [term.split(".")[0] for term in query.get("order", "").split(",") if term]
+        for column in named:
+            if column != "*" and column not in columns:
+                return self._postgrest_error(
+                    400, "42703", f"column {table}.{column} does not exist"
+                )
+        for column, condition in query.items():
+            if column in SELECT_PARAMETERS:
+                continue
+            if condition.partition(".")[0] not in FILTER_OPERATORS:
+                return self._postgrest_error(
+                    400, "PGRST100", f'"failed to parse filter ({condition})" (line 1, column 1)'
+                )
+        for number in ("limit", "offset"):
+            if not query.get(number, "0").isdigit():
+                return self._postgrest_error(
+                    400, "PGRST100", f'"failed to parse {number} parameter" (line 1, column 1)'
+                )
+        return None
+
     async def _select(self, request: web.Request) -> web.StreamResponse:
         from aiohttp import web
 
@@ -485,19 +537,28 @@ class FakeSupabase(FakeServer):
             status = 401 if role == "anon" else 403
             return self._postgrest_error(status, "42501", f"permission denied for table {table}")
         query = request.query
+        refused = self._check_query(schema, table, query)
+        if refused is not None:
+            return refused
         chosen = list(rows)
         for column, condition in query.items():
-            if column in COLUMNS[(schema, table)] and condition.startswith("eq."):
-                wanted = condition.removeprefix("eq.")
+            if column in SELECT_PARAMETERS:
+                continue
+            operator, _, wanted = condition.partition(".")
+            if operator == "eq":
                 chosen = [
                     r for r in chosen if r.get(column) is not None and str(r[column]) == wanted
                 ]
-        since = query.get("created_at", "")
-        if since.startswith("gte."):
-            floor = dt.datetime.fromisoformat(since.removeprefix("gte."))
-            chosen = [r for r in chosen if dt.datetime.fromisoformat(r["created_at"]) >= floor]
-        if query.get("order", "").startswith("created_at.asc"):
+            elif (operator, column) == ("gte", "created_at"):
+                floor = dt.datetime.fromisoformat(wanted)
+                chosen = [r for r in chosen if dt.datetime.fromisoformat(r[column]) >= floor]
+            else:  # PostgREST has it, the fake does not: fail loudly rather than ignore it
+                raise NotImplementedError(f"the fake does not filter by {column}={condition}")
+        order = query.get("order")
+        if order == "created_at.asc,id.asc":
             chosen.sort(key=lambda r: (dt.datetime.fromisoformat(r["created_at"]), r.get("id")))
+        elif order is not None:
+            raise NotImplementedError(f"the fake does not order by {order}")
         offset = int(query.get("offset", "0"))
         limit = int(query.get("limit", str(len(chosen))))
         chosen = chosen[offset : offset + limit]
