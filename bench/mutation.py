@@ -399,6 +399,58 @@ EQUIVALENT: dict[str, tuple[str, str]] = {
         '"HTTP://LOCALHOST"',
         "httpx lower-cases a URL's scheme and host",
     ),
+    **alike(
+        "httpx sends the method upper-cased",
+        ("imagen_supabase.storage.xǁSupabaseStorageSinkǁ_insert__mutmut_13", '"post"'),
+        ("imagen_supabase.storage.xǁSupabaseStorageSinkǁ_row_at__mutmut_14", '"get"'),
+        ("imagen_supabase.storage.xǁSupabaseStorageSinkǁ_upload__mutmut_14", '"post"'),
+        ("imagen_supabase.storage.xǁSupabaseStorageSinkǁsigned_url__mutmut_12", '"post"'),
+    ),
+    **alike(
+        "HTTP header names are case-insensitive: a server reads them in any case",
+        ("imagen_supabase.storage.xǁSupabaseStorageSinkǁ_insert__mutmut_18", '"content-type"'),
+        ("imagen_supabase.storage.xǁSupabaseStorageSinkǁ_insert__mutmut_19", '"CONTENT-TYPE"'),
+        ("imagen_supabase.storage.xǁSupabaseStorageSinkǁ_row_at__mutmut_24", '"accept-profile"'),
+        ("imagen_supabase.storage.xǁSupabaseStorageSinkǁ_row_at__mutmut_25", '"ACCEPT-PROFILE"'),
+        ("imagen_supabase.storage.xǁSupabaseStorageSinkǁ_upload__mutmut_19", '"content-type"'),
+        ("imagen_supabase.storage.xǁSupabaseStorageSinkǁ_upload__mutmut_20", '"CONTENT-TYPE"'),
+    ),
+    "imagen_supabase.storage.xǁSupabaseStorageSinkǁ_insert__mutmut_17": (
+        '"XXContent-TypeXX"',
+        "PostgREST reads a body sent without Content-Type as JSON",
+    ),
+    "imagen_supabase.storage.xǁSupabaseStorageSinkǁ_insert__mutmut_21": (
+        '"APPLICATION/JSON"',
+        "media type names are case-insensitive: PostgREST reads APPLICATION/JSON as JSON",
+    ),
+    **alike(
+        "a \\u escape in JSON decodes to the same character: PostgREST stores the same row",
+        ("imagen_supabase.storage.xǁSupabaseStorageSinkǁ_insert__mutmut_28", "ensure_ascii=None"),
+        ("imagen_supabase.storage.xǁSupabaseStorageSinkǁ_insert__mutmut_30", "json.dumps(row, )"),
+        ("imagen_supabase.storage.xǁSupabaseStorageSinkǁ_insert__mutmut_31", "ensure_ascii=True"),
+    ),
+    "imagen_supabase.storage.xǁSupabaseStorageSinkǁ_claim__mutmut_19": (
+        "PostgrestAnswer.of(response, None)",
+        "key_env only scrubs the key from the answer's texts; the claim reads only its code, "
+        "which is 23505 or not either way",
+    ),
+    "imagen_supabase.storage.xǁSupabaseStorageSinkǁ_row_at__mutmut_35": (
+        'rows = ""',
+        "text that is not JSON is no list of rows either way: '' is not a list, as None is not",
+    ),
+    **alike(
+        "SinkError keeps dict(state or {}): a state of None is {}",
+        ("imagen_supabase.storage.xǁSupabaseStorageSinkǁ_upload__mutmut_30", "state=None"),
+        ("imagen_supabase.storage.xǁSupabaseStorageSinkǁsigned_url__mutmut_25", "state=None"),
+    ),
+    "imagen_supabase.storage.xǁSupabaseStorageSinkǁsigned_url__mutmut_41": (
+        "lstrip('XX/XX')",
+        "Storage's signed path starts with /object/: stripping X as well as / takes the same",
+    ),
+    "imagen_supabase.storage.x__signed_path__mutmut_3": (
+        'body = ""',
+        "an answer that is not JSON has no signedURL either way: '' is not a dict, as None is not",
+    ),
     "imagen_replicate.backend.xǁReplicateBackendǁ_predict__mutmut_75": (
         '"XXwaitingXX"',
         "a prediction object always has a status (_prediction_of refuses one without)",

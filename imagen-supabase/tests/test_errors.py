@@ -102,8 +102,11 @@ STORAGE_ANSWERS = [
     ),
     (
         400,
-        {"statusCode": "400", "error": "invalid_mime_type",
-         "message": "mime type image/webp is not supported"},  # fmt: skip
+        {
+            "statusCode": "400",
+            "error": "invalid_mime_type",
+            "message": "mime type image/webp is not supported",
+        },
         "Storage answered 400: mime type image/webp is not supported (invalid_mime_type); allow "
         "this image type on bucket 'b' (Dashboard > Storage)",
         False,
@@ -177,8 +180,12 @@ def test_a_storage_refusal_is_its_real_status_its_words_and_one_piece_of_advice(
 POSTGREST_ANSWERS = [
     (
         406,
-        {"code": "PGRST106", "details": "some detail", "hint": None,
-         "message": "The schema must be one of the following: public, graphql_public"},  # fmt: skip
+        {
+            "code": "PGRST106",
+            "details": "some detail",
+            "hint": None,
+            "message": "The schema must be one of the following: public, graphql_public",
+        },
         "PostgREST answered 406 PGRST106: The schema must be one of the following: public, "
         "graphql_public; expose schema 'imagen': run `imagen supabase migrate` (it adds imagen "
         "to pgrst.db_schemas of role authenticator and reloads PostgREST), or add it under "
@@ -187,40 +194,60 @@ POSTGREST_ANSWERS = [
     ),
     (
         404,
-        {"code": "PGRST205", "details": None, "hint": "Perhaps you meant the table 'public.x'",
-         "message": "Could not find the table 'imagen.images' in the schema cache"},  # fmt: skip
+        {
+            "code": "PGRST205",
+            "details": None,
+            "hint": "Perhaps you meant the table 'public.x'",
+            "message": "Could not find the table 'imagen.images' in the schema cache",
+        },
         "PostgREST answered 404 PGRST205: Could not find the table 'imagen.images' in the schema "
         "cache; table imagen.images does not exist: run `imagen supabase migrate`",
         False,
     ),
     (
         404,
-        {"code": "42P01", "details": None, "hint": None,
-         "message": 'relation "imagen.images" does not exist'},  # fmt: skip
+        {
+            "code": "42P01",
+            "details": None,
+            "hint": None,
+            "message": 'relation "imagen.images" does not exist',
+        },
         'PostgREST answered 404 42P01: relation "imagen.images" does not exist; table '
         "imagen.images does not exist: run `imagen supabase migrate`",
         False,
     ),
     (
         400,
-        {"code": "PGRST204", "details": None, "hint": None,
-         "message": "Could not find the 'style' column of 'images' in the schema cache"},  # fmt: skip
+        {
+            "code": "PGRST204",
+            "details": None,
+            "hint": None,
+            "message": "Could not find the 'style' column of 'images' in the schema cache",
+        },
         "PostgREST answered 400 PGRST204: Could not find the 'style' column of 'images' in the "
         "schema cache; imagen.images lacks a column imagen writes: run `imagen supabase migrate`",
         False,
     ),
     (
         400,
-        {"code": "42703", "details": None, "hint": None,
-         "message": "column images.style does not exist"},  # fmt: skip
+        {
+            "code": "42703",
+            "details": None,
+            "hint": None,
+            "message": "column images.style does not exist",
+        },
         "PostgREST answered 400 42703: column images.style does not exist; imagen.images lacks "
         "a column imagen writes: run `imagen supabase migrate`",
         False,
     ),
     (
         403,
-        {"code": "42501", "details": None, "hint": None,
-         "message": "permission denied for table images"},  # fmt: skip
+        {
+            "code": "42501",
+            "details": None,
+            "hint": None,
+            "message": "permission denied for table images",
+        },
         "PostgREST answered 403 42501: permission denied for table images; the key in "
         "TEST_SUPABASE_KEY may not write imagen.images: use the project's service key "
         "(service_role JWT or sb_secret_...), and run `imagen supabase migrate` for the grants",
@@ -228,8 +255,10 @@ POSTGREST_ANSWERS = [
     ),
     (
         401,
-        {"message": "Invalid API key", "hint": "Double check your Supabase `anon` or "
-         "`service_role` API key."},  # fmt: skip
+        {
+            "message": "Invalid API key",
+            "hint": "Double check your Supabase `anon` or `service_role` API key.",
+        },
         "PostgREST answered 401: Invalid API key; the key in TEST_SUPABASE_KEY may not write "
         "imagen.images: use the project's service key (service_role JWT or sb_secret_...), and "
         "run `imagen supabase migrate` for the grants",
@@ -237,10 +266,13 @@ POSTGREST_ANSWERS = [
     ),
     (
         409,
-        {"code": "23503", "hint": None,
-         "details": 'Key (owner_user_id)=(ac6c) is not present in table "users".',
-         "message": 'insert or update on table "images" violates foreign key constraint '
-         '"images_owner_user_id_fkey"'},  # fmt: skip
+        {
+            "code": "23503",
+            "hint": None,
+            "details": 'Key (owner_user_id)=(ac6c) is not present in table "users".',
+            "message": 'insert or update on table "images" violates foreign key constraint '
+            '"images_owner_user_id_fkey"',
+        },
         'PostgREST answered 409 23503: insert or update on table "images" violates foreign key '
         'constraint "images_owner_user_id_fkey" (Key (owner_user_id)=(ac6c) is not present in '
         'table "users".); owner_user_id is not a user in auth.users: set it to your user\'s id',
@@ -248,16 +280,24 @@ POSTGREST_ANSWERS = [
     ),
     (
         400,
-        {"code": "22P02", "details": None, "hint": None,
-         "message": 'invalid input syntax for type uuid: "me"'},  # fmt: skip
+        {
+            "code": "22P02",
+            "details": None,
+            "hint": None,
+            "message": 'invalid input syntax for type uuid: "me"',
+        },
         'PostgREST answered 400 22P02: invalid input syntax for type uuid: "me"; a value has '
         "the wrong form (owner_user_id must be a UUID)",
         False,
     ),
     (
         503,
-        {"code": "PGRST000", "details": "connection refused", "hint": None,
-         "message": "Database client error. Retrying the connection."},  # fmt: skip
+        {
+            "code": "PGRST000",
+            "details": "connection refused",
+            "hint": None,
+            "message": "Database client error. Retrying the connection.",
+        },
         "PostgREST answered 503 PGRST000: Database client error. Retrying the connection. "
         "(connection refused); the database is failing; run `imagen sync` later",
         True,
@@ -271,8 +311,12 @@ POSTGREST_ANSWERS = [
     ),
     (
         400,
-        {"code": "23514", "details": None, "hint": "check the width",
-         "message": 'new row violates check constraint "images_width_check"'},  # fmt: skip
+        {
+            "code": "23514",
+            "details": None,
+            "hint": "check the width",
+            "message": 'new row violates check constraint "images_width_check"',
+        },
         'PostgREST answered 400 23514: new row violates check constraint "images_width_check"; '
         "check the width",
         False,
@@ -291,8 +335,12 @@ POSTGREST_ANSWERS = [
     ),
     (
         408,
-        {"code": "57014", "details": None, "hint": None,
-         "message": "canceling statement due to statement timeout"},  # fmt: skip
+        {
+            "code": "57014",
+            "details": None,
+            "hint": None,
+            "message": "canceling statement due to statement timeout",
+        },
         "PostgREST answered 408 57014: canceling statement due to statement timeout; check the "
         "sink's settings",
         True,

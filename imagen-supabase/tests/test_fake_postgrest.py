@@ -266,3 +266,20 @@ def test_storage_refuses_an_object_key_with_characters_it_does_not_allow(
     assert answer.json()["statusCode"] == "400"
     assert answer.json()["error"] == "InvalidKey"
     assert supabase.fake.objects == {}
+
+
+@pytest.mark.parametrize(
+    ("content_type", "status"),
+    [("text/plain", 415), ("APPLICATION/JSON", 201), ("application/json; charset=utf-8", 201)],
+)
+def test_an_insert_body_is_read_by_its_media_type(
+    supabase: Served, content_type: str, status: int
+) -> None:
+    headers = {"apikey": SERVICE_JWT, "Authorization": f"Bearer {SERVICE_JWT}",
+               "Content-Profile": "imagen", "Content-Type": content_type}  # fmt: skip
+
+    answer = httpx.post(
+        f"{supabase.url}/rest/v1/images", content=json.dumps(ROW).encode(), headers=headers
+    )
+
+    assert answer.status_code == status

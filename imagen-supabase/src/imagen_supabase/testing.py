@@ -103,6 +103,8 @@ INTEGER_COLUMNS = {"seed": "bigint", "width": "integer", "height": "integer",
 _INTEGER_BITS = {"integer": 31, "bigint": 63}
 #: the query parameters of a read that are not filters (PostgREST's reserved words)
 SELECT_PARAMETERS = {"select", "order", "limit", "offset", "columns", "on_conflict"}
+#: the bodies PostgREST inserts into a table
+INSERT_MEDIA_TYPES = {"application/json", "text/csv", "application/x-www-form-urlencoded"}
 #: PostgREST's filter operators (a filter is ``column=operator.value``)
 FILTER_OPERATORS = {
     "eq", "gt", "gte", "lt", "lte", "neq", "like", "ilike", "match", "imatch", "in", "is",
@@ -362,6 +364,14 @@ class FakeSupabase(FakeServer):
             return self._postgrest_error(
                 403, "42501", f'new row violates row-level security policy for table "{table}"'
             )
+        # PostgREST reads a body without Content-Type as JSON; media types in any letter case.
+        media_type = request.headers.get("Content-Type", "application/json")
+        if media_type.split(";")[0].strip().lower() not in INSERT_MEDIA_TYPES:
+            return web.json_response(
+                {"message": f"Content-Type not acceptable: {media_type}"}, status=415
+            )
+        if media_type.split(";")[0].strip().lower() != "application/json":
+            raise NotImplementedError(f"the fake reads JSON bodies only, not {media_type}")
         try:
             row = json.loads(body)
         except ValueError:
