@@ -1,0 +1,299 @@
+"""A worker serving the postgres queue in this process: claims, takes, cancels and hand-backs
+seen through the jobs a user reads back (the subprocess workers are in test_workers.py).
+
+The ``held`` backend records each call and holds a take on an ``asyncio.Event`` until the test
+lets it go, so "running" is a state the test waits for, never a sleep.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import attrs
+import psycopg
+import pytest
+
+from imagen import hookimpl
+from imagen.config.model import Config, Instance, QueueInstance
+from imagen.jobs.model import Job
+from imagen.jobs.queue import open_queue
+from imagen.jobs.submit import submit
+from imagen.jobs.worker import Worker
+from imagen.models import Cost, Image, Progress, Request, Result, Status
+from imagen.plugins import loader as plugins
+from imagen_postgres.queue import PostgresQueue
+from imagen_postgres.settings import PostgresQueueSettings
+
+PRICE = Cost(Decimal("0.01"), "held test price")
+#: the longest a test waits for a change it caused (a busy CI box is slow, never this slow)
+PATIENCE = 60.0
+
+
+@attrs.frozen
+class HeldSettings:
+    pass
+
+
+@attrs.define
+class Calls:
+    """What the held backend did, and the takes it holds (by seed) until released."""
+
+    started: list[int] = attrs.field(factory=list)
+    paid: list[int] = attrs.field(factory=list)
+    holds: dict[int, asyncio.Event] = attrs.field(factory=dict)
+    changed: asyncio.Event | None = None
+
+    def hold(self, seed: int) -> None:
+        self.holds[seed] = asyncio.Event()
+
+    def release(self, seed: int) -> None:
+        self.holds[seed].set()
+
+    def note(self, kind: list[int], seed: int) -> None:
+        kind.append(seed)
+        if self.changed is not None:
+            self.changed.set()
+
+    async def until_started(self, seed: int) -> None:
+        async with asyncio.timeout(PATIENCE):
+            while seed not in self.started:
+                self.changed = asyncio.Event()
+                await self.changed.wait()
+
+
+CALLS = Calls()
+
+
+class HeldBackend:
+    def __init__(self, name: str, settings: HeldSettings) -> None:
+        self.name = name
+
+    def status(self) -> Status:
+        return Status.ready()
+
+    def estimate_cost(self, request: Request) -> Cost:
+        return PRICE
+
+    async def aclose(self) -> None:
+        return None
+
+    async def generate(self, request: Request, progress: Progress) -> Result:
+        from imagen.mock import render
+
+        seed = request.seed if request.seed is not None else 0
+        CALLS.note(CALLS.started, seed)
+        held = CALLS.holds.get(seed)
+        if held is not None:
+            await held.wait()
+        data = render(request.prompt, seed, 64, 64)
+        CALLS.note(CALLS.paid, seed)
+        return Result((Image(data, "image/png", 64, 64, seed),), model="held", cost=PRICE)
+
+
+class HeldPlugin:
+    @hookimpl
+    def register_backends(self, register: Any) -> None:
+        register("held", HeldBackend, HeldSettings, concurrency=1)
+
+
+@pytest.fixture
+def config(queue_db: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Config]:
+    global CALLS
+    CALLS = Calls()
+    monkeypatch.setenv("IMAGEN_QUEUE_URL", queue_db)
+    plugins.manager().register(HeldPlugin(), name="held-test")
+    plugins.registry.cache_clear()
+    yield Config(
+        default_backend="h",
+        backends={"h": Instance("h", "held", HeldSettings(), concurrency=1)},
+        queue=QueueInstance(
+            "postgres", PostgresQueueSettings(heartbeat=0.2, stale_after=2.0, pool_size=4)
+        ),
+    )
+    plugins.manager().unregister(name="held-test")
+    plugins.registry.cache_clear()
+
+
+def run(config: Config, work: Callable[[PostgresQueue], Awaitable[Any]]) -> Any:
+    async def main() -> Any:
+        queue = open_queue(config)
+        assert isinstance(queue, PostgresQueue)
+        try:
+            return await work(queue)
+        finally:
+            await queue.aclose()
+
+    return asyncio.run(main())
+
+
+async def submitted(queue: PostgresQueue, config: Config, tmp_path: Path, count: int,
+                    seed: int) -> Job:  # fmt: skip
+    request = Request("a cat", count=count, seed=seed)
+    return await submit(queue, config, request, output_dir=str(tmp_path / "out"))
+
+
+async def until(queue: PostgresQueue, job_id: str, check: Callable[[Job], bool]) -> Job:
+    """The job once ``check`` holds, waiting on its changes (bounded: PATIENCE without one)."""
+    job = await queue.get(job_id)
+    while not check(job):
+        before = job.version
+        job = await queue.wait(job_id, after=before, max_wait=PATIENCE)
+        assert job.version != before or check(job), f"no change in {PATIENCE} s: {job}"
+    return job
+
+
+def test_a_worker_runs_a_queued_job_to_done_with_every_take_once(
+    config: Config, tmp_path: Path
+) -> None:
+    lines: list[str] = []
+
+    async def work(queue: PostgresQueue) -> Job:
+        job = await submitted(queue, config, tmp_path, 3, 10)
+        await Worker(config, backends=["h"], once=True, log=lines.append).serve(queue)
+        return await queue.get(job.id)
+
+    job = run(config, work)
+
+    assert job.state == "done"
+    assert [take.state for take in job.takes] == ["done"] * 3
+    assert all(take.path and Path(take.path).is_file() for take in job.takes)
+    assert job.attempts == 1
+    assert job.cost_actual is not None
+    assert str(job.cost_actual.amount) == "0.03"
+    assert CALLS.paid == [10, 11, 12]
+    assert [line.split()[:3] for line in lines] == [["job", job.id, "done:"]]
+
+
+def test_a_canceled_queued_job_never_reaches_the_backend(config: Config, tmp_path: Path) -> None:
+    async def work(queue: PostgresQueue) -> Job:
+        job = await submitted(queue, config, tmp_path, 2, 20)
+        assert (await queue.cancel(job.id)).state == "canceled"
+        await Worker(config, backends=["h"], once=True).serve(queue)
+        return await queue.get(job.id)
+
+    job = run(config, work)
+
+    assert job.state == "canceled"
+    assert CALLS.started == []
+
+
+def test_a_running_job_canceled_from_another_process_stops_and_keeps_its_finished_takes(
+    config: Config, tmp_path: Path
+) -> None:
+    async def work(queue: PostgresQueue) -> Job:
+        CALLS.hold(31)
+        job = await submitted(queue, config, tmp_path, 3, 30)
+        worker = Worker(config, backends=["h"])
+        serving = asyncio.ensure_future(worker.serve(queue))
+        await CALLS.until_started(31)
+        other = open_queue(config)  # the user's `imagen jobs cancel`: its own connections
+        try:
+            await other.cancel(job.id)
+        finally:
+            await other.aclose()
+        job = await until(queue, job.id, lambda j: j.finished)
+        worker.stop()
+        await serving
+        return job
+
+    job = run(config, work)
+
+    assert job.state == "canceled"
+    assert job.takes[0].state == "done"
+    assert "done" not in [take.state for take in job.takes][1:]
+    assert CALLS.paid == [30]
+
+
+def test_a_job_handed_back_by_a_stopping_worker_is_finished_by_the_next_without_paying_twice(
+    config: Config, tmp_path: Path
+) -> None:
+    lines: list[str] = []
+
+    async def work(queue: PostgresQueue) -> tuple[Job, Job]:
+        CALLS.hold(41)
+        job = await submitted(queue, config, tmp_path, 2, 40)
+        first = Worker(config, backends=["h"], log=lines.append)
+        serving = asyncio.ensure_future(first.serve(queue))
+        await CALLS.until_started(41)
+        first.stop()
+        first.stop()  # the second stop hands the running job back
+        await serving
+        handed_back = await queue.get(job.id)
+        CALLS.release(41)
+        await Worker(config, backends=["h"], once=True).serve(queue)
+        return handed_back, await queue.get(job.id)
+
+    handed_back, job = run(config, work)
+
+    assert handed_back.state == "queued"
+    assert handed_back.takes[0].state == "done"
+    assert f"job {job.id} handed back to the queue (1/2 takes)" in lines
+    assert job.state == "done"
+    assert job.attempts == 2
+    assert CALLS.paid == [40, 41]
+
+
+def test_a_job_written_by_a_newer_imagen_is_left_for_a_newer_worker(
+    config: Config, tmp_path: Path, queue_db: str
+) -> None:
+    lines: list[str] = []
+
+    async def work(queue: PostgresQueue) -> str:
+        job = await submitted(queue, config, tmp_path, 1, 50)
+        async with await psycopg.AsyncConnection.connect(queue_db, autocommit=True) as conn:
+            await conn.execute(
+                "UPDATE imagen.jobs SET format_version = format_version + 1 WHERE id = %s",
+                (job.id,),
+            )
+        await Worker(config, backends=["h"], once=True, log=lines.append).serve(queue)
+        return job.id
+
+    job_id = run(config, work)
+
+    assert lines == [f"job {job_id} was written by a newer imagen; left for a newer worker"]
+    assert CALLS.started == []
+    with psycopg.connect(queue_db) as conn:
+        row = conn.execute(
+            "SELECT j.state, t.status, t.scheduled_at > now() + interval '30 seconds'"
+            " FROM imagen.jobs j JOIN imagen_queue.procrastinate_jobs t ON t.id = j.task_id"
+            " WHERE j.id = %s",
+            (job_id,),
+        ).fetchone()
+    # Untouched, and offered again in a minute (to a newer worker, or this one upgraded).
+    assert row == ("queued", "todo", True)
+
+
+def test_a_job_whose_worker_went_silent_is_taken_over_by_a_live_worker(
+    config: Config, tmp_path: Path, queue_db: str
+) -> None:
+    from imagen_postgres import records
+
+    async def work(queue: PostgresQueue) -> Job:
+        job = await submitted(queue, config, tmp_path, 1, 60)
+        # A worker claimed it, then died: its procrastinate job is "doing" with no live worker.
+        claimed = await queue._once(lambda conn: records.claim(conn, job.id, "dead:1:x", 3))
+        assert not isinstance(claimed, str)
+        async with await psycopg.AsyncConnection.connect(queue_db, autocommit=True) as conn:
+            await conn.execute("SET search_path TO imagen_queue, public")
+            await conn.execute(
+                "UPDATE procrastinate_jobs SET status = 'doing', worker_id = NULL"
+                " WHERE id = (SELECT task_id FROM imagen.jobs WHERE id = %s)",
+                (job.id,),
+            )
+        worker = Worker(config, backends=["h"])
+        serving = asyncio.ensure_future(worker.serve(queue))
+        done = await until(queue, job.id, lambda j: j.finished)
+        worker.stop()
+        await serving
+        return done
+
+    job = run(config, work)
+
+    assert job.state == "done"
+    assert job.attempts == 2
+    assert job.worker != "dead:1:x"
+    assert CALLS.paid == [60]
