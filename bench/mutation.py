@@ -298,6 +298,17 @@ def alike(why: str, *mutants: tuple[str, str]) -> dict[str, tuple[str, str]]:
 
 # mutant name -> (a fragment of the mutated line, why no behaviour can tell it from the original)
 EQUIVALENT: dict[str, tuple[str, str]] = {
+    "imagen_supabase.errors.x_postgrest_error__mutmut_35": (
+        '"XX42501XX"',
+        "PostgREST answers 42501 with 401 (anon) or 403 (a signed-in role) only, which the "
+        "status check catches",
+    ),
+    **alike(
+        "a body without statusCode keeps the HTTP status either way: int('None') fails and the "
+        "status stays",
+        ("imagen_supabase.errors.xǁStorageAnswerǁof__mutmut_9", 'get("statusCode", None)'),
+        ("imagen_supabase.errors.xǁStorageAnswerǁof__mutmut_11", 'get("statusCode", )'),
+    ),
     **alike(
         "HTTP header names are case-insensitive: a server reads Accept in any case",
         ("imagen.adapters.api.xǁHttpApiǁ_open_stream__mutmut_4", '"accept"'),

@@ -160,6 +160,26 @@ STORAGE_ANSWERS = [
         "Storage answered 400: Bad Request; check the sink's settings",
         False,
     ),
+    (
+        400,
+        {"statusCode": "400", "error": "Invalid Input", "message": "Invalid key: a/b\\c.png"},
+        "Storage answered 400: Invalid key: a/b\\c.png (Invalid Input); Storage refused the "
+        "object name; report it, imagen should never send one",
+        False,
+    ),
+    (
+        400,
+        {"statusCode": "415", "error": "unsupported", "message": "Unsupported Media Type"},
+        "Storage answered 415: Unsupported Media Type (unsupported); allow this image type on "
+        "bucket 'b' (Dashboard > Storage)",
+        False,
+    ),
+    (
+        599,
+        {},
+        "Storage answered 599: no message; Storage is failing; run `imagen sync` later",
+        True,
+    ),
 ]
 
 
@@ -328,6 +348,25 @@ POSTGREST_ANSWERS = [
         False,
     ),
     (
+        403,
+        {
+            "code": "28P01",
+            "details": None,
+            "hint": None,
+            "message": 'password authentication failed for user "authenticator"',
+        },
+        'PostgREST answered 403 28P01: password authentication failed for user "authenticator"; '
+        "the key in TEST_SUPABASE_KEY may not write imagen.images: use the project's service key "
+        "(service_role JWT or sb_secret_...), and run `imagen supabase migrate` for the grants",
+        False,
+    ),
+    (
+        404,
+        {"message": "no Route matched with those values"},
+        "PostgREST answered 404: no Route matched with those values; check the sink's settings",
+        False,
+    ),
+    (
         429,
         {},
         "PostgREST answered 429: Too Many Requests; check the sink's settings",
@@ -388,3 +427,54 @@ def test_the_key_echoed_in_an_answer_never_reaches_the_message(
     assert key not in said
     assert key not in stored
     assert "Invalid API key: " in said
+
+
+# A self-hosted gateway's key can have any shape: the one in key_env is hidden by its value,
+# not only by looking like a JWT or an sb_secret_ key.
+ODD_KEY = "gateway-token-0123456789"
+
+
+@pytest.mark.parametrize(
+    ("status", "body"),
+    [
+        (401, {"code": "PGRST301", "message": f"Invalid API key: {ODD_KEY}"}),
+        (401, {"code": "PGRST301", "message": "Invalid API key", "details": f"got {ODD_KEY}"}),
+        (400, {"code": "23514", "message": "check failed", "hint": f"not {ODD_KEY}"}),
+    ],
+)
+def test_a_key_of_any_shape_echoed_by_postgrest_never_shows(
+    monkeypatch: pytest.MonkeyPatch, status: int, body: dict[str, Any]
+) -> None:
+    monkeypatch.setenv(KEY_ENV, ODD_KEY)
+
+    said = postgrest(status, body)
+
+    assert ODD_KEY not in said
+    assert "***" in said
+
+
+def test_a_key_echoed_in_the_status_line_never_shows(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(KEY_ENV, ODD_KEY)
+    echoed = httpx.Response(401, text="", extensions={"reason_phrase": f"bad {ODD_KEY}".encode()})
+
+    said = str(postgrest_error(echoed, what="reading", schema="s", table="t", key_env=KEY_ENV))
+
+    assert said.startswith("reading s.t failed: PostgREST answered 401: bad ***; ")
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"statusCode": "403", "error": f"bad {ODD_KEY}", "message": "Unauthorized"},
+        {"statusCode": "403", "error": "Unauthorized", "message": f"bad {ODD_KEY}"},
+    ],
+)
+def test_a_key_of_any_shape_echoed_by_storage_never_shows(
+    monkeypatch: pytest.MonkeyPatch, body: dict[str, Any]
+) -> None:
+    monkeypatch.setenv(KEY_ENV, ODD_KEY)
+
+    said = storage(400, body)
+
+    assert ODD_KEY not in said
+    assert "bad ***" in said

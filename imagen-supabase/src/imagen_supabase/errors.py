@@ -56,7 +56,7 @@ class StorageAnswer:
         with contextlib.suppress(ValueError):
             status = int(str(body.get("statusCode", status)))
         error = str(body.get("error") or body.get("code") or "")
-        message = str(body.get("message") or error or response.reason_phrase or "")
+        message = str(body.get("message") or error or response.reason_phrase or "no message")
         return cls(status, _one_line(error, key_env), _one_line(message, key_env))
 
 
