@@ -297,3 +297,69 @@ def test_a_job_whose_worker_went_silent_is_taken_over_by_a_live_worker(
     assert job.attempts == 2
     assert job.worker != "dead:1:x"
     assert CALLS.paid == [60]
+
+
+def test_a_done_take_is_picked_and_a_take_that_is_not_done_is_refused(
+    config: Config, tmp_path: Path
+) -> None:
+    from imagen.jobs.queue import JobConflict
+
+    async def work(queue: PostgresQueue) -> tuple[Job, list[str]]:
+        job = await submitted(queue, config, tmp_path, 2, 70)
+        refused = []
+        with pytest.raises(JobConflict) as early:
+            await queue.pick(job.id, 1)
+        refused.append(str(early.value))
+        await Worker(config, backends=["h"], once=True).serve(queue)
+        with pytest.raises(JobConflict) as beyond:
+            await queue.pick(job.id, 3)
+        refused.append(str(beyond.value))
+        picked = await queue.pick(job.id, 2)
+        assert picked == await queue.get(job.id)
+        return picked, refused
+
+    picked, refused = run(config, work)
+
+    assert picked.picked == 2
+    assert refused == [
+        f"take 1 of job {picked.id} is queued; pick a done take",
+        f"job {picked.id} has takes 1 to 2; there is no take 3",
+    ]
+
+
+def test_an_unreachable_server_is_one_line_without_the_password(
+    config: Config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from imagen.testing.postgres import free_port
+    from imagen_postgres.connection import QueueUnavailable
+
+    port = free_port()
+    monkeypatch.setenv("IMAGEN_QUEUE_URL", f"postgresql://imagen:hunter2-secret@127.0.0.1:{port}/q")
+
+    with pytest.raises(QueueUnavailable) as raised:
+        run(config, lambda queue: queue.get("any"))
+
+    said = str(raised.value)
+    assert said.startswith("the job queue's database cannot be used: ")
+    assert "hunter2" not in said
+
+
+def test_an_unmigrated_database_says_what_to_run(
+    config: Config, monkeypatch: pytest.MonkeyPatch, postgres_server: Any
+) -> None:
+    import uuid
+
+    from imagen_postgres.connection import QueueUnavailable
+
+    name = f"unmigrated_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres_server.url(), autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    monkeypatch.setenv("IMAGEN_QUEUE_URL", postgres_server.url(name))
+
+    with pytest.raises(QueueUnavailable) as raised:
+        run(config, lambda queue: queue.get("any"))
+
+    assert str(raised.value) == (
+        "the job queue's tables are missing from the database in IMAGEN_QUEUE_URL; create them "
+        "with: imagen queue migrate --apply"
+    )
