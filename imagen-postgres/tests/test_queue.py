@@ -311,7 +311,7 @@ def test_a_job_announced_while_a_fetch_is_under_way_is_fetched_by_that_fetch(
     assert fetched == submitted
 
 
-def test_a_claim_is_two_round_trips_and_a_read_and_a_save_one_each(
+def test_a_claim_is_two_round_trips_and_a_read_a_list_and_a_save_one_each(
     tmp_path: Path, queue_db: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Single statements run in autocommit (no BEGIN and COMMIT around them), and a claim is a
@@ -348,6 +348,7 @@ def test_a_claim_is_two_round_trips_and_a_read_and_a_save_one_each(
                 for name, step in (
                     ("claim", claim),
                     ("get", lambda: queue.get(job.id)),
+                    ("list", lambda: queue.list(JobQuery())),
                     ("save", lambda: _Store(queue, "a:1:x").save(claimed[0])),
                 ):
                     before = _round_trips(trace)
@@ -359,7 +360,7 @@ def test_a_claim_is_two_round_trips_and_a_read_and_a_save_one_each(
         finally:
             await queue.aclose()
 
-    assert asyncio.run(scenario()) == {"claim": 2, "get": 1, "save": 1}
+    assert asyncio.run(scenario()) == {"claim": 2, "get": 1, "list": 1, "save": 1}
 
 
 def _round_trips(trace: Path) -> int:

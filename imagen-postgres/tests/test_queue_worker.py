@@ -8,6 +8,7 @@ lets it go, so "running" is a state the test waits for, never a sleep.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Awaitable, Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -284,11 +285,23 @@ def test_a_job_whose_worker_went_silent_is_taken_over_by_a_live_worker(
                 " WHERE id = (SELECT task_id FROM imagen.jobs WHERE id = %s)",
                 (job.id,),
             )
-        worker = Worker(config, backends=["h"])
-        serving = asyncio.ensure_future(worker.serve(queue))
-        done = await until(queue, job.id, lambda j: j.finished)
-        worker.stop()
-        await serving
+            cursor = await conn.execute("SELECT task_id FROM imagen.jobs WHERE id = %s", (job.id,))
+            task_id = await cursor.fetchone()
+        async with await psycopg.AsyncConnection.connect(queue_db, autocommit=True) as listener:
+            # procrastinate announces inserts only: the retry of a stalled job is announced by
+            # the sweeper, so every worker of the queue fetches it at once.
+            await listener.execute('LISTEN "procrastinate_queue_v1#imagen/h"')
+            worker = Worker(config, backends=["h"])
+            serving = asyncio.ensure_future(worker.serve(queue))
+            done = await until(queue, job.id, lambda j: j.finished)
+            worker.stop()
+            await serving
+            heard = [
+                json.loads(notice.payload)
+                async for notice in listener.notifies(timeout=PATIENCE, stop_after=1)
+            ]
+        assert task_id is not None
+        assert heard == [{"type": "job_inserted", "job_id": task_id[0]}]
         return done
 
     job = run(config, work)
