@@ -914,3 +914,28 @@ def test_a_project_that_does_not_answer_within_the_timeout_is_a_retryable_error(
         f"insert into imagen.images: could not reach {host_of(supabase.url)} (ReadTimeout"
     )
     assert error.retryable
+
+
+def test_a_key_echoed_where_a_long_answer_is_cut_never_shows_in_part(
+    supabase: Served, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A gateway token of any shape: hidden by its value before the answer is cut short.
+    from aiohttp import web
+
+    from imagen.adapters.text import MESSAGE_LIMIT
+
+    token = "gateway-token-0123456789abcdef"
+    monkeypatch.setenv("TEST_SUPABASE_KEY", token)
+    echoed = "x" * (MESSAGE_LIMIT - 12) + f" {token} rejected"
+    supabase.fake.fail(
+        "sign",
+        lambda request: web.json_response(
+            {"statusCode": "403", "error": "Unauthorized", "message": echoed}, status=400
+        ),
+    )
+
+    with pytest.raises(SinkError) as raised:
+        run_sink(make_sink(supabase.url), lambda s: s.signed_url(REMOTE))
+
+    assert token[:8] not in str(raised.value)
+    assert "***" in str(raised.value)
