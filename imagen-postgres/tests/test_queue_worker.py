@@ -376,3 +376,41 @@ def test_an_unmigrated_database_says_what_to_run(
         "the job queue's tables are missing from the database in IMAGEN_QUEUE_URL; create them "
         "with: imagen queue migrate --apply"
     )
+
+
+def test_a_long_poll_returns_at_once_for_a_stale_version_and_as_it_is_when_nothing_changed(
+    config: Config, tmp_path: Path
+) -> None:
+    async def work(queue: PostgresQueue) -> tuple[Job, Job, Job]:
+        job = await submitted(queue, config, tmp_path, 1, 80)
+        stale = await queue.wait(job.id, after=job.version - 1, max_wait=PATIENCE)
+        unchanged = await queue.wait(job.id, after=job.version, max_wait=0.2)
+        return job, stale, unchanged
+
+    job, stale, unchanged = run(config, work)
+
+    assert stale == job
+    assert unchanged == job
+
+
+def test_a_long_poll_without_a_version_returns_at_the_next_change(
+    config: Config, tmp_path: Path
+) -> None:
+    async def work(queue: PostgresQueue) -> tuple[Job, Job]:
+        CALLS.hold(90)
+        job = await submitted(queue, config, tmp_path, 1, 90)
+        worker = Worker(config, backends=["h"])
+        serving = asyncio.ensure_future(worker.serve(queue))
+        await CALLS.until_started(90)
+        before = await queue.get(job.id)
+        waiting = asyncio.ensure_future(queue.wait(job.id, max_wait=PATIENCE))
+        CALLS.release(90)
+        changed = await waiting
+        await until(queue, job.id, lambda j: j.finished)
+        worker.stop()
+        await serving
+        return before, changed
+
+    before, changed = run(config, work)
+
+    assert changed.version > before.version
