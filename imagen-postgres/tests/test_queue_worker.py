@@ -414,3 +414,31 @@ def test_a_long_poll_without_a_version_returns_at_the_next_change(
     before, changed = run(config, work)
 
     assert changed.version > before.version
+
+
+def test_a_cancel_whose_notification_was_lost_is_found_by_the_workers_next_round(
+    config: Config, tmp_path: Path, queue_db: str
+) -> None:
+    # The NOTIFY of a cancel can be lost (the worker's LISTEN connection was down at that
+    # moment): every heartbeat the worker asks about the jobs it runs.
+    async def work(queue: PostgresQueue) -> Job:
+        CALLS.hold(101)
+        job = await submitted(queue, config, tmp_path, 2, 100)
+        worker = Worker(config, backends=["h"])
+        serving = asyncio.ensure_future(worker.serve(queue))
+        await CALLS.until_started(101)
+        async with await psycopg.AsyncConnection.connect(queue_db, autocommit=True) as conn:
+            await conn.execute("SET session_replication_role = replica")  # no trigger: no NOTIFY
+            await conn.execute(
+                "UPDATE imagen.jobs SET cancel_requested = true WHERE id = %s", (job.id,)
+            )
+        ended = await until(queue, job.id, lambda j: j.finished)
+        worker.stop()
+        await serving
+        return ended
+
+    job = run(config, work)
+
+    assert job.state == "canceled"
+    assert job.takes[0].state == "done"
+    assert CALLS.paid == [100]
