@@ -442,3 +442,38 @@ def test_a_cancel_whose_notification_was_lost_is_found_by_the_workers_next_round
     assert job.state == "canceled"
     assert job.takes[0].state == "done"
     assert CALLS.paid == [100]
+
+
+def test_a_finished_job_offered_again_runs_nothing_and_ends_its_task(
+    config: Config, tmp_path: Path, queue_db: str
+) -> None:
+    # A stalled job's retry that lost the race with its own end: procrastinate offers it again,
+    # the claim finds nothing to run.
+    lines: list[str] = []
+
+    async def work(queue: PostgresQueue) -> Job:
+        job = await submitted(queue, config, tmp_path, 1, 110)
+        await Worker(config, backends=["h"], once=True).serve(queue)
+        async with await psycopg.AsyncConnection.connect(queue_db, autocommit=True) as conn:
+            await conn.execute("SET search_path TO imagen_queue, public")
+            await conn.execute(
+                "UPDATE procrastinate_jobs SET status = 'todo', attempts = 1"
+                " WHERE id = (SELECT task_id FROM imagen.jobs WHERE id = %s)",
+                (job.id,),
+            )
+        await Worker(config, backends=["h"], once=True, log=lines.append).serve(queue)
+        return await queue.get(job.id)
+
+    job = run(config, work)
+
+    assert job.state == "done"
+    assert job.attempts == 1
+    assert CALLS.started == [110]
+    assert lines == []
+    with psycopg.connect(queue_db) as conn:
+        row = conn.execute(
+            "SELECT t.status FROM imagen.jobs j JOIN imagen_queue.procrastinate_jobs t"
+            " ON t.id = j.task_id WHERE j.id = %s",
+            (job.id,),
+        ).fetchone()
+    assert row == ("succeeded",)
