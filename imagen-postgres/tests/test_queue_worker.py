@@ -147,6 +147,27 @@ async def until(queue: PostgresQueue, job_id: str, check: Callable[[Job], bool])
     return job
 
 
+def task_of(config: Config, job_id: str) -> tuple[str, int]:
+    """The status and attempts of the job's procrastinate job."""
+    import os
+
+    with psycopg.connect(os.environ["IMAGEN_QUEUE_URL"]) as conn:
+        row = conn.execute(
+            "SELECT t.status, t.attempts FROM imagen.jobs j JOIN imagen_queue.procrastinate_jobs t"
+            " ON t.id = j.task_id WHERE j.id = %s",
+            (job_id,),
+        ).fetchone()
+    assert row is not None
+    return row[0], row[1]
+
+
+def without_sweeper(config: Config) -> Config:
+    """``config`` with a heartbeat so long the worker's sweeper never runs during a test: a
+    cancel reaches the worker by its notification (or a reconnect's check) only."""
+    settings = attrs.evolve(config.queue.settings, heartbeat=3600.0, stale_after=7200.0)
+    return attrs.evolve(config, queue=attrs.evolve(config.queue, settings=settings))
+
+
 def test_a_worker_runs_a_queued_job_to_done_with_every_take_once(
     config: Config, tmp_path: Path
 ) -> None:
@@ -167,6 +188,7 @@ def test_a_worker_runs_a_queued_job_to_done_with_every_take_once(
     assert str(job.cost_actual.amount) == "0.03"
     assert CALLS.paid == [10, 11, 12]
     assert [line.split()[:3] for line in lines] == [["job", job.id, "done:"]]
+    assert task_of(config, job.id) == ("succeeded", 1)  # ended at its first run, not offered again
 
 
 def test_a_canceled_queued_job_never_reaches_the_backend(config: Config, tmp_path: Path) -> None:
@@ -185,6 +207,8 @@ def test_a_canceled_queued_job_never_reaches_the_backend(config: Config, tmp_pat
 def test_a_running_job_canceled_from_another_process_stops_and_keeps_its_finished_takes(
     config: Config, tmp_path: Path
 ) -> None:
+    config = without_sweeper(config)
+
     async def work(queue: PostgresQueue) -> Job:
         CALLS.hold(31)
         job = await submitted(queue, config, tmp_path, 3, 30)
@@ -477,3 +501,41 @@ def test_a_finished_job_offered_again_runs_nothing_and_ends_its_task(
             (job.id,),
         ).fetchone()
     assert row == ("succeeded",)
+
+
+def test_a_worker_whose_listener_was_cut_says_so_and_checks_its_jobs_on_reconnecting(
+    config: Config, tmp_path: Path, queue_db: str
+) -> None:
+    # A cancel made while the worker was deaf is found when its listener is back.
+    config = without_sweeper(config)
+    lines: list[str] = []
+
+    async def work(queue: PostgresQueue) -> tuple[Job, str]:
+        CALLS.hold(121)
+        job = await submitted(queue, config, tmp_path, 2, 120)
+        worker = Worker(config, backends=["h"], log=lines.append)
+        serving = asyncio.ensure_future(worker.serve(queue))
+        await CALLS.until_started(121)
+        async with await psycopg.AsyncConnection.connect(queue_db, autocommit=True) as conn:
+            await conn.execute("SET session_replication_role = replica")  # no NOTIFY
+            await conn.execute(
+                "UPDATE imagen.jobs SET cancel_requested = true WHERE id = %s", (job.id,)
+            )
+            await conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE query = 'LISTEN imagen_jobs'"
+            )
+        ended = await until(queue, job.id, lambda j: j.finished)
+        worker.stop()
+        await serving
+        return ended, worker.id
+
+    job, worker_id = run(config, work)
+
+    assert job.state == "canceled"
+    assert CALLS.paid == [120]
+    lost = [line for line in lines if "lost the job queue's database" in line]
+    assert len(lost) == 1
+    assert lost[0].startswith(f"worker {worker_id} lost the job queue's database (")
+    assert lost[0].endswith("); reconnecting")
+    assert f"worker {worker_id} reconnected to the job queue" in lines
