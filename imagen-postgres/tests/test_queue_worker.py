@@ -539,3 +539,52 @@ def test_a_worker_whose_listener_was_cut_says_so_and_checks_its_jobs_on_reconnec
     assert lost[0].startswith(f"worker {worker_id} lost the job queue's database (")
     assert lost[0].endswith("); reconnecting")
     assert f"worker {worker_id} reconnected to the job queue" in lines
+
+
+def with_backends(config: Config, *names: str, concurrency: int = 1) -> Config:
+    backends = {name: Instance(name, "held", HeldSettings(), concurrency=concurrency)
+                for name in names}  # fmt: skip
+    return attrs.evolve(config, backends=backends)
+
+
+def test_a_worker_leaves_the_jobs_of_backends_it_does_not_serve(
+    config: Config, tmp_path: Path
+) -> None:
+    config = with_backends(config, "h", "k")
+
+    async def work(queue: PostgresQueue) -> tuple[Job, Job]:
+        theirs = await submit(queue, config, Request("a cat", seed=140), backend="k",
+                              output_dir=str(tmp_path / "out"))  # fmt: skip
+        ours = await submitted(queue, config, tmp_path, 1, 150)
+        await Worker(config, backends=["h"], once=True).serve(queue)
+        return await queue.get(theirs.id), await queue.get(ours.id)
+
+    theirs, ours = run(config, work)
+
+    assert theirs.state == "queued"
+    assert ours.state == "done"
+    assert CALLS.started == [150]
+
+
+def test_a_worker_with_room_for_two_runs_two_jobs_at_once(config: Config, tmp_path: Path) -> None:
+    config = with_backends(config, "h", concurrency=2)
+
+    async def work(queue: PostgresQueue) -> list[Job]:
+        CALLS.hold(160)
+        CALLS.hold(170)
+        jobs = [await submitted(queue, config, tmp_path, 1, seed) for seed in (160, 170)]
+        worker = Worker(config, backends=["h"], concurrency=2)
+        serving = asyncio.ensure_future(worker.serve(queue))
+        await CALLS.until_started(160)
+        await CALLS.until_started(170)  # both at once: neither finished yet
+        CALLS.release(160)
+        CALLS.release(170)
+        done = [await until(queue, job.id, lambda j: j.finished) for job in jobs]
+        worker.stop()
+        await serving
+        return done
+
+    jobs = run(config, work)
+
+    assert [job.state for job in jobs] == ["done", "done"]
+    assert sorted(CALLS.paid) == [160, 170]
