@@ -298,6 +298,47 @@ def alike(why: str, *mutants: tuple[str, str]) -> dict[str, tuple[str, str]]:
 
 # mutant name -> (a fragment of the mutated line, why no behaviour can tell it from the original)
 EQUIVALENT: dict[str, tuple[str, str]] = {
+    **alike(
+        "None is falsy like False: the statement runs in autocommit either way",
+        ("imagen_postgres.queue.xǁPostgresQueueǁlist__mutmut_2", "atomic=None"),
+        ("imagen_postgres.queue.xǁPostgresQueueǁ_run_task__mutmut_8", "atomic=None"),
+        ("imagen_postgres.queue.xǁPostgresQueueǁ_check_cancels__mutmut_5", "atomic=None"),
+        ("imagen_postgres.queue.xǁPostgresQueueǁ_announce__mutmut_10", "atomic=None"),
+        ("imagen_postgres.queue.xǁ_Storeǁsave__mutmut_4", "atomic=None"),
+    ),
+    "imagen_postgres.queue.xǁRequeueǁ__init____mutmut_1": (
+        "super().__init__(None)",
+        "the retry strategy reads only delay; the text would show only in procrastinate's log, "
+        "which the worker quiets",
+    ),
+    **alike(
+        "unreachable: procrastinate runs the task only inside work(), which sets _worker before "
+        "its task worker starts and clears it after that ended",
+        ("imagen_postgres.queue.xǁPostgresQueueǁ_run_task__mutmut_3", "raise Requeue(None)"),
+        ("imagen_postgres.queue.xǁPostgresQueueǁ_run_task__mutmut_4", "raise Requeue(1)"),
+    ),
+    **alike(
+        "procrastinate's worker name shows only in its own log records, which the worker quiets",
+        ("imagen_postgres.queue.xǁPostgresQueueǁwork__mutmut_23", "name=None"),
+        (
+            "imagen_postgres.queue.xǁPostgresQueueǁwork__mutmut_34",
+            '-                name="imagen",',
+        ),
+        ("imagen_postgres.queue.xǁPostgresQueueǁwork__mutmut_43", '"XXimagenXX"'),
+        ("imagen_postgres.queue.xǁPostgresQueueǁwork__mutmut_44", '"IMAGEN"'),
+    ),
+    "imagen_postgres.queue.xǁPostgresQueueǁwork__mutmut_26": (
+        "install_signal_handlers=None",
+        "None is falsy like False: procrastinate installs no signal handlers either way",
+    ),
+    "imagen_postgres.queue.xǁPostgresQueueǁwork__mutmut_38": (
+        "-                listen_notify=True,",
+        "procrastinate's worker listens by default (listen_notify=True)",
+    ),
+    "imagen_postgres.queue.xǁPostgresQueueǁ_announce__mutmut_19": (
+        '"select pg_notify(%s, %s)"',
+        "PostgreSQL reads keywords and function names in any letter case",
+    ),
     "imagen_supabase.errors.x_postgrest_error__mutmut_35": (
         '"XX42501XX"',
         "PostgREST answers 42501 with 401 (anon) or 403 (a signed-in role) only, which the "
