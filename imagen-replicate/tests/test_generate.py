@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 from PIL import Image as PILImage
 
-from imagen.errors import InvalidRequest
+from imagen.errors import BackendError, InvalidRequest
 from imagen.models import Progress, Request
 from imagen_replicate.fake_server import MODELS
 
@@ -149,7 +149,9 @@ def test_fewer_images_than_asked_is_reported_as_a_warning(replicate: Replicate) 
     result = replicate.generate(Request("a cat", count=4, seed=1))
 
     assert len(result.images) == 2
-    assert any("2 of 4 images" in warning for warning in result.warnings)
+    assert result.warnings == (
+        "2 of 4 images returned; Replicate's safety filter removes the images it flags",
+    )
     assert result.cost is not None
     assert result.cost.amount == Decimal("0.006")
 
@@ -264,3 +266,26 @@ def test_an_unreadable_num_outputs_counts_as_one_image_until_replicate_refuses_i
         )
 
     assert seen[0] == (0, 1, "creating prediction")
+
+
+def test_a_full_batch_has_no_warning_and_links_the_prediction_page(replicate: Replicate) -> None:
+    import time
+
+    started = time.monotonic()
+    result = replicate.generate(Request("a cat", count=2, seed=1))
+
+    (ident,) = replicate.fake.predictions
+    assert result.warnings == ()
+    assert result.metadata["url"] == f"https://replicate.com/p/{ident}"
+    assert 0 < result.latency <= time.monotonic() - started
+
+
+def test_a_success_without_images_says_so(replicate: Replicate) -> None:
+    replicate.play(images=0)
+    with pytest.raises(BackendError) as caught:
+        replicate.generate()
+
+    (ident,) = replicate.fake.predictions
+    assert (
+        str(caught.value) == f"replicate-test: prediction {ident} succeeded but returned no images"
+    )
