@@ -271,3 +271,18 @@ def test_a_requests_seed_is_recorded_when_the_model_logs_none(replicate: Replica
 
     assert result.images[0].seed == 7
     assert result.metadata["seed"] == 7
+
+
+def test_a_download_that_outlasts_the_timeout_says_the_prediction_finished(
+    replicate: Replicate,
+) -> None:
+    replicate.fake.hold("download")
+    with pytest.raises(BackendTimeout) as caught:
+        replicate.generate(timeout=1)
+
+    (ident,) = replicate.fake.predictions
+    assert str(caught.value) == (
+        f"{NAME}: prediction {ident} finished but its images were not downloaded within 1 s; "
+        "raise `timeout` for this instance if the network is slow"
+    )
+    assert replicate.fake.canceled == []  # nothing left running to cancel

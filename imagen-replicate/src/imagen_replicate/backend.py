@@ -348,14 +348,21 @@ class ReplicateBackend(ReplicateInfo):
         return True
 
     def _timeout_error(self, tracked: _Tracked, deadline: float, canceled: bool) -> BackendTimeout:
+        slow = "model"
         if tracked.id is None:
             what = "Replicate did not answer the create request"
+        elif not tracked.running and not canceled:
+            what, slow = (
+                f"prediction {tracked.id} finished but its images were not downloaded",
+                "network",
+            )
         elif canceled:
             what = f"prediction {tracked.id} did not finish and was canceled"
         else:
             what = f"prediction {tracked.id} did not finish (cancel failed; Cancel-After stops it)"
         return BackendTimeout(
-            f"{what} within {deadline:g} s; raise `timeout` for this instance if the model is slow",
+            f"{what} within {deadline:g} s; raise `timeout` for this instance if the {slow} is "
+            "slow",
             backend=self.name,
             detail={"prediction_id": tracked.id, "timeout": deadline},
         )
