@@ -307,7 +307,7 @@ def test_a_persisting_rate_limit_says_to_wait_and_keeps_the_last_hint(
         generate(make_backend(), Request("x"))
 
     assert str(raised.value) == (
-        "openai-test: OpenAI kept rate limiting after 3 retries (Rate limit reached for "
+        "openai-test: OpenAI is rate limiting this key (Rate limit reached for "
         "gpt-image-2 on images per minute (IPM): Limit 5, Used 5, Requested 1.); wait and try "
         "again, or lower concurrency"
     )

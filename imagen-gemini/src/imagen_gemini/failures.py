@@ -123,8 +123,9 @@ def error_for(response: httpx.Response, failure: Failure, *, model: str) -> Back
         )
     if status == 429:
         return RateLimited(
-            f"Gemini is rate limiting this key after {RATE_LIMIT_RETRIES} retries ({message}); "
-            "wait and try again, or lower concurrency",
+            # Not "after N retries": a wait past the take's timeout is not made at all.
+            f"Gemini is rate limiting this key ({message}); wait and try again, or lower "
+            "concurrency",
             backend=backend,
             retry_after=retry_hint(response),
             detail=detail,

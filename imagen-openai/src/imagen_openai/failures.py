@@ -99,8 +99,8 @@ def error_for(response: httpx.Response, failure: Failure) -> BackendError | None
         )
     if failure.status == 429:
         return RateLimited(
-            f"OpenAI kept rate limiting after {RATE_LIMIT_RETRIES} retries "
-            f"({said}); wait and try again, or lower concurrency",
+            # Not "after N retries": a wait past the take's timeout is not made at all.
+            f"OpenAI is rate limiting this key ({said}); wait and try again, or lower concurrency",
             retry_after=failure.retry_after,
             **common,
         )
