@@ -672,3 +672,12 @@ def test_json_helpers_read_what_is_json_and_nothing_else() -> None:
     assert json_or_none(httpx.Response(200, content=b"\xff\xfe")) is None
     assert json_object(answer(200, [1, 2])) == {}
     assert json_object(answer(200, {"a": 1})) == {"a": 1}
+
+
+def test_a_port_out_of_range_is_unreachable_naming_the_port() -> None:
+    with pytest.raises(BackendUnavailable) as caught:
+        call(make_api("http://127.0.0.1:99999", policy=NO_RETRY))
+    assert caught.value.message == (
+        "could not reach Acme to create the image (port 99999 is out of range (1 to 65535)); "
+        "check the network and base_url"
+    )

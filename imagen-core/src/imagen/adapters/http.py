@@ -132,7 +132,18 @@ def make_client(
             max_connections=max_connections, max_keepalive_connections=max_connections
         ),
         follow_redirects=False,
+        event_hooks={"request": [_refuse_a_port_out_of_range]},
     )
+
+
+async def _refuse_a_port_out_of_range(request: httpx.Request) -> None:
+    """httpx takes ``host:99999``, and the socket layer then fails with an ExceptionGroup no
+    caller maps: refuse it as the connection error it is, naming the port."""
+    import httpx
+
+    port = request.url.port
+    if port is not None and not 0 < port < 65536:
+        raise httpx.ConnectError(f"port {port} is out of range (1 to 65535)", request=request)
 
 
 @attrs.frozen
