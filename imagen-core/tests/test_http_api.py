@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import httpx
@@ -88,6 +88,16 @@ def call(api: HttpApi, method: str = "POST", path: str = "/v1/images", **kwargs:
             await api.aclose()
 
     return asyncio.run(main())
+
+
+def recording_sleep() -> tuple[list[float], Callable[[float], Awaitable[None]]]:
+    """A retry policy's sleep that waits for nothing and records each wait asked for."""
+    waits: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+
+    return waits, sleep
 
 
 @pytest.fixture(autouse=True)
@@ -332,10 +342,7 @@ def test_the_apis_policy_keeps_its_retry_after_reading_and_its_longest_wait(
     provider: tuple[Provider, str],
 ) -> None:
     script, url = provider
-    waits: list[float] = []
-
-    async def sleep(seconds: float) -> None:
-        waits.append(seconds)
+    waits, sleep = recording_sleep()
 
     # The provider's own reading says 30 s (its header says 1 s); the policy waits 2 s at most.
     policy = RetryPolicy(Retry.on_status(429, attempts=1), retry_after=lambda r: 30.0,
@@ -491,10 +498,7 @@ def test_the_apis_retry_policy_applies_and_a_calls_own_policy_replaces_it(
     provider: tuple[Provider, str],
 ) -> None:
     script, url = provider
-    waits: list[float] = []
-
-    async def sleep(seconds: float) -> None:
-        waits.append(seconds)
+    waits, sleep = recording_sleep()
 
     policy = RetryPolicy(Retry.on_status(503, attempts=2, backoff=0.5), sleep=sleep)
     retried: list[tuple[str, float]] = []

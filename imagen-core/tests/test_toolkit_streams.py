@@ -59,6 +59,11 @@ class Seen:
         headers = {name.lower(): value for name, value in request.headers.items()}
         self.requests.append((server, request.path, headers))
 
+    def next_scripted(self, server: str, request: web.Request) -> web.StreamResponse | None:
+        """Records ``request``; the next scripted answer, if one is left (None: the real one)."""
+        self.record(server, request)
+        return self.script.pop(0) if self.script else None
+
     def keys_at(self, server: str) -> int:
         return sum(
             KEY in value for name, _, headers in self.requests if name == server
@@ -98,11 +103,9 @@ def provider(seen: Seen, cdn: str) -> Iterator[str]:
     """The provider's own origin."""
 
     async def events(request: web.Request) -> web.StreamResponse:
-        seen.record("home", request)
-        if seen.script:
-            scripted = seen.script.pop(0)
-            if scripted is not None:
-                return scripted
+        scripted = seen.next_scripted("home", request)
+        if scripted is not None:
+            return scripted
         if request.headers.get("Authorization") != f"Bearer {KEY}":
             return web.json_response({"error": {"message": "bad key"}}, status=401)
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
@@ -167,11 +170,9 @@ def provider(seen: Seen, cdn: str) -> Iterator[str]:
                             content_type="text/event-stream")  # fmt: skip
 
     async def flaky_file(request: web.Request) -> web.StreamResponse:
-        seen.record("home", request)
-        if seen.script:
-            scripted = seen.script.pop(0)
-            if scripted is not None:
-                return scripted
+        scripted = seen.next_scripted("home", request)
+        if scripted is not None:
+            return scripted
         return web.Response(body=PNG, content_type="image/png")
 
     async def missing(request: web.Request) -> web.StreamResponse:
