@@ -874,7 +874,7 @@ def test_copying_cached_takes_into_a_folder_that_cannot_be_written_is_refused_fi
 
 
 def test_a_sink_that_hangs_is_cut_off_at_the_configured_time_and_kept_for_later(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from imagen.sinks.outbox import Outbox
 
@@ -886,6 +886,8 @@ def test_a_sink_that_hangs_is_cut_off_at_the_configured_time_and_kept_for_later(
     )
     outcome = run(config, Request(prompt="x"), tmp_path / "out")
     assert outcome.ok
+    # cut off by output.sink_timeout, not by the command sink's own, longer limit
+    assert "imagen: slow: timed out after 0.5 s" in capsys.readouterr().err
     with Outbox.open(str(tmp_path / "outbox.sqlite3")) as outbox:
         assert [p.sink for p in outbox.pending()] == ["slow"]
 
