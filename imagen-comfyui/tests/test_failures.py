@@ -615,3 +615,175 @@ def test_a_connection_lost_twice_on_a_read_names_the_request(
     assert str(caught.value).startswith(
         f"local: lost the connection to ComfyUI at {url} during GET /history/{prompt_id}: "
     )
+
+
+def test_an_internal_server_error_points_at_the_servers_log(
+    fake: FakeComfyUI, url: str, run: Run, make_backend: Callable[..., ComfyUIBackend]
+) -> None:
+    # ComfyUI answers 500 when a handler raises (a body that is not JSON, an unknown upload
+    # type): the traceback is in its log.
+    fake.fail("prompt", 500)
+    with pytest.raises(BackendUnavailable) as caught:
+        run(make_backend(), REQUEST)
+    assert str(caught.value) == (
+        f"local: ComfyUI at {url} could not queue the workflow (HTTP 500); see the server's log"
+    )
+
+
+def test_node_definitions_the_server_cannot_give_say_what_was_read(
+    fake: FakeComfyUI, url: str, make_backend: Callable[..., ComfyUIBackend]
+) -> None:
+    fake.fail("object_info", 503, 503)
+    with pytest.raises(BackendUnavailable) as caught:
+        asyncio.run(list_models(make_backend()))
+    assert str(caught.value) == (
+        f"local: ComfyUI at {url} could not read the node definitions (HTTP 503); "
+        "see the server's log"
+    )
+
+
+def test_a_model_input_a_loader_declares_optional_lists_its_files(
+    fake: FakeComfyUI, make_backend: Callable[..., ComfyUIBackend]
+) -> None:
+    # Custom loaders declare some of their files under "optional"; they are offered the same.
+    inputs = fake.definitions["UNETLoader"]["input"]
+    inputs["optional"] = {"unet_name": inputs["required"].pop("unet_name")}
+    fake.models["diffusion_models"] = ["b.safetensors", "a.safetensors"]
+    models = asyncio.run(list_models(make_backend()))
+    assert models["UNETLoader.unet_name"] == ["a.safetensors", "b.safetensors"]
+
+
+@pytest.mark.parametrize(
+    ("spec", "offered"),
+    [
+        ([["a.safetensors", 2]], ["a.safetensors", "2"]),
+        (["COMBO", {"options": ["a.safetensors"]}], ["a.safetensors"]),
+        # A "remote" combo (API nodes) fetches its options elsewhere: it lists none here.
+        (["COMBO", {"remote": {"route": "/internal/files"}}], []),
+        (["COMBO"], []),
+        (["COMBO", "a.safetensors"], []),
+        (["STRING", {"default": ""}], []),
+        ([], []),
+        ("a.safetensors", []),
+    ],
+)
+def test_the_files_a_loader_offers_are_read_from_each_shape_of_declaration(
+    spec: Any, offered: list[str], fake: FakeComfyUI, make_backend: Callable[..., ComfyUIBackend]
+) -> None:
+    # The first loader asked for is the checkpoint's.
+    definition = {"input": {"required": {"ckpt_name": spec}}}
+    answer = {"CheckpointLoaderSimple": definition}
+    fake.fail("object_info", lambda request: web.json_response(answer))
+    models = asyncio.run(list_models(make_backend()))
+    assert models["CheckpointLoaderSimple.ckpt_name"] == offered
+
+
+def list_models(backend: ComfyUIBackend) -> Any:
+    async def main() -> dict[str, list[str]]:
+        try:
+            return await backend.list_models()
+        finally:
+            await backend.aclose()
+
+    return main()
+
+
+def test_check_says_what_it_could_not_read_when_the_server_fails(
+    fake: FakeComfyUI, url: str
+) -> None:
+    fake.fail("system_stats", 500)
+    status = check(ComfyUIBackend("local", ComfyUISettings(url=url)))
+    assert not status.ok
+    assert str(status) == (
+        f"ComfyUI at {url} could not read the server's version (HTTP 500); see the server's log"
+    )
+
+
+def test_check_of_a_server_that_does_not_say_its_version_names_only_the_url(
+    fake: FakeComfyUI, url: str
+) -> None:
+    stats = {"system": {"os": "linux", "python_version": "3.11"}, "devices": []}
+    fake.fail("system_stats", lambda request: web.json_response(stats))
+    status = check(ComfyUIBackend("local", ComfyUISettings(url=url)))
+    assert status.ok
+    assert str(status) == f"ok ({url})"
+
+
+def test_check_of_an_https_url_on_a_plain_http_server_names_tls_not_a_permission(
+    url: str,
+) -> None:
+    https = url.replace("http://", "https://")
+    status = check(ComfyUIBackend("local", ComfyUISettings(url=https)))
+    assert not status.ok
+    # OpenSSL names it "wrong version number" (its wording varies between versions).
+    assert str(status).startswith(f"server not reachable at {https} (TLS: ")
+    assert "not permitted" not in str(status)
+
+
+def connect_error(text: str, *causes: BaseException) -> Exception:
+    """httpx's ConnectError with ``causes`` chained under it, each the ``__cause__`` of the one
+    before (as ``raise ... from``), without a ``__context__``."""
+    import httpx
+
+    error: BaseException = httpx.ConnectError(text)
+    top = error
+    for cause in causes:
+        error.__cause__ = cause
+        error = cause
+    return top  # type: ignore[return-value]
+
+
+@pytest.mark.parametrize(
+    ("error", "reason"),
+    [
+        # asyncio's own text names the address; the system's says what happened.
+        (
+            connect_error(
+                "All connection attempts failed",
+                OSError(1, "Connect call failed ('10.0.0.9', 8188)"),
+            ),
+            "Operation not permitted",
+        ),
+        # anyio wraps the attempts' errors in an OSError without an errno.
+        (
+            connect_error(
+                "All connection attempts failed",
+                OSError("All connection attempts failed"),
+                ConnectionRefusedError(111, "Connect call failed ('10.0.0.9', 8188)"),
+            ),
+            "Connection refused",
+        ),
+        # getaddrinfo's errors are negative: their own text says it.
+        (
+            connect_error(
+                "[Errno -2] Name or service not known",
+                socket.gaierror(-2, "Name or service not known"),
+            ),
+            "Name or service not known",
+        ),
+        (connect_error("no route for this host"), "no route for this host"),
+        (connect_error("x" * 300), "x" * 117 + "..."),
+        (connect_error(""), "refused"),
+    ],
+)
+def test_a_failed_connection_names_what_the_system_said(error: Exception, reason: str) -> None:
+    import httpx
+
+    from imagen_comfyui.api import ComfyAPI
+
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise error
+
+    url = "http://10.0.0.9:8188"
+
+    async def main() -> None:
+        async with httpx.AsyncClient(base_url=url, transport=httpx.MockTransport(refuse)) as client:
+            await ComfyAPI(client, url=url, backend="local", headers_env=None).version()
+
+    with pytest.raises(BackendUnavailable) as caught:
+        asyncio.run(main())
+    assert str(caught.value) == (
+        f"local: cannot connect to ComfyUI at {url} ({reason}); "
+        "is the server running and is url right?"
+    )
+    assert caught.value.detail == {"unreachable": reason}

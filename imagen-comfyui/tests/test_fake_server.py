@@ -141,6 +141,19 @@ def test_uploads_dedupe_same_bytes_rename_others_and_need_an_image_field(url: st
             assert answer.content == b"", name
 
 
+def test_an_upload_of_a_type_comfyui_does_not_know_fails_as_its_handler_does(
+    fake: FakeComfyUI, url: str
+) -> None:
+    # ComfyUI's get_dir_by_type knows input, temp and output; any other type leaves its folder
+    # unset and the handler raises: aiohttp's 500.
+    with httpx.Client(base_url=url) as client:
+        answer = client.post(
+            "/upload/image", files={"image": ("x.png", png(4, 4))}, data={"type": "INPUT"}
+        )
+    assert answer.status_code == 500
+    assert not fake.files
+
+
 def test_a_run_sends_the_recorded_messages_in_order_to_its_client_only(url: str) -> None:
     from websockets.sync.client import connect
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import io
 import json
@@ -10,9 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp import web
 from PIL import Image as PILImage
 
-from imagen.errors import ConfigError, InvalidRequest
+from imagen.errors import BackendUnavailable, ConfigError, InvalidRequest
 from imagen.models import Progress, Ref, Request, Result
 from imagen.testing.servers import serve_app
 from imagen_comfyui import events
@@ -204,6 +206,69 @@ def test_a_reference_renamed_by_the_server_is_given_to_load_image_by_its_new_nam
     renamed = f"imagen-{ref.sha256[:16]} (1).png"
     assert fake.files[("input", "", renamed)] == data
     assert graph_sent(fake)["1"]["inputs"]["image"] == renamed
+
+
+def test_a_reference_the_server_files_in_a_subfolder_is_given_to_load_image_there(
+    fake: FakeComfyUI, tmp_path: Path, generate: Generate
+) -> None:
+    # A server (or a proxy's rules) may file uploads in a subfolder of input/; LoadImage then
+    # takes "subfolder/name", as ComfyUI lists the input files.
+    data = png(24, 16)
+    ref = Ref("cat.png", data, "image/png", hashlib.sha256(data).hexdigest())
+
+    async def into_subfolder(request: web.Request) -> web.Response:
+        image = fake.call_of(request).form()["image"]
+        fake.files[("input", "refs", str(image.filename))] = image.data
+        return web.json_response({"name": image.filename, "subfolder": "refs", "type": "input"})
+
+    fake.fail("upload", into_subfolder)
+    path = write_workflow(tmp_path, INVERT_WORKFLOW)
+    inject = Inject(prompt="3.filename_prefix", image="1.image")
+    generate(Request("x", refs=(ref,)), workflow=str(path), inject=inject)
+    name = f"imagen-{ref.sha256[:16]}.png"
+    assert fake.files[("input", "refs", name)] == data
+    assert graph_sent(fake)["1"]["inputs"]["image"] == f"refs/{name}"
+
+
+def test_a_reference_is_uploaded_to_the_input_folder(fake: FakeComfyUI, url: str) -> None:
+    # ComfyUI files an upload by its "type" field; one it does not know fails with its 500.
+    data = png(4, 4)
+    ref = Ref("cat.png", data, "image/png", hashlib.sha256(data).hexdigest())
+    assert upload(url, ref) == f"imagen-{ref.sha256[:16]}.png"
+    (call,) = fake.calls_to("upload")
+    assert call.form()["type"].text == "input"
+
+
+def test_an_upload_answer_without_a_name_keeps_the_name_sent(fake: FakeComfyUI, url: str) -> None:
+    data = png(4, 4)
+    ref = Ref("cat.png", data, "image/png", hashlib.sha256(data).hexdigest())
+    fake.fail("upload", lambda request: web.json_response({"subfolder": "", "type": "input"}))
+    assert upload(url, ref) == f"imagen-{ref.sha256[:16]}.png"
+
+
+def test_a_failed_upload_says_what_could_not_be_done(fake: FakeComfyUI, url: str) -> None:
+    data = png(4, 4)
+    ref = Ref("cat.png", data, "image/png", hashlib.sha256(data).hexdigest())
+    fake.fail("upload", 503)
+    with pytest.raises(BackendUnavailable) as caught:
+        upload(url, ref)
+    assert str(caught.value) == (
+        f"local: ComfyUI at {url} could not upload the reference image (HTTP 503); "
+        "see the server's log"
+    )
+    assert len(fake.calls_to("upload")) == 1  # a POST is not sent again
+
+
+def upload(url: str, ref: Ref) -> str:
+    import httpx
+
+    from imagen_comfyui.api import ComfyAPI
+
+    async def main() -> str:
+        async with httpx.AsyncClient(base_url=url) as client:
+            return await ComfyAPI(client, url=url, backend="local", headers_env=None).upload(ref)
+
+    return asyncio.run(main())
 
 
 @pytest.mark.parametrize(

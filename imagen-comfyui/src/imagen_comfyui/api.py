@@ -287,9 +287,14 @@ def _connect_failure(error: BaseException) -> str:
     it wraps says what happened.
     """
     import os
+    import ssl
 
     cause: BaseException | None = error
     while cause is not None:
+        if isinstance(cause, ssl.SSLError):
+            # Its errno is OpenSSL's (1 for most), not the system's: os.strerror would say
+            # "Operation not permitted" for an https url on a plain-http server.
+            return "TLS: " + str(cause.reason or cause.strerror).lower().replace("_", " ")
         if isinstance(cause, OSError) and isinstance(cause.errno, int):
             return os.strerror(cause.errno) if cause.errno > 0 else str(cause.strerror)
         cause = cause.__cause__ or cause.__context__

@@ -289,6 +289,9 @@ class FakeComfyUI(FakeServer):
             return value.text if value is not None else ""
 
         kind = text("type") or "input"
+        if kind not in ("input", "temp", "output"):
+            # ComfyUI's get_dir_by_type knows only these: any other fails with its 500.
+            return web.Response(status=500, text="500 Internal Server Error")
         subfolder = text("subfolder")
         overwrite = text("overwrite").lower() in ("true", "1")
         stem, dot, ext = name.rpartition(".")
