@@ -653,6 +653,16 @@ def test_a_model_input_a_loader_declares_optional_lists_its_files(
     assert models["UNETLoader.unet_name"] == ["a.safetensors", "b.safetensors"]
 
 
+def test_a_loader_the_server_does_not_have_offers_no_files(
+    fake: FakeComfyUI, make_backend: Callable[..., ComfyUIBackend]
+) -> None:
+    # ComfyUI answers {} for a node class it does not know (recorded: 05-get-object_info-unknown).
+    del fake.definitions["LoraLoader"]
+    models = asyncio.run(list_models(make_backend()))
+    assert models["LoraLoader.lora_name"] == []
+    assert models["VAELoader.vae_name"] == ["ae.safetensors"]
+
+
 @pytest.mark.parametrize(
     ("spec", "offered"),
     [
@@ -699,10 +709,13 @@ def test_check_says_what_it_could_not_read_when_the_server_fails(
     )
 
 
+@pytest.mark.parametrize(
+    "stats",
+    [{"system": {"os": "linux", "python_version": "3.11"}, "devices": []}, {"devices": []}],
+)
 def test_check_of_a_server_that_does_not_say_its_version_names_only_the_url(
-    fake: FakeComfyUI, url: str
+    stats: dict[str, Any], fake: FakeComfyUI, url: str
 ) -> None:
-    stats = {"system": {"os": "linux", "python_version": "3.11"}, "devices": []}
     fake.fail("system_stats", lambda request: web.json_response(stats))
     status = check(ComfyUIBackend("local", ComfyUISettings(url=url)))
     assert status.ok
@@ -787,3 +800,33 @@ def test_a_failed_connection_names_what_the_system_said(error: Exception, reason
         "is the server running and is url right?"
     )
     assert caught.value.detail == {"unreachable": reason}
+
+
+def test_an_answer_larger_than_a_json_answer_can_be_is_not_read(
+    fake: FakeComfyUI, url: str, run: Run, make_backend: Callable[..., ComfyUIBackend]
+) -> None:
+    # A history entry is JSON of a few kB; 9 MiB of it is not ComfyUI's (a wrong url, a proxy).
+    fake.fail("history", lambda request: web.json_response({"x": " " * (9 << 20)}))
+    with pytest.raises(BackendError) as caught:
+        run(make_backend(), REQUEST)
+    assert str(caught.value) == (
+        f"local: ComfyUI at {url} answered more than 8 MiB for {url}; not read"
+    )
+
+
+def test_an_output_image_larger_than_a_json_answer_is_downloaded(
+    fake: FakeComfyUI, run: Run, make_backend: Callable[..., ComfyUIBackend]
+) -> None:
+    import io
+    import os
+
+    from PIL import Image as PILImage
+
+    # Noise stored without compression: about 9.6 MB, past the 8 MiB a JSON answer may take.
+    noise = PILImage.frombytes("RGB", (2000, 1600), os.urandom(2000 * 1600 * 3))
+    buffer = io.BytesIO()
+    noise.save(buffer, format="PNG", compress_level=0)
+    big = buffer.getvalue()
+    fake.fail("view", lambda request: web.Response(body=big, content_type="image/png"))
+    result = run(make_backend(), REQUEST)
+    assert result.images[0].data == big

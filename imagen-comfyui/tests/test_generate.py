@@ -239,6 +239,17 @@ def test_a_reference_is_uploaded_to_the_input_folder(fake: FakeComfyUI, url: str
     assert call.form()["type"].text == "input"
 
 
+def test_a_gif_reference_is_uploaded_under_a_png_name(fake: FakeComfyUI, url: str) -> None:
+    # imagen takes GIF references; ComfyUI's LoadImage opens any image whatever its suffix.
+    buffer = io.BytesIO()
+    PILImage.new("RGB", (4, 4), (10, 200, 30)).save(buffer, format="GIF")
+    data = buffer.getvalue()
+    ref = Ref("cat.gif", data, "image/gif", hashlib.sha256(data).hexdigest())
+    name = f"imagen-{ref.sha256[:16]}.png"
+    assert upload(url, ref) == name
+    assert fake.files[("input", "", name)] == data
+
+
 def test_an_upload_answer_without_a_name_keeps_the_name_sent(fake: FakeComfyUI, url: str) -> None:
     data = png(4, 4)
     ref = Ref("cat.png", data, "image/png", hashlib.sha256(data).hexdigest())
