@@ -830,3 +830,15 @@ def test_an_output_image_larger_than_a_json_answer_is_downloaded(
     fake.fail("view", lambda request: web.Response(body=big, content_type="image/png"))
     result = run(make_backend(), REQUEST)
     assert result.images[0].data == big
+
+
+def test_an_output_the_server_cannot_give_says_what_was_downloaded(
+    fake: FakeComfyUI, url: str, run: Run, make_backend: Callable[..., ComfyUIBackend]
+) -> None:
+    fake.fail("view", 503, 503)
+    with pytest.raises(BackendUnavailable) as caught:
+        run(make_backend(), REQUEST)
+    assert str(caught.value) == (
+        f"local: ComfyUI at {url} could not download an output image (HTTP 503); "
+        "see the server's log"
+    )

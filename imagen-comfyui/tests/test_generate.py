@@ -154,6 +154,18 @@ def test_a_custom_workflow_gets_its_declared_inputs_and_its_file_is_left_unchang
     assert path.read_bytes() == before
 
 
+def test_an_output_saved_in_a_subfolder_is_downloaded_from_there(
+    fake: FakeComfyUI, tmp_path: Path, generate: Generate
+) -> None:
+    # ComfyUI saves "renders/mine" as mine_00001_.png in output/renders/ (subfolder "renders").
+    path = write_workflow(tmp_path, EMPTY_IMAGE_WORKFLOW)
+    inject = Inject(prompt="2.filename_prefix")  # the prompt is the prefix here
+    result = generate(Request("renders/mine"), workflow=str(path), inject=inject)
+    assert fake.files[("output", "renders", "mine_00001_.png")] == result.images[0].data
+    (view,) = fake.calls_to("view")
+    assert view.query["subfolder"] == "renders"
+
+
 def test_every_image_of_every_save_image_node_is_returned_in_node_then_batch_order(
     fake: FakeComfyUI, tmp_path: Path, generate: Generate
 ) -> None:

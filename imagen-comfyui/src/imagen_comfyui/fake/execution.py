@@ -230,15 +230,17 @@ class Run:
                 )
             counter = self.server.counters.get(prefix, 0) + 1
             self.server.counters[prefix] = counter
-            name = f"{prefix}_{counter:05}_.png"
+            # As ComfyUI's get_save_image_path: a prefix's folders are the file's subfolder.
+            subfolder, _, base = prefix.rpartition("/")
+            name = f"{base}_{counter:05}_.png"
             info = PngInfo()
             info.add_text("prompt", json.dumps(prompt))
             buffer = io.BytesIO()
             Image.new("RGB", (pixels.width, pixels.height), pixels.color).save(
                 buffer, format="PNG", pnginfo=info, compress_level=1
             )
-            self.server.files[(kind, "", name)] = buffer.getvalue()
-            saved.append({"filename": name, "subfolder": "", "type": kind})
+            self.server.files[(kind, subfolder, name)] = buffer.getvalue()
+            saved.append({"filename": name, "subfolder": subfolder, "type": kind})
         return saved
 
     def load_image(self, name: str) -> Pixels:
