@@ -842,3 +842,17 @@ def test_an_output_the_server_cannot_give_says_what_was_downloaded(
         f"local: ComfyUI at {url} could not download an output image (HTTP 503); "
         "see the server's log"
     )
+
+
+@pytest.mark.parametrize("status", [400, 413])
+def test_a_proxy_echoing_the_headers_in_a_refusal_does_not_show_the_secret(
+    status: int, fake: FakeComfyUI, run: Run, make_backend: Callable[..., ComfyUIBackend],
+    monkeypatch: Any,
+) -> None:  # fmt: skip
+    echo = f"refused: Authorization: Bearer echoed-s3cret-{status}"
+    fake.fail("prompt", lambda request: web.Response(status=status, text=echo))
+    monkeypatch.setenv("COMFY_HEADERS", f"Authorization: Bearer echoed-s3cret-{status}")
+    with pytest.raises(InvalidRequest) as caught:
+        run(make_backend(headers_env="COMFY_HEADERS"), REQUEST)
+    assert "s3cret" not in str(caught.value)
+    assert "s3cret" not in json.dumps(caught.value.detail, default=str)
