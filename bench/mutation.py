@@ -1625,6 +1625,62 @@ EQUIVALENT: dict[str, tuple[str, str]] = {
         '{"width", "height"} < points.keys()',
         "every workflow has a prompt point besides width and height: a subset is a proper one",
     ),
+    # imagen_comfyui.api
+    **alike(
+        "httpx sends the method upper-cased (the messages that name a method are not in these)",
+        ("imagen_comfyui.api.xǁComfyAPIǁqueue_state__mutmut_9", '"get", "/queue"'),
+        ("imagen_comfyui.api.xǁComfyAPIǁview__mutmut_45", '"get", "/view"'),
+        ("imagen_comfyui.api.xǁComfyAPIǁupload__mutmut_24", '"post", "/upload/image"'),
+        ("imagen_comfyui.api.xǁComfyAPIǁobject_info__mutmut_9", '"get", f"/object_info/'),
+        ("imagen_comfyui.api.xǁComfyAPIǁcancel__mutmut_10", '"post", "/queue"'),
+        ("imagen_comfyui.api.xǁComfyAPIǁcancel__mutmut_28", '"post", "/interrupt"'),
+    ),
+    **alike(
+        "ComfyUI's history names every output's filename, subfolder and type: the defaults "
+        "are never read",
+        ("imagen_comfyui.api.xǁComfyAPIǁview__mutmut_6", 'get("filename", None)'),
+        ("imagen_comfyui.api.xǁComfyAPIǁview__mutmut_8", 'get("filename", )'),
+        ("imagen_comfyui.api.xǁComfyAPIǁview__mutmut_11", 'get("filename", "XXXX")'),
+        ("imagen_comfyui.api.xǁComfyAPIǁview__mutmut_16", 'get("subfolder", None)'),
+        ("imagen_comfyui.api.xǁComfyAPIǁview__mutmut_18", 'get("subfolder", )'),
+        ("imagen_comfyui.api.xǁComfyAPIǁview__mutmut_21", 'get("subfolder", "XXXX")'),
+        ("imagen_comfyui.api.xǁComfyAPIǁview__mutmut_26", 'get("type", None)'),
+        ("imagen_comfyui.api.xǁComfyAPIǁview__mutmut_28", 'get("type", )'),
+        ("imagen_comfyui.api.xǁComfyAPIǁview__mutmut_31", 'get("type", "XXoutputXX")'),
+        ("imagen_comfyui.api.xǁComfyAPIǁview__mutmut_32", 'get("type", "OUTPUT")'),
+    ),
+    **alike(
+        "imagen downloads SaveImage outputs only, whose type is output, and ComfyUI's /view "
+        "takes a missing type as output",
+        ("imagen_comfyui.api.xǁComfyAPIǁview__mutmut_22", '"XXtypeXX": str('),
+        ("imagen_comfyui.api.xǁComfyAPIǁview__mutmut_23", '"TYPE": str('),
+        ("imagen_comfyui.api.xǁComfyAPIǁview__mutmut_25", 'get(None, "output")'),
+        ("imagen_comfyui.api.xǁComfyAPIǁview__mutmut_29", 'get("XXtypeXX", "output")'),
+        ("imagen_comfyui.api.xǁComfyAPIǁview__mutmut_30", 'get("TYPE", "output")'),
+    ),
+    "imagen_comfyui.api.xǁComfyAPIǁ_check__mutmut_4": (
+        "errors(None, failure)",
+        "ComfyAPI's error hooks read only the failure, never the response they are given",
+    ),
+    "imagen_comfyui.api.xǁComfyAPIǁview__mutmut_71": (
+        'get("CONTENT-TYPE", "")',
+        "httpx reads header names in any letter case",
+    ),
+    **alike(
+        "callers ask only whether the prompt is running or in the queue at all: no caller "
+        "tells pending from another name",
+        ("imagen_comfyui.api.xǁComfyAPIǁqueue_state__mutmut_25", '"XXpendingXX"'),
+        ("imagen_comfyui.api.xǁComfyAPIǁqueue_state__mutmut_26", '"PENDING"'),
+    ),
+    "imagen_comfyui.api.xǁComfyAPIǁhistory__mutmut_20": (
+        "(isinstance(entry, Mapping)) or True",
+        "ComfyUI's history entry is an object or absent (None either way)",
+    ),
+    **alike(
+        "the paths imagen asks for are under 120 characters: a 404's path is never cut",
+        ("imagen_comfyui.api.xǁComfyAPIǁ_errors__mutmut_24", "url.path, )"),
+        ("imagen_comfyui.api.xǁComfyAPIǁ_errors__mutmut_25", "limit=121"),
+    ),
     # imagen.jobs.runner
     **alike(
         "execute ends every take it runs done or failed with its error, so a take not done "
