@@ -351,7 +351,7 @@ class ReplicateBackend(ReplicateInfo):
         slow = "model"
         if tracked.id is None:
             what = "Replicate did not answer the create request"
-        elif not tracked.running and not canceled:
+        elif tracked.status == "succeeded":
             what, slow = (
                 f"prediction {tracked.id} finished but its images were not downloaded",
                 "network",
