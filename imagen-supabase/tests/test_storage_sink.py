@@ -787,14 +787,28 @@ def test_a_take_without_a_cost_estimate_records_a_null_cost(
 
 
 def test_whatever_breaks_inside_a_delivery_is_a_sink_error_naming_it(
+    generation: Generation, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sink = make_sink("http://127.0.0.1:9")
+
+    async def broken(path: Any) -> bytes:
+        raise LookupError(f"a bug, near {SERVICE_JWT}")
+
+    monkeypatch.setattr(sink, "_read", broken)
+    error = deliver(sink, Delivery(generation, "cloud"))
+
+    assert error is not None
+    assert str(error).startswith("unexpected LookupError: a bug, near ")
+    assert SERVICE_JWT not in str(error)
+
+
+def test_a_url_whose_port_is_out_of_range_cannot_be_reached_saying_why(
     generation: Generation,
 ) -> None:
-    # httpx raises an ExceptionGroup (not a transport error) for a port out of range.
     error = deliver(make_sink("http://127.0.0.1:99999"), Delivery(generation, "cloud"))
 
     assert error is not None
-    assert str(error).startswith("unexpected ExceptionGroup: ")
-    assert SERVICE_JWT not in str(error)
+    assert "port 99999 is out of range (1 to 65535)" in str(error)
 
 
 def run_sink(sink: SupabaseStorageSink, work: Any) -> Any:
