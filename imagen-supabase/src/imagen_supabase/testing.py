@@ -366,11 +366,12 @@ class FakeSupabase(FakeServer):
             )
         # PostgREST reads a body without Content-Type as JSON; media types in any letter case.
         media_type = request.headers.get("Content-Type", "application/json")
-        if media_type.split(";")[0].strip().lower() not in INSERT_MEDIA_TYPES:
+        essence = media_type.split(";")[0].strip().lower()
+        if essence not in INSERT_MEDIA_TYPES:
             return web.json_response(
                 {"message": f"Content-Type not acceptable: {media_type}"}, status=415
             )
-        if media_type.split(";")[0].strip().lower() != "application/json":
+        if essence != "application/json":
             raise NotImplementedError(f"the fake reads JSON bodies only, not {media_type}")
         try:
             row = json.loads(body)
