@@ -665,20 +665,6 @@ EQUIVALENT: dict[str, tuple[str, str]] = {
         'self.partial: Config | None = ""',
         "partial is read only after config() returned None, which sets it first",
     ),
-    "imagen.config.load.x__fields_at__mutmut_3": (
-        "attrs.resolve_types(None)",
-        "structure() resolved the types of every class on the error's path before reporting it",
-    ),
-    **alike(
-        "an unknown key's path names fields structuring went through (cattrs reads fields by "
-        "name), so the field is always found",
-        ("imagen.config.load.x__fields_at__mutmut_7", "if f.name == part), )"),
-        ("imagen.config.load.x__fields_at__mutmut_10", "if field is None and not"),
-    ),
-    "imagen.config.load.x__fields_at__mutmut_15": (
-        "if (attrs.has(cls)) or True",
-        "an unknown key is only reported inside an attrs class: its path always leads to one",
-    ),
     **alike(
         "the built-in plugins always load and register backend (mock), sink and queue types: no "
         "table is ever empty",

@@ -165,3 +165,16 @@ def test_loading_the_sample_config_does_not_import_cattrs() -> None:
     )
     ran = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert ran.stdout.strip() == "False"
+
+
+def test_a_class_with_private_fields_is_built_directly_by_their_aliases() -> None:
+    @attrs.frozen
+    class Private:
+        _font: str = "sans"
+        size: int = 1
+
+    built = convert._direct(Private)
+    assert built is not None
+    assert built({"font": "serif", "size": 2}) == Private(font="serif", size=2)
+    assert built({"_font": "serif"}) is convert._REFUSED
+    assert convert.structure({"font": "serif"}, Private) == Private(font="serif")

@@ -118,10 +118,16 @@ def converter() -> cattrs.Converter:
     """The strict converter: scalars by exact type, containers checked for their shape."""
     import cattrs
 
-    conv = _scalar_hooks(cattrs.Converter(forbid_extra_keys=True, detailed_validation=True))
+    def strict() -> cattrs.Converter:
+        # A field is read under the key a user writes: its alias (``_font`` from ``font``).
+        return _scalar_hooks(
+            cattrs.Converter(forbid_extra_keys=True, detailed_validation=True, use_alias=True)
+        )
+
+    conv = strict()
     # Containers are checked for shape here (a YAML string is iterable, a list of its letters
     # is never what the user meant), then structured by a converter without these guards.
-    inner = _scalar_hooks(cattrs.Converter(forbid_extra_keys=True, detailed_validation=True))
+    inner = strict()
 
     def guard(shape: type, word: str) -> Any:
         def factory(kind: Any) -> Any:
@@ -158,12 +164,55 @@ def structure(data: Any, cls: type[Any]) -> Any:
         return converter().structure(data, cls)
     except (ClassValidationError, IterableValidationError) as group:
         path, error = _first_leaf(group, ())
+        if isinstance(error, ForbiddenExtraKeysError):  # the unknown key as the user wrote it
+            path = (*_as_written(cls, path[:-1]), path[-1])
+        else:
+            path = _as_written(cls, path)
         raise FieldError(path, _message(error, path)) from None
     except ForbiddenExtraKeysError as error:
         raise FieldError((sorted(error.extra_fields)[0],), "unknown key") from None
     except (ValueError, TypeError) as error:
-        field = _validated_field(error)
+        field = _as_written(cls, _validated_field(error))
         raise FieldError(field, _message(error, field)) from None
+
+
+def _as_written(cls: Any, path: tuple[str | int, ...]) -> tuple[str | int, ...]:
+    """``path`` with each attrs field's name as the key a user writes (its alias: ``_font``
+    is read from ``font``); cattrs and attrs validators name fields by attribute name."""
+    return _walk(cls, path, written=False)[0]
+
+
+def kind_at(cls: Any, path: tuple[str | int, ...]) -> Any:
+    """The type at ``path`` (keys as written) below ``cls``; None when it is not known."""
+    return _walk(cls, path, written=True)[1]
+
+
+def _walk(cls: Any, path: tuple[str | int, ...], *, written: bool) -> tuple[tuple[Any, ...], Any]:
+    """``path`` as written and the type it leads to, through attrs classes (fields by alias
+    if ``written``, else by attribute name), optional values, mappings, lists and tuples."""
+    keys: list[str | int] = []
+    kind: Any = cls
+    for key in path:
+        if typing.get_origin(kind) in (typing.Union, types.UnionType):
+            kind = next((arg for arg in typing.get_args(kind) if arg is not type(None)), None)
+        if isinstance(kind, type) and attrs.has(kind):
+            try:
+                attrs.resolve_types(kind)
+            except Exception:  # an annotation that does not resolve: keep the keys, no type
+                return (*keys, *path[len(keys) :]), None
+            field = next(
+                (f for f in attrs.fields(kind) if (f.alias if written else f.name) == key), None
+            )
+            keys.append(field.alias if field is not None else key)
+            kind = field.type if field is not None else None
+            continue
+        keys.append(key)
+        arguments = typing.get_args(kind)
+        if typing.get_origin(kind) is tuple and arguments[-1:] != (...,):
+            kind = arguments[key] if isinstance(key, int) and key < len(arguments) else None
+        else:  # list[X], tuple[X, ...] and dict[K, X]: X
+            kind = arguments[0] if typing.get_origin(kind) is tuple else (arguments or (None,))[-1]
+    return tuple(keys), kind
 
 
 def structure_scalar(value: Any, kind: type[Any]) -> Any:
@@ -288,10 +337,9 @@ def _direct_class(cls: type[Any]) -> Direct | None:
         if not field.init:
             continue
         structure = _direct(field.type) if field.type is not None else None
-        # cattrs reads a field under its name and passes it by its alias: same name only.
-        if structure is None or field.alias != field.name:
+        if structure is None:
             return None
-        fields[field.name] = structure
+        fields[field.alias or field.name] = structure  # read and passed by its alias, as cattrs
 
     def build(value: Any) -> Any:
         if not isinstance(value, dict) or not value.keys() <= fields.keys():

@@ -152,12 +152,13 @@ def _field_type(kind: Any, path: list[str]) -> Any:
         if not (isinstance(kind, type) and attrs.has(kind)):
             return None
         try:
-            fields = attrs.fields_dict(attrs.resolve_types(kind))
+            fields = attrs.fields(attrs.resolve_types(kind))
         except Exception:  # a plugin class whose annotations do not resolve: untyped
             return None
-        if part not in fields:
+        field = next((f for f in fields if (f.alias or f.name) == part), None)  # as written
+        if field is None:
             return None
-        kind = fields[part].type
+        kind = field.type
     return kind
 
 

@@ -485,17 +485,10 @@ def _env_example(key: str) -> str:
 
 
 def _fields_at(cls: type[Any], path: tuple[str | int, ...]) -> list[str]:
-    from imagen.config.convert import field_names
+    from imagen.config.convert import field_names, kind_at
 
-    for part in path:
-        if not attrs.has(cls):
-            return []
-        attrs.resolve_types(cls)
-        field = next((f for f in attrs.fields(cls) if f.name == part), None)
-        if field is None or not isinstance(field.type, type):
-            return []
-        cls = field.type
-    return field_names(cls) if attrs.has(cls) else []
+    kind = kind_at(cls, path)
+    return field_names(kind) if isinstance(kind, type) and attrs.has(kind) else []
 
 
 def naming_field_names() -> list[str]:
