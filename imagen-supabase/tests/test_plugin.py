@@ -116,6 +116,41 @@ usage: {{type: supabase-usage, url: "https://x.supabase.co"}}
     assert problems.items == []
 
 
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        ("http://127.0.0.1:99999", "the port must be a number from 1 to 65535"),
+        ("http://127.0.0.1:0", "the port must be a number from 1 to 65535"),
+        ("https://x.supabase.co:https", "the port must be a number from 1 to 65535"),
+        ("x.supabase.co", "not an http:// or https:// address"),
+        ("ftp://x.supabase.co", "not an http:// or https:// address"),
+        ("https://[::1", "invalid IPv6 URL"),
+    ],
+)
+@pytest.mark.parametrize("kind", ["supabase-storage", "supabase-usage"])
+def test_a_url_no_sync_could_reach_is_refused_when_the_config_is_read(
+    kind: str, url: str, problem: str
+) -> None:
+    _, problems = parse_config(config_text(f'cloud: {{type: {kind}, url: "{url}"}}\n'))
+
+    [error] = problems.errors
+    assert error.path == "sinks.cloud.url"
+    assert error.message == (
+        f"{url!r}: {problem}; use the project URL, like https://<ref>.supabase.co"
+    )
+
+
+@pytest.mark.parametrize("url", ["", "http://127.0.0.1:54321", "https://x.supabase.co:65535"])
+def test_an_empty_url_or_one_with_a_port_in_range_is_taken(url: str) -> None:
+    config, problems = parse_config(
+        config_text(f'cloud: {{type: supabase-storage, url: "{url}"}}\n')
+    )
+
+    assert problems.errors == []
+    assert config is not None
+    assert config.sinks["cloud"].settings.url == url
+
+
 def test_sql_command_prints_the_migrations() -> None:
     result = CliRunner().invoke(cli, ["supabase", "sql"])
 

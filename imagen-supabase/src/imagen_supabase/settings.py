@@ -29,11 +29,42 @@ def _bucket(instance: Any, attribute: Any, value: str) -> None:
         raise ValueError(f"bucket: {value!r} is not a bucket name (one name, no / or %)")
 
 
+def _url(instance: Any, attribute: Any, value: str) -> None:
+    # Empty is "not configured yet" (the sink says so when it runs); anything else must be
+    # reachable, or every sync would fail and keep the deliveries waiting for nothing.
+    from urllib.parse import urlsplit
+
+    if not value:
+        return
+    try:
+        parts = urlsplit(value)
+    except ValueError as error:  # an unclosed [IPv6 address
+        problem = str(error)
+    else:
+        problem = ""
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            problem = "not an http:// or https:// address"
+        elif not _port_in_range(parts):
+            problem = "the port must be a number from 1 to 65535"
+    if problem:
+        raise ValueError(
+            f"url: {value!r}: {problem[:1].lower()}{problem[1:]}; use the project URL, "
+            "like https://<ref>.supabase.co"
+        )
+
+
+def _port_in_range(parts: Any) -> bool:
+    try:
+        return parts.port != 0  # None: the scheme's own
+    except ValueError:  # out of range, or not a number
+        return False
+
+
 @attrs.frozen
 class StorageSettings:
     """``type: supabase-storage``: upload each image to a private bucket, record it in a table."""
 
-    url: str
+    url: str = attrs.field(validator=_url)
     key_env: str = "SUPABASE_SERVICE_KEY"
     timeout: float = 30.0
     bucket: str = attrs.field(default="imagen-generated", validator=_bucket)
@@ -47,7 +78,7 @@ class StorageSettings:
 class UsageSettings:
     """``type: supabase-usage``: one row per take (no prompt, only its sha256) in a usage table."""
 
-    url: str
+    url: str = attrs.field(validator=_url)
     key_env: str = "SUPABASE_SERVICE_KEY"
     timeout: float = 30.0
     schema: str = attrs.field(default="mai", validator=_identifier)
