@@ -7,9 +7,12 @@ usage sink may point at different projects. ``type`` and ``enabled`` belong to t
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
+
+if TYPE_CHECKING:
+    from urllib.parse import SplitResult
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
@@ -53,7 +56,7 @@ def _url(instance: Any, attribute: Any, value: str) -> None:
         )
 
 
-def _port_in_range(parts: Any) -> bool:
+def _port_in_range(parts: SplitResult) -> bool:
     try:
         return parts.port != 0  # None: the scheme's own
     except ValueError:  # out of range, or not a number
