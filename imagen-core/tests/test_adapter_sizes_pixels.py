@@ -493,3 +493,30 @@ def test_one_positive_side_beside_one_that_is_not_gives_a_square() -> None:
 def test_the_smallest_size_is_a_size() -> None:
     choice = snap_to_rules(Request("p", width=1, height=1), multiple=16)
     assert (choice.width, choice.height, choice.asked) == (16, 16, "1x1")
+
+
+@pytest.mark.parametrize(
+    ("request_", "size"),
+    [
+        # 5:1 at 1 MP is 2289.7 x 458; clamped to 4:1 the short side grows to 572.4 -> 576
+        (Request("p", aspect_ratio="5:1"), (2288, 576)),
+        (Request("p", aspect_ratio="1:5"), (576, 2288)),
+        (Request("p", width=2000, aspect_ratio="5:1"), (2000, 496)),  # 2000 / 4 = 500 -> 496
+    ],
+)
+def test_a_ratio_clamped_to_the_rules_is_recorded_as_asked(
+    request_: Request, size: tuple[int, int]
+) -> None:
+    choice = snap_to_rules(request_, max_ratio=4, megapixels=1.0)
+    assert (choice.width, choice.height) == size
+    assert choice.adjusted[0] == "ratio at most 4:1"
+    assert choice.changed
+    assert choice.metadata() == {
+        "size": f"{size[0]}x{size[1]}",
+        "requested_size": request_.aspect_ratio,
+    }
+
+
+def test_a_whole_size_clamped_to_the_rules_is_recorded_as_that_size() -> None:
+    choice = snap_to_rules(Request("p", width=4096, height=512, aspect_ratio="8:1"), max_ratio=4)
+    assert choice.metadata()["requested_size"] == "4096x512"

@@ -134,7 +134,8 @@ def snap_to_rules(
     long edge shrunk to ``max_long_edge``, and both sides snapped to ``multiple`` (rounded
     outwards or inwards where the nearest multiple would leave the pixel range). An aspect
     ratio alone becomes ``megapixels`` of that shape; one side and a ratio give the other side;
-    nothing at all keeps the provider's default (all None). ``adjusted`` names each rule that
+    nothing at all keeps the provider's default (all None). ``asked`` is the whole size asked,
+    or the aspect ratio when ``max_ratio`` clamped it. ``adjusted`` names each rule that
     changed the size. Where the rules cannot all hold (a long, thin size with no ``max_ratio``)
     the long edge wins over ``min_pixels``. :class:`UnreadableRatio` (naming ``backend``) for an
     aspect ratio that is not ``W:H``.
@@ -164,6 +165,7 @@ def snap_to_rules(
     adjusted: list[str] = []
     if max_ratio is not None and max(w, h) > max_ratio * min(w, h):
         adjusted.append(f"ratio at most {max_ratio:g}:1")
+        asked = asked or request.aspect_ratio  # the shape asked for is not the one sent
         if w > h:
             h = w / max_ratio
         else:
