@@ -23,10 +23,25 @@ class GadgetSettings:
     label: str = "gadget"
 
 
+@attrs.frozen
+class BadgeLayout:
+    _columns: int = 1
+
+
+@attrs.frozen
+class BadgeSettings:
+    """A private attribute is written without its underscore, as attrs' ``__init__`` takes it."""
+
+    _font: str = "sans"
+    _margins: list[int] = attrs.Factory(list)
+    _layouts: dict[str, BadgeLayout] = attrs.Factory(dict)
+
+
 class GadgetPlugin:
     @hookimpl
     def register_settings(self, register: Any) -> None:
         register("gadget", GadgetSettings, sample="gadget:\n  limit: 3   # how many\n")
+        register("badge", BadgeSettings)
         # The core's keys stay the core's: this one is refused with a warning.
         register("output", GadgetSettings)
 
@@ -88,37 +103,7 @@ def test_without_the_plugin_its_block_is_an_unknown_key() -> None:
         plugin_settings(builtin_default(), "gadget")
 
 
-@attrs.frozen
-class BadgeLayout:
-    _columns: int = 1
-
-
-@attrs.frozen
-class BadgeSettings:
-    """A private attribute is written without its underscore, as attrs' ``__init__`` takes it."""
-
-    _font: str = "sans"
-    _margins: list[int] = attrs.Factory(list)
-    _layouts: dict[str, BadgeLayout] = attrs.Factory(dict)
-
-
-class BadgePlugin:
-    @hookimpl
-    def register_settings(self, register: Any) -> None:
-        register("badge", BadgeSettings)
-
-
-@pytest.fixture
-def badge() -> Iterator[None]:
-    plugin = BadgePlugin()
-    plugins.manager().register(plugin, name="badge-plugin")
-    plugins.registry.cache_clear()
-    yield
-    plugins.manager().unregister(plugin)
-    plugins.registry.cache_clear()
-
-
-@pytest.mark.usefixtures("badge")
+@pytest.mark.usefixtures("gadget")
 def test_a_private_field_is_written_as_its_alias() -> None:
     config, problems = parse_config("badge:\n  font: serif\n  margins: [1, 2]\n")
     assert not problems.errors
@@ -132,34 +117,29 @@ def test_a_private_field_is_written_as_its_alias() -> None:
     assert setting_type({}, "badge.font") is str
 
 
-@pytest.mark.usefixtures("badge")
-def test_a_private_fields_bad_value_is_reported_at_the_key_the_user_wrote() -> None:
-    _, problems = parse_config("badge:\n  font: serif\n  margins: [1, two]\n")
+@pytest.mark.usefixtures("gadget")
+@pytest.mark.parametrize(
+    ("block", "path", "message"),
+    [
+        ("margins: [1, two]", "badge.margins.1", "expected a whole number"),
+        ("_font: serif", "badge._font", "unknown key; did you mean 'font'?"),
+        ("layouts: {wide: {columns: three}}", "badge.layouts.wide.columns", "expected a whole"),
+        ("layouts: {wide: {colums: 3}}", "badge.layouts.wide.colums", "did you mean 'columns'?"),
+    ],
+)
+def test_a_private_fields_problems_are_reported_at_the_keys_the_user_wrote(
+    block: str, path: str, message: str
+) -> None:
+    _, problems = parse_config(f"badge:\n  {block}\n")
     [error] = problems.errors
-    assert error.path == "badge.margins.1"
-    assert "whole number" in error.message
+    assert error.path == path
+    assert message in error.message
 
 
-@pytest.mark.usefixtures("badge")
-def test_a_private_fields_attribute_name_is_an_unknown_key() -> None:
-    _, problems = parse_config("badge:\n  _font: serif\n")
-    [error] = problems.errors
-    assert error.path == "badge._font"
-    assert "did you mean 'font'" in error.message
-
-
-@pytest.mark.usefixtures("badge")
-def test_a_nested_private_fields_problems_are_reported_as_written() -> None:
+@pytest.mark.usefixtures("gadget")
+def test_a_nested_private_field_is_written_as_its_alias() -> None:
     config, problems = parse_config("badge:\n  layouts:\n    wide: {columns: 3}\n")
     assert not problems.errors
     assert config is not None
-    assert plugin_settings(config, "badge") == BadgeSettings(
-        layouts={"wide": BadgeLayout(columns=3)}
-    )
-    _, problems = parse_config("badge:\n  layouts:\n    wide: {columns: three}\n")
-    [error] = problems.errors
-    assert error.path == "badge.layouts.wide.columns"
-    _, problems = parse_config("badge:\n  layouts:\n    wide: {colums: 3}\n")
-    [error] = problems.errors
-    assert error.path == "badge.layouts.wide.colums"
-    assert "did you mean 'columns'" in error.message
+    wide = BadgeLayout(columns=3)
+    assert plugin_settings(config, "badge") == BadgeSettings(layouts={"wide": wide})
