@@ -666,6 +666,12 @@ EQUIVALENT: dict[str, tuple[str, str]] = {
         "partial is read only after config() returned None, which sets it first",
     ),
     **alike(
+        "an unknown key is reported only while structuring an attrs class (forbid_extra_keys), "
+        "and the path up to it leads there through types kind_at follows: kind is one",
+        ("imagen.config.load.x__fields_at__mutmut_7", "attrs.has(kind)) or True"),
+        ("imagen.config.load.x__fields_at__mutmut_9", "isinstance(kind, type) or attrs.has"),
+    ),
+    **alike(
         "the built-in plugins always load and register backend (mock), sink and queue types: no "
         "table is ever empty",
         ("imagen.config.load.xǁ_Structurerǁkind__mutmut_10", '"XXnoneXX"'),
