@@ -433,7 +433,7 @@ EQUIVALENT: dict[str, tuple[str, str]] = {
         "with one colon both splits agree; with none or several one side is empty or keeps a "
         "colon, and float() refuses it either way",
     ),
-    "imagen.adapters.sizes.x_snap_to_rules__mutmut_78": (
+    "imagen.adapters.sizes.x_snap_to_rules__mutmut_80": (
         "if w >= h:",
         "with w == h the long side is never more than max_ratio (at least 1) times the short one",
     ),
