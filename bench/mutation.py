@@ -230,6 +230,10 @@ TARGETS: dict[str, Target] = {
     "imagen.store.usage": core("test_usage.py", "test_usage_report.py", "test_history.py"),
     "imagen.jobs.local": core(*JOB_TESTS, pytest_args=JOB_TIMEOUT),
     "imagen.jobs.runner": core(*JOB_TESTS, pytest_args=JOB_TIMEOUT),
+    # submit's max-cost refusal before anything is queued, follow, and picks written into the
+    # sidecars and history (test_jobs_pick.py, in JOB_TESTS, runs the CLI in subprocesses;
+    # test_jobs_submit.py calls them in-process)
+    "imagen.jobs.submit": core(*JOB_TESTS, "test_jobs_submit.py", pytest_args=JOB_TIMEOUT),
     "imagen_replicate.pricing": adapter(REPLICATE, "test_plugin.py", "test_generate.py"),
     "imagen_replicate.inputs": adapter(REPLICATE, "test_inputs.py", *REPLICATE_CALLS),
     "imagen_replicate.problems": adapter(REPLICATE, *REPLICATE_CALLS),
@@ -261,6 +265,15 @@ TARGETS: dict[str, Target] = {
     # but for the two that start a subprocess (it fails to import the mutated package there).
     "imagen_supabase.storage": adapter(
         SUPABASE, "test_storage_sink.py", "test_plugin.py", pytest_args=SUPABASE_LEFT_OUT
+    ),
+    # the service key (scrubbed from errors, sent to the project's origin alone), object paths
+    # and storage keys, the retry policy, transport failures as SinkError
+    "imagen_supabase.connection": adapter(
+        SUPABASE,
+        "test_connection.py",
+        "test_storage_key.py",
+        *SUPABASE_SINKS,
+        pytest_args=SUPABASE_LEFT_OUT,
     ),
     "imagen_supabase.errors": adapter(
         SUPABASE, "test_errors.py", *SUPABASE_SINKS, pytest_args=SUPABASE_LEFT_OUT
