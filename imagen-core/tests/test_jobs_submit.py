@@ -431,3 +431,60 @@ def test_a_take_without_a_sidecar_is_skipped_and_the_others_are_picked(setup: Se
     # The take with no sidecar is still picked in the history.
     assert history_marks(setup, job) == {1: True, 2: False}
     assert sidecar_marks(job) == {1: None, 2: False}
+
+
+def test_with_history_off_a_new_pick_still_unpicks_the_previous_takes_sidecar(
+    setup: Setup, capsys: pytest.CaptureFixture[str]
+) -> None:
+    job = run(lambda queue: done_job(queue, setup.config, setup.out, 2, 140), setup.config)
+    off = attrs.evolve(setup.config, history=HistoryConfig(enabled=False, path=str(setup.history)))
+    record_pick(off, attrs.evolve(job, picked=1), previous=None)
+    capsys.readouterr()
+
+    record_pick(off, attrs.evolve(job, picked=2), previous=1)
+
+    assert capsys.readouterr().err == ""
+    assert sidecar_marks(job) == {1: False, 2: True}
+    assert history_marks(setup, job) == {1: False, 2: False}
+
+
+def test_every_image_of_a_take_is_picked_even_after_one_without_a_sidecar(setup: Setup) -> None:
+    # A take's images: one with no sidecar (nothing to write), then one with its sidecar.
+    job = run(lambda queue: done_job(queue, setup.config, setup.out, 2, 150), setup.config)
+    first = job.takes[0]
+    bare = attrs.evolve(first.images[0], sidecar_path=None)
+    two = attrs.evolve(first, images=(bare, first.images[0]))
+    record_pick(setup.config, attrs.evolve(job, takes=(two, job.takes[1]), picked=1), previous=2)
+    assert sidecar_marks(job) == {1: True, 2: False}
+
+
+def test_submit_leaves_no_backend_open(setup: Setup, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The estimate asks a backend for its price; a backend left open would keep its HTTP client.
+    from imagen import pipeline
+
+    opened: list[object] = []
+    closed: list[object] = []
+    real = pipeline.open_backend
+
+    def counted(config: Config, name: str | None = None) -> object:
+        backend = real(config, name)
+        opened.append(backend)
+        aclose = backend.aclose
+
+        async def close() -> None:
+            closed.append(backend)
+            await aclose()
+
+        backend.aclose = close  # type: ignore[method-assign]
+        return backend
+
+    monkeypatch.setattr(pipeline, "open_backend", counted)
+
+    async def work(queue: LocalQueue) -> None:
+        await submit(queue, setup.config, Request("a cat"), output_dir=setup.out)
+        with pytest.raises(ConfigError):
+            await submit(queue, setup.config, Request("a cat", count=2), max_cost=Decimal("0.01"))
+
+    run(work, setup.config)
+    assert len(opened) == 2
+    assert closed == opened
