@@ -488,3 +488,16 @@ def test_submit_leaves_no_backend_open(setup: Setup, monkeypatch: pytest.MonkeyP
     run(work, setup.config)
     assert len(opened) == 2
     assert closed == opened
+
+
+def test_follow_with_max_wait_waits_for_a_job_that_ends_within_it(setup: Setup) -> None:
+    async def work(queue: LocalQueue) -> Job:
+        job = await submit(queue, setup.config, Request("a cat", seed=160), output_dir=setup.out)
+        worker = Worker(setup.config, backends=["g"], once=True)
+        serving = asyncio.ensure_future(worker.serve(queue))
+        try:
+            return await follow(queue, job.id, max_wait=60)
+        finally:
+            await serving
+
+    assert run(work, setup.config).state == "done"
