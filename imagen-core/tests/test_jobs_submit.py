@@ -501,3 +501,32 @@ def test_follow_with_max_wait_waits_for_a_job_that_ends_within_it(setup: Setup) 
             await serving
 
     assert run(work, setup.config).state == "done"
+
+
+def test_with_debug_a_sidecar_that_cannot_take_the_pick_shows_its_traceback(
+    setup: Setup, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    job = run(lambda queue: done_job(queue, setup.config, setup.out, 1, 170), setup.config)
+    broken = job.takes[0].images[0].sidecar_path
+    assert broken is not None
+    Path(broken).write_text("[]")
+    monkeypatch.setenv("IMAGEN_DEBUG", "1")
+    capsys.readouterr()
+
+    record_pick(setup.config, attrs.evolve(job, picked=1), previous=None)
+
+    err = capsys.readouterr().err
+    assert "Traceback (most recent call last):" in err
+    assert f"ValueError: {broken} is not a sidecar (a JSON object)" in err
+    assert err.rstrip().endswith(f"{broken} is not a sidecar (a JSON object)")
+
+
+def test_recording_a_job_with_no_pick_only_unpicks_the_previous_take(setup: Setup) -> None:
+    job = run(lambda queue: done_job(queue, setup.config, setup.out, 2, 180), setup.config)
+    record_pick(setup.config, attrs.evolve(job, picked=2), previous=None)
+
+    record_pick(setup.config, job, previous=2)
+
+    assert job.picked is None
+    assert sidecar_marks(job) == {1: None, 2: False}
+    assert history_marks(setup, job) == {1: False, 2: False}
