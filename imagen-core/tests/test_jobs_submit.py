@@ -530,3 +530,17 @@ def test_recording_a_job_with_no_pick_only_unpicks_the_previous_take(setup: Setu
     assert job.picked is None
     assert sidecar_marks(job) == {1: None, 2: False}
     assert history_marks(setup, job) == {1: False, 2: False}
+
+
+def test_the_estimate_is_the_price_of_the_instance_asked_for_not_the_default(
+    setup: Setup,
+) -> None:
+    # The default instance (gate) costs $0.01 a take; the mock asked for is free.
+    async def work(queue: LocalQueue) -> Job:
+        return await submit(queue, setup.config, Request("a cat", count=2), backend="mock",
+                            max_cost=Decimal("0"))  # fmt: skip
+
+    job = run(work, setup.config)
+    assert job.backend == "mock"
+    assert job.cost_estimate is not None
+    assert job.cost_estimate.amount == 0
