@@ -2012,6 +2012,16 @@ EQUIVALENT: dict[str, tuple[str, str]] = {
         "with an instance the config does not have, _plan fails at once: no take lands, so no "
         "ETA reads the concurrency",
     ),
+    "imagen.jobs.submit.x_follow__mutmut_8": (
+        'seen: int | None = ""',
+        'a job\'s version is an int, never equal to None or to "": the first version is heard '
+        "either way",
+    ),
+    "imagen.jobs.submit.x_follow__mutmut_24": (
+        "if left < 0:",
+        "the time left is a clock reading: a deadline reached to the nanosecond cannot be "
+        "arranged (and a wait of 0 s returns the job as it is)",
+    ),
 }
 
 MUTMUT = Path(sys.executable).parent / "mutmut"
