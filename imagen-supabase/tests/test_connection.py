@@ -406,3 +406,35 @@ def test_a_connection_closed_opens_a_new_client_for_its_next_request(
 
     assert asyncio.run(main()) == [200, 200]
     assert len(served.seen) == 2
+
+
+@pytest.mark.parametrize(
+    ("key", "problem"),
+    [
+        ("", "it is empty"),
+        ("/etc/passwd", "it is absolute"),
+        ("%2Fetc/passwd", "it is absolute"),
+        ("a\\b.png", "it contains a backslash"),
+        ("a%5Cb.png", "it contains a backslash"),
+        ("a\x7fb.png", "it contains a control character"),
+        ("a\x1fb.png", "it contains a control character"),
+        ("a%0Ab.png", "it contains a control character"),
+        ("a/../b.png", "it has a . or .. segment"),
+        ("./b.png", "it has a . or .. segment"),
+        ("%252e%252e/b.png", "it has a . or .. segment"),
+        ("a//b.png", "it has an empty segment (//, or a trailing /)"),
+        ("a/b/", "it has an empty segment (//, or a trailing /)"),
+    ],
+)
+def test_a_refused_object_name_says_why_and_is_not_retried(key: str, problem: str) -> None:
+    assert key_problem(key) == problem
+    with pytest.raises(SinkError) as refused:
+        object_path(key)
+    assert str(refused.value) == f"refusing the object name {key!r}: {problem}"
+    assert refused.value.retryable is False
+
+
+@pytest.mark.parametrize("key", ["a/b.png", "a b/c~d.png", "\x80x.png", "%25x.png", "a.b/..c"])
+def test_names_that_stay_in_the_bucket_are_accepted(key: str) -> None:
+    assert key_problem(key) is None
+    assert unquote(object_path(key)) == key
