@@ -438,3 +438,17 @@ def test_a_refused_object_name_says_why_and_is_not_retried(key: str, problem: st
 def test_names_that_stay_in_the_bucket_are_accepted(key: str) -> None:
     assert key_problem(key) is None
     assert unquote(object_path(key)) == key
+
+
+@pytest.mark.parametrize(
+    ("key", "moved"),
+    [
+        ("o/2026/cat.v2.png", "o/2026/cat.v2-1f2e3d4c5b6a.png"),
+        ("o/v1.2/cat", "o/v1.2/cat-1f2e3d4c5b6a"),
+        ("cat.png", "cat-1f2e3d4c5b6a.png"),
+        ("Xmas.png", "Xmas-1f2e3d4c5b6a.png"),
+        ("o/.hidden", "o/.hidden-1f2e3d4c5b6a"),
+    ],
+)
+def test_the_digest_goes_before_the_last_extension_of_the_name_alone(key: str, moved: str) -> None:
+    assert with_digest(key, "1f2e3d4c5b6a" + "0" * 52) == moved
