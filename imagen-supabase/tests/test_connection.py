@@ -24,7 +24,7 @@ from imagen_supabase.connection import (
     owner_key,
     with_digest,
 )
-from imagen_supabase.testing import SECRET_KEY, SERVICE_JWT, RecordingSleep
+from imagen_supabase.testing import OWNER_ID, SECRET_KEY, SERVICE_JWT, RecordingSleep
 
 
 def test_jwt_key_is_sent_as_apikey_and_bearer() -> None:
@@ -452,3 +452,31 @@ def test_names_that_stay_in_the_bucket_are_accepted(key: str) -> None:
 )
 def test_the_digest_goes_before_the_last_extension_of_the_name_alone(key: str, moved: str) -> None:
     assert with_digest(key, "1f2e3d4c5b6a" + "0" * 52) == moved
+
+
+@pytest.mark.parametrize(
+    "project", ["https://abc.supabase.co", "http://SANDBOX:8000", "http://BOX"]
+)
+def test_an_objects_link_has_no_double_slash_when_the_project_url_ends_with_one(
+    project: str,
+) -> None:
+    # The sinks build the links they record from the connection's url.
+    from imagen_supabase.settings import StorageSettings
+    from imagen_supabase.storage import SupabaseStorageSink
+
+    settings = StorageSettings(url=project + "/", key_env=KEY_ENV, owner_user_id=OWNER_ID)
+    sink = SupabaseStorageSink("cloud", settings)
+
+    assert sink.object_url("o/cat.png") == (
+        f"{project}/storage/v1/object/authenticated/imagen-generated/o/cat.png"
+    )
+
+
+def test_a_connection_built_without_a_sleep_waits_for_real_between_tries(
+    script: tuple[Script, str], key: str
+) -> None:
+    served, url = script
+    served.answers = [(503, {"Retry-After": "0"})]
+
+    assert ask(Connection(url, KEY_ENV, 5)).status_code == 200
+    assert len(served.seen) == 2
