@@ -30,3 +30,9 @@ def test_plain_ascii_names_are_kept_as_they_are() -> None:
 
 def test_unicode_letters_and_the_escape_character_are_escaped() -> None:
     assert storage_key("café-猫 (1).png") == "caf(u00e9)-(u732b) (u0028)1).png"
+
+
+def test_slashes_around_a_path_are_dropped_and_nothing_else_is() -> None:
+    assert storage_key("/2026-11-23/cat.png/") == "2026-11-23/cat.png"
+    assert storage_key("Xmas/X.png") == "Xmas/X.png"
+    assert storage_key(" cat .png ") == " cat .png "
