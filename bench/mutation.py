@@ -2012,6 +2012,12 @@ EQUIVALENT: dict[str, tuple[str, str]] = {
         "with an instance the config does not have, _plan fails at once: no take lands, so no "
         "ETA reads the concurrency",
     ),
+    **alike(
+        "quote() keeps / and letters unescaped by default: safe='/' is its default, and X is "
+        "always safe",
+        ("imagen_supabase.connection.x_object_path__mutmut_12", "quote(key, )"),
+        ("imagen_supabase.connection.x_object_path__mutmut_13", 'safe="XX/XX"'),
+    ),
     "imagen.jobs.submit.x_follow__mutmut_8": (
         'seen: int | None = ""',
         'a job\'s version is an int, never equal to None or to "": the first version is heard '
