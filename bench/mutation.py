@@ -1632,15 +1632,6 @@ EQUIVALENT: dict[str, tuple[str, str]] = {
     ),
     # imagen_comfyui.api
     **alike(
-        "httpx sends the method upper-cased (the messages that name a method are not in these)",
-        ("imagen_comfyui.api.xǁComfyAPIǁqueue_state__mutmut_9", '"get", "/queue"'),
-        ("imagen_comfyui.api.xǁComfyAPIǁview__mutmut_45", '"get", "/view"'),
-        ("imagen_comfyui.api.xǁComfyAPIǁupload__mutmut_24", '"post", "/upload/image"'),
-        ("imagen_comfyui.api.xǁComfyAPIǁobject_info__mutmut_9", '"get", f"/object_info/'),
-        ("imagen_comfyui.api.xǁComfyAPIǁcancel__mutmut_10", '"post", "/queue"'),
-        ("imagen_comfyui.api.xǁComfyAPIǁcancel__mutmut_28", '"post", "/interrupt"'),
-    ),
-    **alike(
         "ComfyUI's history names every output's filename, subfolder and type: the defaults "
         "are never read",
         ("imagen_comfyui.api.xǁComfyAPIǁview__mutmut_6", 'get("filename", None)'),
@@ -1671,11 +1662,9 @@ EQUIVALENT: dict[str, tuple[str, str]] = {
         'get("CONTENT-TYPE", "")',
         "httpx reads header names in any letter case",
     ),
-    **alike(
-        "callers ask only whether the prompt is running or in the queue at all: no caller "
-        "tells pending from another name",
-        ("imagen_comfyui.api.xǁComfyAPIǁqueue_state__mutmut_25", '"XXpendingXX"'),
-        ("imagen_comfyui.api.xǁComfyAPIǁqueue_state__mutmut_26", '"PENDING"'),
+    "imagen_comfyui.api.x__connect_failure__mutmut_19": (
+        "cause.errno >= 0",
+        "no connect error carries errno 0: the system's are positive, getaddrinfo's negative",
     ),
     "imagen_comfyui.api.xǁComfyAPIǁhistory__mutmut_20": (
         "(isinstance(entry, Mapping)) or True",

@@ -802,6 +802,270 @@ def test_a_failed_connection_names_what_the_system_said(error: Exception, reason
     assert caught.value.detail == {"unreachable": reason}
 
 
+# -- ComfyAPI on its own: what each call gives its caller ----------------------------------
+# (written from the mutation run of imagen_comfyui.api, issue 17)
+
+#: The recorded "quick" prompt (42-post-prompt-quick-B): someone else's work on the server.
+OTHER_GRAPH = {
+    "1": {"class_type": "EmptyImage",
+          "inputs": {"width": 8, "height": 8, "batch_size": 1, "color": 1193046}},
+    "2": {"class_type": "SaveImage", "inputs": {"images": ["1", 0], "filename_prefix": "quick"}},
+}  # fmt: skip
+
+
+def on_api(url: str, call: Callable[[Any], Any], **options: Any) -> Any:
+    """``await call(api)`` with a ComfyAPI for ``url`` (``transport``: httpx's, to fake errors;
+    other ``options`` go to ComfyAPI)."""
+    import httpx
+
+    from imagen_comfyui.api import ComfyAPI
+
+    transport = options.pop("transport", None)
+
+    async def main() -> Any:
+        async with httpx.AsyncClient(base_url=url, transport=transport) as client:
+            return await call(ComfyAPI(client, url=url, backend="local", headers_env=None,
+                                       **options))  # fmt: skip
+
+    return asyncio.run(main())
+
+
+def raising(error: Exception) -> Any:
+    """An httpx transport that fails every request with ``error``."""
+    import httpx
+
+    def fail(request: httpx.Request) -> httpx.Response:
+        raise error
+
+    return httpx.MockTransport(fail)
+
+
+def tls_hello_answered_in_plain_http() -> Exception:
+    """The error OpenSSL raises when a server answers its hello in plain HTTP (an https url
+    on a plain-http ComfyUI), made by a handshake in memory."""
+    import ssl
+
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    tls = ssl.create_default_context().wrap_bio(incoming, outgoing, server_hostname="localhost")
+    with pytest.raises(ssl.SSLWantReadError):
+        tls.do_handshake()
+    incoming.write(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+    with pytest.raises(ssl.SSLError) as caught:
+        tls.do_handshake()
+    return caught.value
+
+
+def test_a_tls_failure_is_named_in_openssls_own_words() -> None:
+    import re
+
+    error = tls_hello_answered_in_plain_http()
+    # OpenSSL's text: "[SSL: WRONG_VERSION_NUMBER] wrong version number (_ssl.c:1006)".
+    said = re.search(r"\] (.+) \(", str(error))
+    assert said is not None
+    url = "https://10.0.0.9:8188"
+    refused = raising(connect_error("All connection attempts failed", error))
+    with pytest.raises(BackendUnavailable) as caught:
+        on_api(url, lambda api: api.version(), transport=refused)
+    assert caught.value.detail == {"unreachable": f"TLS: {said.group(1)}"}
+
+
+def test_a_request_httpx_gives_up_waiting_for_names_the_request(url: str) -> None:
+    import httpx
+
+    silent = raising(httpx.ReadTimeout("timed out"))
+    with pytest.raises(BackendTimeout) as caught:
+        on_api(url, lambda api: api.history("p-1"), transport=silent)
+    assert str(caught.value) == f"local: ComfyUI at {url} did not answer GET /history/p-1 in time"
+    # What `imagen backends --check` shows after "server not reachable".
+    assert caught.value.detail == {"unreachable": "no answer to GET /history/p-1 in time"}
+
+
+@pytest.mark.parametrize(
+    ("said", "reason"),
+    [
+        ("peer closed connection without sending complete message body", None),
+        ("x" * 300, "x" * 117 + "..."),
+        ("", "RemoteProtocolError"),
+    ],
+)
+def test_a_connection_lost_mid_answer_says_what_broke(
+    said: str, reason: str | None, url: str
+) -> None:
+    import httpx
+
+    lost = raising(httpx.RemoteProtocolError(said))
+    with pytest.raises(BackendUnavailable) as caught:
+        on_api(url, lambda api: api.queue_state("p-1"), transport=lost)
+    reason = reason or said
+    assert str(caught.value) == (
+        f"local: lost the connection to ComfyUI at {url} during GET /queue: {reason}"
+    )
+    assert caught.value.detail == {"unreachable": reason}
+
+
+def test_a_lost_connection_does_not_show_the_proxys_headers(url: str) -> None:
+    import httpx
+
+    # A proxy's garbled answer, quoted by the HTTP parser, that holds the header it was sent.
+    lost = raising(httpx.RemoteProtocolError("illegal header line: X-Proxy-Token: opensesame-77"))
+    credentials = {"X-Proxy-Token": "opensesame-77"}
+    with pytest.raises(BackendUnavailable) as caught:
+        on_api(url, lambda api: api.version(), transport=lost, credentials=credentials)
+    assert "opensesame" not in str(caught.value)
+    assert "opensesame" not in json.dumps(caught.value.detail)
+
+
+def test_cancel_of_the_running_prompt_interrupts_it_and_returns(
+    fake: FakeComfyUI, url: str
+) -> None:
+    fake.run_time = 60.0  # its SaveImage "works" until interrupted
+
+    async def queue_then_cancel(api: Any) -> None:
+        prompt_id = await api.queue_prompt(OTHER_GRAPH, "abc", "p-running")
+        await until(fake, lambda: fake.running is not None)
+        assert await api.queue_state(prompt_id) == "running"
+        await api.cancel(prompt_id)
+
+    assert on_api(url, queue_then_cancel) is None
+    fake.wait_until(lambda: "p-running" in fake.history)
+    assert fake.interrupts == [{"prompt_id": "p-running"}]
+    assert fake.history["p-running"]["status"]["status_str"] == "error"
+
+
+def test_a_prompt_waiting_behind_anothers_is_polled_until_its_turn(run: Run) -> None:
+    import threading
+
+    import httpx
+
+    fake = FakeComfyUI(run_time=60.0, websocket=False)  # the other prompt runs until stopped
+    with serve_app(fake.app()) as url:
+        posted = httpx.post(f"{url}/prompt", json={"prompt": OTHER_GRAPH, "client_id": "abc"})
+        other = posted.json()["prompt_id"]
+        fake.wait_until(lambda: fake.running is not None)
+        outcome: dict[str, Any] = {}
+
+        def generate() -> None:
+            try:
+                outcome["result"] = run(ComfyUIBackend("local", ComfyUISettings(url=url)), REQUEST)
+            except Exception as error:
+                outcome["error"] = error
+            finally:
+                fake.changed()
+
+        thread = threading.Thread(target=generate)
+        thread.start()
+        # Our prompt waits in the queue while imagen reads it (twice: it went on waiting).
+        fake.wait_until(lambda: len(fake.calls_to("queue")) >= 2 or bool(outcome))
+        fake.run_time = 0.05
+        httpx.post(f"{url}/interrupt", json={"prompt_id": other})
+        thread.join()
+    assert "error" not in outcome, outcome
+    assert len(outcome["result"].images) == 1
+
+
+def test_a_queue_the_server_cannot_show_says_what_was_read(run: Run) -> None:
+    fake = FakeComfyUI(run_time=60.0, websocket=False)  # still running at the first poll
+    with serve_app(fake.app()) as url:
+        fake.fail("queue", 500)
+        with pytest.raises(BackendUnavailable) as caught:
+            run(ComfyUIBackend("local", ComfyUISettings(url=url)), REQUEST)
+    assert str(caught.value) == (
+        f"local: ComfyUI at {url} could not read the queue (HTTP 500); see the server's log"
+    )
+
+
+def test_an_output_the_server_sends_without_a_media_type_has_none(url: str) -> None:
+    import httpx
+
+    # aiohttp always names one; a proxy or another server in front may not.
+    data = b"\x89PNG\r\n\x1a\n the rest"
+    untyped = httpx.MockTransport(lambda request: httpx.Response(200, content=data))
+    image = {"filename": "x_00001_.png", "subfolder": "", "type": "output"}
+    assert on_api(url, lambda api: api.view(image), transport=untyped) == (data, "")
+
+
+def test_comfyuis_own_refusal_quoting_the_proxys_headers_does_not_show_them(
+    fake: FakeComfyUI, run: Run, make_backend: Callable[..., ComfyUIBackend],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    # ComfyUI's 400 (as recorded in 28-post-prompt-invalid-unknown-class_type), from a custom
+    # node that quotes the request's headers in its validation error.
+    said = "Cannot execute because node X-Proxy-Token: opensesame-77 does not exist."
+    refusal = {"error": {"type": "invalid_prompt", "message": said, "details": "Node ID '#1'",
+                         "extra_info": {}}, "node_errors": {}}  # fmt: skip
+    fake.fail("prompt", lambda request: web.json_response(refusal, status=400))
+    monkeypatch.setenv("COMFY_HEADERS", "X-Proxy-Token: opensesame-77")
+    with pytest.raises(InvalidRequest) as caught:
+        run(make_backend(headers_env="COMFY_HEADERS"), REQUEST)
+    assert str(caught.value).startswith("local: ComfyUI rejected the workflow: Cannot execute")
+    assert "opensesame" not in str(caught.value)
+    assert "opensesame" not in json.dumps(caught.value.detail)
+
+
+def test_a_prompt_waiting_behind_another_is_pending_and_a_cancel_only_takes_it_off(
+    fake: FakeComfyUI, url: str
+) -> None:
+    fake.run_time = 60.0  # the first prompt runs until the server stops
+
+    async def queue_two_then_cancel_the_second(api: Any) -> list[Any]:
+        await api.queue_prompt(OTHER_GRAPH, "abc", "p-first")
+        await until(fake, lambda: fake.running is not None)
+        await api.queue_prompt(OTHER_GRAPH, "abc", "p-second")
+        states = [await api.queue_state("p-second")]
+        await api.cancel("p-second")
+        return [*states, await api.queue_state("p-second"), await api.queue_state("p-first")]
+
+    assert on_api(url, queue_two_then_cancel_the_second) == ["pending", None, "running"]
+    assert fake.deleted == ["p-second"]
+    assert fake.interrupts == []  # the first prompt, someone else's, runs on
+
+
+def answers_until(stalled: str) -> Any:
+    """An httpx transport answering as ComfyUI does (the queue shows prompt p-1 running) until
+    the request ``stalled`` ("GET /queue"), which gets no answer in time."""
+    import httpx
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        if f"{request.method} {request.url.path}" == stalled:
+            raise httpx.ReadTimeout("timed out", request=request)
+        if request.url.path == "/queue":
+            return httpx.Response(200, json={"queue_running": [[0, "p-1", {}, {}, ["2"]]],
+                                             "queue_pending": []})  # fmt: skip
+        return httpx.Response(200, json={})
+
+    return httpx.MockTransport(answer)
+
+
+@pytest.mark.parametrize(
+    ("call", "stalled"),
+    [
+        ("queue_prompt", "POST /prompt"),
+        ("queue_state", "GET /queue"),
+        ("view", "GET /view"),
+        ("upload", "POST /upload/image"),
+        ("choices", "GET /object_info/UNETLoader"),
+        ("cancel", "POST /queue"),
+        ("cancel", "POST /interrupt"),  # p-1 is running: the interrupt follows the delete
+    ],
+)
+def test_a_request_without_an_answer_is_named_as_it_was_sent(
+    call: str, stalled: str, url: str
+) -> None:
+    from imagen.models import Ref
+
+    calls: dict[str, Callable[[Any], Any]] = {
+        "queue_prompt": lambda api: api.queue_prompt(OTHER_GRAPH, "abc", "p-1"),
+        "queue_state": lambda api: api.queue_state("p-1"),
+        "view": lambda api: api.view({"filename": "a.png", "subfolder": "", "type": "output"}),
+        "upload": lambda api: api.upload(Ref("cat.png", b"png", "image/png", "ab" * 32)),
+        "choices": lambda api: api.choices("UNETLoader", "unet_name"),
+        "cancel": lambda api: api.cancel("p-1"),
+    }
+    with pytest.raises(BackendTimeout) as caught:
+        on_api(url, calls[call], transport=answers_until(stalled))
+    assert str(caught.value) == f"local: ComfyUI at {url} did not answer {stalled} in time"
+
+
 def test_an_answer_larger_than_a_json_answer_can_be_is_not_read(
     fake: FakeComfyUI, url: str, run: Run, make_backend: Callable[..., ComfyUIBackend]
 ) -> None:
