@@ -1066,6 +1066,23 @@ def test_a_request_without_an_answer_is_named_as_it_was_sent(
     assert str(caught.value) == f"local: ComfyUI at {url} did not answer {stalled} in time"
 
 
+def test_a_reference_larger_than_the_server_takes_says_to_use_a_smaller_one(
+    fake: FakeComfyUI, url: str
+) -> None:
+    from imagen.models import Ref
+
+    # aiohttp's own answer past ComfyUI's max_upload_size (100 MiB by default).
+    too_large = "Maximum request body size 104857600 exceeded, actual body size 104857700"
+    fake.fail("upload", lambda request: web.Response(status=413, text=too_large))
+    ref = Ref("cat.png", b"png", "image/png", "ab" * 32)
+    with pytest.raises(InvalidRequest) as caught:
+        on_api(url, lambda api: api.upload(ref))
+    assert str(caught.value) == (
+        f"local: ComfyUI at {url} could not upload the reference image (HTTP 413: {too_large}); "
+        "the request is too large: use smaller --ref images"
+    )
+
+
 def test_an_answer_larger_than_a_json_answer_can_be_is_not_read(
     fake: FakeComfyUI, url: str, run: Run, make_backend: Callable[..., ComfyUIBackend]
 ) -> None:
