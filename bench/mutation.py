@@ -1392,8 +1392,8 @@ EQUIVALENT: dict[str, tuple[str, str]] = {
         "HTTP header names are case-insensitive: httpx finds and sends them in any case",
         ("imagen.adapters.http.x__follow__mutmut_40", '"LOCATION"'),
         ("imagen.adapters.http.x__read_bounded__mutmut_12", '"CONTENT-LENGTH"'),
-        ("imagen.adapters.http.x_make_client__mutmut_16", '"user-agent"'),
-        ("imagen.adapters.http.x_make_client__mutmut_17", '"USER-AGENT"'),
+        ("imagen.adapters.http.x_make_client__mutmut_18", '"user-agent"'),
+        ("imagen.adapters.http.x_make_client__mutmut_19", '"USER-AGENT"'),
         ("imagen.adapters.http.x_retry_after_header__mutmut_4", '"RETRY-AFTER"'),
     ),
     "imagen.adapters.http.x__follow__mutmut_63": (
@@ -1418,7 +1418,16 @@ EQUIVALENT: dict[str, tuple[str, str]] = {
     **alike(
         "httpx follows no redirect unless told: False is its default and None reads as False",
         ("imagen.adapters.http.x_make_client__mutmut_9", "follow_redirects=None"),
-        ("imagen.adapters.http.x_make_client__mutmut_14", ")"),
+        ("imagen.adapters.http.x_make_client__mutmut_15", "-        follow_redirects=False,"),
+    ),
+    "imagen.adapters.http.x_make_client__mutmut_26": (
+        "max_keepalive_connections=None",
+        "the pool never holds more than max_connections connections: no bound on the idle ones "
+        "keeps every one of them, as a bound of max_connections does",
+    ),
+    "imagen.adapters.http.xǁRetryǁon_status__mutmut_5": (
+        "frozenset(statuses), None,",
+        "None is falsy like False: a status rule never matches a transport error either way",
     ),
     **alike(
         "httpx sends only http and https, so the port of another scheme is never compared",

@@ -555,3 +555,215 @@ def test_the_answer_keeps_its_request_and_protocol(redirector: tuple[Redirector,
     response = fetch(url, "GET", "/go/302")
     assert response.request.url == f"{url}/echo"
     assert response.http_version == "HTTP/1.1"
+
+
+# --- what a caller reads off a failure, defaults it relies on ----------------------------------
+
+
+def test_a_body_past_the_limit_says_which_url_and_limit_to_a_caller(
+    redirector: tuple[Redirector, str],
+) -> None:
+    from imagen.adapters.http import ResponseTooLarge
+
+    _, url = redirector
+    for path, limit in (("/exact/1001/1", 1000), ("/exact/2000/4", 1500)):
+        with pytest.raises(ResponseTooLarge) as caught:
+            fetch(url, "GET", path, limit=limit)
+        assert (caught.value.url, caught.value.limit) == (f"{url}{path}", limit)
+
+
+def test_a_url_on_another_origin_is_refused_naming_both_to_a_caller(
+    redirector: tuple[Redirector, str],
+) -> None:
+    from imagen.adapters.http import ForeignOrigin
+
+    script, url = redirector
+    with pytest.raises(ForeignOrigin) as caught:
+        fetch(url, "GET", f"{script.other}/echo?k=1", credentials={"X-Api-Key": "k-4"})
+    assert (caught.value.url, caught.value.origin) == (f"{script.other}/echo?k=1", f"{url}")
+    assert str(caught.value) == f"{script.other} is not on {url}; the key is only sent to {url}"
+    assert script.seen == []
+
+
+def test_a_deadline_scope_ends_a_block_once_the_deadline_has_passed() -> None:
+    from imagen.adapters.http import Deadline
+
+    async def block(deadline: Deadline) -> str:
+        async with deadline.scope():
+            await asyncio.sleep(0)  # the first wait: a passed deadline ends the block here
+            return "finished"
+
+    with pytest.raises(TimeoutError):
+        asyncio.run(block(Deadline(time.monotonic() - 5)))
+    assert asyncio.run(block(Deadline.after(60))) == "finished"
+
+
+def test_a_streamed_post_moved_by_303_becomes_a_get_without_its_transfer_encoding(
+    redirector: tuple[Redirector, str],
+) -> None:
+    script, url = redirector
+
+    async def upload() -> Any:
+        yield b"image "
+        yield b"bytes"
+
+    response = fetch(url, "POST", "/go/303", content=upload())
+    assert response.json() == {"method": "GET", "path": "/echo"}
+    first, again = script.seen
+    assert (first["body"], first["headers"]["transfer-encoding"]) == (b"image bytes", "chunked")
+    assert again["body"] == b""
+    assert "transfer-encoding" not in again["headers"]
+
+
+def test_a_status_rule_by_default_retries_once_after_half_a_second(
+    server: tuple[Script, str],
+) -> None:
+    script, url = server
+    script.replies = [web.json_response({}, status=503) for _ in range(3)]
+    waits: list[float] = []
+    assert call(url, RetryPolicy(Retry.on_status(503)), waits).status_code == 503
+    assert (waits, len(script.seen)) == ([0.5], 2)
+
+
+def test_a_transport_rule_by_default_retries_once_after_a_fifth_of_a_second(
+    server: tuple[Script, str],
+) -> None:
+    import httpx
+
+    script, url = server
+    script.replies = ["drop", "drop", "drop"]
+    waits: list[float] = []
+    with pytest.raises(httpx.TransportError):
+        call(url, RetryPolicy(Retry.on_transport()), waits)
+    assert (waits, len(script.seen)) == ([0.2], 2)
+
+
+def test_backoff_stops_doubling_at_thirty_seconds(server: tuple[Script, str]) -> None:
+    script, url = server
+    script.replies = [web.json_response({}, status=500) for _ in range(4)]
+    waits: list[float] = []
+    call(url, RetryPolicy(Retry.on_status(500, attempts=4, backoff=10)), waits)
+    assert waits == [10.0, 20.0, 30.0, 30.0]
+
+
+def test_transport_backoff_stops_doubling_at_thirty_seconds(server: tuple[Script, str]) -> None:
+    script, url = server
+    script.replies = ["drop"] * 4
+    waits: list[float] = []
+    call(url, RetryPolicy(Retry.on_transport(attempts=4, backoff=10)), waits)
+    assert waits == [10.0, 20.0, 30.0, 30.0]
+
+
+def test_a_hint_longer_than_a_minute_is_waited_a_minute(server: tuple[Script, str]) -> None:
+    script, url = server
+    script.replies = [web.json_response({}, status=429, headers={"Retry-After": "600"})]
+    waits: list[float] = []
+    assert call(url, RetryPolicy(Retry.on_status(429)), waits).status_code == 200
+    assert waits == [60.0]
+
+
+def test_a_policy_given_another_sleep_keeps_its_longest_wait(server: tuple[Script, str]) -> None:
+    script, url = server
+    script.replies = [web.json_response({}, status=429, headers={"Retry-After": "600"})]
+    waits: list[float] = []
+    policy = RetryPolicy(Retry.on_status(429), max_wait=5)
+    assert call(url, policy, waits).status_code == 200  # call gives the policy its own sleep
+    assert waits == [5.0]
+
+
+class Peers:
+    """Answers every request at once (or when ``hold`` requests wait together), noting the
+    client's port of each: one port is one connection."""
+
+    def __init__(self, hold: int = 0) -> None:
+        self.ports: list[int] = []
+        self.hold = hold
+        self.waiting: list[asyncio.Event] = []
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        assert request.transport is not None
+        self.ports.append(request.transport.get_extra_info("peername")[1])
+        if self.hold:
+            self.waiting.append(asyncio.Event())
+            if len(self.waiting) == self.hold:  # all there at once: answer them all
+                for event in self.waiting:
+                    event.set()
+                self.waiting = []
+            else:
+                await self.waiting[-1].wait()
+        return web.json_response({})
+
+
+def at_once(peers: Peers, count: int, rounds: int = 1, **options: Any) -> None:
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", peers.handle)
+
+    async def main(url: str) -> None:
+        async with make_client(base_url=url, **options) as client:
+            for _ in range(rounds):
+                await asyncio.gather(*(send(client, "GET", "/x") for _ in range(count)))
+
+    with serve_app(app) as url:
+        asyncio.run(main(url))
+
+
+def test_requests_at_once_share_the_clients_connections() -> None:
+    one = Peers()
+    at_once(one, 3, max_connections=1)
+    assert len(one.ports) == 3
+    assert len(set(one.ports)) == 1
+    ten = Peers()
+    at_once(ten, 11)  # ten connections by default: the eleventh request waits for one
+    assert len(set(ten.ports)) == 10
+
+
+def test_every_connection_is_kept_for_the_next_requests() -> None:
+    many = Peers(hold=21)  # 21 requests in flight together, twice
+    at_once(many, 21, rounds=2, max_connections=21)
+    first, second = many.ports[:21], many.ports[21:]
+    assert len(set(first)) == 21
+    assert set(second) == set(first)
+
+
+@pytest.mark.parametrize("port", [0, 65536, 99999])
+def test_a_port_out_of_range_is_a_connection_error_naming_the_port(port: int) -> None:
+    import httpx
+
+    with pytest.raises(httpx.ConnectError) as caught:
+        fetch(f"http://127.0.0.1:{port}", "GET", "/x")
+    assert str(caught.value) == f"port {port} is out of range (1 to 65535)"
+    assert caught.value.request.url == f"http://127.0.0.1:{port}/x"
+
+
+@pytest.mark.parametrize("where", ["127.0.0.1:1", "127.0.0.1:65535", "127.0.0.1"])
+def test_a_port_in_range_or_the_default_one_is_tried(where: str) -> None:
+    import httpx
+
+    def outcome() -> str:
+        try:
+            fetch(f"http://{where}", "GET", "/x")
+        except httpx.TransportError as error:  # nothing listens there, most likely
+            return str(error)
+        return "answered"
+
+    assert "out of range" not in outcome()
+
+
+def test_the_answer_keeps_the_servers_reason_phrase(server: tuple[Script, str]) -> None:
+    script, url = server
+    script.replies = [web.json_response({}, status=503, reason="Back Soon")]
+    assert call(url, RetryPolicy()).reason_phrase == "Back Soon"  # a sink's message shows it
+
+
+@pytest.mark.parametrize(("status", "method"), [(307, "POST"), (308, "POST"), (301, "PUT")])
+def test_a_redirect_that_would_send_a_streamed_body_again_is_the_answer(
+    redirector: tuple[Redirector, str], status: int, method: str
+) -> None:
+    script, url = redirector
+
+    async def upload() -> Any:
+        yield b"image bytes"
+
+    response = fetch(url, method, f"/go/{status}", content=upload())  # read once, sent once
+    assert (response.status_code, response.headers["location"]) == (status, "/echo")
+    assert [(seen["method"], seen["body"]) for seen in script.seen] == [(method, b"image bytes")]

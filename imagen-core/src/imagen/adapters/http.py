@@ -21,7 +21,8 @@ What ``send`` promises, whoever calls it:
   URL on another origin is refused with :class:`ForeignOrigin` before anything is sent.
 - **Redirects** are followed by ``send`` itself, never by httpx: within the origin always; to
   another origin only with ``redirects="any"`` and then without ``credentials`` (downloads from a
-  CDN). Otherwise the 3xx answer is returned unfollowed, for the adapter to report.
+  CDN). Otherwise the 3xx answer is returned unfollowed, for the adapter to report; so is a
+  307/308 (or a 301/302 of a PUT) whose body is an async stream, which cannot be sent twice.
 - **Bodies are bounded.** A success body larger than ``limit`` bytes raises
   :class:`ResponseTooLarge` (checked while streaming, not after); an error body is cut at
   ``ERROR_BODY_LIMIT``.
@@ -362,9 +363,12 @@ async def _follow(
         crossing = origin_of(target) != origin_of(request.url)
         if crossing and redirects != "any":
             return await _read_bounded(response, limit)  # not followed: the adapter reports it
+        following = _redirected(client, request, response.status_code, target,
+                                credentials if crossing else None)  # fmt: skip
+        if following is None:  # its streamed body is spent: the adapter reports the redirect
+            return await _read_bounded(response, limit)
         await response.aclose()
-        request = _redirected(client, request, response.status_code, target,
-                              credentials if crossing else None)  # fmt: skip
+        request = following
     raise httpx.TooManyRedirects(f"more than {MAX_REDIRECTS} redirects", request=request)
 
 
@@ -374,13 +378,19 @@ def _redirected(
     status: int,
     target: httpx.URL,
     drop: Mapping[str, str] | None,
-) -> httpx.Request:
-    """The next request of a redirect chain; across origins without credentials or cookies."""
+) -> httpx.Request | None:
+    """The next request of a redirect chain; across origins without credentials or cookies.
+    None when the request's body must be sent again and cannot be: an async stream is read once.
+    """
+    import httpx
+
     method = request.method
     content: bytes | None
     if status == 303 or (status in (301, 302) and method == "POST"):
         method, content = ("GET" if method != "HEAD" else "HEAD"), None
     else:  # the same method again, with its body (a PUT moved by a 301 is still a PUT)
+        if not isinstance(request.stream, httpx.SyncByteStream):
+            return None
         content = request.read()  # a multipart body is a stream until read
     headers = {k: v for k, v in request.headers.items() if k.lower() != "host"}
     if content is None:
