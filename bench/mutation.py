@@ -1396,9 +1396,10 @@ EQUIVALENT: dict[str, tuple[str, str]] = {
         ("imagen.adapters.http.x_make_client__mutmut_19", '"USER-AGENT"'),
         ("imagen.adapters.http.x_retry_after_header__mutmut_4", '"RETRY-AFTER"'),
     ),
-    "imagen.adapters.http.x__follow__mutmut_63": (
-        "_read_bounded(response, None)",
+    **alike(
         "only a 3xx gets here, and the limit applies to a 2xx alone",
+        ("imagen.adapters.http.x__follow__mutmut_63", "_read_bounded(response, None)"),
+        ("imagen.adapters.http.x__follow__mutmut_81", "_read_bounded(response, None)"),
     ),
     **alike(
         "h11 refuses an answer whose Content-Length is not a number, so the fallback is never "
@@ -1420,10 +1421,12 @@ EQUIVALENT: dict[str, tuple[str, str]] = {
         ("imagen.adapters.http.x_make_client__mutmut_9", "follow_redirects=None"),
         ("imagen.adapters.http.x_make_client__mutmut_15", "-        follow_redirects=False,"),
     ),
-    "imagen.adapters.http.x_make_client__mutmut_26": (
-        "max_keepalive_connections=None",
-        "the pool never holds more than max_connections connections: no bound on the idle ones "
-        "keeps every one of them, as a bound of max_connections does",
+    **alike(
+        "httpx.Limits without max_keepalive_connections leaves it None, no bound on the idle "
+        "connections; the pool never holds more than max_connections, so every one is kept, as a "
+        "bound of max_connections keeps them",
+        ("imagen.adapters.http.x_make_client__mutmut_26", "max_keepalive_connections=None"),
+        ("imagen.adapters.http.x_make_client__mutmut_28", "max_connections=max_connections, )"),
     ),
     "imagen.adapters.http.xǁRetryǁon_status__mutmut_5": (
         "frozenset(statuses), None,",
