@@ -259,7 +259,16 @@ TARGETS: dict[str, Target] = {
     "imagen_comfyui.events": adapter(COMFYUI, "test_events_socket.py", *COMFYUI_CALLS),
     "imagen_comfyui.workflow": adapter(COMFYUI, *COMFYUI_CONFIG, *COMFYUI_CALLS),
     "imagen_comfyui.api": adapter(COMFYUI, "test_info.py", "test_plugin.py", *COMFYUI_CALLS),
-    "imagen_comfyui.backend": adapter(COMFYUI, "test_info.py", "test_plugin.py", *COMFYUI_CALLS),
+    # test_workflow.py checks status() on a backend with a broken workflow; test_sizing.py
+    # sends requests whose size the backend refuses before queueing.
+    "imagen_comfyui.backend": adapter(
+        COMFYUI,
+        "test_info.py",
+        "test_plugin.py",
+        "test_workflow.py",
+        "test_sizing.py",
+        *COMFYUI_CALLS,
+    ),
     # test_end_to_end.py is left out: its tests only start `python -m imagen` subprocesses, which
     # mutmut's stats pass does not see; test_plugin.py's CLI tests run in-process (CliRunner),
     # but for the two that start a subprocess (it fails to import the mutated package there).
