@@ -7,16 +7,23 @@ import asyncio
 import json
 from collections.abc import Callable
 from importlib import resources
+from pathlib import Path
 
 import pytest
 from aiohttp import web
 
-from imagen.errors import BackendError, BackendUnavailable
-from imagen.models import Progress, Request, Result, Status
+from imagen.errors import (
+    BackendError,
+    BackendTimeout,
+    BackendUnavailable,
+    ConfigError,
+    NotConfigured,
+)
+from imagen.models import Progress, Ref, Request, Result, Status
 from imagen.testing.servers import serve_app
 from imagen_comfyui.backend import ComfyUIBackend
 from imagen_comfyui.fake import FakeComfyUI
-from imagen_comfyui.settings import ComfyUISettings
+from imagen_comfyui.settings import ComfyUISettings, Inject
 
 Run = Callable[..., Result]
 REQUEST = Request("x", width=64, height=64, seed=1)
@@ -229,4 +236,117 @@ def test_a_run_the_socket_saw_finish_without_a_history_entry_says_to_try_again(
     assert caught.value.backend == "local"
     assert str(caught.value) == (
         f"local: ComfyUI finished prompt {prompt_id} but has no history of it; try again"
+    )
+
+
+def test_a_node_that_fails_in_a_polled_run_is_read_from_the_history(
+    tmp_path: Path, make_backend: Callable[..., ComfyUIBackend], run: Run
+) -> None:
+    graph = {
+        "1": {"class_type": "LoadImage", "inputs": {"image": "x.png"}},
+        "2": {"class_type": "SaveImage", "inputs": {"images": ["1", 0], "filename_prefix": "x"}},
+    }
+    path = tmp_path / "flow.json"
+    path.write_text(json.dumps(graph))
+    not_an_image = Ref("notes.png", b"just text", "image/png", "ab" * 32)
+    inject = Inject(prompt="2.filename_prefix", image="1.image")
+    fake = FakeComfyUI(run_time=0.05, websocket=False)
+    with serve_app(fake.app()) as url:
+        backend = make_backend(url=url, workflow=str(path), inject=inject)
+        with pytest.raises(BackendError) as caught:
+            run(backend, Request("x", refs=(not_an_image,)))
+    assert caught.value.backend == "local"
+    assert str(caught.value).startswith(
+        "local: ComfyUI failed in node 1 (LoadImage): PIL.UnidentifiedImageError: cannot identify"
+    )
+    assert fake.calls_to("view") == []
+
+
+def test_the_first_image_that_fails_ends_the_generation_before_the_next_is_queued(
+    fake: FakeComfyUI, run: Run, make_backend: Callable[..., ComfyUIBackend]
+) -> None:
+    fake.fail("view", 404)  # the first image's file is gone before its download
+    with pytest.raises(BackendError, match="no longer has the output file"):
+        run(make_backend(), Request("x", width=64, height=64, seed=1, count=3))
+    assert len(fake.received) == 1
+
+
+def test_a_result_records_the_server_and_how_long_the_generation_took(
+    fake: FakeComfyUI, url: str, run: Run
+) -> None:
+    import time
+
+    backend = ComfyUIBackend("local", ComfyUISettings(url=url + "/"))
+    started = time.perf_counter()
+    result = run(backend, REQUEST)
+    took = time.perf_counter() - started
+    assert result.metadata["server"] == url
+    assert 0 < result.latency <= took
+
+
+def test_listing_models_on_a_server_that_never_answers_gives_up_after_timeout(
+    fake: FakeComfyUI, url: str, make_backend: Callable[..., ComfyUIBackend]
+) -> None:
+    # `imagen comfyui models` has no take around it: the HTTP client's own bound is the
+    # instance's timeout.
+    gate = fake.hold("object_info")
+
+    async def main() -> None:
+        backend = make_backend(timeout=0.3)
+        try:
+            async with asyncio.timeout(10):  # a bound for the test, not a measurement
+                with pytest.raises(BackendTimeout) as caught:
+                    await backend.list_models()
+        finally:
+            await backend.aclose()
+        assert str(caught.value) == (
+            f"local: ComfyUI at {url} did not answer GET /object_info/CheckpointLoaderSimple "
+            "in time"
+        )
+
+    try:
+        asyncio.run(main())
+    finally:
+        gate.open()
+
+
+def test_proxy_headers_are_sent_trimmed_and_their_absence_says_what_to_set(
+    fake: FakeComfyUI,
+    url: str,
+    run: Run,
+    make_backend: Callable[..., ComfyUIBackend],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("COMFY_PROXY_HEADERS", "\n  X-Team  :  art  \r\nX-Token:abc:def\n\n")
+    run(make_backend(headers_env="COMFY_PROXY_HEADERS"), REQUEST)
+    (call,) = fake.calls_to("prompt")
+    assert call.headers["X-Team"] == "art"
+    assert call.headers["X-Token"] == "abc:def"
+    monkeypatch.delenv("COMFY_PROXY_HEADERS")
+    with pytest.raises(NotConfigured) as caught:
+        run(make_backend(headers_env="COMFY_PROXY_HEADERS"), REQUEST)
+    assert str(caught.value) == (
+        "local: set COMFY_PROXY_HEADERS to the proxy's headers (one 'Name: value' per line)"
+    )
+
+
+def test_a_proxy_header_line_with_a_colon_but_no_name_is_a_config_error(
+    run: Run, make_backend: Callable[..., ComfyUIBackend], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COMFY_PROXY_HEADERS", "X-Team: art\n  : s3cret")
+    with pytest.raises(ConfigError) as caught:
+        run(make_backend(headers_env="COMFY_PROXY_HEADERS"), REQUEST)
+    assert caught.value.path == "backends.local.headers_env"
+    assert "s3cret" not in str(caught.value)
+
+
+def test_a_take_past_its_timeout_is_an_error_of_the_backend_instance(run: Run) -> None:
+    with serve_app(FakeComfyUI(silent=True).app()) as url:
+        backend = ComfyUIBackend("studio", ComfyUISettings(url=url, timeout=0.5))
+        with pytest.raises(BackendTimeout) as caught:
+            run(backend, REQUEST)
+    assert caught.value.backend == "studio"
+    assert str(caught.value) == (
+        f"studio: ComfyUI at {url} did not finish an image within 0.5 s; raise timeout or "
+        "check the server's queue"
     )
