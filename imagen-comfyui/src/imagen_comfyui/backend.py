@@ -9,7 +9,7 @@ moment after ``POST /prompt`` was sent takes it off the queue and interrupts it.
 
 from __future__ import annotations
 
-# asyncio, random and uuid are imported where they are used: this module loads for
+# asyncio and uuid are imported where they are used: this module loads for
 # `imagen backends` (status only), where asyncio alone would cost about 20 ms.
 import contextlib
 import time
@@ -29,6 +29,7 @@ from imagen.errors import (
 )
 from imagen.models import Cost, Image, Progress, Request, Result, Status
 from imagen.secrets import read_secret
+from imagen.seeds import seeds_for
 from imagen_comfyui import events
 from imagen_comfyui.failures import (
     MissingFile,
@@ -123,20 +124,22 @@ class ComfyUIBackend:
 
     async def generate(self, request: Request, progress: Progress) -> Result:
         import asyncio
-        import random
 
         started = time.perf_counter()
         workflow = self.workflow()
         plan = plan_request(request, workflow, backend=self.name)
         values = dict(plan.values)
+        # Each take's seed, inside the range imagen takes back as --seed: drawn when the caller
+        # gave none (the pipeline always gives one), refused before anything is sent if out of
+        # range. At least one take runs, as run_takes does.
+        seeds = seeds_for(request.seed, max(request.count, 1))
         api = self._api()
         if request.refs:
             values["image"] = await api.upload(request.refs[0])
-        first_seed = request.seed if request.seed is not None else random.randrange(2**32)
         prompt_ids: list[str] = []
 
         async def take(part: TakeProgress) -> list[Image]:
-            seed = first_seed + part.index if "seed" in workflow.points else None
+            seed = seeds[part.index] if "seed" in workflow.points else None
             count = part.count
             part.note("queued" if count == 1 else f"queued image {part.index + 1}/{count}")
             graph = workflow.build({**values, "seed": seed}, plan.overrides)
