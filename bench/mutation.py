@@ -1696,6 +1696,21 @@ EQUIVALENT: dict[str, tuple[str, str]] = {
         ("imagen_comfyui.api.xǁComfyAPIǁ_errors__mutmut_24", "url.path, )"),
         ("imagen_comfyui.api.xǁComfyAPIǁ_errors__mutmut_25", "limit=121"),
     ),
+    # imagen_comfyui.backend
+    "imagen_comfyui.backend.xǁComfyUIBackendǁcheck__mutmut_22": (
+        "Status(None, error.message)",
+        "a status's ok is read for its truth only, and None is as false as False; it prints "
+        "its message alone",
+    ),
+    "imagen_comfyui.backend.xǁComfyUIBackendǁ_run__mutmut_11": (
+        '| None = ""',
+        "submitted is set before the first await inside the try: its first value is never read",
+    ),
+    "imagen_comfyui.backend.xǁComfyUIBackendǁ_run__mutmut_27": (
+        "_withdraw(api, prompt_id, None)",
+        "the POST it names has already failed: awaiting it again only raises, which _withdraw "
+        "suppresses, as it does awaiting None",
+    ),
     # imagen.jobs.runner
     **alike(
         "execute ends every take it runs done or failed with its error, so a take not done "
