@@ -1702,6 +1702,11 @@ EQUIVALENT: dict[str, tuple[str, str]] = {
         "a status's ok is read for its truth only, and None is as false as False; it prints "
         "its message alone",
     ),
+    "imagen_comfyui.backend.xǁComfyUIBackendǁgenerate__mutmut_75": (
+        "keep_going=None,",
+        "run_takes reads keep_going for its truth only: None stops at the first failure as "
+        "False does",
+    ),
     "imagen_comfyui.backend.xǁComfyUIBackendǁ_run__mutmut_11": (
         '| None = ""',
         "submitted is set before the first await inside the try: its first value is never read",
