@@ -404,3 +404,168 @@ def test_a_claim_that_crosses_a_cancel_leaves_the_job_canceled(
             await queue.aclose()
 
     assert asyncio.run(scenario()) == ("nothing", "canceled")
+
+
+def test_a_backend_name_that_just_fits_is_kept_and_a_longer_one_is_cut_between_letters() -> None:
+    room = 63 - len("procrastinate_queue_v1#") - len("imagen/")
+    assert queue_name("b" * room) == "imagen/" + "b" * room
+    # Two-byte letters after one ASCII letter: the cut falls inside a letter, which is dropped.
+    cut = queue_name("a" + "é" * 40)
+    assert len(("procrastinate_queue_v1#" + cut).encode()) <= 63
+    assert cut.startswith("imagen/aééé")
+    assert cut != queue_name("a" + "é" * 39 + "e")
+
+
+def test_the_queue_says_why_its_server_cannot_be_reached_without_the_password(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from imagen.testing.postgres import free_port
+    from imagen_postgres.connection import QueueUnavailable
+
+    port = free_port()
+    monkeypatch.setenv("IMAGEN_QUEUE_URL", f"postgresql://imagen:hunter2-secret@127.0.0.1:{port}/q")
+    config = load_config(postgres_config(tmp_path))
+
+    async def scenario() -> str:
+        queue = open_queue(config)
+        try:
+            with pytest.raises(QueueUnavailable) as raised:
+                await queue.get("any")
+            return str(raised.value)
+        finally:
+            await queue.aclose()
+
+    said = asyncio.run(scenario())
+    assert said.startswith("the job queue's database cannot be used: ")
+    assert f'"127.0.0.1", port {port} failed' in said  # psycopg's reason: which server
+    assert "hunter2" not in said
+
+
+def test_a_job_whose_worker_lost_the_database_is_offered_again_a_moment_later() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from imagen_postgres.connection import QueueUnavailable
+    from imagen_postgres.queue import _RequeueStrategy
+
+    strategy = _RequeueStrategy()
+    before = datetime.now(UTC)
+    lost = strategy.get_retry_decision(exception=QueueUnavailable("gone"), job=None)  # type: ignore[arg-type]
+    assert lost is not None
+    assert lost.retry_at is not None
+    assert before < lost.retry_at < before + timedelta(seconds=10)
+    # Any other error was recorded on the job by the runner: procrastinate does not retry it.
+    assert strategy.get_retry_decision(exception=ValueError("x"), job=None) is None  # type: ignore[arg-type]
+
+
+def test_a_sweepers_announcement_and_cancel_check_and_a_reachability_check_are_one_round_trip(
+    tmp_path: Path, queue_db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # One statement each, in autocommit: one round trip, not three (BEGIN, it, COMMIT).
+    monkeypatch.setenv("IMAGEN_QUEUE_URL", queue_db)
+    config = load_config(postgres_config(tmp_path, ", pool_size: 2"))
+    trace = tmp_path / "wire.trace"
+
+    class Running:
+        """The worker's side that the checks read: the jobs it runs, its stop, its cancels."""
+
+        def __init__(self, job_id: str) -> None:
+            self.running = [job_id]
+            self.stopping = asyncio.Event()
+            self.canceled: list[str] = []
+
+        def cancel(self, job_id: str) -> None:
+            self.canceled.append(job_id)
+
+    async def scenario() -> tuple[dict[str, int], list[str], str]:
+        queue = open_queue(config)
+        assert isinstance(queue, PostgresQueue)
+        try:
+            job = await submit(queue, config, Request("a cat"), backend="mock")
+            async with queue._transaction() as conn:
+                await conn.execute(
+                    "UPDATE imagen.jobs SET cancel_requested = true WHERE id = %s", (job.id,)
+                )
+            worker = Running(job.id)
+            pool = (await queue._open()).connector.pool  # type: ignore[attr-defined]
+            lent = [await pool.getconn(), await pool.getconn()]
+            with trace.open("w") as wire:
+                for conn in lent:
+                    conn.pgconn.trace(wire.fileno())
+                for conn in lent:
+                    await pool.putconn(conn)
+                counts = {}
+                for name, step in (
+                    ("announce", lambda: queue._announce(1, queue_name("mock"))),
+                    ("cancel check", lambda: queue._check_cancels(worker)),  # type: ignore[arg-type]
+                    ("reachable", lambda: queue._until_reachable(worker)),  # type: ignore[arg-type]
+                ):
+                    before = _round_trips(trace)
+                    await step()
+                    counts[name] = _round_trips(trace) - before
+            for conn in lent:
+                conn.pgconn.untrace()
+            return counts, worker.canceled, job.id
+        finally:
+            await queue.aclose()
+
+    counts, canceled, job_id = asyncio.run(scenario())
+    assert counts == {"announce": 1, "cancel check": 1, "reachable": 1}
+    assert canceled == [job_id]
+
+
+def test_a_cancel_whose_scheduled_run_cannot_be_dropped_still_cancels_the_job(
+    tmp_path: Path, queue_db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The record's cancel is what counts: a worker that fetches the run claims nothing.
+    from procrastinate.exceptions import ConnectorException
+
+    monkeypatch.setenv("IMAGEN_QUEUE_URL", queue_db)
+    config = load_config(postgres_config(tmp_path))
+
+    async def refuse(*args: object, **kwargs: object) -> bool:
+        raise ConnectorException("the server went away")
+
+    async def scenario() -> tuple[Job, Job]:
+        queue = open_queue(config)
+        assert isinstance(queue, PostgresQueue)
+        try:
+            job = await submit(queue, config, Request("a cat"), backend="mock")
+            app = await queue._open()
+            monkeypatch.setattr(app.job_manager, "cancel_job_by_id_async", refuse)
+            return await queue.cancel(job.id), await queue.get(job.id)
+        finally:
+            await queue.aclose()
+
+    canceled, read = asyncio.run(scenario())
+    assert canceled.state == read.state == "canceled"
+
+
+def test_a_submit_whose_record_is_not_written_leaves_no_run_for_a_worker(
+    tmp_path: Path, queue_db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The scheduled run and the record are one transaction: a worker never fetches a run whose
+    # record is missing.
+    from imagen_postgres import records
+
+    monkeypatch.setenv("IMAGEN_QUEUE_URL", queue_db)
+    config = load_config(postgres_config(tmp_path))
+
+    async def refuse(*args: object) -> Job:
+        raise RuntimeError("the record could not be written")
+
+    async def scenario() -> None:
+        queue = open_queue(config)
+        try:
+            monkeypatch.setattr(records, "insert", refuse)
+            with pytest.raises(RuntimeError, match="could not be written"):
+                await submit(queue, config, Request("a cat"), backend="mock")
+        finally:
+            await queue.aclose()
+
+    asyncio.run(scenario())
+    with psycopg.connect(queue_db) as conn:
+        row = conn.execute(
+            "SELECT (SELECT count(*) FROM imagen_queue.procrastinate_jobs),"
+            " (SELECT count(*) FROM imagen.jobs)"
+        ).fetchone()
+    assert row == (0, 0)

@@ -8,8 +8,10 @@ lets it go, so "running" is a state the test waits for, never a sleep.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
-from collections.abc import Awaitable, Callable, Iterator
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -204,7 +206,7 @@ def test_a_canceled_queued_job_never_reaches_the_backend(config: Config, tmp_pat
     assert CALLS.started == []
 
 
-def test_a_running_job_canceled_from_another_process_stops_and_keeps_its_finished_takes(
+def test_a_running_job_canceled_through_other_connections_stops_and_keeps_its_finished_takes(
     config: Config, tmp_path: Path
 ) -> None:
     config = without_sweeper(config)
@@ -591,3 +593,152 @@ def test_a_worker_with_room_for_two_runs_two_jobs_at_once(config: Config, tmp_pa
 
     assert [job.state for job in jobs] == ["done", "done"]
     assert sorted(CALLS.paid) == [160, 170]
+
+
+class Outage:
+    """The queue's database refusing every connection, as a server that went away, until the
+    worker has seen it: ``debug.log_exception`` is where its ``--debug`` shows each error, and
+    the first error that ``ends_it`` accepts ends the outage (from inside the worker, so no
+    sleep decides how long it lasts). The pool waits half a second for a connection (not
+    five), so an attempt that cannot connect fails within the tests' bounds."""
+
+    def __init__(self, queue_db: str, postgres_server: Any, monkeypatch: pytest.MonkeyPatch,
+                 ends_it: Callable[[BaseException], bool]) -> None:  # fmt: skip
+        from imagen import debug
+        from imagen_postgres import queue as module
+        from imagen_postgres.connection import pool
+
+        self.admin_url = postgres_server.url()
+        self.database = queue_db.rsplit("/", 1)[1]
+        self.ends_it = ends_it
+        self.logged: list[BaseException | None] = []
+        self.over = asyncio.Event()
+        monkeypatch.setattr(debug, "log_exception", self.log_exception)
+        monkeypatch.setattr(module, "pool", lambda **options: pool(**{**options, "timeout": 0.5}))
+
+    def start(self) -> None:
+        with psycopg.connect(self.admin_url, autocommit=True) as admin:
+            admin.execute(f'ALTER DATABASE "{self.database}" ALLOW_CONNECTIONS false')
+            admin.execute(
+                "SELECT pg_terminate_backend(pid, 60000) FROM pg_stat_activity WHERE datname = %s",
+                (self.database,),
+            )
+
+    def end(self) -> None:
+        with psycopg.connect(self.admin_url, autocommit=True) as admin:
+            admin.execute(f'ALTER DATABASE "{self.database}" ALLOW_CONNECTIONS true')
+        self.over.set()
+
+    def log_exception(self, error: BaseException | None) -> None:
+        self.logged.append(error)
+        if not self.over.is_set() and error is not None and self.ends_it(error):
+            self.end()
+
+    async def until_over(self) -> None:
+        async with asyncio.timeout(PATIENCE):
+            await self.over.wait()
+
+
+@contextlib.asynccontextmanager
+async def reopened(config: Config) -> AsyncIterator[PostgresQueue]:
+    """A queue of its own, as another process's (a user's ``imagen submit`` or ``jobs``): the
+    worker's pool may still be between reconnect attempts when the outage ends."""
+    queue = open_queue(config)
+    assert isinstance(queue, PostgresQueue)
+    try:
+        yield queue
+    finally:
+        await queue.aclose()
+
+
+def raised_in(function: str) -> Callable[[BaseException], bool]:
+    """Whether an error is the job queue's database being away, caught in ``function`` (the
+    frames --debug prints)."""
+    import traceback
+
+    from imagen_postgres.connection import QueueUnavailable
+
+    def check(error: BaseException) -> bool:
+        frames = traceback.extract_tb(error.__traceback__)
+        return isinstance(error, QueueUnavailable) and function in frames[0].name
+
+    return check
+
+
+def test_a_worker_whose_database_went_away_says_so_in_its_own_lines_and_runs_jobs_again(
+    config: Config, tmp_path: Path, queue_db: str, postgres_server: Any,
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    # procrastinate and psycopg_pool log every reconnect as an error with a traceback: none of
+    # it reaches the application's log (or stderr), the worker says it in one line. Their
+    # loggers as a fresh process has them (an earlier worker in this process quieted them).
+    for name in ("procrastinate", "psycopg.pool"):
+        monkeypatch.setattr(logging.getLogger(name), "handlers", [])
+        monkeypatch.setattr(logging.getLogger(name), "propagate", True)
+    caplog.set_level(logging.INFO)
+    config = without_sweeper(config)
+    lines: list[str] = []
+    # The outage lasts until the worker asked the server whether it is back, and was refused.
+    down = Outage(queue_db, postgres_server, monkeypatch, raised_in("_until_reachable"))
+
+    async def work(queue: PostgresQueue) -> tuple[Job, str]:
+        first = await submitted(queue, config, tmp_path, 1, 180)
+        caplog.clear()  # what the worker logs from here on
+        worker = Worker(config, backends=["h"], log=lines.append)
+        serving = asyncio.ensure_future(worker.serve(queue))
+        await until(queue, first.id, lambda j: j.finished)  # the worker is at work
+        down.start()
+        await down.until_over()
+        async with reopened(config) as user:
+            job = await submitted(user, config, tmp_path, 1, 190)
+            done = await until(user, job.id, lambda j: j.finished)
+        worker.stop()
+        await serving
+        return done, worker.id
+
+    job, worker_id = run(config, work)
+
+    assert job.state == "done"
+    assert CALLS.paid == [180, 190]
+    assert None not in down.logged  # --debug shows each error, never "NoneType: None"
+    refused = [error for error in down.logged if raised_in("_until_reachable")(error)]
+    assert str(refused[0]).startswith("the job queue's database cannot be used: ")
+    lost = f"worker {worker_id} lost the job queue's database ("
+    assert len([line for line in lines if line.startswith(lost)]) == 1  # once, in one line
+    names = [record.name for record in caplog.records]
+    assert [name for name in names if name.startswith("procrastinate")] == []
+    assert "psycopg.pool" not in names
+    assert capsys.readouterr().err == ""
+
+
+def test_a_running_jobs_save_waits_for_its_database_to_be_back(
+    config: Config, tmp_path: Path, queue_db: str, postgres_server: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    config = without_sweeper(config)
+    # The outage lasts until a save of the running job was refused.
+    down = Outage(queue_db, postgres_server, monkeypatch, raised_in("_patiently"))
+
+    async def work(queue: PostgresQueue) -> Job:
+        CALLS.hold(200)
+        job = await submitted(queue, config, tmp_path, 1, 200)
+        worker = Worker(config, backends=["h"])
+        serving = asyncio.ensure_future(worker.serve(queue))
+        await CALLS.until_started(200)
+        down.start()
+        CALLS.release(200)  # the take ends while the server is away: its save must wait
+        await down.until_over()
+        async with reopened(config) as user:
+            done = await until(user, job.id, lambda j: j.finished)
+        worker.stop()
+        await serving
+        return done
+
+    job = run(config, work)
+
+    assert job.state == "done"
+    assert job.attempts == 1
+    assert [take.state for take in job.takes] == ["done"]
+    assert CALLS.paid == [200]
+    assert None not in down.logged
