@@ -569,3 +569,53 @@ def test_a_submit_whose_record_is_not_written_leaves_no_run_for_a_worker(
             " (SELECT count(*) FROM imagen.jobs)"
         ).fetchone()
     assert row == (0, 0)
+
+
+def test_a_cancel_and_a_pick_each_hold_their_row_from_their_read_to_their_write(
+    tmp_path: Path, queue_db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Each reads the row locked, then writes it: one transaction (BEGIN, the read, the write,
+    # COMMIT), so no other writer lands in between.
+    monkeypatch.setenv("IMAGEN_QUEUE_URL", queue_db)
+    config = load_config(postgres_config(tmp_path, ", pool_size: 2"))
+    trace = tmp_path / "wire.trace"
+
+    async def scenario() -> dict[str, list[str]]:
+        from imagen.jobs.queue import JobConflict
+
+        queue = open_queue(config)
+        assert isinstance(queue, PostgresQueue)
+        try:
+            job = await submit(queue, config, Request("a cat"), backend="mock")
+            pool = (await queue._open()).connector.pool  # type: ignore[attr-defined]
+            lent = [await pool.getconn(), await pool.getconn()]
+            with trace.open("w") as wire:
+                for conn in lent:
+                    conn.pgconn.trace(wire.fileno())
+                for conn in lent:
+                    await pool.putconn(conn)
+                sent = {}
+                for name, step in (
+                    ("pick", lambda: queue.pick(job.id, 1)),
+                    ("cancel", lambda: queue.cancel(job.id)),
+                ):
+                    before = len(_simple_queries(trace))
+                    with contextlib.suppress(JobConflict):  # a queued take is not picked
+                        await step()
+                    sent[name] = _simple_queries(trace)[before:]
+            for conn in lent:
+                conn.pgconn.untrace()
+            return sent
+        finally:
+            await queue.aclose()
+
+    sent = asyncio.run(scenario())
+    assert sent["pick"][0] == "BEGIN"
+    assert sent["pick"][-1] == "ROLLBACK"  # refused: nothing written
+    assert sent["cancel"] == ["BEGIN", "COMMIT"]
+
+
+def _simple_queries(trace: Path) -> list[str]:
+    """The simple Query messages the client sent (BEGIN, COMMIT...), in order."""
+    fields = [line.split("\t") for line in trace.read_text().splitlines()]
+    return [f[4].split('"')[1] for f in fields if len(f) > 4 and f[1] == "F" and f[3] == "Query"]
