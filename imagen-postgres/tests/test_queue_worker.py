@@ -742,3 +742,35 @@ def test_a_running_jobs_save_waits_for_its_database_to_be_back(
     assert [take.state for take in job.takes] == ["done"]
     assert CALLS.paid == [200]
     assert None not in down.logged
+
+
+def test_a_worker_runs_a_job_without_a_transaction_each_statement_one_round_trip(
+    config: Config, tmp_path: Path
+) -> None:
+    # A claim is a read, then a write over the version read; a save is one statement: none
+    # needs BEGIN and COMMIT around it (two more round trips each).
+    settings = attrs.evolve(config.queue.settings, pool_size=2)
+    config = attrs.evolve(config, queue=attrs.evolve(config.queue, settings=settings))
+    trace = tmp_path / "wire.trace"
+
+    async def work(queue: PostgresQueue) -> Job:
+        job = await submitted(queue, config, tmp_path, 2, 210)
+        pool = (await queue._open()).connector.pool  # type: ignore[attr-defined]
+        lent = [await pool.getconn(), await pool.getconn()]
+        with trace.open("w") as wire:
+            for conn in lent:
+                conn.pgconn.trace(wire.fileno())
+            for conn in lent:
+                await pool.putconn(conn)
+            await Worker(config, backends=["h"], once=True).serve(queue)
+        for conn in lent:
+            conn.pgconn.untrace()
+        return await queue.get(job.id)
+
+    job = run(config, work)
+
+    assert job.state == "done"
+    fields = [line.split("\t") for line in trace.read_text().splitlines()]
+    sent = [f[4] for f in fields if len(f) > 4 and f[1] == "F" and f[3] == "Query"]
+    assert [text for text in sent if "BEGIN" in text] == []
+    assert any(f[3] == "Sync" for f in fields if len(f) > 3)  # the trace saw the statements
