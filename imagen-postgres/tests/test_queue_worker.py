@@ -720,27 +720,32 @@ def test_a_running_jobs_save_waits_for_its_database_to_be_back(
     # The outage lasts until a save of the running job was refused.
     down = Outage(queue_db, postgres_server, monkeypatch, raised_in("_patiently"))
 
-    async def work(queue: PostgresQueue) -> Job:
+    async def work(queue: PostgresQueue) -> tuple[Job, Job]:
         CALLS.hold(200)
-        job = await submitted(queue, config, tmp_path, 1, 200)
+        CALLS.hold(201)
+        job = await submitted(queue, config, tmp_path, 2, 200)
         worker = Worker(config, backends=["h"])
         serving = asyncio.ensure_future(worker.serve(queue))
         await CALLS.until_started(200)
         down.start()
-        CALLS.release(200)  # the take ends while the server is away: its save must wait
+        CALLS.release(200)  # the first take ends while the server is away: its save must wait
         await down.until_over()
         async with reopened(config) as user:
+            # The job's progress reaches the queue while it still runs (a user watching sees it).
+            progress = await until(user, job.id, lambda j: j.takes[0].state == "done")
+            CALLS.release(201)
             done = await until(user, job.id, lambda j: j.finished)
         worker.stop()
         await serving
-        return done
+        return progress, done
 
-    job = run(config, work)
+    progress, job = run(config, work)
 
+    assert progress.state == "running"
     assert job.state == "done"
     assert job.attempts == 1
-    assert [take.state for take in job.takes] == ["done"]
-    assert CALLS.paid == [200]
+    assert [take.state for take in job.takes] == ["done", "done"]
+    assert CALLS.paid == [200, 201]
     assert None not in down.logged
 
 
