@@ -779,3 +779,35 @@ def test_a_worker_runs_a_job_without_a_transaction_each_statement_one_round_trip
     sent = [f[4] for f in fields if len(f) > 4 and f[1] == "F" and f[3] == "Query"]
     assert [text for text in sent if "BEGIN" in text] == []
     assert any(f[3] == "Sync" for f in fields if len(f) > 3)  # the trace saw the statements
+
+
+def test_a_workers_rounds_show_no_error_under_debug_while_they_find_a_lost_cancel(
+    config: Config, tmp_path: Path, queue_db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # --debug prints what a worker rides out (a lost server); a healthy worker's sweeper
+    # rounds, which find the cancel here, print nothing.
+    from imagen import debug
+
+    shown: list[BaseException] = []
+    monkeypatch.setattr(debug, "log_exception", shown.append)
+
+    async def work(queue: PostgresQueue) -> Job:
+        CALLS.hold(221)
+        job = await submitted(queue, config, tmp_path, 2, 220)
+        worker = Worker(config, backends=["h"])
+        serving = asyncio.ensure_future(worker.serve(queue))
+        await CALLS.until_started(221)
+        async with await psycopg.AsyncConnection.connect(queue_db, autocommit=True) as conn:
+            await conn.execute("SET session_replication_role = replica")  # no trigger: no NOTIFY
+            await conn.execute(
+                "UPDATE imagen.jobs SET cancel_requested = true WHERE id = %s", (job.id,)
+            )
+        ended = await until(queue, job.id, lambda j: j.finished)
+        worker.stop()
+        await serving
+        return ended
+
+    job = run(config, work)
+
+    assert job.state == "canceled"
+    assert shown == []
