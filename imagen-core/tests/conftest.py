@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from types import ModuleType
 
 import pytest
 
+from imagen.plugins import loader as plugins
 from imagen.testing.cli import Ran, run_imagen
 
 Runner = Callable[..., Ran]
@@ -26,6 +30,23 @@ def imagen(capsys: pytest.CaptureFixture[str]) -> Runner:
 def imagen_process() -> Runner:
     """``imagen_process(*args, env=...)`` runs ``python -m imagen`` as its own process."""
     return run_process
+
+
+@pytest.fixture
+def gate_module() -> Iterator[ModuleType]:
+    """The ``gate`` backend of jobs_gate.py, registered as a plugin for the test."""
+    spec = importlib.util.spec_from_file_location(
+        "jobs_gate", Path(__file__).with_name("jobs_gate.py")
+    )
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    plugins.manager().register(module, name="jobs-gate")
+    plugins.registry.cache_clear()
+    yield module
+    plugins.manager().unregister(name="jobs-gate")
+    plugins.registry.cache_clear()
 
 
 def _run(capsys: pytest.CaptureFixture[str], *args: str) -> Ran:

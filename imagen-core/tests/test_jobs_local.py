@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib.util
 import socket
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from types import ModuleType
 from typing import TypeVar
@@ -29,24 +28,8 @@ from imagen.jobs.settings import LocalQueueSettings
 from imagen.jobs.submit import submit
 from imagen.jobs.worker import Worker
 from imagen.models import Request
-from imagen.plugins import loader as plugins
 
-HERE = Path(__file__).parent
 T = TypeVar("T")
-
-
-@pytest.fixture
-def gate_module() -> Iterator[ModuleType]:
-    spec = importlib.util.spec_from_file_location("jobs_gate", HERE / "jobs_gate.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    plugins.manager().register(module, name="jobs-gate")
-    plugins.registry.cache_clear()
-    yield module
-    plugins.manager().unregister(name="jobs-gate")
-    plugins.registry.cache_clear()
 
 
 @attrs.frozen

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib.util
 import json
 import sqlite3
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from pathlib import Path
 from types import ModuleType
@@ -31,24 +30,8 @@ from imagen.jobs.settings import LocalQueueSettings
 from imagen.jobs.submit import follow, pick, record_pick, submit
 from imagen.jobs.worker import Worker
 from imagen.models import Request
-from imagen.plugins import loader as plugins
 
-HERE = Path(__file__).parent
 T = TypeVar("T")
-
-
-@pytest.fixture
-def gate_module() -> Iterator[ModuleType]:
-    spec = importlib.util.spec_from_file_location("jobs_gate", HERE / "jobs_gate.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    plugins.manager().register(module, name="jobs-gate")
-    plugins.registry.cache_clear()
-    yield module
-    plugins.manager().unregister(name="jobs-gate")
-    plugins.registry.cache_clear()
 
 
 @attrs.frozen
