@@ -3,7 +3,8 @@ and a fresh, migrated database per test. Every test here is marked ``postgres``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import contextlib
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -47,3 +48,19 @@ def pytest_collection_modifyitems(items: list[Any]) -> None:
     for item in items:
         if str(item.path).startswith(here):
             item.add_marker(pytest.mark.postgres)
+
+
+@contextlib.asynccontextmanager
+async def traced(queue: Any, trace: Path) -> AsyncIterator[None]:
+    """Within the block, every connection of ``queue``'s pool (two) writes what it sends and
+    receives to ``trace`` (libpq's protocol trace), so a test counts round trips."""
+    pool = (await queue._open()).connector.pool
+    lent = [await pool.getconn(), await pool.getconn()]
+    with trace.open("w") as wire:
+        for conn in lent:
+            conn.pgconn.trace(wire.fileno())
+        for conn in lent:
+            await pool.putconn(conn)
+        yield
+    for conn in lent:
+        conn.pgconn.untrace()

@@ -23,7 +23,7 @@ from imagen_postgres.fetcher import AnnouncedJobManager
 from imagen_postgres.queue import PostgresQueue, queue_name
 from imagen_postgres.schema import apply, script
 
-from .conftest import fresh_database
+from .conftest import fresh_database, traced
 
 
 def imagen(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -328,8 +328,6 @@ def test_a_claim_is_two_round_trips_and_a_read_a_list_and_a_save_one_each(
         assert isinstance(queue, PostgresQueue)
         try:
             job = await submit(queue, config, Request("a cat"), backend="mock")
-            pool = (await queue._open()).connector.pool  # type: ignore[attr-defined]
-            lent = [await pool.getconn(), await pool.getconn()]
             claimed: list[Job] = []
 
             async def claim() -> None:
@@ -339,11 +337,7 @@ def test_a_claim_is_two_round_trips_and_a_read_a_list_and_a_save_one_each(
                 assert not isinstance(outcome, str)
                 claimed.append(outcome)
 
-            with trace.open("w") as wire:
-                for conn in lent:
-                    conn.pgconn.trace(wire.fileno())
-                for conn in lent:
-                    await pool.putconn(conn)
+            async with traced(queue, trace):
                 counts = {}
                 for name, step in (
                     ("claim", claim),
@@ -354,8 +348,6 @@ def test_a_claim_is_two_round_trips_and_a_read_a_list_and_a_save_one_each(
                     before = _round_trips(trace)
                     await step()
                     counts[name] = _round_trips(trace) - before
-            for conn in lent:
-                conn.pgconn.untrace()
             return counts
         finally:
             await queue.aclose()
@@ -486,13 +478,7 @@ def test_a_sweepers_announcement_and_cancel_check_and_a_reachability_check_are_o
                     "UPDATE imagen.jobs SET cancel_requested = true WHERE id = %s", (job.id,)
                 )
             worker = Running(job.id)
-            pool = (await queue._open()).connector.pool  # type: ignore[attr-defined]
-            lent = [await pool.getconn(), await pool.getconn()]
-            with trace.open("w") as wire:
-                for conn in lent:
-                    conn.pgconn.trace(wire.fileno())
-                for conn in lent:
-                    await pool.putconn(conn)
+            async with traced(queue, trace):
                 counts = {}
                 for name, step in (
                     ("announce", lambda: queue._announce(1, queue_name("mock"))),
@@ -502,8 +488,6 @@ def test_a_sweepers_announcement_and_cancel_check_and_a_reachability_check_are_o
                     before = _round_trips(trace)
                     await step()
                     counts[name] = _round_trips(trace) - before
-            for conn in lent:
-                conn.pgconn.untrace()
             return counts, worker.canceled, job.id
         finally:
             await queue.aclose()
@@ -587,13 +571,7 @@ def test_a_cancel_and_a_pick_each_hold_their_row_from_their_read_to_their_write(
         assert isinstance(queue, PostgresQueue)
         try:
             job = await submit(queue, config, Request("a cat"), backend="mock")
-            pool = (await queue._open()).connector.pool  # type: ignore[attr-defined]
-            lent = [await pool.getconn(), await pool.getconn()]
-            with trace.open("w") as wire:
-                for conn in lent:
-                    conn.pgconn.trace(wire.fileno())
-                for conn in lent:
-                    await pool.putconn(conn)
+            async with traced(queue, trace):
                 sent = {}
                 for name, step in (
                     ("pick", lambda: queue.pick(job.id, 1)),
@@ -603,8 +581,6 @@ def test_a_cancel_and_a_pick_each_hold_their_row_from_their_read_to_their_write(
                     with contextlib.suppress(JobConflict):  # a queued take is not picked
                         await step()
                     sent[name] = _simple_queries(trace)[before:]
-            for conn in lent:
-                conn.pgconn.untrace()
             return sent
         finally:
             await queue.aclose()

@@ -31,6 +31,8 @@ from imagen.plugins import loader as plugins
 from imagen_postgres.queue import PostgresQueue
 from imagen_postgres.settings import PostgresQueueSettings
 
+from .conftest import traced
+
 PRICE = Cost(Decimal("0.01"), "held test price")
 #: the longest a test waits for a change it caused (a busy CI box is slow, never this slow)
 PATIENCE = 60.0
@@ -137,6 +139,25 @@ async def submitted(queue: PostgresQueue, config: Config, tmp_path: Path, count:
                     seed: int) -> Job:  # fmt: skip
     request = Request("a cat", count=count, seed=seed)
     return await submit(queue, config, request, output_dir=str(tmp_path / "out"))
+
+
+async def claimed_by_a_dead_worker(queue: PostgresQueue, queue_db: str, job_id: str) -> int:
+    """Claim ``job_id`` for a worker that then died: its procrastinate job is "doing" with no
+    live worker. Returns that procrastinate job's id."""
+    from imagen_postgres import records
+
+    claimed = await queue._once(lambda conn: records.claim(conn, job_id, "dead:1:x", 3))
+    assert not isinstance(claimed, str)
+    async with await psycopg.AsyncConnection.connect(queue_db, autocommit=True) as conn:
+        await conn.execute("SET search_path TO imagen_queue, public")  # for its triggers
+        cursor = await conn.execute(
+            "UPDATE procrastinate_jobs SET status = 'doing', worker_id = NULL"
+            " WHERE id = (SELECT task_id FROM imagen.jobs WHERE id = %s) RETURNING id",
+            (job_id,),
+        )
+        row = await cursor.fetchone()
+    assert row is not None
+    return int(row[0])
 
 
 async def until(queue: PostgresQueue, job_id: str, check: Callable[[Job], bool]) -> Job:
@@ -297,22 +318,10 @@ def test_a_job_written_by_a_newer_imagen_is_left_for_a_newer_worker(
 def test_a_job_whose_worker_went_silent_is_taken_over_by_a_live_worker(
     config: Config, tmp_path: Path, queue_db: str
 ) -> None:
-    from imagen_postgres import records
 
     async def work(queue: PostgresQueue) -> Job:
         job = await submitted(queue, config, tmp_path, 1, 60)
-        # A worker claimed it, then died: its procrastinate job is "doing" with no live worker.
-        claimed = await queue._once(lambda conn: records.claim(conn, job.id, "dead:1:x", 3))
-        assert not isinstance(claimed, str)
-        async with await psycopg.AsyncConnection.connect(queue_db, autocommit=True) as conn:
-            await conn.execute("SET search_path TO imagen_queue, public")
-            await conn.execute(
-                "UPDATE procrastinate_jobs SET status = 'doing', worker_id = NULL"
-                " WHERE id = (SELECT task_id FROM imagen.jobs WHERE id = %s)",
-                (job.id,),
-            )
-            cursor = await conn.execute("SELECT task_id FROM imagen.jobs WHERE id = %s", (job.id,))
-            task_id = await cursor.fetchone()
+        task_id = await claimed_by_a_dead_worker(queue, queue_db, job.id)
         async with await psycopg.AsyncConnection.connect(queue_db, autocommit=True) as listener:
             # procrastinate announces inserts only: the retry of a stalled job is announced by
             # the sweeper, so every worker of the queue fetches it at once.
@@ -326,8 +335,7 @@ def test_a_job_whose_worker_went_silent_is_taken_over_by_a_live_worker(
                 json.loads(notice.payload)
                 async for notice in listener.notifies(timeout=PATIENCE, stop_after=1)
             ]
-        assert task_id is not None
-        assert heard == [{"type": "job_inserted", "job_id": task_id[0]}]
+        assert heard == [{"type": "job_inserted", "job_id": task_id}]
         return done
 
     job = run(config, work)
@@ -760,16 +768,8 @@ def test_a_worker_runs_a_job_without_a_transaction_each_statement_one_round_trip
 
     async def work(queue: PostgresQueue) -> Job:
         job = await submitted(queue, config, tmp_path, 2, 210)
-        pool = (await queue._open()).connector.pool  # type: ignore[attr-defined]
-        lent = [await pool.getconn(), await pool.getconn()]
-        with trace.open("w") as wire:
-            for conn in lent:
-                conn.pgconn.trace(wire.fileno())
-            for conn in lent:
-                await pool.putconn(conn)
+        async with traced(queue, trace):
             await Worker(config, backends=["h"], once=True).serve(queue)
-        for conn in lent:
-            conn.pgconn.untrace()
         return await queue.get(job.id)
 
     job = run(config, work)
@@ -787,22 +787,13 @@ def test_a_workers_sweeper_round_shows_no_error_under_debug_as_it_takes_over_a_j
     # --debug prints what a worker rides out (a lost server); a healthy worker's sweeper
     # round (the stalled job offered again, then its cancel check) prints nothing.
     from imagen import debug
-    from imagen_postgres import records
 
     shown: list[BaseException] = []
     monkeypatch.setattr(debug, "log_exception", shown.append)
 
     async def work(queue: PostgresQueue) -> Job:
         job = await submitted(queue, config, tmp_path, 1, 220)
-        claimed = await queue._once(lambda conn: records.claim(conn, job.id, "dead:1:x", 3))
-        assert not isinstance(claimed, str)
-        async with await psycopg.AsyncConnection.connect(queue_db, autocommit=True) as conn:
-            await conn.execute("SET search_path TO imagen_queue, public")
-            await conn.execute(
-                "UPDATE procrastinate_jobs SET status = 'doing', worker_id = NULL"
-                " WHERE id = (SELECT task_id FROM imagen.jobs WHERE id = %s)",
-                (job.id,),
-            )
+        await claimed_by_a_dead_worker(queue, queue_db, job.id)
         worker = Worker(config, backends=["h"])
         serving = asyncio.ensure_future(worker.serve(queue))
         done = await until(queue, job.id, lambda j: j.finished)
