@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import os
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from pathlib import Path
 from types import ModuleType
+from typing import TYPE_CHECKING, TypeVar
 
 import pytest
 
 from imagen.plugins import loader as plugins
 from imagen.testing.cli import Ran, run_imagen
+
+if TYPE_CHECKING:
+    from imagen.config.model import Config
+    from imagen.jobs.local import LocalQueue
+    from imagen.jobs.model import Job
+
+T = TypeVar("T")
 
 Runner = Callable[..., Ran]
 
@@ -66,3 +75,29 @@ def _run(capsys: pytest.CaptureFixture[str], *args: str) -> Ran:
 def run_process(*args: str, env: Mapping[str, str] | None = None, timeout: float = 60) -> Ran:
     """``imagen ARGS`` as a separate process (real start-up, plugin loading, signals)."""
     return run_imagen(*args, env={**os.environ, **(env or {})}, timeout=timeout)
+
+
+def run(work: Callable[[LocalQueue], Awaitable[T]], config: Config) -> T:
+    """``work`` given the local queue of ``config``, closed after it."""
+    from imagen.jobs.local import LocalQueue
+    from imagen.jobs.queue import open_queue
+
+    async def main() -> T:
+        queue = open_queue(config)
+        assert isinstance(queue, LocalQueue)
+        try:
+            return await work(queue)
+        finally:
+            await queue.aclose()
+
+    return asyncio.run(main())
+
+
+async def until(queue: LocalQueue, job_id: str, check: Callable[[Job], bool]) -> Job:
+    """The job once ``check`` holds, waiting on its changes (bounded: 60 s without one)."""
+    job = await queue.get(job_id)
+    while not check(job):
+        before = job.version
+        job = await queue.wait(job_id, after=before, max_wait=60)
+        assert job.version != before or check(job), f"no change in 60 s: {job}"
+    return job

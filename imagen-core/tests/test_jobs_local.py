@@ -12,10 +12,8 @@ import socket
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from types import ModuleType
-from typing import TypeVar
 
 import attrs
 import pytest
@@ -23,13 +21,13 @@ import pytest
 from imagen.config.model import Config, Instance, QueueInstance
 from imagen.jobs.local import LocalQueue
 from imagen.jobs.model import Job, Problem
-from imagen.jobs.queue import JobConflict, JobQuery, open_queue
+from imagen.jobs.queue import JobConflict, JobQuery
 from imagen.jobs.settings import LocalQueueSettings
 from imagen.jobs.submit import submit
 from imagen.jobs.worker import Worker
 from imagen.models import Request
 
-T = TypeVar("T")
+from .conftest import run, until
 
 
 @attrs.frozen
@@ -61,28 +59,6 @@ def setup(tmp_path: Path, gate_module: ModuleType) -> Setup:
         ),
     )
     return Setup(config, tmp_path / "out", log, hold)
-
-
-def run(work: Callable[[LocalQueue], Awaitable[T]], config: Config) -> T:
-    async def main() -> T:
-        queue = open_queue(config)
-        assert isinstance(queue, LocalQueue)
-        try:
-            return await work(queue)
-        finally:
-            await queue.aclose()
-
-    return asyncio.run(main())
-
-
-async def until(queue: LocalQueue, job_id: str, check: Callable[[Job], bool]) -> Job:
-    """The job once ``check`` holds, waiting on its changes (bounded: 60 s without one)."""
-    job = await queue.get(job_id)
-    while not check(job):
-        before = job.version
-        job = await queue.wait(job_id, after=before, max_wait=60)
-        assert job.version != before or check(job), f"no change in 60 s: {job}"
-    return job
 
 
 async def submitted(queue: LocalQueue, setup: Setup, count: int, seed: int) -> Job:

@@ -11,11 +11,9 @@ import asyncio
 import contextlib
 import json
 import sqlite3
-from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from pathlib import Path
 from types import ModuleType
-from typing import TypeVar
 
 import attrs
 import pytest
@@ -25,13 +23,13 @@ from imagen.errors import ConfigError
 from imagen.jobs import submit as submitting
 from imagen.jobs.local import LocalQueue
 from imagen.jobs.model import Job
-from imagen.jobs.queue import JobQuery, open_queue
+from imagen.jobs.queue import JobQuery
 from imagen.jobs.settings import LocalQueueSettings
 from imagen.jobs.submit import follow, pick, record_pick, submit
 from imagen.jobs.worker import Worker
 from imagen.models import Request
 
-T = TypeVar("T")
+from .conftest import run
 
 
 @attrs.frozen
@@ -60,28 +58,6 @@ def setup(tmp_path: Path, gate_module: ModuleType) -> Setup:
         history=HistoryConfig(path=str(history)),
     )
     return Setup(config, tmp_path / "out", hold, history)
-
-
-def run(work: Callable[[LocalQueue], Awaitable[T]], config: Config) -> T:
-    async def main() -> T:
-        queue = open_queue(config)
-        assert isinstance(queue, LocalQueue)
-        try:
-            return await work(queue)
-        finally:
-            await queue.aclose()
-
-    return asyncio.run(main())
-
-
-async def until(queue: LocalQueue, job_id: str, check: Callable[[Job], bool]) -> Job:
-    """The job once ``check`` holds, waiting on its changes (bounded: 60 s without one)."""
-    job = await queue.get(job_id)
-    while not check(job):
-        before = job.version
-        job = await queue.wait(job_id, after=before, max_wait=60)
-        assert job.version != before or check(job), f"no change in 60 s: {job}"
-    return job
 
 
 async def done_job(queue: LocalQueue, config: Config, out: Path, count: int, seed: int) -> Job:
