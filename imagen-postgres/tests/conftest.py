@@ -4,13 +4,14 @@ and a fresh, migrated database per test. Every test here is marked ``postgres``.
 from __future__ import annotations
 
 import contextlib
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from imagen.testing.postgres import Postgres, PostgresUnavailable, free_port, postgres_cluster
+from imagen.testing.postgres import Postgres, PostgresUnavailable, postgres_cluster
 
 
 @pytest.fixture(scope="session")
@@ -28,7 +29,7 @@ def fresh_database(server: Postgres, *, migrate: bool = True) -> str:
 
     from imagen_postgres.schema import apply
 
-    name = f"queue_{free_port()}"
+    name = f"queue_{uuid.uuid4().hex[:16]}"  # never one a test made before
     with psycopg.connect(server.url(), autocommit=True) as admin:
         admin.execute(f'CREATE DATABASE "{name}"')
     url = server.url(name)

@@ -595,3 +595,134 @@ def _simple_queries(trace: Path) -> list[str]:
     """The simple Query messages the client sent (BEGIN, COMMIT...), in order."""
     fields = [line.split("\t") for line in trace.read_text().splitlines()]
     return [f[4].split('"')[1] for f in fields if len(f) > 4 and f[1] == "F" and f[3] == "Query"]
+
+
+def test_a_second_submit_of_one_job_is_refused_and_leaves_one_run(
+    tmp_path: Path, queue_db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from imagen.jobs.queue import JobConflict
+
+    monkeypatch.setenv("IMAGEN_QUEUE_URL", queue_db)
+    config = load_config(postgres_config(tmp_path))
+
+    async def scenario() -> tuple[Job, str, Job]:
+        queue = open_queue(config)
+        try:
+            job = await submit(queue, config, Request("a cat"), backend="mock")
+            with pytest.raises(JobConflict) as refused:
+                await queue.submit(attrs.evolve(job, caller="someone else"))
+            return job, str(refused.value), await queue.get(job.id)
+        finally:
+            await queue.aclose()
+
+    job, said, stored = asyncio.run(scenario())
+    assert said == f"job {job.id} is in the queue already; submit it again for a new job"
+    assert stored == job
+    with psycopg.connect(queue_db) as conn:
+        row = conn.execute(
+            "SELECT count(*), min(task_name) FROM imagen_queue.procrastinate_jobs"
+        ).fetchone()
+    # One run, under the task name every imagen version runs (a job queued by one version is
+    # run by the workers of the next).
+    assert row == (1, "imagen.run_job")
+
+
+def test_a_pool_that_cannot_open_says_why_in_one_line(
+    tmp_path: Path, queue_db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The server answered the first check, then refused the pool (out of connections).
+    import procrastinate
+
+    from imagen_postgres.connection import QueueUnavailable
+
+    monkeypatch.setenv("IMAGEN_QUEUE_URL", queue_db)
+    config = load_config(postgres_config(tmp_path))
+
+    async def refused(self: object) -> None:
+        raise psycopg.OperationalError('FATAL:  too many connections for role "imagen"')
+
+    monkeypatch.setattr(procrastinate.App, "open_async", refused)
+
+    async def scenario() -> str:
+        queue = open_queue(config)
+        try:
+            with pytest.raises(QueueUnavailable) as raised:
+                await queue.get("any")
+            return str(raised.value)
+        finally:
+            await queue.aclose()
+
+    assert asyncio.run(scenario()) == (
+        'the job queue\'s database cannot be used: FATAL: too many connections for role "imagen"'
+    )
+
+
+def test_a_closed_queue_opens_again_when_used_and_closing_never_raises(
+    tmp_path: Path, queue_db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import procrastinate
+
+    monkeypatch.setenv("IMAGEN_QUEUE_URL", queue_db)
+    config = load_config(postgres_config(tmp_path))
+
+    async def broken(self: object) -> None:
+        raise psycopg.OperationalError("the server closed the connection unexpectedly")
+
+    async def scenario() -> tuple[Job, Job]:
+        queue = open_queue(config)
+        job = await submit(queue, config, Request("a cat"), backend="mock")
+        await queue.wait(job.id, max_wait=0)  # its listener started
+        await queue.aclose()
+        # Used again (a long-lived front end reopens it): a fresh pool and listener.
+        waiting = asyncio.ensure_future(queue.wait(job.id, after=job.version, max_wait=60))
+        await asyncio.sleep(0)
+        canceled = await queue.cancel(job.id)
+        changed = await waiting
+        monkeypatch.setattr(procrastinate.App, "close_async", broken)
+        await queue.aclose()  # an exit path: a pool that fails to close is let go
+        return canceled, changed
+
+    canceled, changed = asyncio.run(scenario())
+    assert changed.state == canceled.state == "canceled"
+
+
+def test_a_server_that_accepts_and_never_answers_is_given_up_in_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A host that lies: it takes the connection and says nothing. The queue stops waiting
+    # (after connect_timeout) instead of hanging the command.
+    import socket
+
+    from imagen_postgres.connection import QueueUnavailable
+
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)  # the kernel completes each handshake; nobody ever reads
+        port = silent.getsockname()[1]
+        monkeypatch.setenv("IMAGEN_QUEUE_URL", f"postgresql://imagen@127.0.0.1:{port}/q")
+        config = load_config(postgres_config(tmp_path))
+
+        async def scenario() -> str:
+            queue = open_queue(config)
+            try:
+                async with asyncio.timeout(120):
+                    with pytest.raises(QueueUnavailable) as raised:
+                        await queue.get("any")
+                return str(raised.value)
+            finally:
+                await queue.aclose()
+
+        said = asyncio.run(scenario())
+    assert said.startswith("the job queue's database cannot be used: ")
+    assert "timeout" in said
+
+
+def test_reconnect_delays_grow_through_the_table_then_keep_its_last() -> None:
+    import itertools
+
+    from imagen_postgres.changes import RECONNECT_DELAYS, reconnect_delays
+
+    waits = list(itertools.islice(reconnect_delays(), len(RECONNECT_DELAYS) + 3))
+    assert waits == [*RECONNECT_DELAYS, *[RECONNECT_DELAYS[-1]] * 3]
+    assert waits[: len(RECONNECT_DELAYS)] == sorted(RECONNECT_DELAYS)
+    assert list(itertools.islice(reconnect_delays(), 2)) == list(RECONNECT_DELAYS[:2])  # afresh

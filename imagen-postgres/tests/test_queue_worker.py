@@ -12,6 +12,7 @@ import contextlib
 import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -141,19 +142,32 @@ async def submitted(queue: PostgresQueue, config: Config, tmp_path: Path, count:
     return await submit(queue, config, request, output_dir=str(tmp_path / "out"))
 
 
-async def claimed_by_a_dead_worker(queue: PostgresQueue, queue_db: str, job_id: str) -> int:
+async def claimed_by_a_dead_worker(queue: PostgresQueue, queue_db: str, job_id: str, *,
+                                   just_beat: bool = False) -> int:  # fmt: skip
     """Claim ``job_id`` for a worker that then died: its procrastinate job is "doing" with no
-    live worker. Returns that procrastinate job's id."""
+    live worker. Returns that procrastinate job's id.
+
+    With ``just_beat`` that worker is still registered, its last heartbeat a moment ago (it
+    died just now): its job is stalled only once that heartbeat is ``stale_after`` old.
+    """
     from imagen_postgres import records
 
     claimed = await queue._once(lambda conn: records.claim(conn, job_id, "dead:1:x", 3))
     assert not isinstance(claimed, str)
     async with await psycopg.AsyncConnection.connect(queue_db, autocommit=True) as conn:
         await conn.execute("SET search_path TO imagen_queue, public")  # for its triggers
+        worker_id = None
+        if just_beat:
+            cursor = await conn.execute(
+                "INSERT INTO procrastinate_workers (last_heartbeat) VALUES (now()) RETURNING id"
+            )
+            registered = await cursor.fetchone()
+            assert registered is not None
+            worker_id = registered[0]
         cursor = await conn.execute(
-            "UPDATE procrastinate_jobs SET status = 'doing', worker_id = NULL"
+            "UPDATE procrastinate_jobs SET status = 'doing', worker_id = %s"
             " WHERE id = (SELECT task_id FROM imagen.jobs WHERE id = %s) RETURNING id",
-            (job_id,),
+            (worker_id, job_id),
         )
         row = await cursor.fetchone()
     assert row is not None
@@ -805,3 +819,221 @@ def test_a_workers_sweeper_round_shows_no_error_under_debug_as_it_takes_over_a_j
 
     assert job.state == "done"
     assert shown == []
+
+
+def test_a_job_whose_worker_stopped_beating_is_taken_over_once_its_heartbeat_is_stale(
+    config: Config, tmp_path: Path, queue_db: str
+) -> None:
+    # The worker died just after a heartbeat: still registered, and its job is left alone until
+    # that heartbeat is stale_after old.
+    async def work(queue: PostgresQueue) -> Job:
+        job = await submitted(queue, config, tmp_path, 1, 230)
+        await claimed_by_a_dead_worker(queue, queue_db, job.id, just_beat=True)
+        worker = Worker(config, backends=["h"])
+        serving = asyncio.ensure_future(worker.serve(queue))
+        done = await until(queue, job.id, lambda j: j.finished)
+        worker.stop()
+        await serving
+        return done
+
+    job = run(config, work)
+
+    assert job.state == "done"
+    assert job.attempts == 2
+    assert CALLS.paid == [230]
+
+
+def test_a_worker_offers_again_only_the_stalled_jobs_of_the_backends_it_serves(
+    config: Config, tmp_path: Path, queue_db: str
+) -> None:
+    config = with_backends(config, "h", "k")
+
+    async def theirs(queue: PostgresQueue, seed: int) -> Job:
+        job = await submit(queue, config, Request("a cat", seed=seed), backend="k",
+                           output_dir=str(tmp_path / "out"))  # fmt: skip
+        await claimed_by_a_dead_worker(queue, queue_db, job.id)
+        return job
+
+    async def work(queue: PostgresQueue) -> tuple[list[Job], Job]:
+        # Stalled jobs on both sides of ours, whatever order the server lists them in.
+        before = await theirs(queue, 240)
+        ours = await submitted(queue, config, tmp_path, 1, 250)
+        await claimed_by_a_dead_worker(queue, queue_db, ours.id)
+        after = await theirs(queue, 260)
+        worker = Worker(config, backends=["h"])
+        serving = asyncio.ensure_future(worker.serve(queue))
+        done = await until(queue, ours.id, lambda j: j.finished)
+        worker.stop()
+        await serving
+        return [await queue.get(before.id), await queue.get(after.id)], done
+
+    left, done = run(config, work)
+
+    assert done.state == "done"
+    assert CALLS.paid == [250]
+    # The others are left for a worker of "k": still the dead worker's, their runs not retried.
+    assert [(job.state, job.worker) for job in left] == [("running", "dead:1:x")] * 2
+    assert [task_of(config, job.id) for job in left] == [("doing", 0)] * 2
+
+
+def test_a_stalled_job_another_worker_offered_again_first_is_passed_over_quietly(
+    config: Config, tmp_path: Path, queue_db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Two workers' sweepers find one stalled job; the quicker one's retry wins, the other's
+    # retry is refused by procrastinate: that is no error (--debug shows nothing).
+    from imagen import debug
+
+    shown: list[BaseException] = []
+    monkeypatch.setattr(debug, "log_exception", shown.append)
+
+    async def work(queue: PostgresQueue) -> Job:
+        job = await submitted(queue, config, tmp_path, 1, 270)
+        task_id = await claimed_by_a_dead_worker(queue, queue_db, job.id)
+        manager = (await queue._open()).job_manager
+        find = manager.get_stalled_jobs
+
+        async def found_then_retried_elsewhere(**options: Any) -> list[Any]:
+            stalled = list(await find(**options))
+            if any(task.id == task_id for task in stalled):
+                monkeypatch.setattr(manager, "get_stalled_jobs", find)
+                await manager.retry_job_by_id_async(task_id, datetime.now(UTC))  # the other
+            return stalled
+
+        monkeypatch.setattr(manager, "get_stalled_jobs", found_then_retried_elsewhere)
+        worker = Worker(config, backends=["h"])
+        serving = asyncio.ensure_future(worker.serve(queue))
+        done = await until(queue, job.id, lambda j: j.finished)
+        worker.stop()
+        await serving
+        return done
+
+    job = run(config, work)
+
+    assert job.state == "done"
+    assert CALLS.paid == [270]
+    assert shown == []
+
+
+def test_a_workers_sweeper_round_that_lost_its_database_shows_why_under_debug(
+    config: Config, tmp_path: Path, queue_db: str, postgres_server: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    def in_the_sweeper(error: BaseException) -> bool:
+        import traceback
+
+        return traceback.extract_tb(error.__traceback__)[0].name == "_sweep"
+
+    # The outage lasts until the sweeper's round failed and --debug showed why.
+    down = Outage(queue_db, postgres_server, monkeypatch, in_the_sweeper)
+
+    async def work(queue: PostgresQueue) -> Job:
+        worker = Worker(config, backends=["h"])
+        serving = asyncio.ensure_future(worker.serve(queue))
+        first = await submitted(queue, config, tmp_path, 1, 275)
+        await until(queue, first.id, lambda j: j.finished)  # the worker is at work
+        down.start()
+        await down.until_over()
+        async with reopened(config) as user:
+            job = await submitted(user, config, tmp_path, 1, 280)
+            done = await until(user, job.id, lambda j: j.finished)
+        worker.stop()
+        await serving
+        return done
+
+    job = run(config, work)
+
+    assert job.state == "done"
+    assert None not in down.logged  # a traceback each, never "NoneType: None"
+    assert any(in_the_sweeper(error) for error in down.logged if error is not None)
+
+
+def test_a_once_worker_started_while_its_database_is_away_waits_for_it_and_runs_the_job(
+    config: Config, tmp_path: Path, queue_db: str, postgres_server: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    from procrastinate.exceptions import ConnectorException
+
+    config = without_sweeper(config)
+
+    def procrastinates(error: BaseException) -> bool:
+        return isinstance(error, ConnectorException)
+
+    # The outage lasts until procrastinate's worker stopped on it and --debug showed why.
+    down = Outage(queue_db, postgres_server, monkeypatch, procrastinates)
+
+    async def work(queue: PostgresQueue) -> Job:
+        job = await submitted(queue, config, tmp_path, 1, 290)
+        await queue.wait(job.id, max_wait=0)  # the pool and the listener are open
+        down.start()
+        async with asyncio.timeout(PATIENCE):
+            await Worker(config, backends=["h"], once=True).serve(queue)
+        return await queue.get(job.id)
+
+    job = run(config, work)
+
+    assert job.state == "done"
+    assert CALLS.paid == [290]
+    assert down.over.is_set()
+    assert None not in down.logged
+
+
+def test_a_stopping_worker_lets_its_running_job_end_and_leaves_no_task_behind(
+    config: Config, tmp_path: Path
+) -> None:
+    async def work(queue: PostgresQueue) -> tuple[Job, list[asyncio.Task[Any]]]:
+        CALLS.hold(301)
+        job = await submitted(queue, config, tmp_path, 2, 300)
+        await queue.wait(job.id, max_wait=0)  # its listener is the queue's, not the worker's
+        before = asyncio.all_tasks()
+        worker = Worker(config, backends=["h"])
+        serving = asyncio.ensure_future(worker.serve(queue))
+        await CALLS.until_started(301)
+        worker.stop()  # drain: the running job ends first
+        CALLS.release(301)
+        await serving
+        left = [task for task in asyncio.all_tasks() - before if not task.done()]
+        return await queue.get(job.id), left
+
+    job, left = run(config, work)
+
+    assert job.state == "done"
+    assert job.attempts == 1
+    assert CALLS.paid == [300, 301]
+    assert task_of(config, job.id) == ("succeeded", 1)
+    assert left == []
+
+
+def test_a_reconnected_listeners_cancel_check_leaves_no_error_in_the_event_loop(
+    config: Config, tmp_path: Path, queue_db: str
+) -> None:
+    config = without_sweeper(config)
+    errors: list[dict[str, Any]] = []
+
+    async def work(queue: PostgresQueue) -> str:
+        asyncio.get_running_loop().set_exception_handler(
+            lambda loop, context: errors.append(context)
+        )
+        back = asyncio.Event()
+
+        def log(line: str) -> None:
+            if line.endswith("reconnected to the job queue"):
+                back.set()
+
+        worker = Worker(config, backends=["h"], log=log)
+        serving = asyncio.ensure_future(worker.serve(queue))
+        first = await submitted(queue, config, tmp_path, 1, 310)
+        await until(queue, first.id, lambda j: j.finished)  # the worker is listening
+        async with await psycopg.AsyncConnection.connect(queue_db, autocommit=True) as conn:
+            await conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE query = 'LISTEN imagen_jobs'"
+            )
+        async with asyncio.timeout(PATIENCE):
+            await back.wait()
+        worker.stop()
+        await serving
+        return worker.id
+
+    run(config, work)
+
+    assert errors == []

@@ -11,13 +11,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+import itertools
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from imagen import debug
 
 #: backoff between attempts to reconnect (seconds), doubling up to the last
 RECONNECT_DELAYS = (0.1, 0.2, 0.5, 1.0, 2.0)
+
+
+def reconnect_delays() -> Iterator[float]:
+    """The waits between attempts to reach a server that went away: ``RECONNECT_DELAYS``,
+    then its last one for as long as it takes."""
+    yield from RECONNECT_DELAYS
+    yield from itertools.repeat(RECONNECT_DELAYS[-1])
 
 
 class Changes:
@@ -88,7 +96,7 @@ class Changes:
             callback("", False)
 
     async def _listen(self) -> None:
-        attempt = 0
+        delays = reconnect_delays()
         lost = False
         while True:
             try:
@@ -102,7 +110,7 @@ class Changes:
                         lost = False
                         self._tell(None)
                     self._listening.set()
-                    attempt = 0
+                    delays = reconnect_delays()
                     async for note in connection.notifies():
                         job_id, _, rest = note.payload.partition(" ")
                         self._fire(job_id, rest.endswith(" 1"))
@@ -114,9 +122,7 @@ class Changes:
                     lost = True
                     self._tell(error)
                 self._listening.set()  # nobody waits for a listener that cannot connect
-                delay = RECONNECT_DELAYS[min(attempt, len(RECONNECT_DELAYS) - 1)]
-                attempt += 1
-                await asyncio.sleep(delay)
+                await asyncio.sleep(next(delays))
 
     async def aclose(self) -> None:
         if self._task is not None:
@@ -126,4 +132,4 @@ class Changes:
             self._task = None
 
 
-__all__ = ["Changes"]
+__all__ = ["Changes", "reconnect_delays"]

@@ -36,9 +36,9 @@ import procrastinate
 from procrastinate.retry import BaseRetryStrategy, RetryDecision
 
 from imagen import debug
-from imagen.jobs.queue import JobQuery
+from imagen.jobs.queue import JobConflict, JobQuery
 from imagen_postgres import records
-from imagen_postgres.changes import RECONNECT_DELAYS, Changes
+from imagen_postgres.changes import Changes, reconnect_delays
 from imagen_postgres.connection import QueueUnavailable, describe_error, pool, queue_url
 from imagen_postgres.fetcher import AnnouncedJobManager
 from imagen_postgres.schema import CHANNEL, QUEUE_SCHEMA
@@ -243,7 +243,7 @@ class PostgresQueue:
     ) -> T:
         """``work`` (see ``_transaction``), tried again while the server cannot be reached."""
         deadline = time.monotonic() + patience
-        attempt = 0
+        delays = reconnect_delays()
         while True:
             try:
                 return await self._once(work, atomic=atomic)
@@ -251,23 +251,29 @@ class PostgresQueue:
                 if time.monotonic() >= deadline:
                     raise
                 debug.log_exception(error)
-                await asyncio.sleep(RECONNECT_DELAYS[min(attempt, len(RECONNECT_DELAYS) - 1)])
-                attempt += 1
+                await asyncio.sleep(next(delays))
 
     # -- the Queue contract --------------------------------------------------------------------
 
     async def submit(self, job: Job) -> Job:
         # One transaction, two statements: procrastinate's job, then the record that names it.
-        # Workers see both at the commit (procrastinate's NOTIFY goes out then too).
-        async with self._transaction() as conn:
-            task_id = await self._task.configure(
-                queue=queue_name(job.backend),
-                lock=job.id,
-                queueing_lock=job.id,
-                task_kwargs={"job_id": job.id},
-                connection=conn,
-            ).defer_async()
-            return await records.insert(conn, job, task_id)
+        # Workers see both at the commit (procrastinate's NOTIFY goes out then too). The
+        # record's primary key refuses a second submit of one job id, and so its run too.
+        import psycopg
+
+        try:
+            async with self._transaction() as conn:
+                task_id = await self._task.configure(
+                    queue=queue_name(job.backend),
+                    lock=job.id,
+                    task_kwargs={"job_id": job.id},
+                    connection=conn,
+                ).defer_async()
+                return await records.insert(conn, job, task_id)
+        except psycopg.errors.UniqueViolation:
+            raise JobConflict(
+                f"job {job.id} is in the queue already; submit it again for a new job"
+            ) from None
 
     async def get(self, job_id: str) -> Job:
         return await self._once(lambda conn: records.get(conn, job_id), atomic=False)
@@ -468,16 +474,14 @@ class PostgresQueue:
 
     async def _until_reachable(self, worker: Worker) -> bool:
         """Wait (with backoff) until the server answers; False when the worker stopped first."""
-        attempt = 0
+        delays = reconnect_delays()
         while not worker.stopping.is_set():
             try:
                 await self._once(lambda conn: conn.execute("SELECT 1"), atomic=False)
             except QueueUnavailable as error:
                 debug.log_exception(error)
-                delay = RECONNECT_DELAYS[min(attempt, len(RECONNECT_DELAYS) - 1)]
-                attempt += 1
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(worker.stopping.wait(), delay)
+                    await asyncio.wait_for(worker.stopping.wait(), next(delays))
             else:
                 return True
         return False
