@@ -341,6 +341,12 @@ EQUIVALENT: dict[str, tuple[str, str]] = {
         ("imagen_postgres.queue.xǁPostgresQueueǁ_until_reachable__mutmut_11", '"select 1"'),
     ),
     **alike(
+        "nothing follows work()'s loop inside its try: leaving the loop by return or by break "
+        "goes to the same finally",
+        ("imagen_postgres.queue.xǁPostgresQueueǁwork__mutmut_69", "return"),
+        ("imagen_postgres.queue.xǁPostgresQueueǁwork__mutmut_73", "return"),
+    ),
+    **alike(
         "work() only awaits _until_reachable: its own loop then looks at worker.stopping",
         ("imagen_postgres.queue.xǁPostgresQueueǁ_until_reachable__mutmut_29", "return False"),
         ("imagen_postgres.queue.xǁPostgresQueueǁ_until_reachable__mutmut_30", "return True"),
