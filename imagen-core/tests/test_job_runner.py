@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -138,3 +139,50 @@ def _job() -> Job:
     config = Config()
     plan = prepare(config, Request("a cat", seed=1), backend="mock")
     return new_job(plan, request=Request("a cat", seed=1))
+
+
+class RefusingStore:
+    """A JobStore whose first ``refuse`` saves fail (the queue's database gone for good, as
+    the postgres queue's save says after its patience), then saves again."""
+
+    def __init__(self, refuse: int) -> None:
+        self.refuse = refuse
+        self.finished: list[Job] = []
+
+    async def save(self, job: Job) -> Job:
+        from imagen.errors import ImagenError
+
+        if self.refuse:
+            self.refuse -= 1
+            raise ImagenError("the job queue's database cannot be used: connection refused")
+        self.finished.append(job)
+        return job
+
+
+def test_a_job_whose_progress_cannot_be_saved_stops_spending_and_ends_failed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, gate_module: ModuleType
+) -> None:
+    # Its runner no longer records what it pays for, and another worker may take the job
+    # over: no take may start after the save failed (the first take's is cancelled).
+    from imagen.config.model import Instance
+    from imagen.jobs.model import new_job
+    from imagen.pipeline import prepare
+
+    monkeypatch.setattr(runner, "SAVE_BATCH", 0.0)
+    hold = tmp_path / "hold"
+    hold.mkdir()
+    (hold / "hold-7").touch()  # the first take waits (for a release that never comes)
+    log = tmp_path / "calls.log"
+    settings = gate_module.GateSettings(log=str(log), hold=str(hold))
+    config = Config(default_backend="g", backends={"g": Instance("g", "gate", settings)})
+    request = Request("a cat", count=3, seed=7)
+    job = new_job(prepare(config, request, output_dir=tmp_path / "out"), request=request)
+    store = RefusingStore(refuse=1)
+
+    ended = asyncio.run(asyncio.wait_for(runner.run_job(config, job, store), 60))
+
+    assert ended.state == "failed"
+    assert ended.error is not None
+    assert "cannot be used: connection refused" in ended.error.detail
+    assert [line.split()[::2] for line in log.read_text().splitlines()] == [["start", "7"]]
+    assert [saved.state for saved in store.finished] == ["failed"]
