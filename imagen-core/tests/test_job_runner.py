@@ -142,21 +142,45 @@ def _job() -> Job:
 
 
 class RefusingStore:
-    """A JobStore whose first ``refuse`` saves fail (the queue's database gone for good, as
-    the postgres queue's save says after its patience), then saves again."""
+    """A JobStore whose first ``refuse`` saves raise ``error`` (by default the queue's database
+    gone for good, as the postgres queue's save says after its patience), then saves again."""
 
-    def __init__(self, refuse: int) -> None:
+    def __init__(self, refuse: int, error: Exception | None = None) -> None:
+        from imagen.errors import ImagenError
+
         self.refuse = refuse
+        self.error = error or ImagenError(
+            "the job queue's database cannot be used: connection refused"
+        )
         self.finished: list[Job] = []
 
     async def save(self, job: Job) -> Job:
-        from imagen.errors import ImagenError
-
         if self.refuse:
             self.refuse -= 1
-            raise ImagenError("the job queue's database cannot be used: connection refused")
+            raise self.error
         self.finished.append(job)
         return job
+
+
+def held_job(tmp_path: Path, gate_module: ModuleType) -> tuple[Config, Job, Path]:
+    """A job of three takes on the ``gate`` backend whose first take waits for a release that
+    never comes; its config and the backend's call log."""
+    from imagen.config.model import Instance
+    from imagen.jobs.model import new_job
+    from imagen.pipeline import prepare
+
+    hold = tmp_path / "hold"
+    hold.mkdir()
+    (hold / "hold-7").touch()
+    log = tmp_path / "calls.log"
+    settings = gate_module.GateSettings(log=str(log), hold=str(hold))
+    config = Config(default_backend="g", backends={"g": Instance("g", "gate", settings)})
+    request = Request("a cat", count=3, seed=7)
+    return (
+        config,
+        new_job(prepare(config, request, output_dir=tmp_path / "out"), request=request),
+        log,
+    )
 
 
 def test_a_job_whose_progress_cannot_be_saved_stops_spending_and_ends_failed(
@@ -164,19 +188,8 @@ def test_a_job_whose_progress_cannot_be_saved_stops_spending_and_ends_failed(
 ) -> None:
     # Its runner no longer records what it pays for, and another worker may take the job
     # over: no take may start after the save failed (the first take's is cancelled).
-    from imagen.config.model import Instance
-    from imagen.jobs.model import new_job
-    from imagen.pipeline import prepare
-
     monkeypatch.setattr(runner, "SAVE_BATCH", 0.0)
-    hold = tmp_path / "hold"
-    hold.mkdir()
-    (hold / "hold-7").touch()  # the first take waits (for a release that never comes)
-    log = tmp_path / "calls.log"
-    settings = gate_module.GateSettings(log=str(log), hold=str(hold))
-    config = Config(default_backend="g", backends={"g": Instance("g", "gate", settings)})
-    request = Request("a cat", count=3, seed=7)
-    job = new_job(prepare(config, request, output_dir=tmp_path / "out"), request=request)
+    config, job, log = held_job(tmp_path, gate_module)
     store = RefusingStore(refuse=1)
 
     ended = asyncio.run(asyncio.wait_for(runner.run_job(config, job, store), 60))
@@ -186,3 +199,20 @@ def test_a_job_whose_progress_cannot_be_saved_stops_spending_and_ends_failed(
     assert "cannot be used: connection refused" in ended.error.detail
     assert [line.split()[::2] for line in log.read_text().splitlines()] == [["start", "7"]]
     assert [saved.state for saved in store.finished] == ["failed"]
+
+
+def test_a_runner_that_lost_its_job_stops_spending_and_writes_nothing_more(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, gate_module: ModuleType
+) -> None:
+    # The job is another runner's now: this one neither records it as failed nor goes on.
+    from imagen.jobs.store import ClaimLost
+
+    monkeypatch.setattr(runner, "SAVE_BATCH", 0.0)
+    config, job, log = held_job(tmp_path, gate_module)
+    store = RefusingStore(refuse=1, error=ClaimLost(f"job {job.id} was taken over"))
+
+    with pytest.raises(ClaimLost):
+        asyncio.run(asyncio.wait_for(runner.run_job(config, job, store), 60))
+
+    assert [line.split()[::2] for line in log.read_text().splitlines()] == [["start", "7"]]
+    assert store.finished == []

@@ -198,10 +198,10 @@ async def run_job(
                 cached={n: g for n, g in plan.cached.items() if job.take(n).state != "done"},
             )
             await _execute(plan, backend, recorder)
+        except (ClaimLost, asyncio.CancelledError):  # ClaimLost first: it is an ImagenError
+            raise
         except ImagenError as error:
             return await recorder.save(_ended(recorder.job, Problem.of(error)))
-        except (ClaimLost, asyncio.CancelledError):
-            raise
         except Exception as error:  # a bug must fail this job, never the worker
             debug.log_exception(error)
             return await recorder.save(_ended(recorder.job, Problem.of(error)))
