@@ -13,6 +13,7 @@ import psycopg
 import pytest
 
 from imagen.config.load import load_config
+from imagen.config.model import Config
 from imagen.jobs.model import Job
 from imagen.jobs.queue import JobNotFound, JobQuery, open_queue
 from imagen.jobs.store import ClaimLost
@@ -39,6 +40,23 @@ def postgres_config(tmp_path: Path, extra: str = "") -> Path:
     config = tmp_path / "imagen.yaml"
     config.write_text(f"queue: {{type: postgres{extra}}}\n")
     return config
+
+
+def refusal(config: Config) -> str:
+    """What the queue of ``config`` says (one line) when a read cannot use its database."""
+    from imagen_postgres.connection import QueueUnavailable
+
+    async def scenario() -> str:
+        queue = open_queue(config)
+        try:
+            async with asyncio.timeout(120):  # a hang is a failure, not a stuck run
+                with pytest.raises(QueueUnavailable) as raised:
+                    await queue.get("any")
+            return str(raised.value)
+        finally:
+            await queue.aclose()
+
+    return asyncio.run(scenario())
 
 
 def test_migrate_applies_both_schemas_once_and_is_safe_to_repeat(
@@ -412,22 +430,11 @@ def test_the_queue_says_why_its_server_cannot_be_reached_without_the_password(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from imagen.testing.postgres import free_port
-    from imagen_postgres.connection import QueueUnavailable
 
     port = free_port()
     monkeypatch.setenv("IMAGEN_QUEUE_URL", f"postgresql://imagen:hunter2-secret@127.0.0.1:{port}/q")
-    config = load_config(postgres_config(tmp_path))
 
-    async def scenario() -> str:
-        queue = open_queue(config)
-        try:
-            with pytest.raises(QueueUnavailable) as raised:
-                await queue.get("any")
-            return str(raised.value)
-        finally:
-            await queue.aclose()
-
-    said = asyncio.run(scenario())
+    said = refusal(load_config(postgres_config(tmp_path)))
     assert said.startswith("the job queue's database cannot be used: ")
     assert f'"127.0.0.1", port {port} failed' in said  # psycopg's reason: which server
     assert "hunter2" not in said
@@ -633,8 +640,6 @@ def test_a_pool_that_cannot_open_says_why_in_one_line(
     # The server answered the first check, then refused the pool (out of connections).
     import procrastinate
 
-    from imagen_postgres.connection import QueueUnavailable
-
     monkeypatch.setenv("IMAGEN_QUEUE_URL", queue_db)
     config = load_config(postgres_config(tmp_path))
 
@@ -643,16 +648,7 @@ def test_a_pool_that_cannot_open_says_why_in_one_line(
 
     monkeypatch.setattr(procrastinate.App, "open_async", refused)
 
-    async def scenario() -> str:
-        queue = open_queue(config)
-        try:
-            with pytest.raises(QueueUnavailable) as raised:
-                await queue.get("any")
-            return str(raised.value)
-        finally:
-            await queue.aclose()
-
-    assert asyncio.run(scenario()) == (
+    assert refusal(config) == (
         'the job queue\'s database cannot be used: FATAL: too many connections for role "imagen"'
     )
 
@@ -693,26 +689,12 @@ def test_a_server_that_accepts_and_never_answers_is_given_up_in_one_line(
     # (after connect_timeout) instead of hanging the command.
     import socket
 
-    from imagen_postgres.connection import QueueUnavailable
-
     with socket.socket() as silent:
         silent.bind(("127.0.0.1", 0))
         silent.listen(8)  # the kernel completes each handshake; nobody ever reads
         port = silent.getsockname()[1]
         monkeypatch.setenv("IMAGEN_QUEUE_URL", f"postgresql://imagen@127.0.0.1:{port}/q")
-        config = load_config(postgres_config(tmp_path))
-
-        async def scenario() -> str:
-            queue = open_queue(config)
-            try:
-                async with asyncio.timeout(120):
-                    with pytest.raises(QueueUnavailable) as raised:
-                        await queue.get("any")
-                return str(raised.value)
-            finally:
-                await queue.aclose()
-
-        said = asyncio.run(scenario())
+        said = refusal(load_config(postgres_config(tmp_path)))
     assert said.startswith("the job queue's database cannot be used: ")
     assert "timeout" in said
 

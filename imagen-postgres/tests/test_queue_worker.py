@@ -184,6 +184,16 @@ async def until(queue: PostgresQueue, job_id: str, check: Callable[[Job], bool])
     return job
 
 
+async def finished_by_a_worker(queue: PostgresQueue, config: Config, job_id: str) -> Job:
+    """A worker of backend "h" serves ``queue`` until ``job_id`` finished, then stops; the job."""
+    worker = Worker(config, backends=["h"])
+    serving = asyncio.ensure_future(worker.serve(queue))
+    done = await until(queue, job_id, lambda j: j.finished)
+    worker.stop()
+    await serving
+    return done
+
+
 def task_of(config: Config, job_id: str) -> tuple[str, int]:
     """The status and attempts of the job's procrastinate job."""
     import os
@@ -808,12 +818,7 @@ def test_a_workers_sweeper_round_shows_no_error_under_debug_as_it_takes_over_a_j
     async def work(queue: PostgresQueue) -> Job:
         job = await submitted(queue, config, tmp_path, 1, 220)
         await claimed_by_a_dead_worker(queue, queue_db, job.id)
-        worker = Worker(config, backends=["h"])
-        serving = asyncio.ensure_future(worker.serve(queue))
-        done = await until(queue, job.id, lambda j: j.finished)
-        worker.stop()
-        await serving
-        return done
+        return await finished_by_a_worker(queue, config, job.id)
 
     job = run(config, work)
 
@@ -829,12 +834,7 @@ def test_a_job_whose_worker_stopped_beating_is_taken_over_once_its_heartbeat_is_
     async def work(queue: PostgresQueue) -> Job:
         job = await submitted(queue, config, tmp_path, 1, 230)
         await claimed_by_a_dead_worker(queue, queue_db, job.id, just_beat=True)
-        worker = Worker(config, backends=["h"])
-        serving = asyncio.ensure_future(worker.serve(queue))
-        done = await until(queue, job.id, lambda j: j.finished)
-        worker.stop()
-        await serving
-        return done
+        return await finished_by_a_worker(queue, config, job.id)
 
     job = run(config, work)
 
@@ -860,11 +860,7 @@ def test_a_worker_offers_again_only_the_stalled_jobs_of_the_backends_it_serves(
         ours = await submitted(queue, config, tmp_path, 1, 250)
         await claimed_by_a_dead_worker(queue, queue_db, ours.id)
         after = await theirs(queue, 260)
-        worker = Worker(config, backends=["h"])
-        serving = asyncio.ensure_future(worker.serve(queue))
-        done = await until(queue, ours.id, lambda j: j.finished)
-        worker.stop()
-        await serving
+        done = await finished_by_a_worker(queue, config, ours.id)
         return [await queue.get(before.id), await queue.get(after.id)], done
 
     left, done = run(config, work)
@@ -900,12 +896,7 @@ def test_a_stalled_job_another_worker_offered_again_first_is_passed_over_quietly
             return stalled
 
         monkeypatch.setattr(manager, "get_stalled_jobs", found_then_retried_elsewhere)
-        worker = Worker(config, backends=["h"])
-        serving = asyncio.ensure_future(worker.serve(queue))
-        done = await until(queue, job.id, lambda j: j.finished)
-        worker.stop()
-        await serving
-        return done
+        return await finished_by_a_worker(queue, config, job.id)
 
     job = run(config, work)
 
