@@ -296,6 +296,14 @@ TARGETS: dict[str, Target] = {
         "test_queue_worker.py",
         pytest_args=(*JOB_TIMEOUT, *POSTGRES_LEFT_OUT),
     ),
+    # The job records: a claim that skips finished takes, a save by a worker that lost its job,
+    # cancels and picks (a wrong branch pays a take twice or loses a pick).
+    "imagen_postgres.records": adapter(
+        POSTGRES,
+        "test_queue.py",
+        "test_queue_worker.py",
+        pytest_args=(*JOB_TIMEOUT, *POSTGRES_LEFT_OUT),
+    ),
 }
 
 SQL_CASE = "SQLite reads keywords and table and column names in any letter case"
