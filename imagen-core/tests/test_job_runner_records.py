@@ -785,3 +785,74 @@ def test_a_takeover_never_takes_an_identical_jobs_images_from_another_folder(
     assert path is not None
     assert Path(path).is_relative_to(tmp_path / "mine")
     assert path != theirs.take(1).path
+
+
+def test_a_job_taken_over_leaves_its_done_cached_take_where_it_is(
+    config: Config, tmp_path: Path
+) -> None:
+    # Take 1 came from the cache (copied from another folder) and was recorded done; the
+    # runner died during take 2. The next runner neither copies take 1 again nor records it
+    # anew: only take 2 runs.
+    from imagen.store.history import History
+
+    out = tmp_path / "out"
+
+    async def work(queue: LocalQueue) -> tuple[Job, list[Job], list[Any]]:
+        warm = await _claimed(queue, config, 1, tmp_path / "earlier")  # seed 1 into the cache
+        assert (
+            await runner.run_job(config, warm, _Store(queue, warm.worker or ""))
+        ).state == "done"
+        SCRIPT.hold = {2}
+        job = await _claimed(queue, config, 2, out)  # seeds 1 (cached) and 2
+        control = runner.Control()
+        running = asyncio.ensure_future(
+            runner.run_job(config, job, _Store(queue, job.worker or ""), control=control)
+        )
+        await _held(running)
+        control.reason = "hand_back"
+        running.cancel()
+        handed = await running
+        assert handed.take(1).state == "done"
+        history = History.shared(config.history.path)
+        before = {entry.path for entry in history.query()}
+        SCRIPT.hold = set()
+        again = await asyncio.to_thread(queue.file.claim, worker_id(), ["s"], queue.settings)
+        assert again is not None
+        SCRIPT.saves = Saves(_Store(queue, again.worker or ""))
+        final = await runner.run_job(config, again, SCRIPT.saves)
+        added = [entry for entry in history.query() if entry.path not in before]
+        return final, SCRIPT.saves.jobs, added
+
+    final, saved, added = _run(work, config)
+    assert final.state == "done"
+    assert [image.cache_hit for image in final.take(1).images] == [True]  # once, not twice
+    assert [job.take(1).state for job in saved] == ["done"] * len(saved)
+    assert SCRIPT.calls == [1, 2, 2]
+    assert [entry.seed for entry in added] == [2]  # take 2 is recorded, take 1 not again
+    images = sorted(str(path) for path in out.rglob("*.png"))
+    assert images == sorted(str(take.path) for take in final.takes)  # one copy of take 1
+
+
+def test_a_bug_in_a_run_fails_its_job_not_the_worker_and_debug_shows_its_traceback(
+    config: Config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from imagen import debug
+
+    shown: list[BaseException] = []
+    monkeypatch.setattr(debug, "log_exception", shown.append)
+
+    def broken(config: Config, job: Job) -> float | None:
+        raise ZeroDivisionError("a bug in the runner")
+
+    monkeypatch.setattr(runner, "_recent_latency", broken)
+
+    async def work(queue: LocalQueue) -> Job:
+        job = await _claimed(queue, config, 1, tmp_path / "out")
+        return await runner.run_job(config, job, _Store(queue, job.worker or ""))
+
+    final = _run(work, config)
+    assert final.state == "failed"
+    assert final.error is not None
+    assert final.error.detail == "internal error: ZeroDivisionError: a bug in the runner"
+    assert [type(error) for error in shown] == [ZeroDivisionError]
+    assert SCRIPT.calls == []
