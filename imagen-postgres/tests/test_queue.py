@@ -6,7 +6,9 @@ import asyncio
 import contextlib
 import subprocess
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 import attrs
 import psycopg
@@ -25,6 +27,8 @@ from imagen_postgres.queue import PostgresQueue, queue_name
 from imagen_postgres.schema import apply, script
 
 from .conftest import fresh_database, traced
+
+T = TypeVar("T")
 
 
 def imagen(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -708,3 +712,276 @@ def test_reconnect_delays_grow_through_the_table_then_keep_its_last() -> None:
     assert waits == [*RECONNECT_DELAYS, *[RECONNECT_DELAYS[-1]] * 3]
     assert waits[: len(RECONNECT_DELAYS)] == sorted(RECONNECT_DELAYS)
     assert list(itertools.islice(reconnect_delays(), 2)) == list(RECONNECT_DELAYS[:2])  # afresh
+
+
+# -- the job records, statement by statement (records.py) ---------------------------------------
+
+
+def in_queue(
+    tmp_path: Path,
+    queue_db: str,
+    monkeypatch: pytest.MonkeyPatch,
+    scenario: Callable[[PostgresQueue, Config], Awaitable[T]],
+) -> T:
+    """``scenario`` given an open postgres queue on ``queue_db`` and its config; closed after."""
+    monkeypatch.setenv("IMAGEN_QUEUE_URL", queue_db)
+    config = load_config(postgres_config(tmp_path))
+
+    async def main() -> T:
+        queue = open_queue(config)
+        assert isinstance(queue, PostgresQueue)
+        try:
+            return await scenario(queue, config)
+        finally:
+            await queue.aclose()
+
+    return asyncio.run(main())
+
+
+def with_takes(job: Job, *states: str) -> Job:
+    """``job`` with its takes in ``states`` (a running take halfway, with a message)."""
+    for number, state in enumerate(states, start=1):
+        halfway = {"progress": 0.5, "message": "sampling"} if state == "running" else {}
+        job = job.with_take(attrs.evolve(job.take(number), state=state, **halfway))
+    return job
+
+
+async def claimed(queue: PostgresQueue, job_id: str, worker: str, max_attempts: int = 3) -> Any:
+    from imagen_postgres import records
+
+    return await queue._once(lambda conn: records.claim(conn, job_id, worker, max_attempts))
+
+
+async def holder(queue: PostgresQueue, job_id: str) -> str | None:
+    """The worker the job's row is held by (its ``worker`` column: a save must name it)."""
+    async with queue._transaction() as conn:
+        cursor = await conn.execute("SELECT worker FROM imagen.jobs WHERE id = %s", (job_id,))
+        row = await cursor.fetchone()
+    assert row is not None
+    return row["worker"]
+
+
+async def saved(queue: PostgresQueue, job: Job, worker: str) -> Job:
+    from imagen_postgres import records
+
+    return await queue._once(lambda conn: records.save(conn, job, worker))
+
+
+def test_a_claim_takes_over_a_job_keeping_its_finished_takes_and_restarting_the_others(
+    tmp_path: Path, queue_db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def scenario(queue: PostgresQueue, config: Config) -> tuple[Job, Job, Job]:
+        job = await submit(queue, config, Request("a cat", count=3), backend="mock")
+        first = await claimed(queue, job.id, "a:1:x")
+        assert not isinstance(first, str)
+        await saved(queue, with_takes(first, "done", "running", "queued"), "a:1:x")
+        again = await claimed(queue, job.id, "b:2:y")  # a went silent
+        assert not isinstance(again, str)
+        assert await holder(queue, job.id) == "b:2:y"
+        return first, again, await queue.get(job.id)
+
+    first, again, stored = in_queue(tmp_path, queue_db, monkeypatch, scenario)
+    assert (first.state, first.worker, first.attempts) == ("running", "a:1:x", 1)
+    assert first.started_at is not None
+    assert (again.state, again.worker, again.attempts) == ("running", "b:2:y", 2)
+    assert again.started_at == first.started_at  # when the job first started
+    assert [take.state for take in again.takes] == ["done", "queued", "queued"]
+    assert (again.take(2).progress, again.take(2).message) == (0.0, "")
+    assert stored == again
+
+
+def test_a_job_whose_workers_stopped_max_attempts_times_ends_interrupted_with_its_done_takes(
+    tmp_path: Path, queue_db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from imagen_postgres.records import RUNNER_DIED
+
+    async def scenario(queue: PostgresQueue, config: Config) -> tuple[Any, Any, Job]:
+        job = await submit(queue, config, Request("a cat", count=3), backend="mock")
+        first = await claimed(queue, job.id, "a:1:x", max_attempts=2)
+        await saved(queue, with_takes(first, "done", "running", "queued"), "a:1:x")
+        second = await claimed(queue, job.id, "b:2:y", max_attempts=2)  # attempt 2 of 2
+        await saved(queue, with_takes(second, "done", "running", "queued"), "b:2:y")
+        third = await claimed(queue, job.id, "c:3:z", max_attempts=2)
+        assert await holder(queue, job.id) is None  # nobody's
+        return second, third, await queue.get(job.id)
+
+    second, third, stored = in_queue(tmp_path, queue_db, monkeypatch, scenario)
+    assert not isinstance(second, str)
+    assert second.attempts == 2
+    assert third == "nothing"
+    assert stored.state == "interrupted"
+    assert stored.finished_at is not None
+    assert stored.error is not None
+    assert stored.error.type == "urn:imagen:interrupted"
+    assert stored.error.detail == (
+        "the worker stopped 2 times while running this job; the finished takes are kept. "
+        "Submit it again to retry the others"
+    )
+    assert [take.state for take in stored.takes] == ["done", "failed", "queued"]
+    assert stored.take(2).error == RUNNER_DIED
+    assert stored.take(2).finished_at is not None
+    assert stored.take(1).error is None
+
+
+def test_a_claim_of_a_job_asked_to_cancel_cancels_it_and_of_a_finished_job_writes_nothing(
+    tmp_path: Path, queue_db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from imagen_postgres import records
+
+    async def scenario(queue: PostgresQueue, config: Config) -> tuple[Any, Job, Any, Job, Job]:
+        job = await submit(queue, config, Request("a cat", count=2), backend="mock")
+        first = await claimed(queue, job.id, "a:1:x")
+        await saved(queue, with_takes(first, "done", "running"), "a:1:x")
+        await queue._once(lambda conn: records.cancel(conn, job.id))  # a's notice was lost
+        canceled = await claimed(queue, job.id, "b:2:y")
+        stored = await queue.get(job.id)
+        other = await submit(queue, config, Request("a dog"), backend="mock")
+        mine = await claimed(queue, other.id, "a:1:x")
+        done = await saved(queue, attrs.evolve(with_takes(mine, "done"), state="done"), "a:1:x")
+        assert await holder(queue, other.id) is None  # a job that is not running is nobody's
+        assert await holder(queue, job.id) is None
+        return (
+            canceled,
+            stored,
+            await claimed(queue, other.id, "b:2:y"),
+            done,
+            await queue.get(other.id),
+        )
+
+    canceled, stored, again, done, after = in_queue(tmp_path, queue_db, monkeypatch, scenario)
+    assert canceled == "nothing"
+    assert stored.state == "canceled"
+    assert stored.cancel_requested
+    assert stored.finished_at is not None
+    assert [take.state for take in stored.takes] == ["done", "failed"]
+    assert stored.take(2).error == records.CANCELED
+    assert stored.take(1).error is None
+    assert again == "nothing"
+    assert after == done  # not written again: same version, still done
+
+
+def test_a_cancel_of_a_queued_a_running_and_a_finished_job(
+    tmp_path: Path, queue_db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from imagen_postgres import records
+
+    async def cancel(queue: PostgresQueue, job_id: str) -> tuple[Job, int | None]:
+        return await queue._once(lambda conn: records.cancel(conn, job_id))
+
+    async def scenario(queue: PostgresQueue, config: Config) -> dict[str, Any]:
+        queued = await submit(queue, config, Request("a cat"), backend="mock")
+        running = await submit(queue, config, Request("a dog", count=2), backend="mock")
+        mine = await claimed(queue, running.id, "a:1:x")
+        before = await saved(queue, with_takes(mine, "done", "running"), "a:1:x")
+        seen = {
+            "queued": await cancel(queue, queued.id),
+            "queued stored": await queue.get(queued.id),
+            "running": await cancel(queue, running.id),
+            "running again": await cancel(queue, running.id),
+            "running stored": await queue.get(running.id),
+            "before": before,
+        }
+        seen["asked"] = await queue._once(
+            lambda conn: records.cancel_requests(conn, [queued.id, running.id, "none"])
+        )
+        seen["asked none"] = await queue._once(lambda conn: records.cancel_requests(conn, []))
+        async with queue._transaction() as conn:
+            cursor = await conn.execute(
+                "SELECT task_id FROM imagen.jobs WHERE id = %s", (queued.id,)
+            )
+            seen["task"] = (await cursor.fetchone())["task_id"]
+        return seen
+
+    seen = in_queue(tmp_path, queue_db, monkeypatch, scenario)
+    job, task = seen["queued"]
+    assert (job.state, job.cancel_requested, task) == ("canceled", True, seen["task"])
+    assert job.finished_at is not None
+    assert seen["queued stored"] == job
+    job, task = seen["running"]
+    # Its worker cancels the takes: the record only asks, one version later.
+    assert (job.state, job.cancel_requested, task) == ("running", True, None)
+    assert job.version == seen["before"].version + 1
+    assert [take.state for take in job.takes] == ["done", "running"]
+    assert seen["running again"] == (job, None)  # asked once: nothing changes
+    assert seen["running stored"] == job
+    assert sorted(seen["asked"]) == sorted([seen["queued"][0].id, job.id])
+    assert seen["asked none"] == []
+
+
+def test_a_pick_takes_a_done_take_from_the_first_to_the_last_and_refuses_the_rest(
+    tmp_path: Path, queue_db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from imagen.jobs.queue import JobConflict
+
+    async def scenario(queue: PostgresQueue, config: Config) -> tuple[Job, Job, Job, list[str]]:
+        job = await submit(queue, config, Request("a cat", count=3), backend="mock")
+        mine = await claimed(queue, job.id, "a:1:x")
+        done = await saved(
+            queue, attrs.evolve(with_takes(mine, "done", "failed", "done"), state="done"), "a:1:x"
+        )
+        refused = []
+        for take in (0, 2, 4):
+            with pytest.raises(JobConflict) as raised:
+                await queue.pick(job.id, take)
+            refused.append(str(raised.value))
+        first = await queue.pick(job.id, 1)
+        last = await queue.pick(job.id, 3)
+        return done, first, last, refused
+
+    done, first, last, refused = in_queue(tmp_path, queue_db, monkeypatch, scenario)
+    assert (first.picked, first.version) == (1, done.version + 1)
+    assert (last.picked, last.version) == (3, done.version + 2)
+    assert first.updated_at > done.updated_at
+    assert refused == [
+        f"job {done.id} has takes 1 to 3; there is no take 0",
+        f"take 2 of job {done.id} is failed; pick a done take",
+        f"job {done.id} has takes 1 to 3; there is no take 4",
+    ]
+
+
+def test_a_list_filters_by_state_caller_backend_and_literal_text_newest_first(
+    tmp_path: Path, queue_db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def scenario(queue: PostgresQueue, config: Config) -> dict[str, list[str]]:
+        made = {}
+        for key, prompt, caller in (
+            ("percent", "100% cat", "ann"),
+            ("digits", "1000 cats", "bob"),
+            ("under", "a_b dog", "ann"),  # moved to backend "other" below, and done
+            ("plain", "axb dog", None),
+            ("slash", "a\\b owl", "bob"),
+        ):
+            job = await submit(queue, config, Request(prompt), backend="mock", caller=caller)
+            made[key] = job.id
+        async with queue._transaction() as conn:
+            await conn.execute(
+                "UPDATE imagen.jobs SET backend = 'other', state = 'done' WHERE id = %s",
+                (made["under"],),
+            )
+
+        async def ids(**query: Any) -> list[str]:
+            names = {job_id: key for key, job_id in made.items()}
+            return [names[job.id] for job in await queue.list(JobQuery(**query))]
+
+        return {
+            "all": await ids(),
+            "two": await ids(limit=2),
+            "percent": await ids(text="0%"),
+            "under": await ids(text="a_b"),
+            "slash": await ids(text="a\\b"),
+            "ann": await ids(caller="ann"),
+            "other": await ids(backend="other"),
+            "done": await ids(states=("done",)),
+            "queued bob": await ids(states=("queued",), caller="bob", backend="mock"),
+        }
+
+    found = in_queue(tmp_path, queue_db, monkeypatch, scenario)
+    assert found["all"] == ["slash", "plain", "under", "digits", "percent"]
+    assert found["two"] == ["slash", "plain"]
+    assert found["percent"] == ["percent"]  # % is a letter, not "anything"
+    assert found["under"] == ["under"]  # _ too
+    assert found["slash"] == ["slash"]
+    assert found["ann"] == ["under", "percent"]
+    assert found["other"] == ["under"]
+    assert found["done"] == ["under"]
+    assert found["queued bob"] == ["slash", "digits"]
