@@ -985,3 +985,138 @@ def test_a_list_filters_by_state_caller_backend_and_literal_text_newest_first(
     assert found["other"] == ["under"]
     assert found["done"] == ["under"]
     assert found["queued bob"] == ["slash", "digits"]
+
+
+def test_a_takeover_and_an_interruption_are_dated_and_titled(
+    tmp_path: Path, queue_db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # What `imagen jobs` shows of a job a worker left: when it last changed, and why it ended.
+    async def scenario(queue: PostgresQueue, config: Config) -> tuple[Job, Any, Job, Job]:
+        job = await submit(queue, config, Request("a cat", count=2), backend="mock")
+        first = await claimed(queue, job.id, "a:1:x", max_attempts=2)
+        left = await saved(queue, with_takes(first, "done", "running"), "a:1:x")
+        again = await claimed(queue, job.id, "b:2:y", max_attempts=2)
+        left_again = await saved(queue, with_takes(again, "done", "running"), "b:2:y")
+        await claimed(queue, job.id, "c:3:z", max_attempts=2)
+        return left, again, left_again, await queue.get(job.id)
+
+    left, again, left_again, ended = in_queue(tmp_path, queue_db, monkeypatch, scenario)
+    assert again.updated_at > left.updated_at
+    assert ended.updated_at > left_again.updated_at
+    assert ended.error is not None
+    assert (ended.error.type, ended.error.title) == ("urn:imagen:interrupted", "Interrupted")
+
+
+def test_a_job_that_cannot_be_read_says_which_and_why(
+    tmp_path: Path, queue_db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from imagen.jobs.queue import JobConflict
+
+    async def scenario(queue: PostgresQueue, config: Config) -> tuple[str, list[str]]:
+        from imagen.jobs.model import FORMAT_VERSION
+
+        newer = await submit(queue, config, Request("a cat"), backend="mock")
+        broken = await submit(queue, config, Request("a dog"), backend="mock")
+        async with queue._transaction() as conn:
+            await conn.execute(
+                "UPDATE imagen.jobs SET format_version = %s WHERE id = %s",
+                (FORMAT_VERSION + 1, newer.id),
+            )
+            await conn.execute(
+                "UPDATE imagen.jobs SET record = '{\"id\": 1}'::jsonb WHERE id = %s", (broken.id,)
+            )
+        said = []
+        for job_id in (newer.id, broken.id, "no-such-job"):
+            with pytest.raises((JobConflict, JobNotFound)) as raised:
+                await queue.get(job_id)
+            said.append(str(raised.value))
+        return f"{newer.id} {broken.id} {FORMAT_VERSION + 1}", said
+
+    ids, said = in_queue(tmp_path, queue_db, monkeypatch, scenario)
+    newer, broken, version = ids.split()
+    assert said[0] == (
+        f"job {newer} was written by a newer imagen (format {version}); upgrade imagen to read it"
+    )
+    assert said[1].startswith(f"job {broken} cannot be read: ")
+    assert len(said[1]) > len(f"job {broken} cannot be read: ")  # and why
+    assert said[2] == "no job 'no-such-job' in the queue (list them with: imagen jobs)"
+
+
+def test_a_workers_save_brings_back_a_cancel_asked_meanwhile(
+    tmp_path: Path, queue_db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The save's answer is how a worker whose notification was lost still learns of it.
+    async def scenario(queue: PostgresQueue, config: Config) -> tuple[Job, Job]:
+        job = await submit(queue, config, Request("a cat", count=2), backend="mock")
+        mine = await claimed(queue, job.id, "a:1:x")
+        before = await saved(queue, with_takes(mine, "running"), "a:1:x")
+        await queue.cancel(job.id)
+        after = await saved(queue, with_takes(before, "done"), "a:1:x")
+        return before, after
+
+    before, after = in_queue(tmp_path, queue_db, monkeypatch, scenario)
+    assert not before.cancel_requested
+    assert after.cancel_requested
+
+
+async def blocked_behind(queue_db: str, job_id: str, change: str, step: Awaitable[T]) -> T:
+    """Run ``step`` (a cancel, a pick) while another transaction holds the job's row, having
+    made ``change`` to it (a worker's claim or save in flight), and commit that transaction only
+    once ``step`` waits for the row: what ``step`` does must build on the committed change."""
+    async with await psycopg.AsyncConnection.connect(queue_db) as other:
+        await other.execute(change, (job_id,))  # BEGIN, and the row is locked until COMMIT
+        running = asyncio.ensure_future(step)
+        async with await psycopg.AsyncConnection.connect(queue_db, autocommit=True) as watch:
+            async with asyncio.timeout(60):
+                while not running.done():  # the server says when it waits on the lock
+                    cursor = await watch.execute(
+                        "SELECT count(*) FROM pg_stat_activity"
+                        " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+                    )
+                    row = await cursor.fetchone()
+                    if row is not None and row[0] > 0:
+                        break
+        await other.commit()
+    return await running
+
+
+def test_a_cancel_and_a_pick_build_on_a_change_committed_while_they_waited_for_the_row(
+    tmp_path: Path, queue_db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Each reads the row locked (FOR UPDATE): a read without the lock would see the row as it
+    # was, and its write would undo the change (a claim, a worker's save) it waited for.
+    claim = (
+        "UPDATE imagen.jobs SET state = 'running', worker = 'w:1:x',"
+        " record = jsonb_set(record, '{state}', '\"running\"'), version = version + 1"
+        " WHERE id = %s"
+    )
+    more = (
+        "UPDATE imagen.jobs SET record = jsonb_set(record, '{caller}', '\"later\"'),"
+        " version = version + 1 WHERE id = %s"
+    )
+
+    async def scenario(queue: PostgresQueue, config: Config) -> tuple[Job, Job, Job]:
+        queued = await submit(queue, config, Request("a cat"), backend="mock")
+        canceled, _ = await blocked_behind(
+            queue_db,
+            queued.id,
+            claim,
+            queue._once(lambda conn: records_cancel(conn, queued.id)),
+        )
+        done = await submit(queue, config, Request("a dog"), backend="mock")
+        mine = await claimed(queue, done.id, "a:1:x")
+        await saved(queue, attrs.evolve(with_takes(mine, "done"), state="done"), "a:1:x")
+        picked = await blocked_behind(queue_db, done.id, more, queue.pick(done.id, 1))
+        return canceled, picked, await queue.get(done.id)
+
+    canceled, picked, stored = in_queue(tmp_path, queue_db, monkeypatch, scenario)
+    # The claim won the row first: the job runs, asked to cancel (its worker stops it).
+    assert (canceled.state, canceled.cancel_requested) == ("running", True)
+    assert (picked.picked, picked.caller) == (1, "later")
+    assert stored == picked
+
+
+async def records_cancel(conn: Any, job_id: str) -> tuple[Job, int | None]:
+    from imagen_postgres import records
+
+    return await records.cancel(conn, job_id)
