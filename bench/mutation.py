@@ -349,6 +349,58 @@ EQUIVALENT: dict[str, tuple[str, str]] = {
         ("imagen_postgres.queue.xǁPostgresQueueǁ_until_reachable__mutmut_10", '"select 1"'),
     ),
     **alike(
+        "PostgreSQL reads keywords in any letter case, and folds unquoted names (columns, "
+        "tables) to lower case",
+        (
+            "imagen_postgres.records.x__write__mutmut_12",
+            "where id = %s and (%s::bigint is null or version = %s)",
+        ),
+        ("imagen_postgres.records.x__write__mutmut_15", '" returning version, cancel_requested"'),
+        ("imagen_postgres.records.x__write__mutmut_16", '" RETURNING VERSION, CANCEL_REQUESTED"'),
+        (
+            "imagen_postgres.records.x_cancel__mutmut_41",
+            '"update imagen.jobs set cancel_requested = true',
+        ),
+        (
+            "imagen_postgres.records.x_cancel__mutmut_42",
+            '"UPDATE IMAGEN.JOBS SET CANCEL_REQUESTED = TRUE',
+        ),
+        ("imagen_postgres.records.x_cancel__mutmut_44", 'where id = %s returning version"'),
+        (
+            "imagen_postgres.records.x_cancel_requests__mutmut_8",
+            '"select id from imagen.jobs where id = any(%s)',
+        ),
+        ("imagen_postgres.records.x_insert__mutmut_12", '"insert into imagen.jobs (id, state'),
+        ("imagen_postgres.records.x_insert__mutmut_15", "values (%s, %s, %s"),
+        ("imagen_postgres.records.x_pick__mutmut_34", '"update imagen.jobs set record = %s'),
+        ("imagen_postgres.records.x_pick__mutmut_37", '" where id = %s returning version"'),
+        ("imagen_postgres.records.x_query__mutmut_5", '"state = any(%s)"'),
+        ("imagen_postgres.records.x_query__mutmut_10", '("CALLER", query.caller)'),
+        ("imagen_postgres.records.x_query__mutmut_12", '("BACKEND", query.backend)'),
+        ("imagen_postgres.records.x_query__mutmut_37", '"prompt ilike %s"'),
+        ("imagen_postgres.records.x_query__mutmut_45", "' and '.join(where)"),
+        ("imagen_postgres.records.x_save__mutmut_7", '"update imagen.jobs set state = %s'),
+        (
+            "imagen_postgres.records.x_save__mutmut_12",
+            "where id = %s and worker = %s returning version",
+        ),
+    ),
+    "imagen_postgres.records.x_query__mutmut_46": (
+        '"XXXX"',
+        "with no condition the clause is only a word after the table name: PostgreSQL takes it "
+        "as the table's alias, and the query is the same",
+    ),
+    "imagen_postgres.records.x__write__mutmut_32": (
+        'version=row["version"], )',
+        "every caller's job already carries the row's cancel_requested: a claim writes over the "
+        "version it read (a cancel moves the version), a cancel passes True",
+    ),
+    "imagen_postgres.records.x_cancel__mutmut_32": (
+        "cancel_requested=False))",
+        "a job's cancel_requested is read from its column (set true just before), never from "
+        "its record, and _write returns the column's",
+    ),
+    **alike(
         "nothing follows work()'s loop inside its try: leaving the loop by return or by break "
         "goes to the same finally",
         ("imagen_postgres.queue.xǁPostgresQueueǁwork__mutmut_69", "return"),
