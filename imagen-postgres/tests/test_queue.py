@@ -1120,3 +1120,22 @@ async def records_cancel(conn: Any, job_id: str) -> tuple[Job, int | None]:
     from imagen_postgres import records
 
     return await records.cancel(conn, job_id)
+
+
+def test_a_job_left_before_its_first_take_is_dated_when_taken_over_and_when_interrupted(
+    tmp_path: Path, queue_db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # No take was running (its worker died at once): the claim's own change dates the job.
+    async def scenario(queue: PostgresQueue, config: Config) -> tuple[Any, Any, Job]:
+        job = await submit(queue, config, Request("a cat", count=2), backend="mock")
+        first = await claimed(queue, job.id, "a:1:x", max_attempts=2)
+        again = await claimed(queue, job.id, "b:2:y", max_attempts=2)
+        await claimed(queue, job.id, "c:3:z", max_attempts=2)
+        return first, again, await queue.get(job.id)
+
+    first, again, ended = in_queue(tmp_path, queue_db, monkeypatch, scenario)
+    assert [take.state for take in again.takes] == ["queued", "queued"]
+    assert again.updated_at > first.updated_at
+    assert ended.state == "interrupted"
+    assert [take.state for take in ended.takes] == ["queued", "queued"]
+    assert ended.updated_at > again.updated_at
