@@ -8,12 +8,12 @@ through SQLite, as another process's would.
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import logging
 import sqlite3
 import threading
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from types import ModuleType
 from typing import TypeVar
 
 import pytest
@@ -27,7 +27,6 @@ from imagen.jobs.settings import LocalQueueSettings
 from imagen.jobs.submit import submit
 from imagen.jobs.worker import Worker
 from imagen.models import Request
-from imagen.plugins import loader as plugins
 
 HERE = Path(__file__).parent
 T = TypeVar("T")
@@ -392,25 +391,17 @@ def test_the_jobs_kept_for_an_unchanged_file_are_bounded_the_oldest_giving_way(
 
 
 @pytest.fixture
-def gate(tmp_path: Path) -> Iterator[Config]:
+def gate(tmp_path: Path, gate_module: ModuleType) -> Config:
     """A config whose backend ``g`` holds a take while ``hold/hold-<seed>`` exists without
-    ``hold/release-<seed>`` (jobs_gate.py)."""
-    spec = importlib.util.spec_from_file_location("jobs_gate", HERE / "jobs_gate.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    plugins.manager().register(module, name="jobs-gate")
-    plugins.registry.cache_clear()
+    ``hold/release-<seed>`` (jobs_gate.py, registered by conftest's ``gate_module``)."""
     (tmp_path / "hold").mkdir()
-    settings = module.GateSettings(log=str(tmp_path / "calls.log"), hold=str(tmp_path / "hold"))
-    yield Config(
+    hold = str(tmp_path / "hold")
+    settings = gate_module.GateSettings(log=str(tmp_path / "calls.log"), hold=hold)
+    return Config(
         default_backend="g",
         backends={"g": Instance("g", "gate", settings, concurrency=1)},
         queue=QueueInstance("local", LocalQueueSettings(path=str(tmp_path / "jobs.sqlite3"))),
     )
-    plugins.manager().unregister(name="jobs-gate")
-    plugins.registry.cache_clear()
 
 
 def test_a_take_that_lands_is_saved_while_the_next_one_runs(
